@@ -1,0 +1,439 @@
+"""``apply(state, tx) -> Receipt``: the state transition function.
+
+Every handler validates completely before it mutates anything, so a ``Rejected`` leaves the
+state (and its root) exactly as it was. Signed transactions must carry ``signer`` (recovered
+by the sequencer's verifier, or by ``recover_signer`` when replaying from L1 data); the core
+checks that it owns the account and that the nonce increases.
+"""
+
+from __future__ import annotations
+
+from . import eip712
+from .book import BUY, RestingOrder
+from .errors import ErrorCode, Rejected
+from .instruments import MarketStatus
+from .margin import MarginGate, account_health
+from .matching import CloseReason, execute_on_book, plan_match
+from .state import MAX_OPEN_ORDERS, MAX_POSITIONS, Account, Position, State
+from .txs import (ALL_FLAGS, Cancel, CancelScope, Deposit, MarkUpdate, Order, OrderFlag, OrderType, Replace,
+                  SelfTradePrevention, TimeInForce, Transfer, Withdraw)
+from .units import PPM, UINT32_MAX, UINT64_MAX
+
+E = ErrorCode
+
+
+# -- receipts and events ----------------------------------------------------------------
+class Fill:
+    __slots__ = ("instrument", "price", "qty", "taker_side", "taker_order", "taker_account",
+                 "maker_order", "maker_account", "taker_fee", "maker_fee")
+
+    def __init__(self, instrument, price, qty, taker_side, taker_order, taker_account, maker_order,
+                 maker_account, taker_fee, maker_fee):
+        self.instrument = instrument
+        self.price = price
+        self.qty = qty
+        self.taker_side = taker_side
+        self.taker_order = taker_order
+        self.taker_account = taker_account
+        self.maker_order = maker_order
+        self.maker_account = maker_account
+        self.taker_fee = taker_fee
+        self.maker_fee = maker_fee
+
+
+class OrderClosed:
+    """An order left the book (or its unrested remainder was dropped)."""
+
+    __slots__ = ("order_id", "account", "instrument", "reason", "unfilled")
+
+    def __init__(self, order_id, account, instrument, reason, unfilled):
+        self.order_id = order_id
+        self.account = account
+        self.instrument = instrument
+        self.reason = reason
+        self.unfilled = unfilled
+
+
+class OrderRested:
+    __slots__ = ("order_id", "account", "instrument", "side", "price", "remaining")
+
+    def __init__(self, order_id, account, instrument, side, price, remaining):
+        self.order_id = order_id
+        self.account = account
+        self.instrument = instrument
+        self.side = side
+        self.price = price
+        self.remaining = remaining
+
+
+class CollateralMoved:
+    """Deposit, withdrawal request or transfer. ``to_account`` is -1 for a withdrawal."""
+
+    __slots__ = ("kind", "from_account", "to_account", "amount")
+
+    def __init__(self, kind, from_account, to_account, amount):
+        self.kind = kind
+        self.from_account = from_account
+        self.to_account = to_account
+        self.amount = amount
+
+
+class Receipt:
+    __slots__ = ("ok", "code", "message", "order_id", "events")
+
+    def __init__(self, ok: bool, code: int = 0, message: str = "", order_id: int = 0, events=None):
+        self.ok = ok
+        self.code = code
+        self.message = message
+        self.order_id = order_id
+        self.events = events if events is not None else []
+
+    def __repr__(self) -> str:
+        if self.ok:
+            return f"Receipt(ok, order_id={self.order_id}, events={len(self.events)})"
+        return f"Receipt(rejected {ErrorCode(self.code).name}: {self.message})"
+
+
+# -- entry points ------------------------------------------------------------------------
+def apply(state: State, tx) -> Receipt:
+    """Apply one transaction. Rejections return a receipt with ``ok=False`` and change nothing."""
+    if tx.time_ms < state.time_ms:
+        return Receipt(False, E.TIME_WENT_BACKWARDS, f"time {tx.time_ms} < state time {state.time_ms}")
+    handler = _HANDLERS.get(type(tx))
+    if handler is None:
+        return Receipt(False, E.UNKNOWN_TX_KIND, type(tx).__name__)
+    try:
+        receipt = handler(state, tx)
+    except Rejected as e:
+        return Receipt(False, e.code, e.message)
+    state.time_ms = tx.time_ms
+    return receipt
+
+
+def recover_signer(state: State, tx) -> None:
+    """Fill ``tx.signer`` from its signature (for replay from L1 data). Raises Rejected."""
+    if not isinstance(tx, Deposit):
+        tx.signer = eip712.recover_signer(state.domain, tx)
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _signed_account(st: State, tx) -> Account:
+    if not (0 <= tx.account < len(st.accounts)):
+        raise Rejected(E.UNKNOWN_ACCOUNT, f"account {tx.account} does not exist")
+    acct = st.accounts[tx.account]
+    if tx.signer is None:
+        raise Rejected(E.BAD_SIGNATURE, "signature not verified")
+    if tx.signer != acct.owner:
+        raise Rejected(E.NOT_ACCOUNT_OWNER, f"signer 0x{tx.signer.hex()} does not own account {acct.id}")
+    if not (acct.nonce < tx.nonce <= UINT64_MAX):
+        raise Rejected(E.BAD_NONCE, f"nonce {tx.nonce} must exceed the last used nonce {acct.nonce}")
+    return acct
+
+
+def _market(st: State, instrument: int):
+    m = st.markets.get(instrument)
+    if m is None:
+        raise Rejected(E.UNKNOWN_INSTRUMENT, f"instrument {instrument} is not listed")
+    return m
+
+
+def _check_amount(amount: int) -> None:
+    if not (0 < amount <= UINT64_MAX):
+        raise Rejected(E.ZERO_AMOUNT if amount == 0 else E.MALFORMED, f"amount {amount} out of range")
+
+
+def _free_collateral_check(st: State, acct: Account, amount: int) -> None:
+    if amount > acct.collateral:
+        raise Rejected(E.INSUFFICIENT_COLLATERAL, f"amount {amount} exceeds collateral {acct.collateral}")
+    equity, im, _ = account_health(st.markets, acct)
+    if equity - amount < im:
+        raise Rejected(E.INSUFFICIENT_MARGIN,
+                       f"free collateral is {max(0, min(acct.collateral, equity - im))}, asked {amount}")
+
+
+def _trade(st: State, m, acct: Account, d: int, price: int) -> None:
+    """Move ``d`` lots (signed) at ``price`` into ``acct``'s position; realise P&L on reductions.
+    Total cash (collateral + quote) changes by exactly -d*price*tick_value."""
+    inst = m.spec.id
+    tv = m.spec.tick_value
+    pos = acct.positions.get(inst)
+    if pos is None:
+        pos = acct.positions[inst] = Position(0, 0, m.funding_index)
+    s, q = pos.size, pos.quote
+    ns = s + d
+    cash = -d * price * tv
+    if s == 0 or (s > 0) == (d > 0):
+        pos.quote = q + cash
+    elif (s > 0 and ns >= 0) or (s < 0 and ns <= 0):
+        kept = -((-q * ns) // s)  # basis kept, rounded up so the realised credit rounds down
+        acct.collateral += q + cash - kept
+        pos.quote = kept
+    else:  # flip: close all at price, open the remainder
+        acct.collateral += q + s * price * tv
+        pos.quote = -ns * price * tv
+    pos.size = ns
+    m.open_interest += (ns if ns > 0 else 0) - (s if s > 0 else 0)
+    if ns == 0 and pos.quote == 0:
+        del acct.positions[inst]
+
+
+def _close(st: State, o: RestingOrder, reason: int, events: list) -> None:
+    unfilled = o.remaining
+    o.remaining = 0
+    st.forget_order(o)
+    events.append(OrderClosed(o.order_id, o.account, o.instrument, reason, unfilled))
+
+
+# -- orders ----------------------------------------------------------------------------------
+def _validate_order_shape(tx_side, order_type, tif, flags, stp, price, size, expiry, time_ms) -> None:
+    if tx_side not in (0, 1):
+        raise Rejected(E.MALFORMED, f"side {tx_side} must be 0 (buy) or 1 (sell)")
+    if order_type not in (OrderType.LIMIT, OrderType.MARKET):
+        raise Rejected(E.INVALID_ORDER_TYPE, f"order type {order_type}")
+    if tif not in (0, 1, 2, 3):
+        raise Rejected(E.INVALID_TIME_IN_FORCE, f"time in force {tif}")
+    if flags & ~ALL_FLAGS or flags < 0:
+        raise Rejected(E.INVALID_FLAGS, f"unknown flag bits {flags}")
+    if stp not in (0, 1, 2):
+        raise Rejected(E.INVALID_STP_MODE, f"self-trade prevention mode {stp}")
+    if not (0 < price <= UINT64_MAX):
+        raise Rejected(E.INVALID_PRICE, f"price {price} ticks must be positive")
+    if not (0 < size <= UINT64_MAX):
+        raise Rejected(E.INVALID_SIZE, f"size {size} lots must be positive")
+    if order_type == OrderType.MARKET and tif not in (TimeInForce.IOC, TimeInForce.FOK):
+        raise Rejected(E.INVALID_TIME_IN_FORCE, "market orders must be IOC or FOK")
+    if flags & OrderFlag.POST_ONLY and (tif in (TimeInForce.IOC, TimeInForce.FOK) or order_type == OrderType.MARKET):
+        raise Rejected(E.INVALID_FLAGS, "post-only orders must rest (GTC or GTT limit)")
+    if tif == TimeInForce.GTT and expiry == 0:
+        raise Rejected(E.INVALID_TIME_IN_FORCE, "GTT orders need an expiry")
+    if not (0 <= expiry <= UINT64_MAX):
+        raise Rejected(E.MALFORMED, "expiry out of range")
+    if expiry and time_ms >= expiry:
+        raise Rejected(E.ORDER_EXPIRED, f"expiry {expiry} is not after time {time_ms}")
+
+
+def _place(st: State, acct: Account, instrument: int, side: int, order_type: int, tif: int, flags: int, stp: int,
+           price: int, size: int, expiry: int, client_id: int, nonce: int, time_ms: int,
+           replacing: RestingOrder | None = None) -> Receipt:
+    m = _market(st, instrument)
+    if m.status != MarketStatus.ACTIVE:
+        raise Rejected(E.INSTRUMENT_NOT_ACTIVE, f"{m.spec.symbol} is not open for new orders")
+    if m.mark_price == 0:
+        raise Rejected(E.NO_MARK_PRICE, f"{m.spec.symbol} has no mark price yet")
+    _validate_order_shape(side, order_type, tif, flags, stp, price, size, expiry, time_ms)
+    if not (0 <= client_id <= UINT64_MAX):
+        raise Rejected(E.MALFORMED, "client id out of range")
+    if client_id and client_id in acct.client_ids and (replacing is None or replacing.client_id != client_id):
+        raise Rejected(E.DUPLICATE_CLIENT_ID, f"client id {client_id} is used by open order {acct.client_ids[client_id]}")
+    rests = tif in (TimeInForce.GTC, TimeInForce.GTT)
+    if rests and replacing is None and len(acct.open_orders) >= MAX_OPEN_ORDERS:
+        raise Rejected(E.TOO_MANY_OPEN_ORDERS, f"at most {MAX_OPEN_ORDERS} open orders per account")
+    if instrument not in acct.positions and len(acct.positions) >= MAX_POSITIONS:
+        raise Rejected(E.TOO_MANY_POSITIONS, f"at most {MAX_POSITIONS} positions per account")
+    book = st.books[instrument]
+    if flags & OrderFlag.POST_ONLY and book.crosses(side, price):
+        raise Rejected(E.POST_ONLY_WOULD_CROSS, f"post-only order at {price} would cross the book")
+    is_buy = side == BUY
+    reduce_only = bool(flags & OrderFlag.REDUCE_ONLY)
+    if reduce_only:
+        pos = acct.positions.get(instrument)
+        held = pos.size if pos is not None else 0
+        if (held >= 0) if is_buy else (held <= 0):
+            raise Rejected(E.REDUCE_ONLY_WOULD_INCREASE, f"reduce-only {'buy' if is_buy else 'sell'} with position {held}")
+    elif MarginGate(st.accounts, st.markets, instrument).check(acct.id, is_buy, m.mark_price, size, False, False) == 0:
+        raise Rejected(E.INSUFFICIENT_MARGIN, f"initial margin for {size} lots of {m.spec.symbol} exceeds equity")
+    plan = plan_match(book, side, price, size, acct.id, acct.owner, stp, reduce_only, time_ms,
+                      MarginGate(st.accounts, st.markets, instrument))
+    if tif == TimeInForce.FOK and plan.filled < size:
+        raise Rejected(E.FOK_NOT_FILLABLE, f"only {plan.filled} of {size} lots fillable now")
+
+    # ---- validated: mutate from here on ----
+    acct.nonce = nonce
+    st.dirty_accounts.add(acct.id)
+    events: list = []
+    if replacing is not None:
+        book.remove(replacing)
+        _close(st, replacing, CloseReason.REPLACED, events)
+    oid = st.next_order_id
+    st.next_order_id = oid + 1
+    closed = execute_on_book(book, plan)
+    spec = m.spec
+    tv = spec.tick_value
+    if plan.fills:
+        d_taker = 0
+        for maker, q in plan.fills:
+            p = maker.price
+            notional = p * q * tv
+            taker_fee = -((-notional * spec.taker_fee_ppm) // PPM)
+            maker_fee = -((-notional * spec.maker_fee_ppm) // PPM)
+            mk_acct = st.accounts[maker.account]
+            _trade(st, m, mk_acct, -q if is_buy else q, p)
+            _trade(st, m, acct, q if is_buy else -q, p)
+            mk_acct.collateral -= maker_fee
+            acct.collateral -= taker_fee
+            st.fee_pool += taker_fee + maker_fee
+            st.dirty_accounts.add(maker.account)
+            if maker.remaining:
+                st.dirty_slots[maker.slot] = maker
+            d_taker += q
+            events.append(Fill(instrument, p, q, side, oid, acct.id, maker.order_id, maker.account,
+                               taker_fee, maker_fee))
+        st.dirty_markets.add(instrument)
+    for o, reason in closed:
+        unfilled = o.remaining
+        st.forget_order(o)
+        events.append(OrderClosed(o.order_id, o.account, o.instrument, reason, unfilled))
+    left = size - plan.filled
+    if left:
+        if rests and not plan.stop:
+            o = RestingOrder(oid, acct.id, acct.owner, instrument, side, price, size, left, tif, flags, stp,
+                             expiry, client_id, st.take_slot())
+            st.open_order(o)
+            events.append(OrderRested(oid, acct.id, instrument, side, price, left))
+        else:
+            reason = plan.stop or (CloseReason.IOC_REMAINDER if plan.filled else CloseReason.NO_LIQUIDITY)
+            events.append(OrderClosed(oid, acct.id, instrument, reason, left))
+    return Receipt(True, order_id=oid, events=events)
+
+
+def _order(st: State, tx: Order) -> Receipt:
+    acct = _signed_account(st, tx)
+    return _place(st, acct, tx.instrument, tx.side, tx.order_type, tx.tif, tx.flags, tx.stp, tx.price, tx.size,
+                  tx.expiry, tx.client_id, tx.nonce, tx.time_ms)
+
+
+def _replace(st: State, tx: Replace) -> Receipt:
+    acct = _signed_account(st, tx)
+    o = acct.open_orders.get(tx.order_id)
+    if o is None:
+        raise Rejected(E.UNKNOWN_ORDER, f"order {tx.order_id} is not open in account {acct.id}")
+    if not (0 < tx.price <= UINT64_MAX):
+        raise Rejected(E.INVALID_PRICE, f"price {tx.price} ticks must be positive")
+    if not (0 < tx.size <= UINT64_MAX):
+        raise Rejected(E.INVALID_SIZE, f"size {tx.size} lots must be positive")
+    if tx.price == o.price and tx.size < o.remaining:
+        if o.expiry and tx.time_ms >= o.expiry:
+            raise Rejected(E.ORDER_EXPIRED, f"order {o.order_id} has expired")
+        acct.nonce = tx.nonce
+        st.dirty_accounts.add(acct.id)
+        o.size -= o.remaining - tx.size
+        o.remaining = tx.size
+        st.dirty_slots[o.slot] = o
+        return Receipt(True, order_id=o.order_id,
+                       events=[OrderRested(o.order_id, acct.id, o.instrument, o.side, o.price, o.remaining)])
+    return _place(st, acct, o.instrument, o.side, OrderType.LIMIT, o.tif, o.flags, o.stp, tx.price, tx.size,
+                  o.expiry, o.client_id, tx.nonce, tx.time_ms, replacing=o)
+
+
+def _cancel(st: State, tx: Cancel) -> Receipt:
+    acct = _signed_account(st, tx)
+    scope = tx.scope
+    if scope == CancelScope.BY_ORDER_ID:
+        o = acct.open_orders.get(tx.order_id)
+        if o is None:
+            other = st.orders.get(tx.order_id)
+            if other is not None:
+                raise Rejected(E.NOT_ORDER_OWNER, f"order {tx.order_id} belongs to another account")
+            raise Rejected(E.UNKNOWN_ORDER, f"order {tx.order_id} is not open")
+        targets = [o]
+    elif scope == CancelScope.BY_CLIENT_ID:
+        oid = acct.client_ids.get(tx.client_id) if tx.client_id else None
+        if oid is None:
+            raise Rejected(E.UNKNOWN_ORDER, f"no open order with client id {tx.client_id}")
+        targets = [acct.open_orders[oid]]
+    elif scope == CancelScope.ALL_IN_INSTRUMENT:
+        _market(st, tx.instrument)
+        targets = [o for o in acct.open_orders.values() if o.instrument == tx.instrument]
+    elif scope == CancelScope.ALL:
+        targets = list(acct.open_orders.values())
+    else:
+        raise Rejected(E.INVALID_CANCEL_SCOPE, f"cancel scope {scope}")
+    acct.nonce = tx.nonce
+    st.dirty_accounts.add(acct.id)
+    events: list = []
+    for o in targets:
+        st.books[o.instrument].remove(o)
+        _close(st, o, CloseReason.USER_CANCEL, events)
+    return Receipt(True, events=events)
+
+
+# -- collateral -------------------------------------------------------------------------------
+def _deposit(st: State, tx: Deposit) -> Receipt:
+    if tx.queue_index != st.l1_queue_pos:
+        raise Rejected(E.QUEUE_OUT_OF_ORDER, f"queue item {tx.queue_index}, expected {st.l1_queue_pos}")
+    if len(tx.owner) != 20 or not (0 <= tx.subaccount <= UINT32_MAX) or not (0 <= tx.amount <= UINT64_MAX):
+        raise Rejected(E.MALFORMED, "deposit fields out of range")
+    acct = st.account_for(tx.owner, tx.subaccount)
+    acct.collateral += tx.amount
+    st.total_deposits += tx.amount
+    st.l1_queue_pos += 1
+    st.dirty_accounts.add(acct.id)
+    return Receipt(True, events=[CollateralMoved("deposit", -1, acct.id, tx.amount)])
+
+
+def _withdraw(st: State, tx: Withdraw) -> Receipt:
+    acct = _signed_account(st, tx)
+    _check_amount(tx.amount)
+    _free_collateral_check(st, acct, tx.amount)
+    acct.nonce = tx.nonce
+    acct.collateral -= tx.amount
+    st.total_withdrawals += tx.amount
+    st.dirty_accounts.add(acct.id)
+    return Receipt(True, events=[CollateralMoved("withdraw", acct.id, -1, tx.amount)])
+
+
+def _transfer(st: State, tx: Transfer) -> Receipt:
+    acct = _signed_account(st, tx)
+    _check_amount(tx.amount)
+    if not (0 <= tx.to_subaccount <= UINT32_MAX):
+        raise Rejected(E.MALFORMED, "subaccount out of range")
+    if tx.to_subaccount == acct.subaccount:
+        raise Rejected(E.SAME_ACCOUNT, "source and destination are the same subaccount")
+    _free_collateral_check(st, acct, tx.amount)
+    acct.nonce = tx.nonce
+    dest = st.account_for(acct.owner, tx.to_subaccount)
+    acct.collateral -= tx.amount
+    dest.collateral += tx.amount
+    st.dirty_accounts.add(acct.id)
+    st.dirty_accounts.add(dest.id)
+    return Receipt(True, events=[CollateralMoved("transfer", acct.id, dest.id, tx.amount)])
+
+
+# -- operator ---------------------------------------------------------------------------------
+def _mark_update(st: State, tx: MarkUpdate) -> Receipt:
+    if tx.signer is None:
+        raise Rejected(E.BAD_SIGNATURE, "signature not verified")
+    if tx.signer != st.operator:
+        raise Rejected(E.NOT_OPERATOR, f"0x{tx.signer.hex()} is not the mark operator")
+    if not tx.instruments or len(tx.instruments) != len(tx.prices):
+        raise Rejected(E.MALFORMED, "instruments and prices must be non-empty and of equal length")
+    if len(set(tx.instruments)) != len(tx.instruments):
+        raise Rejected(E.MALFORMED, "an instrument appears twice")
+    if not (0 < tx.timestamp <= tx.time_ms):
+        raise Rejected(E.MALFORMED, f"mark timestamp {tx.timestamp} is after the transaction time {tx.time_ms}")
+    for inst, price in zip(tx.instruments, tx.prices):
+        m = _market(st, inst)
+        if not (0 < price <= UINT64_MAX):
+            raise Rejected(E.INVALID_PRICE, f"mark {price} for {m.spec.symbol}")
+        if tx.timestamp <= m.mark_time:
+            raise Rejected(E.STALE_MARK, f"{m.spec.symbol} already has a mark at {m.mark_time}")
+    for inst, price in zip(tx.instruments, tx.prices):
+        m = st.markets[inst]
+        m.mark_price = price
+        m.mark_time = tx.timestamp
+        st.dirty_markets.add(inst)
+    return Receipt(True)
+
+
+_HANDLERS = {
+    Deposit: _deposit,
+    Order: _order,
+    Cancel: _cancel,
+    Replace: _replace,
+    Withdraw: _withdraw,
+    Transfer: _transfer,
+    MarkUpdate: _mark_update,
+}
+
+__all__ = ["apply", "recover_signer", "Receipt", "Fill", "OrderClosed", "OrderRested", "CollateralMoved",
+           "SelfTradePrevention"]

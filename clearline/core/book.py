@@ -1,0 +1,138 @@
+"""One price-time priority order book per instrument.
+
+The book holds resting orders and nothing else: it knows no balances, positions or fees.
+Levels are insertion-ordered dicts (order id -> order), so time priority is dict order and
+cancels are O(1). Each side keeps its price keys sorted with the best price *last*, so
+popping an emptied best level is O(1): bids ascending by price, asks ascending by -price.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+
+BUY = 0
+SELL = 1
+
+
+class RestingOrder:
+    """An open order. ``remaining`` is what can still trade; ``size`` the current total
+    (filled + remaining)."""
+
+    __slots__ = ("order_id", "account", "owner", "instrument", "side", "price", "size", "remaining",
+                 "tif", "flags", "stp", "expiry", "client_id", "slot")
+
+    def __init__(self, order_id, account, owner, instrument, side, price, size, remaining,
+                 tif, flags, stp, expiry, client_id, slot):
+        self.order_id = order_id
+        self.account = account
+        self.owner = owner
+        self.instrument = instrument
+        self.side = side
+        self.price = price
+        self.size = size
+        self.remaining = remaining
+        self.tif = tif
+        self.flags = flags
+        self.stp = stp
+        self.expiry = expiry
+        self.client_id = client_id
+        self.slot = slot
+
+    def __repr__(self) -> str:
+        side = "BUY" if self.side == BUY else "SELL"
+        return f"RestingOrder(id={self.order_id}, acct={self.account}, {side} {self.remaining}@{self.price})"
+
+
+class Book:
+    __slots__ = ("instrument", "bids", "asks", "bid_keys", "ask_keys")
+
+    def __init__(self, instrument: int):
+        self.instrument = instrument
+        self.bids: dict[int, dict[int, RestingOrder]] = {}
+        self.asks: dict[int, dict[int, RestingOrder]] = {}
+        self.bid_keys: list[int] = []  # prices ascending; best bid = bid_keys[-1]
+        self.ask_keys: list[int] = []  # -prices ascending; best ask = -ask_keys[-1]
+
+    # -- queries -------------------------------------------------------------------
+    def best_bid(self) -> int | None:
+        return self.bid_keys[-1] if self.bid_keys else None
+
+    def best_ask(self) -> int | None:
+        return -self.ask_keys[-1] if self.ask_keys else None
+
+    def crosses(self, side: int, price: int) -> bool:
+        """Would an order on ``side`` at ``price`` trade against the opposite side?"""
+        if side == BUY:
+            return bool(self.ask_keys) and -self.ask_keys[-1] <= price
+        return bool(self.bid_keys) and self.bid_keys[-1] >= price
+
+    def opposite_levels(self, side: int):
+        """Yield (price, level) on the side an order of ``side`` trades against, best first."""
+        if side == BUY:
+            levels, keys = self.asks, self.ask_keys
+            for i in range(len(keys) - 1, -1, -1):
+                p = -keys[i]
+                yield p, levels[p]
+        else:
+            levels, keys = self.bids, self.bid_keys
+            for i in range(len(keys) - 1, -1, -1):
+                p = keys[i]
+                yield p, levels[p]
+
+    def depth(self, side: int, max_levels: int = 10) -> list[tuple[int, int, int]]:
+        """[(price, total remaining, order count)] best first."""
+        out = []
+        levels, keys = (self.bids, self.bid_keys) if side == BUY else (self.asks, self.ask_keys)
+        sign = 1 if side == BUY else -1
+        for i in range(len(keys) - 1, max(-1, len(keys) - 1 - max_levels), -1):
+            p = sign * keys[i]
+            lvl = levels[p]
+            out.append((p, sum(o.remaining for o in lvl.values()), len(lvl)))
+        return out
+
+    def orders(self, side: int):
+        """All resting orders of a side in priority order (best price, then time)."""
+        for _, level in self.opposite_levels(SELL if side == BUY else BUY):
+            yield from level.values()
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.bids.values()) + sum(len(v) for v in self.asks.values())
+
+    # -- mutation ------------------------------------------------------------------
+    def add(self, order: RestingOrder) -> None:
+        p = order.price
+        if order.side == BUY:
+            level = self.bids.get(p)
+            if level is None:
+                level = self.bids[p] = {}
+                keys = self.bid_keys
+                if not keys or p > keys[-1]:
+                    keys.append(p)
+                else:
+                    insort(keys, p)
+        else:
+            level = self.asks.get(p)
+            if level is None:
+                level = self.asks[p] = {}
+                keys = self.ask_keys
+                k = -p
+                if not keys or k > keys[-1]:
+                    keys.append(k)
+                else:
+                    insort(keys, k)
+        level[order.order_id] = order
+
+    def remove(self, order: RestingOrder) -> None:
+        p = order.price
+        if order.side == BUY:
+            levels, keys, k = self.bids, self.bid_keys, p
+        else:
+            levels, keys, k = self.asks, self.ask_keys, -p
+        level = levels[p]
+        del level[order.order_id]
+        if not level:
+            del levels[p]
+            if keys[-1] == k:
+                keys.pop()
+            else:
+                del keys[bisect_left(keys, k)]

@@ -1,0 +1,532 @@
+"""Canonical Solidity-ABI encoding of transactions and Merkle leaves (DESIGN.md rule 2).
+
+Why ABI: the L1 contracts decode the same bytes (batch calldata, fraud proofs, escape
+proofs) with ``abi.decode``, so one encoding serves the journal, the batches and Solidity.
+
+Transactions are ``abi.encode(uint8 kind, uint64 timeMs, <EIP-712 fields in signing order>,
+bytes32 r, bytes32 s, uint8 v)``; ``Deposit`` has no signature, and ``MarkUpdate`` carries
+two dynamic arrays (``uint32[] instruments, uint64[] prices``). ``signer`` is derived data
+and never encoded. An absent signature (``b""``) is written as r = s = 0, v = 0; a 65-byte
+all-zero signature is therefore refused by ``encode_tx`` so decoding stays the exact inverse.
+
+Decoding is strict: only the unique canonical encoding of a transaction is accepted (exact
+length, zero padding, canonical offsets); anything else is ``Rejected(MALFORMED)``, and an
+unknown ``kind`` is ``Rejected(UNKNOWN_TX_KIND)``. So ``encode_tx(decode_tx(b)) == b``
+whenever ``decode_tx`` succeeds.
+
+The fixed layouts are hand-rolled with ``struct`` (one pack/unpack per transaction: every
+input is journaled). The tests pin them against ``eth_abi``.
+
+Leaves: out-of-range leaf values mean the state itself breaks its rules, so leaf encoders
+raise ``InvariantBroken`` (halt), not ``Rejected``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+from .errors import ErrorCode, InvariantBroken, Rejected
+from .hashing import keccak, tag
+from .txs import (
+    Cancel,
+    Deposit,
+    MarkUpdate,
+    Order,
+    Replace,
+    Transfer,
+    TxKind,
+    Withdraw,
+)
+
+__all__ = [
+    "ACCOUNT_TAG",
+    "MARKET_TAG",
+    "ORDER_TAG",
+    "STATE_TAG",
+    "decode_tx",
+    "encode_account_leaf",
+    "encode_market_leaf",
+    "encode_order_leaf",
+    "encode_state",
+    "encode_tx",
+    "leaf_hash",
+    "state_root",
+]
+
+ACCOUNT_TAG = tag("clearline.account.v1")
+ORDER_TAG = tag("clearline.order.v1")
+MARKET_TAG = tag("clearline.market.v1")
+STATE_TAG = tag("clearline.state.v1")
+
+# ---------------------------------------------------------------------------------------
+# transactions
+
+# 32-byte ABI words as struct codes: zero padding + big-endian value (range-checked by pack).
+_U8, _U32, _U64, _ADDR, _B32 = "31xB", "28xI", "24xQ", "12x20s", "32s"
+_SIG = (_B32, _B32, _U8)  # r, s, v
+
+_ZERO_SIG = bytes(65)
+_EMPTY_RSV = (bytes(32), bytes(32), 0)
+
+
+def _layout(*codes: str) -> tuple[struct.Struct, int]:
+    """A static layout and the mask of its padding bits (must be zero when decoding)."""
+    s = struct.Struct(">" + "".join(codes))
+    mask = 0
+    for code in codes:
+        mask <<= 256
+        if code == _U8:
+            mask |= ((1 << 248) - 1) << 8
+        elif code == _U32:
+            mask |= ((1 << 224) - 1) << 32
+        elif code == _U64:
+            mask |= ((1 << 192) - 1) << 64
+        elif code == _ADDR:
+            mask |= ((1 << 96) - 1) << 160
+        elif code != _B32:
+            raise ValueError(f"unknown word code {code!r}")
+    if s.size != 32 * len(codes):
+        raise ValueError("layout is not a whole number of words")
+    return s, mask
+
+
+_DEPOSIT, _DEPOSIT_MASK = _layout(_U8, _U64, _U64, _ADDR, _U32, _U64)
+_ORDER, _ORDER_MASK = _layout(
+    _U8, _U64, _U32, _U32, _U8, _U8, _U8, _U8, _U8, _U64, _U64, _U64, _U64, _U64, *_SIG
+)
+_CANCEL, _CANCEL_MASK = _layout(_U8, _U64, _U32, _U8, _U32, _U64, _U64, _U64, *_SIG)
+_REPLACE, _REPLACE_MASK = _layout(_U8, _U64, _U32, _U64, _U64, _U64, _U64, *_SIG)
+_WITHDRAW, _WITHDRAW_MASK = _layout(_U8, _U64, _U32, _U64, _U64, *_SIG)
+_TRANSFER, _TRANSFER_MASK = _layout(_U8, _U64, _U32, _U32, _U64, _U64, *_SIG)
+# MarkUpdate head: kind, timeMs, timestamp, offset(instruments), offset(prices), r, s, v
+_MARK_HEAD, _MARK_HEAD_MASK = _layout(_U8, _U64, _U64, _B32, _B32, *_SIG)
+_MARK_HEAD_SIZE = _MARK_HEAD.size  # 256
+
+
+def _split_sig(sig: bytes) -> tuple[bytes, bytes, int]:
+    if len(sig) == 65:
+        if sig == _ZERO_SIG:
+            raise Rejected(ErrorCode.MALFORMED, "all-zero signature: use b'' for none")
+        return sig[:32], sig[32:64], sig[64]
+    if len(sig) == 0:
+        return _EMPTY_RSV
+    raise Rejected(ErrorCode.MALFORMED, "signature must be 65 bytes or empty")
+
+
+def _join_sig(r: bytes, s: bytes, v: int) -> bytes:
+    if v == 0 and r == _EMPTY_RSV[0] and s == _EMPTY_RSV[1]:
+        return b""
+    return r + s + bytes((v,))
+
+
+def _enc_deposit(tx: Deposit) -> bytes:
+    if not isinstance(tx.owner, bytes) or len(tx.owner) != 20:
+        raise Rejected(ErrorCode.MALFORMED, "owner must be a 20-byte address")
+    return _DEPOSIT.pack(TxKind.DEPOSIT, tx.time_ms, tx.queue_index, tx.owner, tx.subaccount,
+                         tx.amount)
+
+
+def _enc_order(tx: Order) -> bytes:
+    return _ORDER.pack(TxKind.ORDER, tx.time_ms, tx.account, tx.instrument, tx.side,
+                       tx.order_type, tx.tif, tx.flags, tx.stp, tx.price, tx.size, tx.expiry,
+                       tx.client_id, tx.nonce, *_split_sig(tx.signature))
+
+
+def _enc_cancel(tx: Cancel) -> bytes:
+    return _CANCEL.pack(TxKind.CANCEL, tx.time_ms, tx.account, tx.scope, tx.instrument,
+                        tx.order_id, tx.client_id, tx.nonce, *_split_sig(tx.signature))
+
+
+def _enc_replace(tx: Replace) -> bytes:
+    return _REPLACE.pack(TxKind.REPLACE, tx.time_ms, tx.account, tx.order_id, tx.price,
+                         tx.size, tx.nonce, *_split_sig(tx.signature))
+
+
+def _enc_withdraw(tx: Withdraw) -> bytes:
+    return _WITHDRAW.pack(TxKind.WITHDRAW, tx.time_ms, tx.account, tx.amount, tx.nonce,
+                          *_split_sig(tx.signature))
+
+
+def _enc_transfer(tx: Transfer) -> bytes:
+    return _TRANSFER.pack(TxKind.TRANSFER, tx.time_ms, tx.account, tx.to_subaccount,
+                          tx.amount, tx.nonce, *_split_sig(tx.signature))
+
+
+def _enc_mark(tx: MarkUpdate) -> bytes:
+    ins, prices = tx.instruments, tx.prices
+    if not isinstance(ins, (list, tuple)) or not isinstance(prices, (list, tuple)):
+        raise Rejected(ErrorCode.MALFORMED, "MarkUpdate arrays must be lists")
+    n_ins, n_prices = len(ins), len(prices)
+    off_ins = _MARK_HEAD_SIZE
+    off_prices = off_ins + 32 + 32 * n_ins
+    head = _MARK_HEAD.pack(TxKind.MARK_UPDATE, tx.time_ms, tx.timestamp,
+                           off_ins.to_bytes(32, "big"), off_prices.to_bytes(32, "big"),
+                           *_split_sig(tx.signature))
+    return (
+        head
+        + struct.pack(">24xQ" + "28xI" * n_ins, n_ins, *ins)
+        + struct.pack(">24xQ" + "24xQ" * n_prices, n_prices, *prices)
+    )
+
+
+_ENCODERS = {
+    Deposit: _enc_deposit,
+    Order: _enc_order,
+    Cancel: _enc_cancel,
+    Replace: _enc_replace,
+    Withdraw: _enc_withdraw,
+    Transfer: _enc_transfer,
+    MarkUpdate: _enc_mark,
+}
+
+
+def encode_tx(tx: Deposit | Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate) -> bytes:
+    """Canonical ABI bytes of ``tx`` (what is journaled and posted as batch calldata).
+
+    Out-of-range or non-integer fields, a bad owner address or a signature that is neither
+    65 bytes nor empty raise ``Rejected(MALFORMED)``. A non-transaction is a ``TypeError``.
+    """
+    try:
+        encoder = _ENCODERS[type(tx)]
+    except KeyError:
+        raise TypeError(f"{type(tx).__name__} is not a transaction") from None
+    try:
+        return encoder(tx)
+    except struct.error as exc:
+        raise Rejected(ErrorCode.MALFORMED, f"{type(tx).__name__}: {exc}") from None
+    except (TypeError, OverflowError) as exc:  # e.g. non-bytes signature, huge list length
+        raise Rejected(ErrorCode.MALFORMED, f"{type(tx).__name__}: {exc}") from None
+
+
+def _check_static(data: bytes, layout: struct.Struct, mask: int) -> tuple:
+    if len(data) != layout.size:
+        raise Rejected(ErrorCode.MALFORMED, f"expected {layout.size} bytes, got {len(data)}")
+    if int.from_bytes(data, "big") & mask:
+        raise Rejected(ErrorCode.MALFORMED, "non-canonical padding")
+    return layout.unpack(data)
+
+
+def _dec_deposit(data: bytes) -> Deposit:
+    _, time_ms, queue_index, owner, subaccount, amount = _check_static(
+        data, _DEPOSIT, _DEPOSIT_MASK
+    )
+    return Deposit(time_ms, queue_index, owner, subaccount, amount)
+
+
+def _dec_order(data: bytes) -> Order:
+    f = _check_static(data, _ORDER, _ORDER_MASK)
+    return Order(*f[1:14], signature=_join_sig(f[14], f[15], f[16]))
+
+
+def _dec_cancel(data: bytes) -> Cancel:
+    f = _check_static(data, _CANCEL, _CANCEL_MASK)
+    return Cancel(*f[1:8], signature=_join_sig(f[8], f[9], f[10]))
+
+
+def _dec_replace(data: bytes) -> Replace:
+    f = _check_static(data, _REPLACE, _REPLACE_MASK)
+    return Replace(*f[1:7], signature=_join_sig(f[7], f[8], f[9]))
+
+
+def _dec_withdraw(data: bytes) -> Withdraw:
+    f = _check_static(data, _WITHDRAW, _WITHDRAW_MASK)
+    return Withdraw(*f[1:5], signature=_join_sig(f[5], f[6], f[7]))
+
+
+def _dec_transfer(data: bytes) -> Transfer:
+    f = _check_static(data, _TRANSFER, _TRANSFER_MASK)
+    return Transfer(*f[1:6], signature=_join_sig(f[6], f[7], f[8]))
+
+
+def _dec_uint_array(data: bytes, offset: int, bits: int) -> tuple[list[int], int]:
+    """Decode a canonical ``uintN[]`` at ``offset``; return the values and the end offset."""
+    if offset + 32 > len(data):
+        raise Rejected(ErrorCode.MALFORMED, "truncated array length")
+    n = int.from_bytes(data[offset : offset + 32], "big")
+    end = offset + 32 + 32 * n
+    if end > len(data):  # also bounds n by the input size: no huge allocations
+        raise Rejected(ErrorCode.MALFORMED, "truncated array")
+    values = [int.from_bytes(data[i : i + 32], "big") for i in range(offset + 32, end, 32)]
+    for value in values:
+        if value >> bits:
+            raise Rejected(ErrorCode.MALFORMED, f"array element exceeds uint{bits}")
+    return values, end
+
+
+def _dec_mark(data: bytes) -> MarkUpdate:
+    if len(data) < _MARK_HEAD_SIZE + 64:
+        raise Rejected(ErrorCode.MALFORMED, "MarkUpdate too short")
+    head = data[:_MARK_HEAD_SIZE]
+    if int.from_bytes(head, "big") & _MARK_HEAD_MASK:
+        raise Rejected(ErrorCode.MALFORMED, "non-canonical padding")
+    _, time_ms, timestamp, off_ins, off_prices, r, s, v = _MARK_HEAD.unpack(head)
+    if int.from_bytes(off_ins, "big") != _MARK_HEAD_SIZE:
+        raise Rejected(ErrorCode.MALFORMED, "non-canonical instruments offset")
+    instruments, end = _dec_uint_array(data, _MARK_HEAD_SIZE, 32)
+    if int.from_bytes(off_prices, "big") != end:
+        raise Rejected(ErrorCode.MALFORMED, "non-canonical prices offset")
+    prices, end = _dec_uint_array(data, end, 64)
+    if end != len(data):
+        raise Rejected(ErrorCode.MALFORMED, "trailing bytes")
+    return MarkUpdate(time_ms, timestamp, instruments, prices, signature=_join_sig(r, s, v))
+
+
+_DECODERS = {
+    TxKind.DEPOSIT: _dec_deposit,
+    TxKind.ORDER: _dec_order,
+    TxKind.CANCEL: _dec_cancel,
+    TxKind.REPLACE: _dec_replace,
+    TxKind.WITHDRAW: _dec_withdraw,
+    TxKind.TRANSFER: _dec_transfer,
+    TxKind.MARK_UPDATE: _dec_mark,
+}
+
+
+def decode_tx(data: bytes) -> Deposit | Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate:
+    """Parse canonical ABI bytes back into a transaction (``signer`` left ``None``).
+
+    Never raises anything but ``Rejected``: MALFORMED for wrong length / padding / offsets /
+    out-of-range values, UNKNOWN_TX_KIND for a kind word that is canonical but unknown.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise Rejected(ErrorCode.MALFORMED, "data must be bytes")
+    data = bytes(data)
+    if len(data) < 32:
+        raise Rejected(ErrorCode.MALFORMED, "shorter than one word")
+    if any(data[:31]):
+        raise Rejected(ErrorCode.MALFORMED, "non-canonical kind word")
+    decoder = _DECODERS.get(data[31])
+    if decoder is None:
+        raise Rejected(ErrorCode.UNKNOWN_TX_KIND, f"unknown kind {data[31]}")
+    return decoder(data)
+
+
+# ---------------------------------------------------------------------------------------
+# Merkle leaves and the state root
+
+
+def _uint(value: int, bits: int, name: str) -> bytes:
+    if not isinstance(value, int):
+        raise InvariantBroken(f"{name} must be an int, got {type(value).__name__}")
+    if not 0 <= value < 1 << bits:
+        raise InvariantBroken(f"{name}={value} out of uint{bits} range")
+    return value.to_bytes(32, "big")
+
+
+def _int(value: int, bits: int, name: str) -> bytes:
+    if not isinstance(value, int):
+        raise InvariantBroken(f"{name} must be an int, got {type(value).__name__}")
+    bound = 1 << (bits - 1)
+    if not -bound <= value < bound:
+        raise InvariantBroken(f"{name}={value} out of int{bits} range")
+    return value.to_bytes(32, "big", signed=True)
+
+
+def _address(value: bytes, name: str) -> bytes:
+    if not isinstance(value, bytes) or len(value) != 20:
+        raise InvariantBroken(f"{name} must be a 20-byte address")
+    return bytes(12) + value
+
+
+def _bytes32(value: bytes, name: str) -> bytes:
+    if not isinstance(value, bytes) or len(value) != 32:
+        raise InvariantBroken(f"{name} must be 32 bytes")
+    return value
+
+
+def _ascii32(value: str, name: str) -> bytes:
+    """An ASCII string right-padded with zeros to bytes32 (symbol, underlying)."""
+    if not isinstance(value, str) or not value.isascii() or len(value) > 32:
+        raise InvariantBroken(f"{name} must be an ASCII string of at most 32 characters")
+    return value.encode("ascii").ljust(32, b"\x00")
+
+
+_ACCOUNT_HEAD_WORDS = 7  # tag, id, owner, subaccount, collateral, nonce, offset(positions)
+_POSITIONS_OFFSET = (32 * _ACCOUNT_HEAD_WORDS).to_bytes(32, "big")
+
+
+def encode_account_leaf(
+    id: int,
+    owner: bytes,
+    subaccount: int,
+    collateral: int,
+    nonce: int,
+    positions: Sequence[tuple[int, int, int, int]],
+) -> bytes:
+    """``abi.encode(bytes32 ACCOUNT_TAG, uint32 id, address owner, uint32 subaccount,
+    int256 collateral, uint64 nonce, (uint32 instrument, int64 size, int256 quote,
+    int256 fundingIndex)[] positions)``. ``positions`` must be strictly increasing by
+    instrument (one canonical leaf per account state)."""
+    parts = [
+        ACCOUNT_TAG,
+        _uint(id, 32, "id"),
+        _address(owner, "owner"),
+        _uint(subaccount, 32, "subaccount"),
+        _int(collateral, 256, "collateral"),
+        _uint(nonce, 64, "nonce"),
+        _POSITIONS_OFFSET,
+        len(positions).to_bytes(32, "big"),
+    ]
+    previous = -1
+    for instrument, size, quote, funding_index in positions:
+        if not isinstance(instrument, int) or instrument <= previous:
+            raise InvariantBroken("positions must be strictly increasing by instrument")
+        previous = instrument
+        parts.append(_uint(instrument, 32, "position.instrument"))
+        parts.append(_int(size, 64, "position.size"))
+        parts.append(_int(quote, 256, "position.quote"))
+        parts.append(_int(funding_index, 256, "position.funding_index"))
+    return b"".join(parts)
+
+
+def encode_order_leaf(
+    order_id: int,
+    account: int,
+    instrument: int,
+    side: int,
+    tif: int,
+    flags: int,
+    stp: int,
+    price: int,
+    size: int,
+    remaining: int,
+    expiry: int,
+    client_id: int,
+) -> bytes:
+    """``abi.encode(bytes32 ORDER_TAG, uint64 orderId, uint32 account, uint32 instrument,
+    uint8 side, uint8 timeInForce, uint8 flags, uint8 stp, uint64 price, uint64 size,
+    uint64 remaining, uint64 expiry, uint64 clientId)`` of a resting order."""
+    return b"".join((
+        ORDER_TAG,
+        _uint(order_id, 64, "order_id"),
+        _uint(account, 32, "account"),
+        _uint(instrument, 32, "instrument"),
+        _uint(side, 8, "side"),
+        _uint(tif, 8, "tif"),
+        _uint(flags, 8, "flags"),
+        _uint(stp, 8, "stp"),
+        _uint(price, 64, "price"),
+        _uint(size, 64, "size"),
+        _uint(remaining, 64, "remaining"),
+        _uint(expiry, 64, "expiry"),
+        _uint(client_id, 64, "client_id"),
+    ))
+
+
+def encode_market_leaf(
+    *,
+    id: int,
+    symbol: str,
+    kind: int,
+    underlying: str,
+    tick_size: int,
+    lot_size: int,
+    im_ppm: int,
+    mm_ppm: int,
+    maker_fee_ppm: int,
+    taker_fee_ppm: int,
+    expiry: int,
+    strike: int,
+    option_type: int,
+    status: int,
+    mark_price: int,
+    mark_time: int,
+    funding_index: int,
+    open_interest: int,
+) -> bytes:
+    """``abi.encode(bytes32 MARKET_TAG, uint32 id, bytes32 symbol, uint8 kind,
+    bytes32 underlying, uint64 tickSize, uint64 lotSize, uint32 imPpm, uint32 mmPpm,
+    int32 makerFeePpm, int32 takerFeePpm, uint64 expiry, uint64 strike, uint8 optionType,
+    uint8 status, uint64 markPrice, uint64 markTime, int256 fundingIndex,
+    uint64 openInterest)``. Keyword-only: 18 fields are too many to pass by position."""
+    return b"".join((
+        MARKET_TAG,
+        _uint(id, 32, "id"),
+        _ascii32(symbol, "symbol"),
+        _uint(kind, 8, "kind"),
+        _ascii32(underlying, "underlying"),
+        _uint(tick_size, 64, "tick_size"),
+        _uint(lot_size, 64, "lot_size"),
+        _uint(im_ppm, 32, "im_ppm"),
+        _uint(mm_ppm, 32, "mm_ppm"),
+        _int(maker_fee_ppm, 32, "maker_fee_ppm"),
+        _int(taker_fee_ppm, 32, "taker_fee_ppm"),
+        _uint(expiry, 64, "expiry"),
+        _uint(strike, 64, "strike"),
+        _uint(option_type, 8, "option_type"),
+        _uint(status, 8, "status"),
+        _uint(mark_price, 64, "mark_price"),
+        _uint(mark_time, 64, "mark_time"),
+        _int(funding_index, 256, "funding_index"),
+        _uint(open_interest, 64, "open_interest"),
+    ))
+
+
+def encode_state(
+    *,
+    accounts_root: bytes,
+    orders_root: bytes,
+    markets_root: bytes,
+    l1_queue_pos: int,
+    fee_pool: int,
+    insurance_fund: int,
+    next_order_id: int,
+    next_account_id: int,
+    time_ms: int,
+    total_deposits: int,
+    total_withdrawals: int,
+) -> bytes:
+    """The preimage of ``state_root`` (exposed for proofs that must reveal it)."""
+    return b"".join((
+        STATE_TAG,
+        _bytes32(accounts_root, "accounts_root"),
+        _bytes32(orders_root, "orders_root"),
+        _bytes32(markets_root, "markets_root"),
+        _uint(l1_queue_pos, 64, "l1_queue_pos"),
+        _uint(fee_pool, 256, "fee_pool"),
+        _uint(insurance_fund, 256, "insurance_fund"),
+        _uint(next_order_id, 64, "next_order_id"),
+        _uint(next_account_id, 32, "next_account_id"),
+        _uint(time_ms, 64, "time_ms"),
+        _uint(total_deposits, 256, "total_deposits"),
+        _uint(total_withdrawals, 256, "total_withdrawals"),
+    ))
+
+
+def state_root(
+    *,
+    accounts_root: bytes,
+    orders_root: bytes,
+    markets_root: bytes,
+    l1_queue_pos: int,
+    fee_pool: int,
+    insurance_fund: int,
+    next_order_id: int,
+    next_account_id: int,
+    time_ms: int,
+    total_deposits: int,
+    total_withdrawals: int,
+) -> bytes:
+    """``keccak(abi.encode(bytes32 STATE_TAG, bytes32 accountsRoot, bytes32 ordersRoot,
+    bytes32 marketsRoot, uint64 l1QueuePos, uint256 feePool, uint256 insuranceFund,
+    uint64 nextOrderId, uint32 nextAccountId, uint64 timeMs, uint256 totalDeposits,
+    uint256 totalWithdrawals))``: the one root committed per batch (DESIGN.md rule 3)."""
+    return keccak(encode_state(
+        accounts_root=accounts_root,
+        orders_root=orders_root,
+        markets_root=markets_root,
+        l1_queue_pos=l1_queue_pos,
+        fee_pool=fee_pool,
+        insurance_fund=insurance_fund,
+        next_order_id=next_order_id,
+        next_account_id=next_account_id,
+        time_ms=time_ms,
+        total_deposits=total_deposits,
+        total_withdrawals=total_withdrawals,
+    ))
+
+
+def leaf_hash(encoded: bytes) -> bytes:
+    """Merkle leaf hash of an encoded leaf (the tag inside the encoding domain-separates it)."""
+    return keccak(encoded)

@@ -1,0 +1,330 @@
+"""Positional keccak sparse Merkle tree (DESIGN.md rule 3).
+
+Layout
+------
+- Leaves are 32-byte hashes computed by the caller (the keccak of an ABI-encoded preimage,
+  i.e. a preimage whose length is a multiple of 32 bytes). ``EMPTY_LEAF`` (32 zero bytes)
+  means "no leaf here".
+- Inner nodes: ``hash_node(left, right) = keccak(b"\\x01" + left + right)``. The 65-byte
+  preimage can never be the preimage of a leaf (those are multiples of 32 bytes), so leaves
+  and nodes are domain-separated.
+- ``ZERO_HASHES[0] = EMPTY_LEAF``, ``ZERO_HASHES[i + 1] = hash_node(ZERO_HASHES[i],
+  ZERO_HASHES[i])``: the root of an empty subtree of height ``i``. Precomputed for 0..64.
+- A tree of depth ``D`` (1..64) has leaf indices in ``[0, 2**D)``. At level ``i`` (0 = the
+  leaves) bit ``i`` of the index chooses the side: 0 -> the node is the *left* child of its
+  parent. Proofs are the ``D`` siblings listed bottom-up.
+
+Solidity verifies the same proofs::
+
+    h = leaf;
+    for (uint i = 0; i < D; i++)
+        h = (index >> i) & 1 == 0 ? keccak256(abi.encodePacked(hex"01", h, sib[i]))
+                                  : keccak256(abi.encodePacked(hex"01", sib[i], h));
+    return h == root;
+
+Storage and cost
+----------------
+Nodes live in one dict per level (``level -> {position: hash}``); a node equal to the zero
+hash of its level is never stored, so memory is proportional to (non-empty leaves x depth) and
+deleting a leaf frees its whole path. ``set`` only records the leaf and marks its index dirty;
+``root()`` re-hashes the dirty paths level by level, computing every shared parent once.
+
+Determinism: no floats, clock, I/O or randomness; dirty indices are sorted before they are
+walked, and ``items()`` is in ascending index order. Bad inputs raise ``MerkleError`` (a
+``ValueError``) subclasses, never ``assert``.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from clearline.core.hashing import keccak
+
+try:  # the same backend as clearline.core.hashing.keccak, bound directly for the hot loops
+    from sha3 import keccak_256 as _keccak_256
+except ImportError:  # pragma: no cover - pycryptodome fallback
+
+    class _keccak_256:  # type: ignore[no-redef]
+        __slots__ = ("_d",)
+
+        def __init__(self, data: bytes) -> None:
+            self._d = keccak(data)
+
+        def digest(self) -> bytes:
+            return self._d
+
+
+__all__ = [
+    "EMPTY_LEAF",
+    "MAX_DEPTH",
+    "NODE_PREFIX",
+    "ZERO_HASHES",
+    "MerkleError",
+    "InvalidDepth",
+    "InvalidIndex",
+    "InvalidHash",
+    "InvalidProof",
+    "SparseMerkleTree",
+    "hash_node",
+    "root_from_proof",
+    "verify_proof",
+]
+
+MAX_DEPTH = 64
+NODE_PREFIX = b"\x01"
+EMPTY_LEAF = bytes(32)
+
+
+# ----------------------------------------------------------------------------------- errors
+class MerkleError(ValueError):
+    """Base class for every malformed-input error raised by this module."""
+
+
+class InvalidDepth(MerkleError):
+    """Depth is not an int in ``1..MAX_DEPTH``."""
+
+
+class InvalidIndex(MerkleError):
+    """Leaf index is not an int in ``[0, 2**depth)``."""
+
+
+class InvalidHash(MerkleError):
+    """A leaf, sibling or root is not exactly 32 bytes."""
+
+
+class InvalidProof(MerkleError):
+    """A proof is not a sequence of exactly ``depth`` siblings."""
+
+
+# ---------------------------------------------------------------------------------- hashing
+def _check_hash(value: object, what: str) -> bytes:
+    if type(value) is bytes:
+        if len(value) == 32:
+            return value
+    elif isinstance(value, (bytearray, memoryview)):
+        b = bytes(value)
+        if len(b) == 32:
+            return b
+        value = b
+    else:
+        raise InvalidHash(f"{what} must be 32 bytes, got {type(value).__name__}")
+    raise InvalidHash(f"{what} must be 32 bytes, got {len(value)} bytes")  # type: ignore[arg-type]
+
+
+def _check_depth(depth: object) -> int:
+    if type(depth) is not int or not 1 <= depth <= MAX_DEPTH:
+        raise InvalidDepth(f"depth must be an int in 1..{MAX_DEPTH}, got {depth!r}")
+    return depth
+
+
+def _check_index(index: object, depth: int) -> int:
+    if type(index) is not int or index < 0 or index >> depth:
+        raise InvalidIndex(f"index must be an int in [0, 2**{depth}), got {index!r}")
+    return index
+
+
+def hash_node(left: bytes, right: bytes) -> bytes:
+    """``keccak(0x01 || left || right)``: the parent of two 32-byte children."""
+    left = _check_hash(left, "left child")
+    right = _check_hash(right, "right child")
+    return _keccak_256(NODE_PREFIX + left + right).digest()
+
+
+def _zero_hashes() -> tuple[bytes, ...]:
+    z = [EMPTY_LEAF]
+    for _ in range(MAX_DEPTH):
+        z.append(_keccak_256(NODE_PREFIX + z[-1] + z[-1]).digest())
+    return tuple(z)
+
+
+ZERO_HASHES: tuple[bytes, ...] = _zero_hashes()
+"""``ZERO_HASHES[h]`` is the root of an empty subtree of height ``h`` (0..64)."""
+
+
+# ----------------------------------------------------------------------------------- proofs
+def root_from_proof(depth: int, index: int, leaf_hash: bytes, siblings: Sequence[bytes]) -> bytes:
+    """The root implied by ``leaf_hash`` at ``index`` and its bottom-up ``siblings``."""
+    depth = _check_depth(depth)
+    index = _check_index(index, depth)
+    h = _check_hash(leaf_hash, "leaf hash")
+    if isinstance(siblings, (bytes, bytearray, memoryview, str)):
+        raise InvalidProof("siblings must be a sequence of 32-byte hashes, not a byte string")
+    try:
+        sibs = list(siblings)
+    except TypeError:
+        raise InvalidProof(
+            f"siblings must be a sequence of 32-byte hashes, got {type(siblings).__name__}"
+        ) from None
+    if len(sibs) != depth:
+        raise InvalidProof(f"proof must have exactly {depth} siblings, got {len(sibs)}")
+    k = _keccak_256
+    one = NODE_PREFIX
+    for level in range(depth):
+        s = _check_hash(sibs[level], f"sibling {level}")
+        if (index >> level) & 1:
+            h = k(one + s + h).digest()
+        else:
+            h = k(one + h + s).digest()
+    return h
+
+
+def verify_proof(
+    root: bytes, depth: int, index: int, leaf_hash: bytes, siblings: Sequence[bytes]
+) -> bool:
+    """True iff ``siblings`` prove ``leaf_hash`` at ``index`` under ``root``.
+
+    Malformed inputs (bad depth/index, wrong sibling count, hashes that are not 32 bytes)
+    raise ``MerkleError``; a well-formed proof that does not match returns False.
+    """
+    root = _check_hash(root, "root")
+    return root_from_proof(depth, index, leaf_hash, siblings) == root
+
+
+# ------------------------------------------------------------------------------------- tree
+class SparseMerkleTree:
+    """A depth-``D`` positional sparse Merkle tree with lazy, batched root recomputation."""
+
+    __slots__ = ("_depth", "_levels", "_dirty")
+
+    def __init__(self, depth: int) -> None:
+        self._depth = _check_depth(depth)
+        # _levels[0]: leaves {index: leaf}; _levels[i]: nodes of height i {position: hash};
+        # _levels[depth] holds at most the root (at position 0). Zero-hash nodes are omitted.
+        self._levels: list[dict[int, bytes]] = [{} for _ in range(depth + 1)]
+        self._dirty: set[int] = set()
+
+    # -- basic accessors ---------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    @property
+    def capacity(self) -> int:
+        """Number of leaf positions, ``2**depth``."""
+        return 1 << self._depth
+
+    def __len__(self) -> int:
+        return len(self._levels[0])
+
+    def __contains__(self, index: object) -> bool:
+        return index in self._levels[0]
+
+    def __repr__(self) -> str:
+        return (
+            f"SparseMerkleTree(depth={self._depth}, leaves={len(self._levels[0])}, "
+            f"dirty={len(self._dirty)})"
+        )
+
+    def get(self, index: int) -> bytes:
+        """The leaf at ``index`` (``EMPTY_LEAF`` if none)."""
+        _check_index(index, self._depth)
+        return self._levels[0].get(index, EMPTY_LEAF)
+
+    def items(self) -> list[tuple[int, bytes]]:
+        """Non-empty ``(index, leaf)`` pairs in ascending index order."""
+        return sorted(self._levels[0].items())
+
+    # -- updates -----------------------------------------------------------------------
+    def set(self, index: int, leaf_hash: bytes) -> None:
+        """Record ``leaf_hash`` at ``index`` (``EMPTY_LEAF`` deletes). O(1): hashing is lazy."""
+        if type(index) is not int or index < 0 or index >> self._depth:
+            _check_index(index, self._depth)
+        if type(leaf_hash) is not bytes or len(leaf_hash) != 32:
+            leaf_hash = _check_hash(leaf_hash, "leaf hash")
+        if leaf_hash == EMPTY_LEAF:
+            self._levels[0].pop(index, None)
+        else:
+            self._levels[0][index] = leaf_hash
+        self._dirty.add(index)
+
+    def delete(self, index: int) -> None:
+        """Same as ``set(index, EMPTY_LEAF)``."""
+        self.set(index, EMPTY_LEAF)
+
+    def update(self, pairs: Iterable[tuple[int, bytes]]) -> None:
+        """``set`` every ``(index, leaf_hash)`` in order (later pairs win)."""
+        # Validate everything before touching the tree, so a bad pair changes nothing.
+        depth = self._depth
+        checked = []
+        for index, leaf_hash in pairs:
+            _check_index(index, depth)
+            checked.append((index, _check_hash(leaf_hash, "leaf hash")))
+        leaves = self._levels[0]
+        dirty = self._dirty
+        empty = EMPTY_LEAF
+        for index, leaf_hash in checked:
+            if leaf_hash == empty:
+                leaves.pop(index, None)
+            else:
+                leaves[index] = leaf_hash
+            dirty.add(index)
+
+    # -- root and proofs ---------------------------------------------------------------
+    @property
+    def dirty(self) -> bool:
+        """True if some leaf changed since the last ``root()``."""
+        return bool(self._dirty)
+
+    def root(self) -> bytes:
+        """The root; re-hashes only the paths of leaves changed since the last call."""
+        if self._dirty:
+            self._rehash()
+        return self._levels[self._depth].get(0, ZERO_HASHES[self._depth])
+
+    def _rehash(self) -> None:
+        k = _keccak_256
+        one = NODE_PREFIX
+        levels = self._levels
+        zeros = ZERO_HASHES
+        positions = sorted(self._dirty)
+        for height in range(self._depth):
+            child_get = levels[height].get
+            parent = levels[height + 1]
+            parent_pop = parent.pop
+            zc = zeros[height]
+            nxt: list[int] = []
+            push = nxt.append
+            last = -1
+            # positions is ascending, so equal parents are adjacent: each is hashed once.
+            for pos in positions:
+                p = pos >> 1
+                if p == last:
+                    continue
+                last = p
+                push(p)
+                c = p << 1
+                left = child_get(c)
+                right = child_get(c | 1)
+                if left is None:
+                    if right is None:  # empty subtree: its zero hash is implicit
+                        parent_pop(p, None)
+                        continue
+                    left = zc
+                elif right is None:
+                    right = zc
+                parent[p] = k(one + left + right).digest()
+            positions = nxt
+        self._dirty.clear()
+
+    def proof(self, index: int) -> list[bytes]:
+        """The ``depth`` siblings of the path of ``index``, bottom-up."""
+        _check_index(index, self._depth)
+        if self._dirty:
+            self._rehash()
+        levels = self._levels
+        zeros = ZERO_HASHES
+        return [levels[h].get((index >> h) ^ 1, zeros[h]) for h in range(self._depth)]
+
+    # -- copying -----------------------------------------------------------------------
+    def copy(self) -> SparseMerkleTree:
+        """An independent deep copy (hashes are immutable bytes, so dict copies suffice)."""
+        new = SparseMerkleTree.__new__(SparseMerkleTree)
+        new._depth = self._depth
+        new._levels = [level.copy() for level in self._levels]
+        new._dirty = set(self._dirty)
+        return new
+
+    __copy__ = copy
+
+    def __deepcopy__(self, memo: dict) -> SparseMerkleTree:
+        return self.copy()

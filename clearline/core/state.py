@@ -1,0 +1,293 @@
+"""The exchange state and its commitment (the state root).
+
+State = accounts (owner, subaccount, collateral, nonce, positions, open orders), markets
+(the instrument registry plus mark, funding index, open interest), the order books, and a
+few global scalars. The root commits to all of it through three positional sparse Merkle
+trees (accounts by id, open orders by slot, markets by instrument id) and a final hash of
+their roots with the scalars (``encoding.state_root``).
+
+Roots are incremental: every mutation marks what it touched dirty, and ``root()`` re-hashes
+only those leaves and their paths, so a root per transaction or per small chunk is cheap.
+Order slots are recycled (lowest free slot first) so the orders tree holds only open orders.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from dataclasses import dataclass, field
+
+from . import encoding
+from .book import Book, RestingOrder
+from .eip712 import Domain
+from .errors import InvariantBroken
+from .instruments import InstrumentSpec, Market, default_perpetuals
+from .merkle import EMPTY_LEAF, SparseMerkleTree
+
+ACCOUNTS_DEPTH = 32
+ORDERS_DEPTH = 32
+MARKETS_DEPTH = 24
+MAX_POSITIONS = 32
+MAX_OPEN_ORDERS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Genesis:
+    """Everything a replica needs to start from the same state."""
+
+    chain_id: int
+    verifying_contract: bytes  # the Rollup contract address (EIP-712 domain)
+    operator: bytes  # address whose signature mark updates must carry
+    instruments: tuple[InstrumentSpec, ...] = field(default_factory=lambda: tuple(default_perpetuals()))
+    initial_marks: tuple[int, ...] = ()  # optional mark (ticks) per instrument, same order
+
+    def to_json(self) -> bytes:
+        return json.dumps({
+            "chain_id": self.chain_id,
+            "verifying_contract": self.verifying_contract.hex(),
+            "operator": self.operator.hex(),
+            "instruments": [_spec_to_dict(s) for s in self.instruments],
+            "initial_marks": list(self.initial_marks),
+        }, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "Genesis":
+        d = json.loads(data)
+        return cls(d["chain_id"], bytes.fromhex(d["verifying_contract"]), bytes.fromhex(d["operator"]),
+                   tuple(InstrumentSpec(**s) for s in d["instruments"]), tuple(d["initial_marks"]))
+
+
+def _spec_to_dict(s: InstrumentSpec) -> dict:
+    return {k: getattr(s, k) for k in InstrumentSpec.__slots__}
+
+
+class Position:
+    __slots__ = ("size", "quote", "funding_index")
+
+    def __init__(self, size: int = 0, quote: int = 0, funding_index: int = 0):
+        self.size = size  # lots, signed
+        self.quote = quote  # usd6, signed cash balance of the open position
+        self.funding_index = funding_index  # market funding index at last settlement
+
+
+class Account:
+    __slots__ = ("id", "owner", "subaccount", "collateral", "nonce", "positions", "open_orders", "client_ids")
+
+    def __init__(self, id: int, owner: bytes, subaccount: int):
+        self.id = id
+        self.owner = owner
+        self.subaccount = subaccount
+        self.collateral = 0  # usd6, signed (realised losses can exceed deposits)
+        self.nonce = 0  # last accepted nonce of a signed action
+        self.positions: dict[int, Position] = {}
+        self.open_orders: dict[int, RestingOrder] = {}  # order id -> order, ascending ids
+        self.client_ids: dict[int, int] = {}  # client id -> order id (open orders only)
+
+
+class State:
+    def __init__(self, genesis: Genesis):
+        self.genesis = genesis
+        self.domain = Domain(genesis.chain_id, genesis.verifying_contract)
+        self.operator = genesis.operator
+        self.accounts: list[Account] = []
+        self.account_ids: dict[tuple[bytes, int], int] = {}
+        self.markets: dict[int, Market] = {}
+        self.books: dict[int, Book] = {}
+        self.orders: dict[int, RestingOrder] = {}  # open orders by id
+        self.free_slots: list[int] = []  # heap
+        self.next_slot = 0
+        self.l1_queue_pos = 0
+        self.fee_pool = 0
+        self.insurance_fund = 0
+        self.next_order_id = 1
+        self.time_ms = 0
+        self.total_deposits = 0
+        self.total_withdrawals = 0
+        self.accounts_tree = SparseMerkleTree(ACCOUNTS_DEPTH)
+        self.orders_tree = SparseMerkleTree(ORDERS_DEPTH)
+        self.markets_tree = SparseMerkleTree(MARKETS_DEPTH)
+        self.dirty_accounts: set[int] = set()
+        self.dirty_slots: dict[int, RestingOrder | None] = {}
+        self.dirty_markets: set[int] = set()
+        marks = genesis.initial_marks
+        for i, spec in enumerate(sorted(genesis.instruments, key=lambda s: s.id)):
+            self.add_market(spec)
+        for spec, mark in zip(genesis.instruments, marks):
+            self.markets[spec.id].mark_price = mark
+
+    # -- registry ----------------------------------------------------------------
+    def add_market(self, spec: InstrumentSpec) -> Market:
+        spec.validate()
+        if spec.id in self.markets:
+            raise InvariantBroken(f"instrument id {spec.id} listed twice")
+        m = self.markets[spec.id] = Market(spec)
+        self.books[spec.id] = Book(spec.id)
+        self.dirty_markets.add(spec.id)
+        return m
+
+    # -- accounts ----------------------------------------------------------------
+    def account_for(self, owner: bytes, subaccount: int) -> Account:
+        """The account of (owner, subaccount), created at the next id if new."""
+        aid = self.account_ids.get((owner, subaccount))
+        if aid is not None:
+            return self.accounts[aid]
+        acct = Account(len(self.accounts), owner, subaccount)
+        self.accounts.append(acct)
+        self.account_ids[(owner, subaccount)] = acct.id
+        self.dirty_accounts.add(acct.id)
+        return acct
+
+    # -- order slots ---------------------------------------------------------------
+    def take_slot(self) -> int:
+        if self.free_slots:
+            return heapq.heappop(self.free_slots)
+        s = self.next_slot
+        self.next_slot += 1
+        return s
+
+    def open_order(self, o: RestingOrder) -> None:
+        self.orders[o.order_id] = o
+        acct = self.accounts[o.account]
+        acct.open_orders[o.order_id] = o
+        if o.client_id:
+            acct.client_ids[o.client_id] = o.order_id
+        self.books[o.instrument].add(o)
+        self.dirty_slots[o.slot] = o
+
+    def forget_order(self, o: RestingOrder) -> None:
+        """Drop an order that has already left the book; frees its slot."""
+        del self.orders[o.order_id]
+        acct = self.accounts[o.account]
+        del acct.open_orders[o.order_id]
+        if o.client_id:
+            acct.client_ids.pop(o.client_id, None)
+        heapq.heappush(self.free_slots, o.slot)
+        self.dirty_slots[o.slot] = None
+
+    # -- commitment -----------------------------------------------------------------
+    def account_leaf(self, a: Account) -> bytes:
+        positions = [(i, p.size, p.quote, p.funding_index) for i, p in sorted(a.positions.items())]
+        return encoding.encode_account_leaf(a.id, a.owner, a.subaccount, a.collateral, a.nonce, positions)
+
+    @staticmethod
+    def order_leaf(o: RestingOrder) -> bytes:
+        return encoding.encode_order_leaf(o.order_id, o.account, o.instrument, o.side, o.tif, o.flags, o.stp,
+                                          o.price, o.size, o.remaining, o.expiry, o.client_id)
+
+    @staticmethod
+    def market_leaf(m: Market) -> bytes:
+        s = m.spec
+        return encoding.encode_market_leaf(
+            id=s.id, symbol=s.symbol, kind=s.kind, underlying=s.underlying, tick_size=s.tick_size,
+            lot_size=s.lot_size, im_ppm=s.im_ppm, mm_ppm=s.mm_ppm, maker_fee_ppm=s.maker_fee_ppm,
+            taker_fee_ppm=s.taker_fee_ppm, expiry=s.expiry, strike=s.strike, option_type=s.option_type,
+            status=m.status, mark_price=m.mark_price, mark_time=m.mark_time, funding_index=m.funding_index,
+            open_interest=m.open_interest)
+
+    def root(self) -> bytes:
+        """The state root; re-hashes only what changed since the last call."""
+        keccak = encoding.leaf_hash
+        if self.dirty_accounts:
+            tree = self.accounts_tree
+            for aid in sorted(self.dirty_accounts):
+                tree.set(aid, keccak(self.account_leaf(self.accounts[aid])))
+            self.dirty_accounts.clear()
+        if self.dirty_slots:
+            tree = self.orders_tree
+            for slot in sorted(self.dirty_slots):
+                o = self.dirty_slots[slot]
+                tree.set(slot, EMPTY_LEAF if o is None else keccak(self.order_leaf(o)))
+            self.dirty_slots.clear()
+        if self.dirty_markets:
+            tree = self.markets_tree
+            for mid in sorted(self.dirty_markets):
+                tree.set(mid, keccak(self.market_leaf(self.markets[mid])))
+            self.dirty_markets.clear()
+        return encoding.state_root(
+            accounts_root=self.accounts_tree.root(), orders_root=self.orders_tree.root(),
+            markets_root=self.markets_tree.root(), l1_queue_pos=self.l1_queue_pos, fee_pool=self.fee_pool,
+            insurance_fund=self.insurance_fund, next_order_id=self.next_order_id,
+            next_account_id=len(self.accounts), time_ms=self.time_ms, total_deposits=self.total_deposits,
+            total_withdrawals=self.total_withdrawals)
+
+    # -- invariants -------------------------------------------------------------------
+    def check_invariants(self) -> None:
+        """Zero-sum rules of DESIGN.md (rule 6) plus book sanity. Raises InvariantBroken."""
+        net = {mid: 0 for mid in self.markets}
+        longs = {mid: 0 for mid in self.markets}
+        cash = self.fee_pool + self.insurance_fund
+        for a in self.accounts:
+            cash += a.collateral
+            for inst, p in a.positions.items():
+                net[inst] += p.size
+                if p.size > 0:
+                    longs[inst] += p.size
+                cash += p.quote
+        for mid, n in net.items():
+            if n:
+                raise InvariantBroken(f"sum of positions in instrument {mid} is {n}, not 0")
+            if longs[mid] != self.markets[mid].open_interest:
+                raise InvariantBroken(f"open interest of {mid} is {self.markets[mid].open_interest}, longs {longs[mid]}")
+        if cash != self.total_deposits - self.total_withdrawals:
+            raise InvariantBroken(f"cash {cash} != deposits - withdrawals {self.total_deposits - self.total_withdrawals}")
+        for mid, book in self.books.items():
+            bb, ba = book.best_bid(), book.best_ask()
+            if bb is not None and ba is not None and bb >= ba:
+                raise InvariantBroken(f"book {mid} crossed: bid {bb} >= ask {ba}")
+        if len(self.orders) != sum(len(b) for b in self.books.values()):
+            raise InvariantBroken("open order index and books disagree")
+
+    # -- snapshots ----------------------------------------------------------------------
+    def to_blob(self) -> bytes:
+        """Deterministic serialisation (canonical JSON, ints exact, bytes as hex)."""
+        d = {
+            "genesis": self.genesis.to_json().decode(),
+            "scalars": [self.l1_queue_pos, self.fee_pool, self.insurance_fund, self.next_order_id, self.time_ms,
+                        self.total_deposits, self.total_withdrawals, self.next_slot],
+            "accounts": [[a.owner.hex(), a.subaccount, a.collateral, a.nonce,
+                          [[i, p.size, p.quote, p.funding_index] for i, p in a.positions.items()]]
+                         for a in self.accounts],
+            "markets": [[mid, m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.status]
+                        for mid, m in self.markets.items()],
+            "extra_markets": [_spec_to_dict(m.spec) for mid, m in self.markets.items()
+                              if m.spec not in self.genesis.instruments],
+            # orders in book priority order, per instrument, bids then asks
+            "orders": [[o.order_id, o.account, o.instrument, o.side, o.price, o.size, o.remaining, o.tif,
+                        o.flags, o.stp, o.expiry, o.client_id, o.slot]
+                       for b in self.books.values() for side in (0, 1) for o in b.orders(side)],
+        }
+        return json.dumps(d, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_blob(cls, blob: bytes) -> "State":
+        d = json.loads(blob)
+        s = cls(Genesis.from_json(d["genesis"].encode()))
+        for spec in d["extra_markets"]:
+            s.add_market(InstrumentSpec(**spec))
+        (s.l1_queue_pos, s.fee_pool, s.insurance_fund, s.next_order_id, s.time_ms,
+         s.total_deposits, s.total_withdrawals, s.next_slot) = d["scalars"]
+        for owner_hex, sub, coll, nonce, positions in d["accounts"]:
+            a = s.account_for(bytes.fromhex(owner_hex), sub)
+            a.collateral, a.nonce = coll, nonce
+            for i, size, quote, fidx in positions:
+                a.positions[i] = Position(size, quote, fidx)
+        for mid, mark, mtime, fidx, oi, status in d["markets"]:
+            m = s.markets[mid]
+            m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.status = mark, mtime, fidx, oi, status
+            s.dirty_markets.add(mid)
+        by_id = []
+        for (oid, acct, inst, side, price, size, rem, tif, flags, stp, exp, cid, slot) in d["orders"]:
+            o = RestingOrder(oid, acct, s.accounts[acct].owner, inst, side, price, size, rem, tif, flags, stp,
+                             exp, cid, slot)
+            s.books[inst].add(o)  # book priority order preserved
+            s.orders[oid] = o
+            s.dirty_slots[slot] = o
+            by_id.append(o)
+        for o in sorted(by_id, key=lambda o: o.order_id):
+            a = s.accounts[o.account]
+            a.open_orders[o.order_id] = o
+            if o.client_id:
+                a.client_ids[o.client_id] = o.order_id
+        used = {o.slot for o in by_id}
+        s.free_slots = [i for i in range(s.next_slot) if i not in used]  # sorted list is a valid heap
+        return s
