@@ -206,8 +206,18 @@ class SparseMerkleTree:
     def __len__(self) -> int:
         return len(self._levels[0])
 
+    def node_count(self) -> int:
+        """Stored inner nodes (non-zero-hash nodes above the leaves), after ``root()``.
+
+        At most ``len(self) * depth``; 0 for an empty tree. For memory accounting and tests.
+        """
+        if self._dirty:
+            self._rehash()
+        return sum(len(level) for level in self._levels[1:])
+
     def __contains__(self, index: object) -> bool:
-        return index in self._levels[0]
+        """True if ``index`` holds a non-empty leaf."""
+        return type(index) is int and index in self._levels[0]
 
     def __repr__(self) -> str:
         return (
@@ -272,6 +282,9 @@ class SparseMerkleTree:
         return self._levels[self._depth].get(0, ZERO_HASHES[self._depth])
 
     def _rehash(self) -> None:
+        if len(self._dirty) == 1:
+            self._rehash_one()
+            return
         k = _keccak_256
         one = NODE_PREFIX
         levels = self._levels
@@ -304,6 +317,32 @@ class SparseMerkleTree:
                     right = zc
                 parent[p] = k(one + left + right).digest()
             positions = nxt
+        self._dirty.clear()
+
+    def _rehash_one(self) -> None:
+        """Fast path for a single dirty leaf: walk its path, one sibling lookup per level."""
+        k = _keccak_256
+        one = NODE_PREFIX
+        levels = self._levels
+        zeros = ZERO_HASHES
+        (pos,) = self._dirty
+        h = levels[0].get(pos)  # None: the subtree under the path is empty
+        for height in range(self._depth):
+            sib = levels[height].get(pos ^ 1)
+            if sib is None:
+                if h is None:
+                    pos >>= 1
+                    levels[height + 1].pop(pos, None)
+                    continue
+                sib = zeros[height]
+            elif h is None:
+                h = zeros[height]
+            if pos & 1:
+                h = k(one + sib + h).digest()
+            else:
+                h = k(one + h + sib).digest()
+            pos >>= 1
+            levels[height + 1][pos] = h
         self._dirty.clear()
 
     def proof(self, index: int) -> list[bytes]:

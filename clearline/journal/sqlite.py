@@ -52,6 +52,8 @@ APPLICATION_ID = 0x434C4A4C  # "CLJL"
 SCHEMA_VERSION = 1
 _SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 _READ_CHUNK = 4096
+_PAGE_SIZE = 16384
+_WAL_SIZE_LIMIT = 64 * 1024 * 1024  # truncate the WAL file back to this after checkpoints
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS journal (
@@ -132,10 +134,15 @@ class SQLiteJournal(Journal):
     def _setup(self, conn: sqlite3.Connection, sync: str) -> None:
         try:
             if self.path != ":memory:" and not self.path.startswith("file::memory:"):
+                # Only takes effect on a new file (before WAL mode writes the header): larger
+                # pages suit ~0.5 kB rows written in long sequential runs (fewer page writes
+                # and checkpoints). Existing files keep their page size.
+                conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")
                 mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
                     raise JournalError(f"could not enable WAL mode (got {mode!r})")
             conn.execute(f"PRAGMA synchronous={sync}")
+            conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
             conn.execute("BEGIN IMMEDIATE")
             try:
                 app_id = conn.execute("PRAGMA application_id").fetchone()[0]
