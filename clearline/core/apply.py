@@ -281,6 +281,7 @@ def _place(st: State, acct: Account, instrument: int, side: int, order_type: int
         st.dirty_markets.add(instrument)
     for o, reason in closed:
         unfilled = o.remaining
+        o.remaining = 0
         st.forget_order(o)
         events.append(OrderClosed(o.order_id, o.account, o.instrument, reason, unfilled))
     left = size - plan.filled

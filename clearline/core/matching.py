@@ -130,7 +130,10 @@ def plan_match(book: Book, side: int, limit: int, qty: int, account: int, owner:
 
 
 def execute_on_book(book: Book, plan: Plan) -> list[tuple[RestingOrder, int]]:
-    """Apply a plan to the book. Returns the orders that left it, with the reason."""
+    """Apply a plan to the book. Returns the orders that left it, with the reason.
+
+    A cancelled order keeps its ``remaining`` (the unfilled lots, for its OrderClosed
+    event); the caller zeroes it when it forgets the order."""
     closed = []
     for o, q in plan.fills:
         o.remaining -= q
@@ -140,6 +143,5 @@ def execute_on_book(book: Book, plan: Plan) -> list[tuple[RestingOrder, int]]:
     for o, reason in plan.cancels:
         if o.remaining > 0:
             book.remove(o)
-            o.remaining = 0
             closed.append((o, reason))
     return closed

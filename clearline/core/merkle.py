@@ -159,12 +159,15 @@ def root_from_proof(depth: int, index: int, leaf_hash: bytes, siblings: Sequence
         raise InvalidProof(f"proof must have exactly {depth} siblings, got {len(sibs)}")
     k = _keccak_256
     one = NODE_PREFIX
-    for level in range(depth):
-        s = _check_hash(sibs[level], f"sibling {level}")
+    level = 0
+    for s in sibs:
+        if type(s) is not bytes or len(s) != 32:
+            s = _check_hash(s, f"sibling {level}")
         if (index >> level) & 1:
             h = k(one + s + h).digest()
         else:
             h = k(one + h + s).digest()
+        level += 1
     return h
 
 

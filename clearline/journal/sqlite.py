@@ -208,6 +208,8 @@ class SQLiteJournal(Journal):
     # ------------------------------------------------------------------ log
 
     def append(self, items: Sequence[tuple[bytes, bytes]]) -> list[JournalEntry]:
+        if not isinstance(items, (list, tuple)):
+            items = list(items)  # accept any iterable of pairs
         if not items:
             return []
         with self._lock:

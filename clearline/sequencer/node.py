@@ -44,6 +44,12 @@ class Sequencer:
         """Verify, order, apply and journal a batch of signed user inputs (ABI-encoded txs)."""
         return self.submit_verified(self.verifier.verify(payloads), now_ms)
 
+    def submit_stream(self, batches, now_ms: int):
+        """Pipelined intake for a stream of batches: the verifier threads work on later
+        batches while this thread applies and journals earlier ones. Yields ack lists."""
+        for verified in self.verifier.verify_stream(batches):
+            yield self.submit_verified(verified, now_ms)
+
     def submit_txs(self, txs: list, now_ms: int) -> list[Ack]:
         """Inputs already verified or not needing it: L1 deposits, locally signed operator txs."""
         return self.submit_verified(txs, now_ms)

@@ -67,7 +67,8 @@ def _item(seq: int) -> tuple[bytes, bytes]:
 
 def _run_and_kill(path: Path, seed: int, rng: random.Random) -> tuple[int, int]:
     """Start the writer, kill it at a random moment; return (start head, last acked seq)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(_ROOT), os.environ.get("PYTHONPATH", "")]))
+    pythonpath = os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=pythonpath)
     proc = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(path), str(seed)],
         stdout=subprocess.PIPE,

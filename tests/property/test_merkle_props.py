@@ -185,9 +185,6 @@ def test_every_proof_verifies_and_tampering_fails(scenario, data):
     # are identical, e.g. two equal neighbouring leaves or two empty slots).
     if verify_proof(root, depth, j, v, p):
         assert tree.get(j) == v
-    # and a proof built from a *different* index's siblings must fail when leaves differ
-    if tree.get(j) != v:
-        assert not verify_proof(root, depth, j, v, p)
 
 
 @settings(max_examples=100, deadline=None)

@@ -1,0 +1,24 @@
+# Two entry points do all set-up on a fresh machine (Debian, Python >= 3.11):
+#   make demo   - install into .venv and run the demo node with a simulated market
+#   make test   - install into .venv (with test extras) and run the whole test suite
+PY ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml
+	@$(PY) -m venv $(VENV) || (apt-get update && apt-get install -y python3-venv && $(PY) -m venv $(VENV))
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+.PHONY: install demo test bench
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/clearline demo $(ARGS)
+
+test: $(STAMP)
+	$(VENV)/bin/pytest -n 2 $(ARGS)
+
+bench: $(STAMP)
+	$(VENV)/bin/python bench/run.py $(ARGS)
