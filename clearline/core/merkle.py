@@ -98,17 +98,13 @@ class InvalidProof(MerkleError):
 
 # ---------------------------------------------------------------------------------- hashing
 def _check_hash(value: object, what: str) -> bytes:
-    if type(value) is bytes:
-        if len(value) == 32:
-            return value
-    elif isinstance(value, (bytearray, memoryview)):
+    """``value`` as 32 immutable bytes (bytes-like inputs are copied), else ``InvalidHash``."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
         b = bytes(value)
         if len(b) == 32:
             return b
-        value = b
-    else:
-        raise InvalidHash(f"{what} must be 32 bytes, got {type(value).__name__}")
-    raise InvalidHash(f"{what} must be 32 bytes, got {len(value)} bytes")  # type: ignore[arg-type]
+        raise InvalidHash(f"{what} must be 32 bytes, got {len(b)} bytes")
+    raise InvalidHash(f"{what} must be 32 bytes, got {type(value).__name__}")
 
 
 def _check_depth(depth: object) -> int:

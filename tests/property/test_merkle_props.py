@@ -54,7 +54,9 @@ def sparse_reference_root(depth: int, leaves: dict[int, bytes]) -> bytes:
 # ------------------------------------------------------------------------ strategies
 # A small pool of leaf values plus EMPTY_LEAF (= delete), so overwrites and deletes are common.
 LEAF_POOL = [keccak(b"v%d" % i) for i in range(6)]
-leaf_values = st.one_of(st.sampled_from(LEAF_POOL), st.just(EMPTY_LEAF), st.binary(min_size=32, max_size=32))
+leaf_values = st.one_of(
+    st.sampled_from(LEAF_POOL), st.just(EMPTY_LEAF), st.binary(min_size=32, max_size=32)
+)
 
 
 @st.composite
@@ -177,7 +179,9 @@ def test_every_proof_verifies_and_tampering_fails(scenario, data):
     bad = list(p)
     bad[level] = bad[level][:byte] + bytes([bad[level][byte] ^ 0x80]) + bad[level][byte + 1 :]
     assert not verify_proof(root, depth, i, v, bad)
-    other_leaf = data.draw(st.binary(min_size=32, max_size=32).filter(lambda b: b != v), label="leaf")
+    other_leaf = data.draw(
+        st.binary(min_size=32, max_size=32).filter(lambda b: b != v), label="leaf"
+    )
     assert not verify_proof(root, depth, i, other_leaf, p)
     j = data.draw(st.integers(0, 2**depth - 1).filter(lambda j: j != i), label="other index")
     # Soundness: reusing i's proof at index j can only succeed when the statement is true

@@ -184,7 +184,6 @@ def test_fok_all_or_nothing(ex):
     a, b = users(ex, 2)
     ex.ok(ex.sell(a, 100_000, 2))
     ex.ok(ex.sell(a, 100_100, 2))
-    ex.reject(E.FOK_NOT_FILLABLE, ex.buy, b, 100_100, 5)  if False else None
     ex.reject(E.FOK_NOT_FILLABLE, ex.buy, b, 100_100, 5, tif=FOK)
     ex.reject(E.FOK_NOT_FILLABLE, ex.buy, b, 100_000, 3, tif=FOK)  # 3rd lot is beyond the limit
     r = ex.ok(ex.buy(b, 100_100, 4, tif=FOK))
@@ -344,9 +343,9 @@ def test_cancel_all_and_all_in_instrument(ex):
     assert ex.open_ids(a) == [a2]
     assert ex.book_ids(BTC, BUY) == [b1] and ex.depth(BTC, SELL) == []
     ex.reject(E.UNKNOWN_INSTRUMENT, ex.cancel, a, scope=CancelScope.ALL_IN_INSTRUMENT, instrument=9)
-    ex.ok(ex.buy(a, 97_000, 1, instrument=BTC))
+    a4 = ex.ok(ex.buy(a, 97_000, 1, instrument=BTC)).order_id
     r = ex.ok(ex.cancel(a, scope=CancelScope.ALL))
-    assert [c[0] for c in closed(r)] == [a2, r.order_id - 0 if False else ex.state.next_order_id - 1]
+    assert closed(r) == [(a2, R.USER_CANCEL, 2), (a4, R.USER_CANCEL, 1)]  # ascending order ids
     assert ex.open_ids(a) == [] and ex.open_ids(b) == [b1, b2]
     r = ex.ok(ex.cancel(a, scope=CancelScope.ALL))  # nothing open: accepted, nonce consumed
     assert closed(r) == []
@@ -481,14 +480,20 @@ def test_stp_cancel_both(stp_setup):
     assert ex.book_ids(BTC, SELL) == [after] and ex.depth(BTC, BUY) == []
 
 
-def test_stp_uses_the_incoming_orders_mode(stp_setup):
-    ex, sub0, sub1, x, y, better, own, after = stp_setup
-    # cancel the resting own order's twin mode: resting was placed with mode 0 (CANCEL_RESTING),
-    # the incoming CANCEL_INCOMING decides
-    assert ex.state.orders[own].stp == SelfTradePrevention.CANCEL_RESTING
-    r = ex.ok(ex.buy(sub1, 100_000, 3, stp=SelfTradePrevention.CANCEL_INCOMING, tif=IOC))
-    assert closed(r)[-1] == (r.order_id, R.SELF_TRADE, 0) or True
-    assert own in ex.state.orders
+def test_stp_uses_the_incoming_orders_mode(ex):
+    sub0 = ex.account(1, FUND, subaccount=0)
+    sub1 = ex.account(1, FUND, subaccount=1)
+    y = ex.account(3, FUND)
+    own = ex.ok(ex.sell(sub0, 100_000, 2, stp=SelfTradePrevention.CANCEL_INCOMING)).order_id
+    other = ex.ok(ex.sell(y, 100_000, 2)).order_id
+    # the resting order's own mode is irrelevant: the incoming CANCEL_RESTING cancels it
+    r = ex.ok(ex.buy(sub1, 100_000, 1, stp=SelfTradePrevention.CANCEL_RESTING, tif=IOC))
+    assert closed(r) == [(own, R.SELF_TRADE, 2)] and fills(r) == [(100_000, 1, other, y)]
+    # and STP also applies between the two subaccounts the other way round
+    mine = ex.ok(ex.buy(sub1, 99_000, 2)).order_id
+    r = ex.ok(ex.sell(sub0, 99_000, 1, stp=SelfTradePrevention.CANCEL_INCOMING))
+    assert closed(r) == [(r.order_id, R.SELF_TRADE, 1)] and fills(r) == []
+    assert ex.book_ids(BTC, BUY) == [mine]
 
 
 def test_stp_fok_that_cannot_fill_changes_nothing(stp_setup):
