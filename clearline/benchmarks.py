@@ -67,11 +67,12 @@ class BookEngine:
         oid = self.next_id
         self.next_id += 1
         book = self.book
-        plan = plan_match(book, side, price, qty, 0, owner, 0, False, 0, self.gate)
-        if plan.fills:
+        left = qty
+        if book.crosses(side, price):  # same fast path as core.apply._place
+            plan = plan_match(book, side, price, qty, 0, owner, 0, False, 0, self.gate)
             for o, _ in execute_on_book(book, plan):
                 del self.orders[o.order_id]
-        left = qty - plan.filled
+            left -= plan.filled
         if left:
             o = RestingOrder(oid, 0, owner, 0, side, price, qty, left, 0, 0, 0, 0, 0, 0)
             book.add(o)
@@ -215,7 +216,7 @@ def bench_e2e(genesis, deposits, payloads, workdir: str, repeats: int = 3, batch
     rates = []
     path = ""
     for r in range(repeats):
-        path = os.path.join(workdir, f"e2e-{r}.sqlite")
+        path = os.path.join(workdir, f"e2e-{r}-{time.monotonic_ns()}.sqlite")
         seq = Sequencer(open_journal(path), genesis, workers=2, snapshot_every=10**12)
         seq.submit_txs([Deposit(1, d.queue_index, d.owner, d.subaccount, d.amount) for d in deposits], 1)
         batches = [payloads[i:i + batch] for i in range(0, len(payloads), batch)]
