@@ -61,7 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     r.set_defaults(func=_cmd_replay)
 
     args = p.parse_args(argv)
-    return args.func(args)
+    from .core.errors import InvariantBroken
+    from .journal import JournalError
+
+    try:
+        return args.func(args)
+    except (JournalError, InvariantBroken, ValueError) as e:
+        print(f"clearline {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,3 +6,26 @@ Determinism assumptions (kept true by every module in this package):
 - iteration is only over ordered containers (lists, insertion-ordered dicts whose
   insertion order is itself determined by the log, or explicitly sorted keys).
 """
+
+from .apply import Receipt, apply, recover_signer
+from .errors import ErrorCode, InvariantBroken, Rejected
+from .state import Genesis, State
+from .txs import Cancel, Deposit, MarkUpdate, Order, Replace, Transfer, Withdraw
+
+__all__ = [
+    "Cancel",
+    "Deposit",
+    "ErrorCode",
+    "Genesis",
+    "InvariantBroken",
+    "MarkUpdate",
+    "Order",
+    "Receipt",
+    "Rejected",
+    "Replace",
+    "State",
+    "Transfer",
+    "Withdraw",
+    "apply",
+    "recover_signer",
+]
