@@ -248,7 +248,8 @@ def bench_replay(path: str, repeats: int = 3) -> float:
 def bench_ack_latency(genesis, deposits, payloads, rate: float, workdir: str) -> tuple[float, float]:
     """Open-loop arrivals at ``rate``/s; each loop takes what has arrived, verifies, applies,
     journals (one group commit) and acks. Returns (p50, p99) in ms from arrival to ack."""
-    seq = Sequencer(open_journal(os.path.join(workdir, "latency.sqlite")), genesis, workers=2, snapshot_every=10**12)
+    seq = Sequencer(open_journal(os.path.join(workdir, f"latency-{time.monotonic_ns()}.sqlite")), genesis, workers=2,
+                    snapshot_every=10**12)
     seq.submit_txs([Deposit(1, d.queue_index, d.owner, d.subaccount, d.amount) for d in deposits], 1)
     n = len(payloads)
     gap = 1.0 / rate
