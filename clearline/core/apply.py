@@ -434,7 +434,13 @@ def _mark_update(st: State, tx: MarkUpdate) -> Receipt:
         m.mark_price = price
         m.mark_time = tx.timestamp
         st.dirty_markets.add(inst)
-    return Receipt(True)
+    # Good-till-time orders also leave the book when matching meets them; this sweep makes
+    # sure they go at the latest with the next (periodic) operator transaction.
+    events: list = []
+    for o in st.due_expiries(tx.time_ms):
+        st.books[o.instrument].remove(o)
+        _close(st, o, CloseReason.EXPIRED, events)
+    return Receipt(True, events=events)
 
 
 _HANDLERS = {

@@ -95,6 +95,7 @@ class State:
         self.books: dict[int, Book] = {}
         self.orders: dict[int, RestingOrder] = {}  # open orders by id
         self.free_slots: list[int] = []  # heap
+        self.expiries: list[tuple[int, int]] = []  # heap of (expiry ms, order id); derived, may hold stale ids
         self.next_slot = 0
         self.l1_queue_pos = 0
         self.fee_pool = 0
@@ -153,6 +154,19 @@ class State:
             acct.client_ids[o.client_id] = o.order_id
         self.books[o.instrument].add(o)
         self.dirty_slots[o.slot] = o
+        if o.expiry:
+            heapq.heappush(self.expiries, (o.expiry, o.order_id))
+
+    def due_expiries(self, time_ms: int) -> list[RestingOrder]:
+        """Open orders whose expiry is <= ``time_ms``, in (expiry, order id) order; pops them."""
+        out = []
+        heap = self.expiries
+        while heap and heap[0][0] <= time_ms:
+            expiry, oid = heapq.heappop(heap)
+            o = self.orders.get(oid)
+            if o is not None and o.expiry == expiry:
+                out.append(o)
+        return out
 
     def forget_order(self, o: RestingOrder) -> None:
         """Drop an order that has already left the book; frees its slot."""
@@ -288,6 +302,7 @@ class State:
             a.open_orders[o.order_id] = o
             if o.client_id:
                 a.client_ids[o.client_id] = o.order_id
+        s.expiries = sorted((o.expiry, o.order_id) for o in by_id if o.expiry)  # sorted list is a heap
         used = {o.slot for o in by_id}
         s.free_slots = [i for i in range(s.next_slot) if i not in used]  # sorted list is a valid heap
         return s

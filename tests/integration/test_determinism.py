@@ -87,3 +87,38 @@ def test_restarted_node_rebuilds_the_same_state(log, tmp_path):
         from_genesis, n2 = recover_state(j, use_snapshot=False)
     assert n1 == n2 == live_seq
     assert from_snap.root() == from_genesis.root() == live_root
+
+
+def test_mark_update_sweeps_expired_orders_deterministically(tmp_path):
+    """GTT orders leave the book at the first operator transaction at or after expiry, in
+    (expiry, order id) order, identically after a snapshot restore."""
+    from clearline.core import eip712
+    from clearline.core.apply import OrderClosed, apply
+    from clearline.core.matching import CloseReason
+    from clearline.core.txs import Deposit, MarkUpdate, Order
+    from clearline.sim.market import demo_key
+
+    genesis = demo_genesis(9)
+    st = State(genesis)
+    key = demo_key(9, "gtt")
+    owner = eip712.address_of(key)
+    apply(st, Deposit(1, 0, owner, 0, 10**12))
+    for i, expiry in enumerate((T0 + 300, T0 + 100, T0 + 200)):
+        tx = Order(T0, 0, 0, 0, 0, 1, 0, 0, 900_000 + i, 5, expiry, 0, i + 1)
+        tx.signature = eip712.sign(st.domain, tx, key)
+        tx.signer = owner
+        assert apply(st, tx).ok
+    restored = State.from_blob(st.to_blob())
+
+    def mark(state, t):
+        m = MarkUpdate(t, t, [0], [1_000_000])
+        m.signer = state.operator
+        return apply(state, m)
+
+    for state in (st, restored):
+        r = mark(state, T0 + 250)
+        closed = [(e.order_id, e.reason) for e in r.events if isinstance(e, OrderClosed)]
+        assert closed == [(2, CloseReason.EXPIRED), (3, CloseReason.EXPIRED)]
+        assert [o.order_id for o in state.books[0].orders(0)] == [1]
+        state.check_invariants()
+    assert st.root() == restored.root()
