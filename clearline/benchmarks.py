@@ -22,7 +22,8 @@ from .core.matching import AdmitAll, execute_on_book, plan_match
 from .core.state import Genesis
 from .core.txs import Cancel, CancelScope, Deposit, MarkUpdate, Order, OrderFlag, OrderType, TimeInForce
 from .journal import open_journal
-from .sequencer import Sequencer, recover_state
+from .core.state import State
+from .sequencer import Sequencer, recover_state, replay
 
 MID = 1_000_000  # ticks
 
@@ -245,6 +246,21 @@ def bench_replay(path: str, repeats: int = 3) -> float:
     return _median_rate(run, repeats)
 
 
+def bench_replay_with_roots(path: str, limit: int = 10_000, repeats: int = 3) -> float:
+    """Replay computing the state root after every transaction (what a per-tx commitment costs)."""
+    def run():
+        j = open_journal(path)
+        genesis = Genesis.from_json(j.get_meta("genesis"))
+        entries = list(j.entries(1, limit))
+        j.close()
+        state = State(genesis)
+        t = time.perf_counter()
+        replay(state, entries, on_tx=lambda e, tx, r: state.root())
+        return len(entries), time.perf_counter() - t
+
+    return _median_rate(run, repeats)
+
+
 def bench_ack_latency(genesis, deposits, payloads, rate: float, workdir: str) -> tuple[float, float]:
     """Open-loop arrivals at ``rate``/s; each loop takes what has arrived, verifies, applies,
     journals (one group commit) and acks. Returns (p50, p99) in ms from arrival to ack."""
@@ -289,6 +305,8 @@ def run_all(quick: bool = True, progress: bool = False) -> dict:
         out["e2e_vs_2x_sig_recover"] = round(e2e / (2 * out["sig_recover_per_s"]), 3)
         say("journal replay")
         out["replay_tx_per_s"] = round(bench_replay(path, repeats))
+        say("replay with a state root after every transaction")
+        out["replay_root_every_tx_per_s"] = round(bench_replay_with_roots(path, repeats=repeats))
         say("ack latency at half the end-to-end rate")
         p50, p99 = bench_ack_latency(genesis, deposits, payloads[: min(len(payloads), int(e2e * 2))], e2e / 2, wd)
         out["ack_latency_p50_ms"] = round(p50, 3)
