@@ -16,9 +16,9 @@ in the order they are applied:
    report whose ``asset`` differs from ``state.asset`` -> WRONG_ASSET; the same signer twice
    in the input (known or not, fresh or not) -> DUPLICATE_REPORTER. These are the operator's
    mistakes: the update is ambiguous, so it is refused rather than guessed at.
-2. **Dropped reports** (listed in ``AggregateResult.dropped`` with the first reason that
-   applies, in this order): signer not in ``config.reporters`` -> UNKNOWN_REPORTER;
-   ``price == 0`` -> ZERO_PRICE; ``timestamp > now_ms`` -> FUTURE;
+2. **Dropped reports** (listed in ``AggregateResult.dropped``, sorted by signer, with the
+   first reason that applies, in this order): signer not in ``config.reporters`` ->
+   UNKNOWN_REPORTER; ``price == 0`` -> ZERO_PRICE; ``timestamp > now_ms`` -> FUTURE;
    ``now_ms - timestamp > staleness_ms`` -> STALE (so age == staleness_ms is still fresh);
    ``timestamp <= state.last_round_ms`` -> ALREADY_USED. The last rule is the replay guard:
    every report a round uses has ``last_round_ms < timestamp <= now_ms``, so no signed report
@@ -62,7 +62,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from clearline.core.units import PPM, UINT32_MAX, UINT64_MAX
+from clearline.core.units import PPM, UINT32_MAX
 
 from .report import PriceReport
 
@@ -202,7 +202,7 @@ class AggregateResult:
     """What one round did. ``median`` is 0 for NO_UPDATE. ``used`` is the fresh reports as
     ``(signer, price)`` sorted by ``(price, signer)`` -- the median is
     ``used[(len(used) - 1) // 2][1]`` whenever quorum was met. ``dropped`` lists
-    ``(signer, reason)`` in input order."""
+    ``(signer, reason)`` sorted by signer. Neither depends on the order of the input."""
 
     state: OracleState
     outcome: Outcome
@@ -294,8 +294,9 @@ def aggregate(config: OracleConfig, state: OracleState,
             fresh.append((report.price, signer))
         else:
             dropped.append((signer, reason))
-    fresh.sort()  # by (price, signer): a total order, independent of input order
+    fresh.sort()  # by (price, signer): a total order (signers are distinct)
     used = tuple((signer, price) for price, signer in fresh)
+    dropped.sort()  # by signer (distinct): independent of the input order
 
     if len(fresh) < config.quorum:
         return AggregateResult(state, Outcome.NO_UPDATE, 0, used, tuple(dropped))
