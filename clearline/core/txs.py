@@ -24,6 +24,8 @@ class TxKind(IntEnum):
     WITHDRAW = 5
     TRANSFER = 6
     MARK_UPDATE = 7
+    OPERATOR = 8
+    SET_MARGIN_MODE = 9
 
 
 class Side(IntEnum):
@@ -157,18 +159,66 @@ class Transfer:
 
 @dataclass(slots=True)
 class MarkUpdate:
-    """Operator-signed mark prices. ``timestamp`` (ms) is signed and must be <= time_ms and
-    newer than each market's previous mark."""
+    """Operator-signed marks, risk arrays and the oracle reports behind the index.
+
+    ``timestamp`` (ms) is signed and must be <= time_ms and newer than each listed market's
+    previous mark. ``reports`` are ``clearline.oracle.PriceReport`` objects, each signed by
+    its reporter; the core recovers them and recomputes the median index itself, so anyone
+    can check it. ``risk_arrays`` is empty (marks only) or holds one array of
+    ``N_SCENARIOS`` (16) int64 values per entry of ``instruments``: usd6 P&L per long lot.
+    """
 
     time_ms: int
     timestamp: int  # uint64 ms
     instruments: list[int] = field(default_factory=list)  # uint32[]
     prices: list[int] = field(default_factory=list)  # uint64[] ticks
+    risk_arrays: list[list[int]] = field(default_factory=list)  # int64[16] per instrument, or empty
+    reports: list = field(default_factory=list)  # PriceReport[]
     signature: bytes = b""
     signer: bytes | None = None
     KIND = TxKind.MARK_UPDATE
 
 
-Tx = Deposit | Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate
-SIGNED_KINDS = (Order, Cancel, Replace, Withdraw, Transfer, MarkUpdate)
-TX_CLASSES = {cls.KIND: cls for cls in (Deposit, Order, Cancel, Replace, Withdraw, Transfer, MarkUpdate)}
+class OperatorActionKind(IntEnum):
+    FUNDING_TICK = 1  # target, arg unused (0): sample premiums; settle funding at interval ends
+    LIQUIDATE = 2  # target = account id
+    SETTLE_EXPIRY = 3  # target = underlying id, arg = expiry (ms)
+    LIST_OPTIONS = 4  # target = underlying id: list/delist options by the listing rule
+
+
+@dataclass(slots=True)
+class OperatorAction:
+    """Operator-signed housekeeping whose effects are fully determined by the rules and the
+    state: the core re-checks every precondition (e.g. the account really is below
+    maintenance margin) and rejects the action otherwise."""
+
+    time_ms: int
+    action: int  # uint8 OperatorActionKind
+    target: int  # uint32
+    arg: int  # uint64
+    timestamp: int  # uint64 ms, signed; must be <= time_ms
+    signature: bytes = b""
+    signer: bytes | None = None
+    KIND = TxKind.OPERATOR
+
+
+class MarginMode(IntEnum):
+    STANDARD = 0  # per position: perps by fraction, options by the exchange formula
+    PORTFOLIO = 1  # worst scenario of the risk arrays plus add-ons
+
+
+@dataclass(slots=True)
+class SetMarginMode:
+    time_ms: int
+    account: int  # uint32
+    mode: int  # uint8 MarginMode
+    nonce: int  # uint64
+    signature: bytes = b""
+    signer: bytes | None = None
+    KIND = TxKind.SET_MARGIN_MODE
+
+
+Tx = Deposit | Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate | OperatorAction | SetMarginMode
+SIGNED_KINDS = (Order, Cancel, Replace, Withdraw, Transfer, MarkUpdate, OperatorAction, SetMarginMode)
+TX_CLASSES = {cls.KIND: cls for cls in (Deposit, Order, Cancel, Replace, Withdraw, Transfer, MarkUpdate,
+                                        OperatorAction, SetMarginMode)}
