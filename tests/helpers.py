@@ -221,7 +221,7 @@ class Exchange:
         return (0, 0) if p is None else (p.size, p.quote)
 
     def health(self, account: int) -> tuple[int, int, int]:
-        return account_health(self.state.markets, self.state.accounts[account])
+        return account_health(self.state, self.state.accounts[account])
 
     def depth(self, instrument: int = BTC, side: int = BUY, levels: int = 10) -> list[tuple[int, int, int]]:
         return self.state.books[instrument].depth(side, levels)

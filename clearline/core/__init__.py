@@ -7,25 +7,26 @@ Determinism assumptions (kept true by every module in this package):
   insertion order is itself determined by the log, or explicitly sorted keys).
 """
 
-from .apply import Receipt, apply, recover_signer
-from .errors import ErrorCode, InvariantBroken, Rejected
-from .state import Genesis, State
-from .txs import Cancel, Deposit, MarkUpdate, Order, Replace, Transfer, Withdraw
+# The public names are loaded on first use (PEP 562), so importing one core module (as the
+# oracle does) never drags in the whole core and import cycles cannot form.
+_EXPORTS = {
+    "Receipt": "apply", "apply": "apply", "recover_signer": "apply",
+    "ErrorCode": "errors", "InvariantBroken": "errors", "Rejected": "errors",
+    "Genesis": "state", "State": "state",
+    "Cancel": "txs", "Deposit": "txs", "MarkUpdate": "txs", "Order": "txs", "Replace": "txs",
+    "Transfer": "txs", "Withdraw": "txs", "OperatorAction": "txs", "SetMarginMode": "txs",
+}
 
-__all__ = [
-    "Cancel",
-    "Deposit",
-    "ErrorCode",
-    "Genesis",
-    "InvariantBroken",
-    "MarkUpdate",
-    "Order",
-    "Receipt",
-    "Rejected",
-    "Replace",
-    "State",
-    "Transfer",
-    "Withdraw",
-    "apply",
-    "recover_signer",
-]
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'clearline.core' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = sorted(_EXPORTS)

@@ -12,12 +12,16 @@ from . import eip712
 from .book import BUY, RestingOrder
 from .errors import ErrorCode, Rejected
 from .instruments import MarketStatus
-from .margin import MarginGate, account_health
-from .matching import CloseReason, Plan, execute_on_book, plan_match
-from .state import MAX_OPEN_ORDERS, MAX_POSITIONS, Account, Position, State
-from .txs import (ALL_FLAGS, Cancel, CancelScope, Deposit, MarkUpdate, Order, OrderFlag, OrderType, Replace,
-                  SelfTradePrevention, TimeInForce, Transfer, Withdraw)
-from .units import PPM, UINT32_MAX, UINT64_MAX
+from .ledger import (CollateralMoved, Fill, IndexUpdated, MarginModeSet, OrderClosed, OrderRested, close_order,
+                     settle_plan)
+from .margin import MarginGate, health
+from .matching import CloseReason, Plan, plan_match
+from .operator import handle_operator
+from .state import MAX_OPEN_ORDERS, MAX_POSITIONS, Account, State
+from .txs import (ALL_FLAGS, Cancel, CancelScope, Deposit, MarginMode, MarkUpdate, OperatorAction, Order,
+                  OrderFlag, OrderType, Replace, SelfTradePrevention, SetMarginMode, TimeInForce, Transfer,
+                  Withdraw)
+from .units import INT64_MAX, UINT32_MAX, UINT64_MAX
 
 E = ErrorCode
 
@@ -27,62 +31,7 @@ _LIMIT, _MARKET = int(OrderType.LIMIT), int(OrderType.MARKET)
 _POST_ONLY, _REDUCE_ONLY = int(OrderFlag.POST_ONLY), int(OrderFlag.REDUCE_ONLY)
 _ALL_FLAGS = int(ALL_FLAGS)
 _ACTIVE = int(MarketStatus.ACTIVE)
-
-
-# -- receipts and events ----------------------------------------------------------------
-class Fill:
-    __slots__ = ("instrument", "price", "qty", "taker_side", "taker_order", "taker_account",
-                 "maker_order", "maker_account", "taker_fee", "maker_fee")
-
-    def __init__(self, instrument, price, qty, taker_side, taker_order, taker_account, maker_order,
-                 maker_account, taker_fee, maker_fee):
-        self.instrument = instrument
-        self.price = price
-        self.qty = qty
-        self.taker_side = taker_side
-        self.taker_order = taker_order
-        self.taker_account = taker_account
-        self.maker_order = maker_order
-        self.maker_account = maker_account
-        self.taker_fee = taker_fee
-        self.maker_fee = maker_fee
-
-
-class OrderClosed:
-    """An order left the book (or its unrested remainder was dropped)."""
-
-    __slots__ = ("order_id", "account", "instrument", "reason", "unfilled")
-
-    def __init__(self, order_id, account, instrument, reason, unfilled):
-        self.order_id = order_id
-        self.account = account
-        self.instrument = instrument
-        self.reason = reason
-        self.unfilled = unfilled
-
-
-class OrderRested:
-    __slots__ = ("order_id", "account", "instrument", "side", "price", "remaining")
-
-    def __init__(self, order_id, account, instrument, side, price, remaining):
-        self.order_id = order_id
-        self.account = account
-        self.instrument = instrument
-        self.side = side
-        self.price = price
-        self.remaining = remaining
-
-
-class CollateralMoved:
-    """Deposit, withdrawal request or transfer. ``to_account`` is -1 for a withdrawal."""
-
-    __slots__ = ("kind", "from_account", "to_account", "amount")
-
-    def __init__(self, kind, from_account, to_account, amount):
-        self.kind = kind
-        self.from_account = from_account
-        self.to_account = to_account
-        self.amount = amount
+_N_SCENARIOS = 16
 
 
 class Receipt:
@@ -137,6 +86,15 @@ def _signed_account(st: State, tx) -> Account:
     return acct
 
 
+def _operator_signed(st: State, tx) -> None:
+    if tx.signer is None:
+        raise Rejected(E.BAD_SIGNATURE, "signature not verified")
+    if tx.signer != st.operator:
+        raise Rejected(E.NOT_OPERATOR, f"0x{tx.signer.hex()} is not the operator")
+    if not (0 < tx.timestamp <= tx.time_ms):
+        raise Rejected(E.MALFORMED, f"signed timestamp {tx.timestamp} is after the transaction time {tx.time_ms}")
+
+
 def _market(st: State, instrument: int):
     m = st.markets.get(instrument)
     if m is None:
@@ -152,43 +110,10 @@ def _check_amount(amount: int) -> None:
 def _free_collateral_check(st: State, acct: Account, amount: int) -> None:
     if amount > acct.collateral:
         raise Rejected(E.INSUFFICIENT_COLLATERAL, f"amount {amount} exceeds collateral {acct.collateral}")
-    equity, im, _ = account_health(st.markets, acct)
+    equity, im, _ = health(st, acct)
     if equity - amount < im:
         raise Rejected(E.INSUFFICIENT_MARGIN,
                        f"free collateral is {max(0, min(acct.collateral, equity - im))}, asked {amount}")
-
-
-def _trade(st: State, m, acct: Account, d: int, price: int) -> None:
-    """Move ``d`` lots (signed) at ``price`` into ``acct``'s position; realise P&L on reductions.
-    Total cash (collateral + quote) changes by exactly -d*price*tick_value."""
-    inst = m.spec.id
-    tv = m.spec.tick_value
-    pos = acct.positions.get(inst)
-    if pos is None:
-        pos = acct.positions[inst] = Position(0, 0, m.funding_index)
-    s, q = pos.size, pos.quote
-    ns = s + d
-    cash = -d * price * tv
-    if s == 0 or (s > 0) == (d > 0):
-        pos.quote = q + cash
-    elif (s > 0 and ns >= 0) or (s < 0 and ns <= 0):
-        kept = -((-q * ns) // s)  # basis kept, rounded up so the realised credit rounds down
-        acct.collateral += q + cash - kept
-        pos.quote = kept
-    else:  # flip: close all at price, open the remainder
-        acct.collateral += q + s * price * tv
-        pos.quote = -ns * price * tv
-    pos.size = ns
-    m.open_interest += (ns if ns > 0 else 0) - (s if s > 0 else 0)
-    if ns == 0 and pos.quote == 0:
-        del acct.positions[inst]
-
-
-def _close(st: State, o: RestingOrder, reason: int, events: list) -> None:
-    unfilled = o.remaining
-    o.remaining = 0
-    st.forget_order(o)
-    events.append(OrderClosed(o.order_id, o.account, o.instrument, reason, unfilled))
 
 
 # -- orders ----------------------------------------------------------------------------------
@@ -217,6 +142,9 @@ def _validate_order_shape(tx_side, order_type, tif, flags, stp, price, size, exp
         raise Rejected(E.MALFORMED, "expiry out of range")
     if expiry and time_ms >= expiry:
         raise Rejected(E.ORDER_EXPIRED, f"expiry {expiry} is not after time {time_ms}")
+
+
+_NO_MATCH = Plan()  # shared, never mutated: the plan of an order that cannot cross
 
 
 def _place(st: State, acct: Account, instrument: int, side: int, order_type: int, tif: int, flags: int, stp: int,
@@ -248,10 +176,10 @@ def _place(st: State, acct: Account, instrument: int, side: int, order_type: int
         held = pos.size if pos is not None else 0
         if (held >= 0) if is_buy else (held <= 0):
             raise Rejected(E.REDUCE_ONLY_WOULD_INCREASE, f"reduce-only {'buy' if is_buy else 'sell'} with position {held}")
-    elif MarginGate(st.accounts, st.markets, instrument).check(acct.id, is_buy, m.mark_price, size, False, False) == 0:
+    elif MarginGate(st, instrument).check(acct.id, is_buy, m.mark_price, size, False, False) == 0:
         raise Rejected(E.INSUFFICIENT_MARGIN, f"initial margin for {size} lots of {m.spec.symbol} exceeds equity")
     plan = plan_match(book, side, price, size, acct.id, acct.owner, stp, reduce_only, time_ms,
-                      MarginGate(st.accounts, st.markets, instrument)) if crosses else _NO_MATCH
+                      MarginGate(st, instrument)) if crosses else _NO_MATCH
     if tif == _FOK and plan.filled < size:
         raise Rejected(E.FOK_NOT_FILLABLE, f"only {plan.filled} of {size} lots fillable now")
 
@@ -260,38 +188,11 @@ def _place(st: State, acct: Account, instrument: int, side: int, order_type: int
     st.dirty_accounts.add(acct.id)
     events: list = []
     if replacing is not None:
-        book.remove(replacing)
-        _close(st, replacing, CloseReason.REPLACED, events)
+        close_order(st, replacing, CloseReason.REPLACED, events)
     oid = st.next_order_id
     st.next_order_id = oid + 1
-    closed = execute_on_book(book, plan) if crosses else ()
-    spec = m.spec
-    tv = spec.tick_value
-    if plan.fills:
-        d_taker = 0
-        for maker, q in plan.fills:
-            p = maker.price
-            notional = p * q * tv
-            taker_fee = -((-notional * spec.taker_fee_ppm) // PPM)
-            maker_fee = -((-notional * spec.maker_fee_ppm) // PPM)
-            mk_acct = st.accounts[maker.account]
-            _trade(st, m, mk_acct, -q if is_buy else q, p)
-            _trade(st, m, acct, q if is_buy else -q, p)
-            mk_acct.collateral -= maker_fee
-            acct.collateral -= taker_fee
-            st.fee_pool += taker_fee + maker_fee
-            st.dirty_accounts.add(maker.account)
-            if maker.remaining:
-                st.dirty_slots[maker.slot] = maker
-            d_taker += q
-            events.append(Fill(instrument, p, q, side, oid, acct.id, maker.order_id, maker.account,
-                               taker_fee, maker_fee))
-        st.dirty_markets.add(instrument)
-    for o, reason in closed:
-        unfilled = o.remaining
-        o.remaining = 0
-        st.forget_order(o)
-        events.append(OrderClosed(o.order_id, o.account, o.instrument, reason, unfilled))
+    if crosses:
+        settle_plan(st, m, acct, side, plan, oid, events)
     left = size - plan.filled
     if left:
         if rests and not plan.stop:
@@ -303,9 +204,6 @@ def _place(st: State, acct: Account, instrument: int, side: int, order_type: int
             reason = plan.stop or (CloseReason.IOC_REMAINDER if plan.filled else CloseReason.NO_LIQUIDITY)
             events.append(OrderClosed(oid, acct.id, instrument, reason, left))
     return Receipt(True, order_id=oid, events=events)
-
-
-_NO_MATCH = Plan()  # shared, never mutated: the plan of an order that cannot cross
 
 
 def _order(st: State, tx: Order) -> Receipt:
@@ -364,21 +262,24 @@ def _cancel(st: State, tx: Cancel) -> Receipt:
     st.dirty_accounts.add(acct.id)
     events: list = []
     for o in targets:
-        st.books[o.instrument].remove(o)
-        _close(st, o, CloseReason.USER_CANCEL, events)
+        close_order(st, o, CloseReason.USER_CANCEL, events)
     return Receipt(True, events=events)
 
 
-# -- collateral -------------------------------------------------------------------------------
+# -- collateral and account settings ----------------------------------------------------------
 def _deposit(st: State, tx: Deposit) -> Receipt:
+    """An L1 deposit. A deposit for the zero address tops up the insurance fund."""
     if tx.queue_index != st.l1_queue_pos:
         raise Rejected(E.QUEUE_OUT_OF_ORDER, f"queue item {tx.queue_index}, expected {st.l1_queue_pos}")
     if len(tx.owner) != 20 or not (0 <= tx.subaccount <= UINT32_MAX) or not (0 <= tx.amount <= UINT64_MAX):
         raise Rejected(E.MALFORMED, "deposit fields out of range")
-    acct = st.account_for(tx.owner, tx.subaccount)
-    acct.collateral += tx.amount
     st.total_deposits += tx.amount
     st.l1_queue_pos += 1
+    if tx.owner == bytes(20):
+        st.insurance_fund += tx.amount
+        return Receipt(True, events=[CollateralMoved("insurance_deposit", -1, -1, tx.amount)])
+    acct = st.account_for(tx.owner, tx.subaccount)
+    acct.collateral += tx.amount
     st.dirty_accounts.add(acct.id)
     return Receipt(True, events=[CollateralMoved("deposit", -1, acct.id, tx.amount)])
 
@@ -411,36 +312,87 @@ def _transfer(st: State, tx: Transfer) -> Receipt:
     return Receipt(True, events=[CollateralMoved("transfer", acct.id, dest.id, tx.amount)])
 
 
+def _set_margin_mode(st: State, tx: SetMarginMode) -> Receipt:
+    acct = _signed_account(st, tx)
+    if tx.mode not in (MarginMode.STANDARD, MarginMode.PORTFOLIO):
+        raise Rejected(E.INVALID_MARGIN_MODE, f"margin mode {tx.mode} (0 standard, 1 portfolio)")
+    old = acct.margin_mode
+    acct.margin_mode = tx.mode
+    equity, im, _ = health(st, acct)
+    if equity < im:
+        acct.margin_mode = old
+        raise Rejected(E.INSUFFICIENT_MARGIN, f"equity {equity} below the initial requirement {im} in that mode")
+    acct.nonce = tx.nonce
+    st.dirty_accounts.add(acct.id)
+    return Receipt(True, events=[MarginModeSet(acct.id, tx.mode)])
+
+
 # -- operator ---------------------------------------------------------------------------------
 def _mark_update(st: State, tx: MarkUpdate) -> Receipt:
-    if tx.signer is None:
-        raise Rejected(E.BAD_SIGNATURE, "signature not verified")
-    if tx.signer != st.operator:
-        raise Rejected(E.NOT_OPERATOR, f"0x{tx.signer.hex()} is not the mark operator")
-    if not tx.instruments or len(tx.instruments) != len(tx.prices):
-        raise Rejected(E.MALFORMED, "instruments and prices must be non-empty and of equal length")
+    from ..oracle.aggregate import OracleRejected, aggregate
+    from ..oracle.report import recover_reporter
+
+    _operator_signed(st, tx)
+    if len(tx.instruments) != len(tx.prices) or not (tx.instruments or tx.reports):
+        raise Rejected(E.MALFORMED, "instruments and prices must be of equal length, and something must be updated")
     if len(set(tx.instruments)) != len(tx.instruments):
         raise Rejected(E.MALFORMED, "an instrument appears twice")
-    if not (0 < tx.timestamp <= tx.time_ms):
-        raise Rejected(E.MALFORMED, f"mark timestamp {tx.timestamp} is after the transaction time {tx.time_ms}")
+    if tx.risk_arrays and len(tx.risk_arrays) != len(tx.instruments):
+        raise Rejected(E.MALFORMED, "risk arrays must be absent or one per instrument")
+    for arr in tx.risk_arrays:
+        if len(arr) != _N_SCENARIOS or any(not (-INT64_MAX - 1 <= v <= INT64_MAX) for v in arr):
+            raise Rejected(E.MALFORMED, f"a risk array needs {_N_SCENARIOS} int64 values")
     for inst, price in zip(tx.instruments, tx.prices):
         m = _market(st, inst)
+        if m.status != _ACTIVE:
+            raise Rejected(E.INSTRUMENT_NOT_ACTIVE, f"{m.spec.symbol} is not active")
         if not (0 < price <= UINT64_MAX):
             raise Rejected(E.INVALID_PRICE, f"mark {price} for {m.spec.symbol}")
         if tx.timestamp <= m.mark_time:
             raise Rejected(E.STALE_MARK, f"{m.spec.symbol} already has a mark at {m.mark_time}")
-    for inst, price in zip(tx.instruments, tx.prices):
+    # oracle: recover every report, aggregate per underlying (pure), apply after validation
+    by_asset: dict[int, list] = {}
+    for rep in tx.reports:
+        if rep.asset not in st.underlyings:
+            raise Rejected(E.UNKNOWN_UNDERLYING, f"report for unknown underlying {rep.asset}")
+        by_asset.setdefault(rep.asset, []).append((rep, recover_reporter(st.domain, rep)))
+    results = {}
+    for asset in sorted(by_asset):
+        u = st.underlyings[asset]
+        try:
+            results[asset] = aggregate(u.config.oracle, u.oracle, by_asset[asset], tx.time_ms)
+        except OracleRejected as e:
+            raise Rejected(E.ORACLE_REJECTED, f"{u.config.symbol}: {e.message}") from None
+
+    # ---- validated: mutate ----
+    events: list = []
+    window = st.params.settlement_window_ms
+    for uid, u in st.underlyings.items():
+        u.advance(tx.time_ms, window)  # the previous index held until now
+        r = results.get(uid)
+        if r is not None:
+            u.oracle = r.state
+            events.append(IndexUpdated(uid, int(r.outcome), r.state.index_price, r.median, len(r.used),
+                                       r.state.liquidations_paused))
+        if u.windows or r is not None:
+            st.dirty_underlyings.add(uid)
+    for k, (inst, price) in enumerate(zip(tx.instruments, tx.prices)):
         m = st.markets[inst]
         m.mark_price = price
         m.mark_time = tx.timestamp
+        if tx.risk_arrays:
+            m.risk_array = list(tx.risk_arrays[k])
         st.dirty_markets.add(inst)
     # Good-till-time orders also leave the book when matching meets them; this sweep makes
     # sure they go at the latest with the next (periodic) operator transaction.
-    events: list = []
     for o in st.due_expiries(tx.time_ms):
-        st.books[o.instrument].remove(o)
-        _close(st, o, CloseReason.EXPIRED, events)
+        close_order(st, o, CloseReason.EXPIRED, events)
     return Receipt(True, events=events)
+
+
+def _operator_action(st: State, tx: OperatorAction) -> Receipt:
+    _operator_signed(st, tx)
+    return Receipt(True, events=handle_operator(st, tx))
 
 
 _HANDLERS = {
@@ -451,6 +403,8 @@ _HANDLERS = {
     Withdraw: _withdraw,
     Transfer: _transfer,
     MarkUpdate: _mark_update,
+    OperatorAction: _operator_action,
+    SetMarginMode: _set_margin_mode,
 }
 
 __all__ = ["apply", "recover_signer", "Receipt", "Fill", "OrderClosed", "OrderRested", "CollateralMoved",

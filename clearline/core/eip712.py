@@ -6,6 +6,13 @@ fixed, so each struct hash is one ``struct.pack`` of the precomputed type hash a
 (every field is a 32-byte big-endian word) plus one keccak. ``typed_data`` produces the same
 message in the generic format, and the tests pin the two byte-for-byte.
 
+``MarkUpdate`` signs, besides its marks, the risk arrays flattened in instrument order
+(``int64[] riskArrays``: empty, or ``N_SCENARIOS`` = 16 values per instrument; int64 words are
+two's complement, sign-extended to 32 bytes) and ``bytes32 reportsHash``, the keccak of the
+canonical ABI encoding of its oracle reports (``clearline.oracle.report.encode_reports``,
+signatures included; an empty list hashes the encoding of an empty list). So the operator's
+signature commits to exactly the reports the core will re-aggregate.
+
 Signatures are 65 bytes ``r || s || v`` with ``v`` in {27, 28} only (Solidity ``ecrecover``'s
 convention). ``v`` in {0, 1} is rejected rather than normalised, so every valid signature has
 exactly one byte representation in the log; together with the low-s rule (EIP-2) this makes
@@ -23,13 +30,27 @@ from coincurve import PrivateKey, PublicKey
 
 from .errors import ErrorCode, Rejected
 from .hashing import keccak
-from .txs import Cancel, MarkUpdate, Order, Replace, Transfer, Withdraw
+from .txs import (
+    Cancel,
+    MarkUpdate,
+    OperatorAction,
+    Order,
+    Replace,
+    SetMarginMode,
+    Transfer,
+    Withdraw,
+)
+
+SignedTx = (Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate | OperatorAction
+            | SetMarginMode)
+"""The transaction types that carry an EIP-712 signature (``txs.SIGNED_KINDS``)."""
 
 __all__ = [
     "DOMAIN_NAME",
     "DOMAIN_VERSION",
     "TYPES",
     "Domain",
+    "SignedTx",
     "address_of",
     "digest",
     "recover",
@@ -84,7 +105,20 @@ TYPES: dict[str, list[tuple[str, str]]] = {
         ("amount", "uint64"),
         ("nonce", "uint64"),
     ],
-    "MarkUpdate": [("timestamp", "uint64"), ("instruments", "uint32[]"), ("prices", "uint64[]")],
+    "MarkUpdate": [
+        ("timestamp", "uint64"),
+        ("instruments", "uint32[]"),
+        ("prices", "uint64[]"),
+        ("riskArrays", "int64[]"),
+        ("reportsHash", "bytes32"),
+    ],
+    "OperatorAction": [
+        ("action", "uint8"),
+        ("target", "uint32"),
+        ("arg", "uint64"),
+        ("timestamp", "uint64"),
+    ],
+    "SetMarginMode": [("account", "uint32"), ("mode", "uint8"), ("nonce", "uint64")],
 }
 """EIP-712 struct fields (name, solidity type) per primary type; the single source for the
 type hashes below and for ``typed_data``."""
@@ -96,9 +130,16 @@ _ATTR = {
     "clientId": "client_id",
     "orderId": "order_id",
     "toSubaccount": "to_subaccount",
+    "riskArrays": "risk_arrays",  # flattened (``_flat_risk``)
 }
+# ``reportsHash`` has no attribute: it is derived from ``tx.reports`` (``_reports_hash``).
 _CLASSES = {"Order": Order, "Cancel": Cancel, "Replace": Replace, "Withdraw": Withdraw,
-            "Transfer": Transfer, "MarkUpdate": MarkUpdate}
+            "Transfer": Transfer, "MarkUpdate": MarkUpdate, "OperatorAction": OperatorAction,
+            "SetMarginMode": SetMarginMode}
+
+# Scenarios per risk array; the same number as ``requirements.N_SCENARIOS`` and
+# ``clearline.risk.N_SCENARIOS`` (a test keeps the three equal).
+_N_SCENARIOS = 16
 
 
 def _encode_type(name: str) -> str:
@@ -122,7 +163,10 @@ _CANCEL = _struct_packer("Cancel")
 _REPLACE = _struct_packer("Replace")
 _WITHDRAW = _struct_packer("Withdraw")
 _TRANSFER = _struct_packer("Transfer")
-_MARK_HEAD = struct.Struct(">32s24xQ32s32s")
+_OPERATOR = _struct_packer("OperatorAction")
+_MARGIN_MODE = _struct_packer("SetMarginMode")
+# typehash, timestamp, then the hashes of instruments, prices, riskArrays, and reportsHash
+_MARK_HEAD = struct.Struct(">32s24xQ32s32s32s32s")
 
 _TH_ORDER = _TYPEHASH["Order"]
 _TH_CANCEL = _TYPEHASH["Cancel"]
@@ -130,6 +174,8 @@ _TH_REPLACE = _TYPEHASH["Replace"]
 _TH_WITHDRAW = _TYPEHASH["Withdraw"]
 _TH_TRANSFER = _TYPEHASH["Transfer"]
 _TH_MARK = _TYPEHASH["MarkUpdate"]
+_TH_OPERATOR = _TYPEHASH["OperatorAction"]
+_TH_MARGIN_MODE = _TYPEHASH["SetMarginMode"]
 
 
 def _malformed(tx: object, exc: Exception) -> Rejected:
@@ -161,6 +207,56 @@ def _hash_transfer(tx: Transfer) -> bytes:
                                  tx.nonce))
 
 
+def _hash_operator(tx: OperatorAction) -> bytes:
+    return keccak(_OPERATOR.pack(_TH_OPERATOR, tx.action, tx.target, tx.arg, tx.timestamp))
+
+
+def _hash_margin_mode(tx: SetMarginMode) -> bytes:
+    return keccak(_MARGIN_MODE.pack(_TH_MARGIN_MODE, tx.account, tx.mode, tx.nonce))
+
+
+def _flat_risk(tx: MarkUpdate) -> list:
+    """``tx.risk_arrays`` flattened in order: empty, or exactly one array of ``_N_SCENARIOS``
+    values per instrument (anything else -> ``Rejected(MALFORMED)``). Values are not checked
+    here (the int64 packing does that)."""
+    arrays = tx.risk_arrays
+    if not isinstance(arrays, (list, tuple)):
+        raise Rejected(ErrorCode.MALFORMED, "MarkUpdate risk_arrays must be a list")
+    if not arrays:
+        return []
+    if len(arrays) != len(tx.instruments):
+        raise Rejected(ErrorCode.MALFORMED, "MarkUpdate risk_arrays: none or one per instrument")
+    flat: list = []
+    for array in arrays:
+        if not isinstance(array, (list, tuple)) or len(array) != _N_SCENARIOS:
+            raise Rejected(ErrorCode.MALFORMED,
+                           f"MarkUpdate risk array must be a list of {_N_SCENARIOS} int64")
+        flat.extend(array)
+    return flat
+
+
+_NEG_PAD, _POS_PAD = b"\xff" * 24, bytes(24)
+
+
+def _int64_words(values: list) -> bytes:
+    """int64 values as 32-byte two's complement words (sign-extended), concatenated.
+    The ``q`` pack range-checks every value (out of int64 / non-int -> struct.error)."""
+    packed = struct.pack(f">{len(values)}q", *values)
+    return b"".join((_NEG_PAD if packed[i] & 0x80 else _POS_PAD) + packed[i:i + 8]
+                    for i in range(0, len(packed), 8))
+
+
+def _reports_hash(reports: list) -> bytes:
+    """keccak of ``encode_reports(reports)``: the ``reportsHash`` word of a MarkUpdate."""
+    # Imported here, not at module level: clearline.oracle.report imports this module.
+    from clearline.oracle.report import encode_reports
+
+    try:
+        return keccak(encode_reports(reports))
+    except TypeError as exc:  # an element that is not a PriceReport
+        raise Rejected(ErrorCode.MALFORMED, f"MarkUpdate reports: {exc}") from None
+
+
 def _hash_mark(tx: MarkUpdate) -> bytes:
     # Arrays of atomic types: keccak of the concatenated 32-byte words (EIP-712 encodeData).
     ins, prices = tx.instruments, tx.prices
@@ -168,7 +264,9 @@ def _hash_mark(tx: MarkUpdate) -> bytes:
         raise Rejected(ErrorCode.MALFORMED, "MarkUpdate arrays must be lists")
     ins_hash = keccak(struct.pack(">" + "28xI" * len(ins), *ins))
     prices_hash = keccak(struct.pack(">" + "24xQ" * len(prices), *prices))
-    return keccak(_MARK_HEAD.pack(_TH_MARK, tx.timestamp, ins_hash, prices_hash))
+    risk_hash = keccak(_int64_words(_flat_risk(tx)))
+    return keccak(_MARK_HEAD.pack(_TH_MARK, tx.timestamp, ins_hash, prices_hash, risk_hash,
+                                  _reports_hash(tx.reports)))
 
 
 _HASHERS = {
@@ -178,10 +276,12 @@ _HASHERS = {
     Withdraw: _hash_withdraw,
     Transfer: _hash_transfer,
     MarkUpdate: _hash_mark,
+    OperatorAction: _hash_operator,
+    SetMarginMode: _hash_margin_mode,
 }
 
 
-def struct_hash(tx: Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate) -> bytes:
+def struct_hash(tx: SignedTx) -> bytes:
     """EIP-712 ``hashStruct`` of a user- or operator-signed transaction.
 
     Out-of-range or non-integer fields raise ``Rejected(MALFORMED)`` (they could never have
@@ -224,13 +324,12 @@ class Domain:
         object.__setattr__(self, "separator", sep)
 
 
-def digest(domain: Domain, tx: Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate) -> bytes:
+def digest(domain: Domain, tx: SignedTx) -> bytes:
     """The 32-byte EIP-712 signing hash: keccak(0x1901 || domainSeparator || hashStruct(tx))."""
     return keccak(b"\x19\x01" + domain.separator + struct_hash(tx))
 
 
-def sign(domain: Domain, tx: Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate,
-         private_key: bytes) -> bytes:
+def sign(domain: Domain, tx: SignedTx, private_key: bytes) -> bytes:
     """Sign ``tx`` (SDK, operator, tests): 65 bytes r||s||v, v in {27, 28}, low-s.
 
     libsecp256k1 always produces low-s signatures, so the result passes ``recover``.
@@ -269,8 +368,7 @@ def recover(digest: bytes, signature: bytes) -> bytes:
     return keccak(pub.format(compressed=False)[1:])[12:]
 
 
-def recover_signer(domain: Domain,
-                   tx: Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate) -> bytes:
+def recover_signer(domain: Domain, tx: SignedTx) -> bytes:
     """Address that signed ``tx`` under ``domain`` (the sequencer's verifier fills ``tx.signer``)."""
     return recover(digest(domain, tx), tx.signature)
 
@@ -287,11 +385,14 @@ def _checksum(address: bytes) -> str:
     return "0x" + "".join(c.upper() if int(h[i], 16) >= 8 else c for i, c in enumerate(hex_addr))
 
 
-def typed_data(domain: Domain,
-               tx: Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate) -> dict:
+def typed_data(domain: Domain, tx: SignedTx) -> dict:
     """The full EIP-712 message (``types``, ``primaryType``, ``domain``, ``message``) in the
     format of ``eth_account.messages.encode_typed_data(full_message=...)`` and of wallets'
-    ``eth_signTypedData_v4``: what the SDK signs, and what pins the hand-rolled hash."""
+    ``eth_signTypedData_v4``: what the SDK signs, and what pins the hand-rolled hash.
+
+    Integers are ``int`` (int64 values signed), arrays are lists, and ``reportsHash`` is a
+    0x-prefixed hex string. A malformed MarkUpdate (risk array shape, reports) raises
+    ``Rejected(MALFORMED)`` as ``struct_hash`` does."""
     for name, cls in _CLASSES.items():
         if type(tx) is cls:
             break
@@ -299,7 +400,10 @@ def typed_data(domain: Domain,
         raise TypeError(f"{type(tx).__name__} is not an EIP-712 signed transaction")
     message = {}
     for fname, ftype in TYPES[name]:
-        value = getattr(tx, _ATTR.get(fname, fname))
+        if fname == "reportsHash":
+            message[fname] = "0x" + _reports_hash(tx.reports).hex()
+            continue
+        value = _flat_risk(tx) if fname == "riskArrays" else getattr(tx, _ATTR.get(fname, fname))
         message[fname] = [int(x) for x in value] if ftype.endswith("[]") else int(value)
     return {
         "types": {

@@ -5,7 +5,10 @@ proofs) with ``abi.decode``, so one encoding serves the journal, the batches and
 
 Transactions are ``abi.encode(uint8 kind, uint64 timeMs, <EIP-712 fields in signing order>,
 bytes32 r, bytes32 s, uint8 v)``; ``Deposit`` has no signature, and ``MarkUpdate`` carries
-two dynamic arrays (``uint32[] instruments, uint64[] prices``). ``signer`` is derived data
+four dynamic arrays: ``uint32[] instruments, uint64[] prices, int64[] riskArrays,
+(uint32,uint64,uint64,uint64,bytes32,bytes32,uint8)[] reports`` -- the risk arrays flattened
+in instrument order (empty, or 16 per instrument), the reports in place of the signed
+``reportsHash``, each as ``clearline.oracle.report`` encodes it. ``signer`` is derived data
 and never encoded. An absent signature (``b""``) is written as r = s = 0, v = 0; a 65-byte
 all-zero signature is therefore refused by ``encode_tx`` so decoding stays the exact inverse.
 
@@ -32,9 +35,12 @@ from .txs import (
     Cancel,
     Deposit,
     MarkUpdate,
+    OperatorAction,
     Order,
     Replace,
+    SetMarginMode,
     Transfer,
+    Tx,
     TxKind,
     Withdraw,
 )
@@ -44,12 +50,14 @@ __all__ = [
     "MARKET_TAG",
     "ORDER_TAG",
     "STATE_TAG",
+    "UNDERLYING_TAG",
     "decode_tx",
     "encode_account_leaf",
     "encode_market_leaf",
     "encode_order_leaf",
     "encode_state",
     "encode_tx",
+    "encode_underlying_leaf",
     "leaf_hash",
     "state_root",
 ]
@@ -57,7 +65,12 @@ __all__ = [
 ACCOUNT_TAG = tag("clearline.account.v1")
 ORDER_TAG = tag("clearline.order.v1")
 MARKET_TAG = tag("clearline.market.v1")
+UNDERLYING_TAG = tag("clearline.underlying.v1")
 STATE_TAG = tag("clearline.state.v1")
+
+# Scenarios per risk array; the same number as ``requirements.N_SCENARIOS`` and
+# ``clearline.risk.N_SCENARIOS`` (a test keeps the three equal).
+_N_SCENARIOS = 16
 
 # ---------------------------------------------------------------------------------------
 # transactions
@@ -99,9 +112,13 @@ _CANCEL, _CANCEL_MASK = _layout(_U8, _U64, _U32, _U8, _U32, _U64, _U64, _U64, *_
 _REPLACE, _REPLACE_MASK = _layout(_U8, _U64, _U32, _U64, _U64, _U64, _U64, *_SIG)
 _WITHDRAW, _WITHDRAW_MASK = _layout(_U8, _U64, _U32, _U64, _U64, *_SIG)
 _TRANSFER, _TRANSFER_MASK = _layout(_U8, _U64, _U32, _U32, _U64, _U64, *_SIG)
-# MarkUpdate head: kind, timeMs, timestamp, offset(instruments), offset(prices), r, s, v
-_MARK_HEAD, _MARK_HEAD_MASK = _layout(_U8, _U64, _U64, _B32, _B32, *_SIG)
-_MARK_HEAD_SIZE = _MARK_HEAD.size  # 256
+_OPERATOR, _OPERATOR_MASK = _layout(_U8, _U64, _U8, _U32, _U64, _U64, *_SIG)
+_MARGIN_MODE, _MARGIN_MODE_MASK = _layout(_U8, _U64, _U32, _U8, _U64, *_SIG)
+# MarkUpdate head: kind, timeMs, timestamp, offset(instruments), offset(prices),
+# offset(riskArrays), offset(reports), r, s, v
+_MARK_HEAD, _MARK_HEAD_MASK = _layout(_U8, _U64, _U64, _B32, _B32, _B32, _B32, *_SIG)
+_MARK_HEAD_SIZE = _MARK_HEAD.size  # 320
+_REPORT_SIZE = 224  # clearline.oracle.report.REPORT_SIZE: 7 static words per report
 
 
 def _split_sig(sig: bytes) -> tuple[bytes, bytes, int]:
@@ -153,21 +170,74 @@ def _enc_transfer(tx: Transfer) -> bytes:
                           tx.amount, tx.nonce, *_split_sig(tx.signature))
 
 
+def _enc_operator(tx: OperatorAction) -> bytes:
+    return _OPERATOR.pack(TxKind.OPERATOR, tx.time_ms, tx.action, tx.target, tx.arg,
+                          tx.timestamp, *_split_sig(tx.signature))
+
+
+def _enc_margin_mode(tx: SetMarginMode) -> bytes:
+    return _MARGIN_MODE.pack(TxKind.SET_MARGIN_MODE, tx.time_ms, tx.account, tx.mode, tx.nonce,
+                             *_split_sig(tx.signature))
+
+
+def _flat_risk(tx: MarkUpdate) -> list:
+    """``tx.risk_arrays`` flattened in order: empty, or exactly one array of ``_N_SCENARIOS``
+    values per instrument (anything else -> ``Rejected(MALFORMED)``)."""
+    arrays = tx.risk_arrays
+    if not isinstance(arrays, (list, tuple)):
+        raise Rejected(ErrorCode.MALFORMED, "MarkUpdate risk_arrays must be a list")
+    if not arrays:
+        return []
+    if len(arrays) != len(tx.instruments):
+        raise Rejected(ErrorCode.MALFORMED, "MarkUpdate risk_arrays: none or one per instrument")
+    flat: list = []
+    for array in arrays:
+        if not isinstance(array, (list, tuple)) or len(array) != _N_SCENARIOS:
+            raise Rejected(ErrorCode.MALFORMED,
+                           f"MarkUpdate risk array must be a list of {_N_SCENARIOS} int64")
+        flat.extend(array)
+    return flat
+
+
+_NEG_PAD, _POS_PAD = b"\xff" * 24, bytes(24)
+
+
+def _int64_words(values: list) -> bytes:
+    """int64 values as 32-byte two's complement words (sign-extended), concatenated.
+    The ``q`` pack range-checks every value (out of int64 / non-int -> struct.error)."""
+    packed = struct.pack(f">{len(values)}q", *values)
+    return b"".join((_NEG_PAD if packed[i] & 0x80 else _POS_PAD) + packed[i:i + 8]
+                    for i in range(0, len(packed), 8))
+
+
 def _enc_mark(tx: MarkUpdate) -> bytes:
-    ins, prices = tx.instruments, tx.prices
+    # Imported here, not at module level: clearline.oracle.report imports the core.
+    from clearline.oracle.report import encode_report
+
+    ins, prices, reports = tx.instruments, tx.prices, tx.reports
     if not isinstance(ins, (list, tuple)) or not isinstance(prices, (list, tuple)):
         raise Rejected(ErrorCode.MALFORMED, "MarkUpdate arrays must be lists")
-    n_ins, n_prices = len(ins), len(prices)
+    if not isinstance(reports, (list, tuple)):
+        raise Rejected(ErrorCode.MALFORMED, "MarkUpdate reports must be a list")
+    risk = _flat_risk(tx)
+    n_ins, n_prices, n_risk = len(ins), len(prices), len(risk)
     off_ins = _MARK_HEAD_SIZE
     off_prices = off_ins + 32 + 32 * n_ins
+    off_risk = off_prices + 32 + 32 * n_prices
+    off_reports = off_risk + 32 + 32 * n_risk
     head = _MARK_HEAD.pack(TxKind.MARK_UPDATE, tx.time_ms, tx.timestamp,
                            off_ins.to_bytes(32, "big"), off_prices.to_bytes(32, "big"),
+                           off_risk.to_bytes(32, "big"), off_reports.to_bytes(32, "big"),
                            *_split_sig(tx.signature))
-    return (
-        head
-        + struct.pack(">24xQ" + "28xI" * n_ins, n_ins, *ins)
-        + struct.pack(">24xQ" + "24xQ" * n_prices, n_prices, *prices)
-    )
+    return b"".join((
+        head,
+        struct.pack(">24xQ" + "28xI" * n_ins, n_ins, *ins),
+        struct.pack(">24xQ" + "24xQ" * n_prices, n_prices, *prices),
+        n_risk.to_bytes(32, "big"),
+        _int64_words(risk),
+        len(reports).to_bytes(32, "big"),
+        *(encode_report(r) for r in reports),  # TypeError for a non-PriceReport
+    ))
 
 
 _ENCODERS = {
@@ -178,10 +248,12 @@ _ENCODERS = {
     Withdraw: _enc_withdraw,
     Transfer: _enc_transfer,
     MarkUpdate: _enc_mark,
+    OperatorAction: _enc_operator,
+    SetMarginMode: _enc_margin_mode,
 }
 
 
-def encode_tx(tx: Deposit | Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate) -> bytes:
+def encode_tx(tx: Tx) -> bytes:
     """Canonical ABI bytes of ``tx`` (what is journaled and posted as batch calldata).
 
     Out-of-range or non-integer fields, a bad owner address or a signature that is neither
@@ -239,6 +311,16 @@ def _dec_transfer(data: bytes) -> Transfer:
     return Transfer(*f[1:6], signature=_join_sig(f[6], f[7], f[8]))
 
 
+def _dec_operator(data: bytes) -> OperatorAction:
+    f = _check_static(data, _OPERATOR, _OPERATOR_MASK)
+    return OperatorAction(*f[1:6], signature=_join_sig(f[6], f[7], f[8]))
+
+
+def _dec_margin_mode(data: bytes) -> SetMarginMode:
+    f = _check_static(data, _MARGIN_MODE, _MARGIN_MODE_MASK)
+    return SetMarginMode(*f[1:5], signature=_join_sig(f[5], f[6], f[7]))
+
+
 def _dec_uint_array(data: bytes, offset: int, bits: int) -> tuple[list[int], int]:
     """Decode a canonical ``uintN[]`` at ``offset``; return the values and the end offset."""
     if offset + 32 > len(data):
@@ -254,22 +336,61 @@ def _dec_uint_array(data: bytes, offset: int, bits: int) -> tuple[list[int], int
     return values, end
 
 
+_INT64_MIN, _INT64_LIMIT = -(1 << 63), 1 << 63
+
+
+def _dec_int64_array(data: bytes, offset: int) -> tuple[list[int], int]:
+    """Decode a canonical ``int64[]`` (sign-extended words) at ``offset``; values and end."""
+    if offset + 32 > len(data):
+        raise Rejected(ErrorCode.MALFORMED, "truncated array length")
+    n = int.from_bytes(data[offset : offset + 32], "big")
+    end = offset + 32 + 32 * n
+    if end > len(data):
+        raise Rejected(ErrorCode.MALFORMED, "truncated array")
+    values = [int.from_bytes(data[i : i + 32], "big", signed=True)
+              for i in range(offset + 32, end, 32)]
+    for value in values:
+        if not _INT64_MIN <= value < _INT64_LIMIT:
+            raise Rejected(ErrorCode.MALFORMED, "array element is not a canonical int64")
+    return values, end
+
+
 def _dec_mark(data: bytes) -> MarkUpdate:
-    if len(data) < _MARK_HEAD_SIZE + 64:
+    from clearline.oracle.report import decode_report  # see _enc_mark
+
+    if len(data) < _MARK_HEAD_SIZE + 128:
         raise Rejected(ErrorCode.MALFORMED, "MarkUpdate too short")
     head = data[:_MARK_HEAD_SIZE]
     if int.from_bytes(head, "big") & _MARK_HEAD_MASK:
         raise Rejected(ErrorCode.MALFORMED, "non-canonical padding")
-    _, time_ms, timestamp, off_ins, off_prices, r, s, v = _MARK_HEAD.unpack(head)
+    _, time_ms, timestamp, off_ins, off_prices, off_risk, off_reports, r, s, v = \
+        _MARK_HEAD.unpack(head)
     if int.from_bytes(off_ins, "big") != _MARK_HEAD_SIZE:
         raise Rejected(ErrorCode.MALFORMED, "non-canonical instruments offset")
     instruments, end = _dec_uint_array(data, _MARK_HEAD_SIZE, 32)
     if int.from_bytes(off_prices, "big") != end:
         raise Rejected(ErrorCode.MALFORMED, "non-canonical prices offset")
     prices, end = _dec_uint_array(data, end, 64)
-    if end != len(data):
-        raise Rejected(ErrorCode.MALFORMED, "trailing bytes")
-    return MarkUpdate(time_ms, timestamp, instruments, prices, signature=_join_sig(r, s, v))
+    if int.from_bytes(off_risk, "big") != end:
+        raise Rejected(ErrorCode.MALFORMED, "non-canonical riskArrays offset")
+    risk, end = _dec_int64_array(data, end)
+    if len(risk) not in (0, _N_SCENARIOS * len(instruments)):
+        raise Rejected(ErrorCode.MALFORMED, "riskArrays: none or 16 values per instrument")
+    if int.from_bytes(off_reports, "big") != end:
+        raise Rejected(ErrorCode.MALFORMED, "non-canonical reports offset")
+    if end + 32 > len(data):
+        raise Rejected(ErrorCode.MALFORMED, "truncated array length")
+    n_reports = int.from_bytes(data[end : end + 32], "big")
+    start = end + 32
+    # compare before multiplying a possibly huge count: no big allocations from hostile input
+    if n_reports > (len(data) - start) // _REPORT_SIZE \
+            or start + n_reports * _REPORT_SIZE != len(data):
+        raise Rejected(ErrorCode.MALFORMED, "reports length does not match the data")
+    reports = [decode_report(data[i : i + _REPORT_SIZE])
+               for i in range(start, len(data), _REPORT_SIZE)]
+    risk_arrays = [risk[i : i + _N_SCENARIOS] for i in range(0, len(risk), _N_SCENARIOS)]
+    return MarkUpdate(time_ms, timestamp, instruments, prices, risk_arrays, reports,
+                      signature=_join_sig(r, s, v))
 
 
 _DECODERS = {
@@ -280,10 +401,12 @@ _DECODERS = {
     TxKind.WITHDRAW: _dec_withdraw,
     TxKind.TRANSFER: _dec_transfer,
     TxKind.MARK_UPDATE: _dec_mark,
+    TxKind.OPERATOR: _dec_operator,
+    TxKind.SET_MARGIN_MODE: _dec_margin_mode,
 }
 
 
-def decode_tx(data: bytes) -> Deposit | Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate:
+def decode_tx(data: bytes) -> Tx:
     """Parse canonical ABI bytes back into a transaction (``signer`` left ``None``).
 
     Never raises anything but ``Rejected``: MALFORMED for wrong length / padding / offsets /
@@ -342,7 +465,14 @@ def _ascii32(value: str, name: str) -> bytes:
     return value.encode("ascii").ljust(32, b"\x00")
 
 
-_ACCOUNT_HEAD_WORDS = 7  # tag, id, owner, subaccount, collateral, nonce, offset(positions)
+def _bool(value: bool, name: str) -> bytes:
+    if not isinstance(value, int) or value not in (0, 1):  # bool is an int: True/False, 1/0
+        raise InvariantBroken(f"{name} must be a bool, got {value!r}")
+    return int(value).to_bytes(32, "big")
+
+
+# tag, id, owner, subaccount, collateral, nonce, marginMode, offset(positions)
+_ACCOUNT_HEAD_WORDS = 8
 _POSITIONS_OFFSET = (32 * _ACCOUNT_HEAD_WORDS).to_bytes(32, "big")
 
 
@@ -353,11 +483,14 @@ def encode_account_leaf(
     collateral: int,
     nonce: int,
     positions: Sequence[tuple[int, int, int, int]],
+    *,
+    margin_mode: int = 0,
 ) -> bytes:
     """``abi.encode(bytes32 ACCOUNT_TAG, uint32 id, address owner, uint32 subaccount,
-    int256 collateral, uint64 nonce, (uint32 instrument, int64 size, int256 quote,
-    int256 fundingIndex)[] positions)``. ``positions`` must be strictly increasing by
-    instrument (one canonical leaf per account state)."""
+    int256 collateral, uint64 nonce, uint8 marginMode, (uint32 instrument, int64 size,
+    int256 quote, int256 fundingIndex)[] positions)``. ``positions`` must be strictly
+    increasing by instrument (one canonical leaf per account state). ``margin_mode`` is a
+    ``txs.MarginMode`` value."""
     parts = [
         ACCOUNT_TAG,
         _uint(id, 32, "id"),
@@ -365,6 +498,7 @@ def encode_account_leaf(
         _uint(subaccount, 32, "subaccount"),
         _int(collateral, 256, "collateral"),
         _uint(nonce, 64, "nonce"),
+        _uint(margin_mode, 8, "margin_mode"),
         _POSITIONS_OFFSET,
         len(positions).to_bytes(32, "big"),
     ]
@@ -414,6 +548,9 @@ def encode_order_leaf(
     ))
 
 
+_ZERO_RISK_WORDS = bytes(32 * _N_SCENARIOS)  # riskArray of a market without one
+
+
 def encode_market_leaf(
     *,
     id: int,
@@ -434,12 +571,27 @@ def encode_market_leaf(
     mark_time: int,
     funding_index: int,
     open_interest: int,
+    premium_sum: int = 0,
+    premium_samples: int = 0,
+    last_funding_time: int = 0,
+    last_funding_rate_ppm: int = 0,
+    settlement_price: int = 0,
+    risk_array: Sequence[int] | None = None,
 ) -> bytes:
     """``abi.encode(bytes32 MARKET_TAG, uint32 id, bytes32 symbol, uint8 kind,
     bytes32 underlying, uint64 tickSize, uint64 lotSize, uint32 imPpm, uint32 mmPpm,
     int32 makerFeePpm, int32 takerFeePpm, uint64 expiry, uint64 strike, uint8 optionType,
     uint8 status, uint64 markPrice, uint64 markTime, int256 fundingIndex,
-    uint64 openInterest)``. Keyword-only: 18 fields are too many to pass by position."""
+    uint64 openInterest, int64 premiumSum, uint32 premiumSamples, uint64 lastFundingTime,
+    int64 lastFundingRatePpm, uint64 settlementPrice, int64[16] riskArray)``; ``riskArray``
+    is a static array (16 words in place), ``None`` meaning all zeros. Keyword-only: 24
+    fields are too many to pass by position."""
+    if risk_array is None:
+        risk_words = _ZERO_RISK_WORDS
+    elif not isinstance(risk_array, (list, tuple)) or len(risk_array) != _N_SCENARIOS:
+        raise InvariantBroken(f"risk_array must be a list of {_N_SCENARIOS} int64 values")
+    else:
+        risk_words = b"".join(_int(v, 64, "risk_array") for v in risk_array)
     return b"".join((
         MARKET_TAG,
         _uint(id, 32, "id"),
@@ -460,7 +612,64 @@ def encode_market_leaf(
         _uint(mark_time, 64, "mark_time"),
         _int(funding_index, 256, "funding_index"),
         _uint(open_interest, 64, "open_interest"),
+        _int(premium_sum, 64, "premium_sum"),
+        _uint(premium_samples, 32, "premium_samples"),
+        _uint(last_funding_time, 64, "last_funding_time"),
+        _int(last_funding_rate_ppm, 64, "last_funding_rate_ppm"),
+        _uint(settlement_price, 64, "settlement_price"),
+        risk_words,
     ))
+
+
+# tag, id, symbol, indexPrice, indexTime, lastRoundMs, pendingPrice, pendingCount,
+# liquidationsPaused, offset(settlementWindows)
+_UNDERLYING_HEAD_WORDS = 10
+_WINDOWS_OFFSET = (32 * _UNDERLYING_HEAD_WORDS).to_bytes(32, "big")
+
+
+def encode_underlying_leaf(
+    *,
+    id: int,
+    symbol: str,
+    index_price: int,
+    index_time: int,
+    last_round_ms: int,
+    pending_price: int,
+    pending_count: int,
+    liquidations_paused: bool,
+    windows: Sequence[tuple[int, int, int]],
+) -> bytes:
+    """``abi.encode(bytes32 UNDERLYING_TAG, uint32 id, bytes32 symbol, uint64 indexPrice,
+    uint64 indexTime, uint64 lastRoundMs, uint64 pendingPrice, uint32 pendingCount,
+    bool liquidationsPaused, (uint64 expiry, uint256 acc, uint64 dt)[] settlementWindows)``.
+    ``symbol`` is ASCII, right-padded like the market leaf's; ``windows`` are
+    ``(expiry, acc, dt)`` tuples strictly increasing by expiry (one canonical leaf per
+    state)."""
+    parts = [
+        UNDERLYING_TAG,
+        _uint(id, 32, "id"),
+        _ascii32(symbol, "symbol"),
+        _uint(index_price, 64, "index_price"),
+        _uint(index_time, 64, "index_time"),
+        _uint(last_round_ms, 64, "last_round_ms"),
+        _uint(pending_price, 64, "pending_price"),
+        _uint(pending_count, 32, "pending_count"),
+        _bool(liquidations_paused, "liquidations_paused"),
+        _WINDOWS_OFFSET,
+        len(windows).to_bytes(32, "big"),
+    ]
+    previous = -1
+    for window in windows:
+        if not isinstance(window, (list, tuple)) or len(window) != 3:
+            raise InvariantBroken("a settlement window must be (expiry, acc, dt)")
+        expiry, acc, dt = window
+        if not isinstance(expiry, int) or expiry <= previous:
+            raise InvariantBroken("settlement windows must be strictly increasing by expiry")
+        previous = expiry
+        parts.append(_uint(expiry, 64, "window.expiry"))
+        parts.append(_uint(acc, 256, "window.acc"))
+        parts.append(_uint(dt, 64, "window.dt"))
+    return b"".join(parts)
 
 
 def encode_state(

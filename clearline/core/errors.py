@@ -27,11 +27,14 @@ class ErrorCode(IntEnum):
     SAME_ACCOUNT = 25
     ZERO_AMOUNT = 26
     TOO_MANY_POSITIONS = 27
+    INVALID_MARGIN_MODE = 28
     # instruments
     UNKNOWN_INSTRUMENT = 30
     INSTRUMENT_NOT_ACTIVE = 31
     NO_MARK_PRICE = 32
     INVALID_INSTRUMENT = 33
+    UNKNOWN_UNDERLYING = 34
+    UNKNOWN_EXPIRY = 35
     # orders
     INVALID_PRICE = 40
     INVALID_SIZE = 41
@@ -53,6 +56,14 @@ class ErrorCode(IntEnum):
     # operator
     NOT_OPERATOR = 70
     STALE_MARK = 71
+    ORACLE_REJECTED = 72
+    NOT_DUE = 73
+    NOT_LIQUIDATABLE = 74
+    LIQUIDATIONS_PAUSED = 75
+    NOT_EXPIRED = 76
+    UNKNOWN_ACTION = 77
+    NO_INDEX = 78
+    NOT_CONFIGURED = 79
 
 
 class Rejected(Exception):

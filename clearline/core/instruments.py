@@ -84,9 +84,15 @@ class Market:
     spec: InstrumentSpec
     mark_price: int = 0  # ticks; 0 = no mark yet (trading needs a mark)
     mark_time: int = 0  # ms of the mark's signed timestamp
-    funding_index: int = 0  # cumulative funding per lot, usd6 (funding arrives in a later issue)
+    funding_index: int = 0  # cumulative funding per lot, 1e-12 USD (sum of rate_ppm * mark * tick_value)
     open_interest: int = 0  # lots, long side
     status: int = MarketStatus.ACTIVE
+    risk_array: list[int] | None = None  # 16 int64 usd6 P&L per long lot (None until published)
+    premium_sum: int = 0  # ppm, premium samples of the current funding interval
+    premium_samples: int = 0
+    last_funding_time: int = 0  # ms, start of the current funding interval (0 = not started)
+    last_funding_rate_ppm: int = 0
+    settlement_price: int = 0  # options: usd6 index TWAP they settled at (0 = not settled)
 
 
 def default_perpetuals() -> list[InstrumentSpec]:

@@ -1,48 +1,92 @@
-"""Cross margin for perpetuals, in integers.
+"""Cross margin, in integers: equity, requirements, and the fill gate the book asks.
 
-For an account: ``equity = collateral + sum(quote + size * mark * tick_value)`` over its
-positions (``quote`` is the position's signed cash balance: -price*size*tick_value summed
-over its fills, less what was realised into collateral). Requirements per position:
-``ceil(|size| * mark * tick_value * fraction_ppm / 1e6)``, initial (IM) and maintenance (MM),
-summed across positions (cross margin). Rounding is against the account.
+``equity = collateral + sum(quote + size * mark * tick_value)`` over the account's positions
+(``quote`` is the position's signed cash balance). Requirements come from
+``requirements.py``: standard mode sums per-position requirements, portfolio mode takes the
+worst risk-array scenario plus add-ons. Rounding is against the account.
 
-A fill is allowed if afterwards equity >= IM, or if it only reduces the account's position
-in that instrument (no flip), which is allowed even below initial margin.
+A fill is allowed if afterwards equity >= initial requirement, or if it only reduces the
+account's position in that instrument (no flip), which is allowed even below initial margin.
+A fill that would open a position beyond ``MAX_POSITIONS`` is never allowed (makers may
+have rested orders in more instruments while they held fewer positions).
 """
 
 from __future__ import annotations
 
+from .instruments import InstrumentKind
+from .requirements import portfolio_requirements, standard_requirements
+from .state import MAX_POSITIONS
 from .units import PPM
 
-
-def position_value(market, size: int) -> int:
-    return size * market.mark_price * market.spec.tick_value
+_PERP = int(InstrumentKind.PERPETUAL)
 
 
 def requirement(market, size: int, ppm: int) -> int:
-    """Margin requirement of ``size`` lots at mark, rounded up."""
+    """Perpetual requirement of ``size`` lots at mark for a fraction ``ppm``, rounded up."""
     notional = (size if size >= 0 else -size) * market.mark_price * market.spec.tick_value
     return -((-notional * ppm) // PPM)
 
 
 def fee(price: int, qty: int, tick_value: int, fee_ppm: int) -> int:
-    """Trading fee in usd6, rounded up (charged to the account)."""
+    """Perpetual trading fee in usd6, rounded up (charged to the account)."""
     return -((-price * qty * tick_value * fee_ppm) // PPM)
 
 
-def account_health(markets, account) -> tuple[int, int, int]:
-    """(equity, initial requirement, maintenance requirement) in usd6."""
-    equity = account.collateral
+def health(st, acct, inst: int = -1, size: int = 0, quote: int = 0, fee: int = 0) -> tuple[int, int, int]:
+    """(equity, initial, maintenance) usd6; if ``inst`` >= 0, as if the account's position in
+    ``inst`` were (``size``, ``quote``) and it had paid ``fee`` more."""
+    markets = st.markets
+    equity = acct.collateral - fee
     im = mm = 0
-    for inst, pos in account.positions.items():
+    seen = inst < 0
+    if acct.margin_mode == 0:
+        for i, p in acct.positions.items():
+            if i == inst:
+                s, q = size, quote
+                seen = True
+            else:
+                s, q = p.size, p.quote
+            m = markets[i]
+            spec = m.spec
+            mark = m.mark_price
+            equity += q + s * mark * spec.tick_value
+            if s:
+                if spec.kind == _PERP:
+                    notional = (s if s > 0 else -s) * mark * spec.tick_value
+                    im += -((-notional * spec.im_ppm) // PPM)
+                    mm += -((-notional * spec.mm_ppm) // PPM)
+                else:
+                    a, b = standard_requirements(spec, s, mark, st.index_of(m))
+                    im += a
+                    mm += b
+        if not seen and size:
+            m = markets[inst]
+            equity += quote + size * m.mark_price * m.spec.tick_value
+            a, b = standard_requirements(m.spec, size, m.mark_price, st.index_of(m))
+            im += a
+            mm += b
+        return equity, im, mm
+    entries = []
+    for i, p in acct.positions.items():
+        if i == inst:
+            s, q = size, quote
+            seen = True
+        else:
+            s, q = p.size, p.quote
+        m = markets[i]
+        equity += q + s * m.mark_price * m.spec.tick_value
+        entries.append((m.spec, s, m.mark_price, m.risk_array, st.index_of(m)))
+    if not seen and size:
         m = markets[inst]
-        size = pos.size
-        equity += pos.quote + size * m.mark_price * m.spec.tick_value
-        if size:
-            notional = (size if size > 0 else -size) * m.mark_price * m.spec.tick_value
-            im += -((-notional * m.spec.im_ppm) // PPM)
-            mm += -((-notional * m.spec.mm_ppm) // PPM)
-    return equity, im, mm
+        equity += quote + size * m.mark_price * m.spec.tick_value
+        entries.append((m.spec, size, m.mark_price, m.risk_array, st.index_of(m)))
+    r = portfolio_requirements(entries)
+    return equity, r.initial, r.maintenance
+
+
+def account_health(st, acct) -> tuple[int, int, int]:
+    """(equity, initial requirement, maintenance requirement) in usd6."""
+    return health(st, acct)
 
 
 def is_reducing(size: int, new_size: int) -> bool:
@@ -50,23 +94,26 @@ def is_reducing(size: int, new_size: int) -> bool:
 
 
 class MarginGate:
-    """FillGate for one instrument within one transaction: tracks planned, not yet
-    applied fills per account so successive checks see them."""
+    """FillGate for one instrument within one transaction: tracks planned, not yet applied
+    fills per account so successive checks see them. ``exempt`` names an account whose
+    fills are not margin-checked (the account being liquidated: its fills only reduce)."""
 
-    __slots__ = ("accounts", "markets", "market", "inst", "tv", "pending")
+    __slots__ = ("st", "market", "inst", "tv", "pending", "exempt")
 
-    def __init__(self, accounts, markets, instrument: int):
-        self.accounts = accounts
-        self.markets = markets
-        self.market = markets[instrument]
+    def __init__(self, st, instrument: int, exempt: int = -1):
+        self.st = st
+        self.market = st.markets[instrument]
         self.inst = instrument
         self.tv = self.market.spec.tick_value
         self.pending: dict[int, list[int]] = {}  # account -> [dsize, dquote, dfees]
+        self.exempt = exempt
 
     def check(self, account: int, is_buy: bool, price: int, qty: int, reduce_only: bool, is_maker: bool) -> int:
-        acct = self.accounts[account]
+        acct = self.st.accounts[account]
         pos = acct.positions.get(self.inst)
         pend = self.pending.get(account)
+        if pos is None and pend is None and len(acct.positions) >= MAX_POSITIONS:
+            return 0  # a new position beyond the per-account limit (orders rested while flat)
         size = (pos.size if pos is not None else 0) + (pend[0] if pend else 0)
         if reduce_only:
             reducible = -size if is_buy else size
@@ -74,50 +121,27 @@ class MarginGate:
                 return 0
             return qty if qty <= reducible else reducible
         new_size = size + qty if is_buy else size - qty
-        if is_reducing(size, new_size):
+        if is_reducing(size, new_size) or account == self.exempt:
             return qty
-        return qty if self._margin_ok(acct, pos, pend, is_buy, price, qty, is_maker) else 0
-
-    def _margin_ok(self, acct, pos, pend, is_buy, price, qty, is_maker) -> bool:
-        m = self.market
-        spec = m.spec
-        tv = self.tv
+        spec = self.market.spec
+        quote = (pos.quote if pos is not None else 0) + (pend[1] if pend else 0)
         d = qty if is_buy else -qty
-        fee_ppm = spec.maker_fee_ppm if is_maker else spec.taker_fee_ppm
-        this_fee = -((-price * qty * tv * fee_ppm) // PPM)
-        equity = acct.collateral - this_fee
-        im = 0
-        inst = self.inst
-        markets = self.markets
-        for i, p in acct.positions.items():
-            if i == inst:
-                continue
-            mk = markets[i]
-            size = p.size
-            equity += p.quote + size * mk.mark_price * mk.spec.tick_value
-            if size:
-                im += -((-(size if size > 0 else -size) * mk.mark_price * mk.spec.tick_value * mk.spec.im_ppm) // PPM)
-        size = pos.size if pos is not None else 0
-        quote = pos.quote if pos is not None else 0
-        if pend:
-            size += pend[0]
-            quote += pend[1]
-            equity -= pend[2]
-        size += d
-        quote -= d * price * tv
-        mark = m.mark_price
-        equity += quote + size * mark * tv
-        im += -((-(size if size > 0 else -size) * mark * tv * spec.im_ppm) // PPM)
-        return equity >= im
+        from .ledger import fill_fee
+
+        fee = fill_fee(self.st, self.market, price, qty, spec.maker_fee_ppm if is_maker else spec.taker_fee_ppm)
+        equity, im, _ = health(self.st, acct, self.inst, new_size, quote - d * price * self.tv,
+                               fee + (pend[2] if pend else 0))
+        return qty if equity >= im else 0
 
     def commit(self, account: int, is_buy: bool, price: int, qty: int, is_maker: bool) -> None:
         spec = self.market.spec
-        tv = self.tv
         d = qty if is_buy else -qty
-        fee_ppm = spec.maker_fee_ppm if is_maker else spec.taker_fee_ppm
+        from .ledger import fill_fee
+
+        fee = fill_fee(self.st, self.market, price, qty, spec.maker_fee_ppm if is_maker else spec.taker_fee_ppm)
         pend = self.pending.get(account)
         if pend is None:
             pend = self.pending[account] = [0, 0, 0]
         pend[0] += d
-        pend[1] -= d * price * tv
-        pend[2] += -((-price * qty * tv * fee_ppm) // PPM)
+        pend[1] -= d * price * self.tv
+        pend[2] += fee

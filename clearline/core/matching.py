@@ -34,6 +34,8 @@ class CloseReason(IntEnum):
     IOC_REMAINDER = 6
     REPLACED = 7
     NO_LIQUIDITY = 8
+    LIQUIDATION = 9
+    SETTLED = 10
 
 
 class FillGate(Protocol):

@@ -23,10 +23,13 @@ from .eip712 import Domain
 from .errors import InvariantBroken
 from .instruments import InstrumentSpec, Market, default_perpetuals
 from .merkle import EMPTY_LEAF, SparseMerkleTree
+from .underlying import RiskParams, Underlying, UnderlyingConfig
+from ..oracle.aggregate import OracleState
 
 ACCOUNTS_DEPTH = 32
 ORDERS_DEPTH = 32
 MARKETS_DEPTH = 24
+UNDERLYING_BASE = 1 << 23  # underlying leaves live in the markets tree from this index up
 MAX_POSITIONS = 32
 MAX_OPEN_ORDERS = 1000
 
@@ -40,21 +43,38 @@ class Genesis:
     operator: bytes  # address whose signature mark updates must carry
     instruments: tuple[InstrumentSpec, ...] = field(default_factory=lambda: tuple(default_perpetuals()))
     initial_marks: tuple[int, ...] = ()  # optional mark (ticks) per instrument, same order
+    underlyings: tuple[UnderlyingConfig, ...] = ()  # oracle + option terms per underlying
+    params: RiskParams = field(default_factory=RiskParams)
+    listing: object | None = None  # clearline.core.listing.ListingRule; None = no options listed
 
     def to_json(self) -> bytes:
-        return json.dumps({
+        d = {
             "chain_id": self.chain_id,
             "verifying_contract": self.verifying_contract.hex(),
             "operator": self.operator.hex(),
             "instruments": [_spec_to_dict(s) for s in self.instruments],
             "initial_marks": list(self.initial_marks),
-        }, sort_keys=True, separators=(",", ":")).encode()
+        }
+        if self.underlyings:
+            d["underlyings"] = [u.to_dict() for u in self.underlyings]
+        if self.params != RiskParams():
+            d["params"] = self.params.to_dict()
+        if self.listing is not None:
+            d["listing"] = {k: getattr(self.listing, k) for k in self.listing.__slots__}
+        return json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> "Genesis":
         d = json.loads(data)
+        listing = None
+        if "listing" in d:
+            from .listing import ListingRule
+
+            listing = ListingRule(**d["listing"])
         return cls(d["chain_id"], bytes.fromhex(d["verifying_contract"]), bytes.fromhex(d["operator"]),
-                   tuple(InstrumentSpec(**s) for s in d["instruments"]), tuple(d["initial_marks"]))
+                   tuple(InstrumentSpec(**s) for s in d["instruments"]), tuple(d["initial_marks"]),
+                   tuple(UnderlyingConfig.from_dict(u) for u in d.get("underlyings", ())),
+                   RiskParams(**d["params"]) if "params" in d else RiskParams(), listing)
 
 
 def _spec_to_dict(s: InstrumentSpec) -> dict:
@@ -71,7 +91,8 @@ class Position:
 
 
 class Account:
-    __slots__ = ("id", "owner", "subaccount", "collateral", "nonce", "positions", "open_orders", "client_ids")
+    __slots__ = ("id", "owner", "subaccount", "collateral", "nonce", "margin_mode", "positions", "open_orders",
+                 "client_ids")
 
     def __init__(self, id: int, owner: bytes, subaccount: int):
         self.id = id
@@ -79,6 +100,7 @@ class Account:
         self.subaccount = subaccount
         self.collateral = 0  # usd6, signed (realised losses can exceed deposits)
         self.nonce = 0  # last accepted nonce of a signed action
+        self.margin_mode = 0  # 0 standard, 1 portfolio
         self.positions: dict[int, Position] = {}
         self.open_orders: dict[int, RestingOrder] = {}  # order id -> order, ascending ids
         self.client_ids: dict[int, int] = {}  # client id -> order id (open orders only)
@@ -93,6 +115,11 @@ class State:
         self.account_ids: dict[tuple[bytes, int], int] = {}
         self.markets: dict[int, Market] = {}
         self.books: dict[int, Book] = {}
+        self.holders: dict[int, set[int]] = {}  # instrument -> ids of accounts with a position (derived)
+        self.underlyings: dict[int, Underlying] = {}
+        self.underlying_by_symbol: dict[str, Underlying] = {}
+        self.params = genesis.params
+        self.listing = genesis.listing
         self.orders: dict[int, RestingOrder] = {}  # open orders by id
         self.free_slots: list[int] = []  # heap
         self.expiries: list[tuple[int, int]] = []  # heap of (expiry ms, order id); derived, may hold stale ids
@@ -110,6 +137,12 @@ class State:
         self.dirty_accounts: set[int] = set()
         self.dirty_slots: dict[int, RestingOrder | None] = {}
         self.dirty_markets: set[int] = set()
+        self.dirty_underlyings: set[int] = set()
+        for cfg in sorted(genesis.underlyings, key=lambda u: u.id):
+            u = Underlying(cfg, OracleState(cfg.id))
+            self.underlyings[cfg.id] = u
+            self.underlying_by_symbol[cfg.symbol] = u
+            self.dirty_underlyings.add(cfg.id)
         marks = genesis.initial_marks
         for i, spec in enumerate(sorted(genesis.instruments, key=lambda s: s.id)):
             self.add_market(spec)
@@ -123,8 +156,17 @@ class State:
             raise InvariantBroken(f"instrument id {spec.id} listed twice")
         m = self.markets[spec.id] = Market(spec)
         self.books[spec.id] = Book(spec.id)
+        self.holders[spec.id] = set()
         self.dirty_markets.add(spec.id)
         return m
+
+    def next_instrument_id(self) -> int:
+        return max(self.markets) + 1 if self.markets else 0
+
+    def index_of(self, market) -> int:
+        """Index price (usd6 per underlying unit) of a market's underlying, 0 if unknown."""
+        u = self.underlying_by_symbol.get(market.spec.underlying)
+        return u.oracle.index_price if u is not None else 0
 
     # -- accounts ----------------------------------------------------------------
     def account_for(self, owner: bytes, subaccount: int) -> Account:
@@ -181,7 +223,8 @@ class State:
     # -- commitment -----------------------------------------------------------------
     def account_leaf(self, a: Account) -> bytes:
         positions = [(i, p.size, p.quote, p.funding_index) for i, p in sorted(a.positions.items())]
-        return encoding.encode_account_leaf(a.id, a.owner, a.subaccount, a.collateral, a.nonce, positions)
+        return encoding.encode_account_leaf(a.id, a.owner, a.subaccount, a.collateral, a.nonce, positions,
+                                            margin_mode=a.margin_mode)
 
     @staticmethod
     def order_leaf(o: RestingOrder) -> bytes:
@@ -196,7 +239,18 @@ class State:
             lot_size=s.lot_size, im_ppm=s.im_ppm, mm_ppm=s.mm_ppm, maker_fee_ppm=s.maker_fee_ppm,
             taker_fee_ppm=s.taker_fee_ppm, expiry=s.expiry, strike=s.strike, option_type=s.option_type,
             status=m.status, mark_price=m.mark_price, mark_time=m.mark_time, funding_index=m.funding_index,
-            open_interest=m.open_interest)
+            open_interest=m.open_interest, premium_sum=m.premium_sum, premium_samples=m.premium_samples,
+            last_funding_time=m.last_funding_time, last_funding_rate_ppm=m.last_funding_rate_ppm,
+            settlement_price=m.settlement_price, risk_array=m.risk_array)
+
+    @staticmethod
+    def underlying_leaf(u: Underlying) -> bytes:
+        o = u.oracle
+        return encoding.encode_underlying_leaf(
+            id=u.config.id, symbol=u.config.symbol, index_price=o.index_price, index_time=o.index_time_ms,
+            last_round_ms=o.last_round_ms, pending_price=o.pending_price, pending_count=o.pending_count,
+            liquidations_paused=o.liquidations_paused,
+            windows=[(e, w[0], w[1]) for e, w in sorted(u.windows.items())])
 
     def root(self) -> bytes:
         """The state root; re-hashes only what changed since the last call."""
@@ -217,6 +271,11 @@ class State:
             for mid in sorted(self.dirty_markets):
                 tree.set(mid, keccak(self.market_leaf(self.markets[mid])))
             self.dirty_markets.clear()
+        if self.dirty_underlyings:
+            tree = self.markets_tree
+            for uid in sorted(self.dirty_underlyings):
+                tree.set(UNDERLYING_BASE + uid, keccak(self.underlying_leaf(self.underlyings[uid])))
+            self.dirty_underlyings.clear()
         return encoding.state_root(
             accounts_root=self.accounts_tree.root(), orders_root=self.orders_tree.root(),
             markets_root=self.markets_tree.root(), l1_queue_pos=self.l1_queue_pos, fee_pool=self.fee_pool,
@@ -259,10 +318,16 @@ class State:
             "scalars": [self.l1_queue_pos, self.fee_pool, self.insurance_fund, self.next_order_id, self.time_ms,
                         self.total_deposits, self.total_withdrawals, self.next_slot],
             "accounts": [[a.owner.hex(), a.subaccount, a.collateral, a.nonce,
-                          [[i, p.size, p.quote, p.funding_index] for i, p in a.positions.items()]]
+                          [[i, p.size, p.quote, p.funding_index] for i, p in a.positions.items()], a.margin_mode]
                          for a in self.accounts],
-            "markets": [[mid, m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.status]
+            "markets": [[mid, m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.status, m.risk_array,
+                         m.premium_sum, m.premium_samples, m.last_funding_time, m.last_funding_rate_ppm,
+                         m.settlement_price]
                         for mid, m in self.markets.items()],
+            "underlyings": [[uid, u.oracle.index_price, u.oracle.index_time_ms, u.oracle.last_round_ms,
+                             u.oracle.pending_price, u.oracle.pending_count, u.acc_time,
+                             [[e, w[0], w[1]] for e, w in u.windows.items()]]
+                            for uid, u in self.underlyings.items()],
             "extra_markets": [_spec_to_dict(m.spec) for mid, m in self.markets.items()
                               if m.spec not in self.genesis.instruments],
             # orders in book priority order, per instrument, bids then asks
@@ -280,15 +345,23 @@ class State:
             s.add_market(InstrumentSpec(**spec))
         (s.l1_queue_pos, s.fee_pool, s.insurance_fund, s.next_order_id, s.time_ms,
          s.total_deposits, s.total_withdrawals, s.next_slot) = d["scalars"]
-        for owner_hex, sub, coll, nonce, positions in d["accounts"]:
+        for owner_hex, sub, coll, nonce, positions, mode in d["accounts"]:
             a = s.account_for(bytes.fromhex(owner_hex), sub)
-            a.collateral, a.nonce = coll, nonce
+            a.collateral, a.nonce, a.margin_mode = coll, nonce, mode
             for i, size, quote, fidx in positions:
                 a.positions[i] = Position(size, quote, fidx)
-        for mid, mark, mtime, fidx, oi, status in d["markets"]:
+                s.holders[i].add(a.id)
+        for (mid, mark, mtime, fidx, oi, status, arr, psum, pcount, ftime, frate, sprice) in d["markets"]:
             m = s.markets[mid]
             m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.status = mark, mtime, fidx, oi, status
+            m.risk_array, m.premium_sum, m.premium_samples = arr, psum, pcount
+            m.last_funding_time, m.last_funding_rate_ppm, m.settlement_price = ftime, frate, sprice
             s.dirty_markets.add(mid)
+        for uid, price, itime, last_round, pprice, pcount, acc_time, windows in d["underlyings"]:
+            u = s.underlyings[uid]
+            u.oracle = OracleState(uid, price, itime, last_round, pprice, pcount)
+            u.acc_time = acc_time
+            u.windows = {e: [acc, dt] for e, acc, dt in windows}
         by_id = []
         for (oid, acct, inst, side, price, size, rem, tif, flags, stp, exp, cid, slot) in d["orders"]:
             o = RestingOrder(oid, acct, s.accounts[acct].owner, inst, side, price, size, rem, tif, flags, stp,

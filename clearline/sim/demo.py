@@ -67,8 +67,8 @@ def render(state, stats: DemoStats, sim: SimulatedMarket, seq: Sequencer, elapse
         oi = m.open_interest * spec.lot_size / 1e8
         t.add_row(spec.symbol, px(m.mark_price), px(book.best_bid()), px(book.best_ask()),
                   px(stats.last_trade.get(mid)), f"{oi:,.4f} {spec.underlying}")
-    below_mm = sum(1 for a in state.accounts if a.positions and (lambda h: h[0] < h[2])(account_health(state.markets, a)))
-    below_im = sum(1 for a in state.accounts if a.positions and (lambda h: h[0] < h[1])(account_health(state.markets, a)))
+    below_mm = sum(1 for a in state.accounts if a.positions and (lambda h: h[0] < h[2])(account_health(state, a)))
+    below_im = sum(1 for a in state.accounts if a.positions and (lambda h: h[0] < h[1])(account_health(state, a)))
     rej = ", ".join(f"{k}={v}" for k, v in stats.rejected.most_common(4)) or "none"
     t.caption = (f"tx accepted {stats.accepted:,} ({stats.accepted / max(elapsed, 1e-9):,.0f}/s) | trades "
                  f"{stats.trades:,} | volume {_usd(stats.volume_usd6)} | fee pool {_usd(state.fee_pool)}\n"

@@ -27,18 +27,25 @@ from clearline.core.encoding import (
     encode_order_leaf,
     encode_state,
     encode_tx,
+    encode_underlying_leaf,
     leaf_hash,
     state_root,
 )
 from clearline.core.txs import (
     Cancel,
     Deposit,
+    MarginMode,
     MarkUpdate,
+    OperatorAction,
+    OperatorActionKind,
     Order,
     Replace,
+    SetMarginMode,
     Transfer,
     Withdraw,
 )
+from clearline.oracle.report import PriceReport, recover_reporter
+from clearline.oracle.report import signed as signed_report
 
 VECTORS = Path(__file__).parent / "vectors" / "encoding.json"
 REGEN = os.environ.get("CLEARLINE_REGEN_GOLDEN") == "1"
@@ -48,6 +55,12 @@ DOMAIN = eip712.Domain(31337, bytes.fromhex("5fbdb2315678afecb367f032d93f642f641
 OWNER = eip712.address_of(PRIVATE_KEY)
 U64_MAX = (1 << 64) - 1
 U32_MAX = (1 << 32) - 1
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+REPORTER_KEY = bytes([2]) * 32  # 0x0202...02
+
+# Risk arrays (usd6 per long lot, 16 scenarios): both int64 bounds, negatives and zero.
+RISK_BTC = [-6_500_000 + 1_000_000 * i for i in range(16)]
+RISK_OPT = [INT64_MIN, -1, 0, 1, INT64_MAX] + [-31_000 * i for i in range(11)]
 
 
 def golden_txs() -> list[tuple[str, object]]:
@@ -65,12 +78,26 @@ def golden_txs() -> list[tuple[str, object]]:
         ("mark_update", MarkUpdate(1_700_000_000_008, 1_700_000_000_000, [1, 2, 3],
                                    [650_000, 31_000, U64_MAX])),
         ("mark_update_empty", MarkUpdate(1_700_000_000_009, 0, [], [])),
+        ("mark_update_risk_reports", MarkUpdate(
+            1_700_000_000_010, 1_700_000_000_010, [1, 2], [650_000, 31_000],
+            [RISK_BTC, RISK_OPT],
+            [signed_report(DOMAIN, PriceReport(0, 65_000_500_000, 1_700_000_000_005, 7),
+                           REPORTER_KEY)])),
+        ("operator_funding_tick", OperatorAction(1_700_000_000_011,
+                                                 OperatorActionKind.FUNDING_TICK, 0, 0,
+                                                 1_700_000_000_011)),
+        ("operator_settle_expiry", OperatorAction(1_700_000_000_012,
+                                                  OperatorActionKind.SETTLE_EXPIRY, U32_MAX,
+                                                  U64_MAX, 1_700_000_000_012)),
+        ("set_margin_mode", SetMarginMode(1_700_000_000_013, 1, MarginMode.PORTFOLIO, 7)),
     ]
 
 
 def _json_value(value):
     if isinstance(value, bytes):
         return "0x" + value.hex()
+    if isinstance(value, PriceReport):
+        return {f: _json_value(getattr(value, f)) for f in value.__slots__}
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
@@ -89,9 +116,17 @@ MARKET = dict(
     lot_size=10_000, im_ppm=150_000, mm_ppm=75_000, maker_fee_ppm=-100, taker_fee_ppm=500,
     expiry=1_751_011_200_000, strike=700_000, option_type=1, status=0, mark_price=31_000,
     mark_time=1_700_000_000_000, funding_index=-(10**24) - 7, open_interest=12_345,
+    premium_sum=-123_456, premium_samples=17, last_funding_time=1_699_999_200_000,
+    last_funding_rate_ppm=-42, settlement_price=U64_MAX, risk_array=RISK_OPT,
 )
 ACCOUNT = dict(id=1, owner=OWNER, subaccount=0, collateral=-1_234_567,
-               nonce=6, positions=[(1, 10, -6_500_000, 3), (2, -(1 << 63), (1 << 255) - 1, -1)])
+               nonce=6, positions=[(1, 10, -6_500_000, 3), (2, -(1 << 63), (1 << 255) - 1, -1)],
+               margin_mode=MarginMode.PORTFOLIO)
+UNDERLYING = dict(id=0, symbol="BTC", index_price=65_000_500_000, index_time=1_700_000_000_005,
+                  last_round_ms=1_700_000_000_000, pending_price=65_001_000_000, pending_count=2,
+                  liquidations_paused=True,
+                  windows=[(1_751_011_200_000, (1 << 256) - 1, 1_800_000),
+                           (1_758_873_600_000, 0, 0)])
 RESTING_ORDER = dict(order_id=7, account=1, instrument=1, side=0, tif=0, flags=1, stp=2,
                      price=650_000, size=10, remaining=4, expiry=0, client_id=42)
 
@@ -114,6 +149,7 @@ def build_vectors() -> dict:
     account_leaf = encode_account_leaf(**ACCOUNT)
     order_leaf = encode_order_leaf(**RESTING_ORDER)
     market_leaf = encode_market_leaf(**MARKET)
+    underlying_leaf = encode_underlying_leaf(**UNDERLYING)
     # The sub-roots here are single leaf hashes standing in for tree roots: the vector pins
     # the state-root preimage layout, not the Merkle trees (those have their own vectors).
     state = dict(
@@ -141,6 +177,10 @@ def build_vectors() -> dict:
                                   for k, v in MARKET.items()},
                        "encoding": _json_value(market_leaf),
                        "hash": _json_value(leaf_hash(market_leaf))},
+            "underlying": {"inputs": {k: (v if isinstance(v, str) else _json_value(v))
+                                      for k, v in UNDERLYING.items()},
+                           "encoding": _json_value(underlying_leaf),
+                           "hash": _json_value(leaf_hash(underlying_leaf))},
         },
         "state": {"inputs": {k: _json_value(v) for k, v in state.items()},
                   "encoding": _json_value(encode_state(**state)),
@@ -181,6 +221,8 @@ def test_golden_signatures_recover_to_signer(stored):
             continue
         tx = decode_tx(bytes.fromhex(entry["encoding"][2:]))
         assert eip712.recover_signer(DOMAIN, tx) == signer, entry["name"]
+        for report in getattr(tx, "reports", ()):
+            assert recover_reporter(DOMAIN, report) == eip712.address_of(REPORTER_KEY)
 
 
 def test_golden_digests_agree_with_eth_account(stored):

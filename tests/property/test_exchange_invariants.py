@@ -202,7 +202,7 @@ class ExchangeMachine(RuleBasedStateMachine):
             new = acct.positions[inst].size if inst in acct.positions else 0
             assert new != old
             if not is_reducing(old, new):
-                equity, im, _ = account_health(st_.markets, acct)
+                equity, im, _ = account_health(st_, acct)
                 assert equity >= im, f"account {aid} increased {old} -> {new} with equity {equity} < IM {im}"
 
     def check_all(self) -> None:

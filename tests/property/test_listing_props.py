@@ -137,8 +137,8 @@ def test_strike_grid_props(index, step, n):
     assert all(k > 0 and k % step == 0 for k in g)
     assert len(g) <= 2 * n + 1
     centre = (index * 2 + step) // (2 * step) * step
-    # half-up nearest multiple: index - step/2 <= centre < index + step/2
-    assert 2 * index - step <= 2 * centre < 2 * index + step
+    # half-up nearest multiple: index - step/2 < centre <= index + step/2
+    assert 2 * index - step < 2 * centre <= 2 * index + step
     assert g == [c for c in range(centre - n * step, centre + n * step + 1, step) if c > 0]
 
 

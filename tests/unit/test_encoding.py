@@ -13,12 +13,14 @@ from clearline.core.encoding import (
     MARKET_TAG,
     ORDER_TAG,
     STATE_TAG,
+    UNDERLYING_TAG,
     decode_tx,
     encode_account_leaf,
     encode_market_leaf,
     encode_order_leaf,
     encode_state,
     encode_tx,
+    encode_underlying_leaf,
     leaf_hash,
     state_root,
 )
@@ -28,15 +30,21 @@ from clearline.core.txs import (
     Cancel,
     Deposit,
     MarkUpdate,
+    OperatorAction,
     Order,
     Replace,
+    SetMarginMode,
     Transfer,
     TxKind,
     Withdraw,
 )
+from clearline.oracle.report import PriceReport, encode_report
 
 U8, U32, U64 = "uint8", "uint32", "uint64"
 SIG_TYPES = ["bytes32", "bytes32", "uint8"]
+REPORTS = "(uint32,uint64,uint64,uint64,bytes32,bytes32,uint8)[]"
+N_SCENARIOS = 16
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 # class -> (ABI types after (kind, timeMs), dataclass attributes in the same order, signed?)
 LAYOUTS = {
@@ -50,7 +58,10 @@ LAYOUTS = {
     Replace: ([U32, U64, U64, U64, U64], ["account", "order_id", "price", "size", "nonce"], True),
     Withdraw: ([U32, U64, U64], ["account", "amount", "nonce"], True),
     Transfer: ([U32, U32, U64, U64], ["account", "to_subaccount", "amount", "nonce"], True),
-    MarkUpdate: (["uint64", "uint32[]", "uint64[]"], ["timestamp", "instruments", "prices"], True),
+    MarkUpdate: (["uint64", "uint32[]", "uint64[]", "int64[]", REPORTS],
+                 ["timestamp", "instruments", "prices", "risk_arrays", "reports"], True),
+    OperatorAction: ([U8, U32, U64, U64], ["action", "target", "arg", "timestamp"], True),
+    SetMarginMode: ([U32, U8, U64], ["account", "mode", "nonce"], True),
 }
 BITS = {"uint8": 8, "uint32": 32, "uint64": 64}
 
@@ -65,7 +76,28 @@ signatures = st.one_of(
 )
 
 
+def int_(bits: int) -> st.SearchStrategy[int]:
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return st.one_of(st.sampled_from([lo, -1, 0, 1, hi]), st.integers(lo, hi))
+
+
+reports = st.builds(PriceReport, uint(32), uint(64), uint(64), uint(64), signatures)
+
+
+@st.composite
+def mark_updates(draw) -> MarkUpdate:
+    instruments = draw(st.lists(uint(32), max_size=4))
+    risk = draw(st.one_of(st.just([]), st.lists(
+        st.lists(int_(64), min_size=N_SCENARIOS, max_size=N_SCENARIOS),
+        min_size=len(instruments), max_size=len(instruments))))
+    return MarkUpdate(draw(uint(64)), draw(uint(64)), instruments,
+                      draw(st.lists(uint(64), max_size=4)), risk,
+                      draw(st.lists(reports, max_size=3)), signature=draw(signatures))
+
+
 def tx_strategy(cls) -> st.SearchStrategy:
+    if cls is MarkUpdate:
+        return mark_updates()
     types, attrs, signed = LAYOUTS[cls]
     kwargs = {"time_ms": uint(64)}
     for t, a in zip(types, attrs):
@@ -83,9 +115,23 @@ def tx_strategy(cls) -> st.SearchStrategy:
 any_tx = st.one_of(*(tx_strategy(cls) for cls in LAYOUTS))
 
 
+def _abi_value(tx, attr: str):
+    value = getattr(tx, attr)
+    if attr == "risk_arrays":
+        return [v for array in value for v in array]
+    if attr == "reports":
+        return [(r.asset, r.price, r.timestamp, r.round, *_rsv(r.signature)) for r in value]
+    return value
+
+
+def _rsv(sig: bytes) -> tuple:
+    sig = sig or bytes(65)
+    return sig[:32], sig[32:64], sig[64]
+
+
 def eth_abi_encoding(tx) -> bytes:
     types, attrs, signed = LAYOUTS[type(tx)]
-    values = [int(tx.KIND), tx.time_ms] + [getattr(tx, a) for a in attrs]
+    values = [int(tx.KIND), tx.time_ms] + [_abi_value(tx, a) for a in attrs]
     if signed:
         sig = tx.signature or bytes(65)
         values += [sig[:32], sig[32:64], sig[64]]
@@ -104,7 +150,17 @@ def sample_txs():
         MarkUpdate(7, 6, [1, 2, 3], [650_000, 31_000, 12], signature=b"\x55" * 64 + b"\x1c"),
         MarkUpdate(8, 7, [], []),
         MarkUpdate(9, 8, [1, 2], [3]),  # unequal lengths are the core's business, not encoding's
+        MarkUpdate(10, 9, [1, 2], [650_000, 31_000], [RISK, RISK[::-1]],
+                   [REPORT, PriceReport(1, 3_100_000_000, 1_699_999_999_600, 13)],
+                   signature=b"\x66" * 64 + b"\x1b"),
+        OperatorAction(11, 2, 7, 0, 10, signature=b"\x77" * 64 + b"\x1c"),
+        SetMarginMode(12, 7, 1, 6, signature=b"\x88" * 64 + b"\x1b"),
     ]
+
+
+REPORT = PriceReport(0, 65_000_500_000, 1_699_999_999_500, 12, b"\x11" * 64 + b"\x1b")
+RISK = [-5_000_000 + 700_000 * i for i in range(N_SCENARIOS)]
+RISK[0], RISK[-1] = INT64_MIN, INT64_MAX
 
 
 # --- transactions: roundtrip and pinning -----------------------------------------------------
@@ -129,7 +185,8 @@ def test_samples_roundtrip_and_sizes(tx):
     assert encoded == eth_abi_encoding(tx)
     assert decode_tx(encoded) == tx
     assert encoded[:32] == int(tx.KIND).to_bytes(32, "big")
-    static_words = {Deposit: 6, Order: 17, Cancel: 11, Replace: 10, Withdraw: 8, Transfer: 9}
+    static_words = {Deposit: 6, Order: 17, Cancel: 11, Replace: 10, Withdraw: 8, Transfer: 9,
+                    OperatorAction: 9, SetMarginMode: 8}
     if type(tx) in static_words:
         assert len(encoded) == 32 * static_words[type(tx)]
 
@@ -164,10 +221,26 @@ def test_decoded_signer_matches_after_eip712_roundtrip():
 
 # --- encode_tx rejections ----------------------------------------------------------------------
 
+def test_mark_update_layout():
+    tx = sample_txs()[9]
+    decoded = decode_tx(encode_tx(tx))
+    assert decoded.risk_arrays == [RISK, RISK[::-1]]
+    assert all(type(a) is list for a in decoded.risk_arrays)
+    assert all(type(r) is PriceReport for r in decoded.reports)
+    words = _mark_words(tx)
+    # head (10 words) | instruments (1+2) | prices (1+2) | riskArrays (1+32) | reports (1+2*7)
+    assert [int.from_bytes(w, "big") for w in words[3:7]] == [320, 416, 512, 1568]
+    assert len(words) == 10 + 3 + 3 + 33 + 15
+    assert b"".join(words[50:57]) == encode_report(REPORT)
+    assert words[17] == b"\xff" * 24 + INT64_MIN.to_bytes(8, "big", signed=True)
+    assert int.from_bytes(words[18], "big", signed=True) == RISK[1] < 0
+
+
 @pytest.mark.parametrize("cls", list(LAYOUTS), ids=lambda c: c.__name__)
 def test_encode_out_of_range_is_malformed(cls):
     types, attrs, _ = LAYOUTS[cls]
-    fields = [("time_ms", "uint64")] + list(zip(attrs, types))
+    fields = [("time_ms", "uint64")] + [(a, t) for a, t in zip(attrs, types)
+                                        if t not in ("int64[]", REPORTS)]
     for attr, t in fields:
         if t == "address":
             bads = [b"\x00" * 19, b"\x00" * 21, "0x" + "00" * 20, None]
@@ -183,6 +256,49 @@ def test_encode_out_of_range_is_malformed(cls):
                 encode_tx(tx)
             assert exc.value.code == ErrorCode.MALFORMED, (attr, bad)
     encode_tx(next(t for t in sample_txs() if type(t) is cls))  # the untouched sample encodes
+
+
+def _bad_mark_updates():
+    """MarkUpdates whose risk arrays or reports cannot be encoded as declared."""
+    def with_(**kw):
+        tx = sample_txs()[9]
+        for k, v in kw.items():
+            setattr(tx, k, v)
+        return tx
+
+    bads = []
+    for value in (INT64_MAX + 1, INT64_MIN - 1, 1.5, "3", None):
+        tx = sample_txs()[9]
+        tx.risk_arrays[1][3] = value
+        bads.append(tx)
+    return bads + [
+        with_(risk_arrays=[[0] * 15] * 2),
+        with_(risk_arrays=[[0] * 17] * 2),
+        with_(risk_arrays=[[0] * N_SCENARIOS]),  # one per instrument, or none
+        with_(risk_arrays=[[0] * N_SCENARIOS] * 3),
+        with_(risk_arrays=[[0] * 32]),
+        with_(risk_arrays=[0] * 32),
+        with_(risk_arrays=7),
+        with_(risk_arrays=None),
+        with_(instruments=[], risk_arrays=[[0] * N_SCENARIOS]),
+        with_(reports=7),
+        with_(reports=None),
+        with_(reports=[None]),
+        with_(reports=[(1, 2, 3, 4, b"")]),
+        with_(reports=[PriceReport(1 << 32, 0, 0, 0)]),
+        with_(reports=[PriceReport(0, -1, 0, 0)]),
+        with_(reports=[PriceReport(0, 0, 0, 1.5)]),
+        with_(reports=[PriceReport(0, 0, 0, 0, bytes(65))]),
+        with_(reports=[PriceReport(0, 0, 0, 0, b"\x01" * 66)]),
+        with_(reports=[PriceReport(0, 0, 0, 0, None)]),
+    ]
+
+
+@pytest.mark.parametrize("tx", _bad_mark_updates())
+def test_encode_bad_mark_update_is_malformed(tx):
+    with pytest.raises(Rejected) as exc:
+        encode_tx(tx)
+    assert exc.value.code == ErrorCode.MALFORMED
 
 
 @pytest.mark.parametrize("sig", [b"\x01" * 64, b"\x01" * 66, bytes(65), "00" * 65, 5, None])
@@ -240,7 +356,7 @@ def test_decode_rejects_dirty_padding(tx):
 
 def test_unknown_kind():
     encoded = bytearray(encode_tx(sample_txs()[4]))
-    for kind in (0, 8, 9, 255):
+    for kind in (0, 10, 11, 255):
         encoded[31] = kind
         assert _code(bytes(encoded)) == ErrorCode.UNKNOWN_TX_KIND
     encoded[31] = TxKind.WITHDRAW
@@ -266,30 +382,89 @@ def _mark_words(tx: MarkUpdate) -> list[bytes]:
     return [data[i : i + 32] for i in range(0, len(data), 32)]
 
 
+MARK_TYPES = ["uint8", "uint64", "uint64", "uint32[]", "uint64[]", "int64[]", REPORTS,
+              *SIG_TYPES]
+
+
 def test_mark_update_rejects_non_canonical_offsets_that_eth_abi_accepts():
-    tx = MarkUpdate(1, 2, [5], [6, 7])
+    tx = MarkUpdate(1, 2, [5], [6, 7], [RISK], [REPORT])
     words = _mark_words(tx)
-    # Swap the order of the two tails and fix the offsets: valid ABI, not canonical.
-    ins_tail = words[8:10]
-    prices_tail = words[10:13]
-    swapped = words[:3] + [(256 + 96).to_bytes(32, "big"), (256).to_bytes(32, "big")] \
-        + words[5:8] + prices_tail + ins_tail
+    # words: 0-9 head (3-6 offsets) | 10-11 instruments | 12-14 prices | 15-31 riskArrays
+    #        | 32-39 reports
+    assert [int.from_bytes(w, "big") for w in words[3:7]] == [320, 384, 480, 1024]
+    assert len(words) == 40
+    # Swap the order of the first two tails and fix the offsets: valid ABI, not canonical.
+    ins_tail, prices_tail = words[10:12], words[12:15]
+    swapped = words[:3] + [(320 + 96).to_bytes(32, "big"), (320).to_bytes(32, "big")] \
+        + words[5:10] + prices_tail + ins_tail + words[15:]
     data = b"".join(swapped)
-    assert eth_abi.decode(["uint8", "uint64", "uint64", "uint32[]", "uint64[]", *SIG_TYPES],
-                          data)[3:5] == ((5,), (6, 7))
+    assert eth_abi.decode(MARK_TYPES, data)[3:5] == ((5,), (6, 7))
     assert _code(data) == ErrorCode.MALFORMED
-    # Offsets that point elsewhere, or lengths that overrun.
-    for index, value in ((3, 0), (3, 288), (4, 256), (4, 2**255), (8, 2), (8, 2**256 - 1),
-                         (10, 3), (10, 1), (9, 2**32), (11, 2**64)):
+    # Swap the risk and report tails likewise.
+    swapped = words[:5] + [(480 + 256).to_bytes(32, "big"), (480).to_bytes(32, "big")] \
+        + words[7:15] + words[32:] + words[15:32]
+    data = b"".join(swapped)
+    assert list(eth_abi.decode(MARK_TYPES, data)[5]) == RISK
+    assert _code(data) == ErrorCode.MALFORMED
+    # Offsets that point elsewhere, or lengths that overrun / do not fit.
+    for index, value in ((3, 0), (3, 352), (4, 320), (4, 2**255), (5, 448), (5, 512),
+                         (6, 992), (6, 1056), (6, 2**256 - 1),
+                         (10, 2), (10, 2**256 - 1), (12, 3), (12, 1), (11, 2**32),
+                         (13, 2**64), (15, 15), (15, 17), (15, 0), (15, 2**64),
+                         (32, 0), (32, 2), (32, 2**256 - 1), (32, 2**250)):
         bad = list(words)
         bad[index] = value.to_bytes(32, "big")
         assert _code(b"".join(bad)) == ErrorCode.MALFORMED, index
+
+
+def _mark_bytes(instruments, prices, risk_flat, reports_tuples) -> bytes:
+    """A well-formed ABI MarkUpdate with arbitrary (possibly inconsistent) tails."""
+    return eth_abi.encode(MARK_TYPES, [7, 1, 2, instruments, prices, risk_flat,
+                                       reports_tuples, bytes(32), bytes(32), 0])
+
+
+def test_mark_update_risk_length_must_fit_the_instruments():
+    ok = _mark_bytes([1, 2], [3, 4], list(range(32)), [])
+    assert decode_tx(ok).risk_arrays == [list(range(16)), list(range(16, 32))]
+    assert _mark_bytes([1, 2], [3, 4], [], []) == encode_tx(MarkUpdate(1, 2, [1, 2], [3, 4]))
+    for instruments, n in (([1, 2], 16), ([1, 2], 31), ([1, 2], 33), ([1], 32), ([], 16)):
+        assert _code(_mark_bytes(instruments, [3], list(range(n)), [])) == ErrorCode.MALFORMED
+
+
+@pytest.mark.parametrize("word", [
+    (1 << 63).to_bytes(32, "big"),  # int64 overflow: a canonical int256, not an int64
+    (1 << 64).to_bytes(32, "big"),
+    b"\xff" * 24 + (1).to_bytes(8, "big"),  # sign extension of a positive value
+    bytes(24) + b"\xff" * 8,  # a negative value without its sign extension
+    b"\x80" + bytes(31),
+    b"\xff" * 23 + b"\x7f" + b"\x80" + bytes(7),
+])
+def test_mark_update_rejects_non_canonical_int64(word):
+    data = encode_tx(MarkUpdate(1, 2, [5], [6], [[0] * N_SCENARIOS]))
+    for i in (15, 30):  # first and last risk words (word 14 is the length)
+        bad = bytearray(data)
+        bad[i * 32 : i * 32 + 32] = word
+        assert _code(bytes(bad)) == ErrorCode.MALFORMED
+
+
+def test_mark_update_rejects_dirty_report_padding():
+    data = encode_tx(MarkUpdate(1, 2, [], [], [], [REPORT]))
+    head = len(data) - 224
+    for word, width in enumerate((32, 64, 64, 64, 256, 256, 8)):
+        if width == 256:
+            continue
+        bad = bytearray(data)
+        bad[head + 32 * word] = 1
+        assert _code(bytes(bad)) == ErrorCode.MALFORMED, word
 
 
 @settings(max_examples=1000, deadline=None)
 @given(data=st.binary(max_size=700))
 @example(data=b"")
 @example(data=(7).to_bytes(32, "big") + bytes(288))
+@example(data=(7).to_bytes(32, "big") + bytes(416))
+@example(data=(8).to_bytes(32, "big") + bytes(256))
+@example(data=(9).to_bytes(32, "big") + bytes(224))
 def test_decode_garbage_only_raises_rejected(data):
     try:
         tx = decode_tx(data)
@@ -318,12 +493,7 @@ def test_decode_mutated_only_raises_rejected_or_is_canonical(tx, data):
 
 # --- leaves ------------------------------------------------------------------------------------
 
-def int_(bits: int) -> st.SearchStrategy[int]:
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return st.one_of(st.sampled_from([lo, -1, 0, 1, hi]), st.integers(lo, hi))
-
-
-ACCOUNT_TYPES = ["bytes32", "uint32", "address", "uint32", "int256", "uint64",
+ACCOUNT_TYPES = ["bytes32", "uint32", "address", "uint32", "int256", "uint64", "uint8",
                  "(uint32,int64,int256,int256)[]"]
 
 positions_strategy = st.lists(
@@ -336,17 +506,27 @@ def test_tags():
     assert ORDER_TAG == keccak(b"clearline.order.v1")
     assert MARKET_TAG == keccak(b"clearline.market.v1")
     assert STATE_TAG == keccak(b"clearline.state.v1")
-    assert len({ACCOUNT_TAG, ORDER_TAG, MARKET_TAG, STATE_TAG}) == 4
+    assert UNDERLYING_TAG == keccak(b"clearline.underlying.v1")
+    assert len({ACCOUNT_TAG, ORDER_TAG, MARKET_TAG, STATE_TAG, UNDERLYING_TAG}) == 5
 
 
 @settings(max_examples=200, deadline=None)
 @given(id=uint(32), owner=st.binary(min_size=20, max_size=20), sub=uint(32), coll=int_(256),
-       nonce=uint(64), positions=positions_strategy)
-def test_account_leaf_matches_eth_abi(id, owner, sub, coll, nonce, positions):
-    encoded = encode_account_leaf(id, owner, sub, coll, nonce, positions)
-    expected = eth_abi.encode(ACCOUNT_TYPES, [ACCOUNT_TAG, id, owner, sub, coll, nonce, positions])
+       nonce=uint(64), mode=uint(8), positions=positions_strategy)
+def test_account_leaf_matches_eth_abi(id, owner, sub, coll, nonce, mode, positions):
+    encoded = encode_account_leaf(id, owner, sub, coll, nonce, positions, margin_mode=mode)
+    expected = eth_abi.encode(ACCOUNT_TYPES,
+                              [ACCOUNT_TAG, id, owner, sub, coll, nonce, mode, positions])
     assert encoded == expected
     assert leaf_hash(encoded) == keccak(expected)
+
+
+def test_account_leaf_margin_mode_defaults_and_is_keyword_only():
+    args = (1, b"\x01" * 20, 0, -5, 3, [(1, -3, 10, 0)])
+    assert encode_account_leaf(*args) == encode_account_leaf(*args, margin_mode=0)
+    assert encode_account_leaf(*args) != encode_account_leaf(*args, margin_mode=1)
+    with pytest.raises(TypeError):
+        encode_account_leaf(*args, 1)
 
 
 def test_account_leaf_rejects_bad_state():
@@ -364,6 +544,9 @@ def test_account_leaf_rejects_bad_state():
         dict(nonce=-1),
         dict(id=1 << 32),
         dict(owner=b"\x01" * 19),
+        dict(margin_mode=256),
+        dict(margin_mode=-1),
+        dict(margin_mode=None),
     ]
     for bad in bads:
         with pytest.raises(InvariantBroken):
@@ -393,14 +576,20 @@ MARKET_FIELDS = [
     ("maker_fee_ppm", "int32"), ("taker_fee_ppm", "int32"), ("expiry", "uint64"),
     ("strike", "uint64"), ("option_type", "uint8"), ("status", "uint8"),
     ("mark_price", "uint64"), ("mark_time", "uint64"), ("funding_index", "int256"),
-    ("open_interest", "uint64"),
+    ("open_interest", "uint64"), ("premium_sum", "int64"), ("premium_samples", "uint32"),
+    ("last_funding_time", "uint64"), ("last_funding_rate_ppm", "int64"),
+    ("settlement_price", "uint64"), ("risk_array", "int64[16]"),
 ]
+MARKET_DEFAULTS = dict(premium_sum=0, premium_samples=0, last_funding_time=0,
+                       last_funding_rate_ppm=0, settlement_price=0, risk_array=None)
 ascii32 = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=127), max_size=32)
 
 
 def _field_strategy(t: str):
     if t == "bytes32":
         return ascii32
+    if t == "int64[16]":
+        return st.lists(int_(64), min_size=16, max_size=16)
     if t.startswith("int"):
         return int_(int(t[3:]))
     return uint(int(t[4:]))
@@ -416,17 +605,82 @@ def test_market_leaf_matches_eth_abi(kw):
                                      [MARKET_TAG, *values])
 
 
+def test_market_leaf_new_fields_default_to_zero():
+    kw = {n: 0 for n, _ in MARKET_FIELDS if n not in MARKET_DEFAULTS}
+    kw.update(symbol="BTC-PERP", underlying="BTC")
+    old_style = encode_market_leaf(**kw)
+    assert old_style == encode_market_leaf(**kw, **{**MARKET_DEFAULTS, "risk_array": [0] * 16})
+    assert len(old_style) == 32 * (1 + 18 + 5 + 16)
+    assert old_style[-21 * 32:] == bytes(21 * 32)
+
+
 def test_market_leaf_rejects_bad_strings_and_ranges():
     kw = {n: 0 for n, _ in MARKET_FIELDS}
-    kw.update(symbol="BTC-PERP", underlying="BTC", maker_fee_ppm=-200, funding_index=-(10**30))
+    kw.update(symbol="BTC-PERP", underlying="BTC", maker_fee_ppm=-200, funding_index=-(10**30),
+              risk_array=[-1] * 16, premium_sum=-5, last_funding_rate_ppm=-7)
     encode_market_leaf(**kw)
     for bad in (dict(symbol="x" * 33), dict(symbol="BTC€"), dict(underlying=b"BTC"),
                 dict(maker_fee_ppm=1 << 31), dict(taker_fee_ppm=-(1 << 31) - 1),
-                dict(status=256)):
+                dict(status=256), dict(premium_sum=1 << 63), dict(premium_sum=-(1 << 63) - 1),
+                dict(premium_samples=1 << 32), dict(premium_samples=-1),
+                dict(last_funding_time=1 << 64), dict(last_funding_rate_ppm=-(1 << 63) - 1),
+                dict(settlement_price=-1), dict(settlement_price=1.0),
+                dict(risk_array=[0] * 15), dict(risk_array=[0] * 17), dict(risk_array=[]),
+                dict(risk_array=[0] * 15 + [1 << 63]), dict(risk_array=[0] * 15 + [None]),
+                dict(risk_array=5), dict(risk_array=b"\x00" * 16)):
         with pytest.raises(InvariantBroken):
             encode_market_leaf(**{**kw, **bad})
     with pytest.raises(TypeError):
         encode_market_leaf(*kw.values())  # keyword-only
+
+
+UNDERLYING_FIELDS = [
+    ("id", "uint32"), ("symbol", "bytes32"), ("index_price", "uint64"),
+    ("index_time", "uint64"), ("last_round_ms", "uint64"), ("pending_price", "uint64"),
+    ("pending_count", "uint32"), ("liquidations_paused", "bool"),
+    ("windows", "(uint64,uint256,uint64)[]"),
+]
+windows_strategy = st.lists(
+    st.tuples(uint(64), uint(256), uint(64)), max_size=5, unique_by=lambda w: w[0]
+).map(lambda ws: sorted(ws, key=lambda w: w[0]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(kw=st.fixed_dictionaries({
+    n: (ascii32 if t == "bytes32" else st.booleans() if t == "bool"
+        else windows_strategy if t.endswith("[]") else uint(int(t[4:])))
+    for n, t in UNDERLYING_FIELDS}))
+def test_underlying_leaf_matches_eth_abi(kw):
+    encoded = encode_underlying_leaf(**kw)
+    values = [kw[n].encode().ljust(32, b"\x00") if t == "bytes32" else kw[n]
+              for n, t in UNDERLYING_FIELDS]
+    expected = eth_abi.encode(["bytes32"] + [t for _, t in UNDERLYING_FIELDS],
+                              [UNDERLYING_TAG, *values])
+    assert encoded == expected
+    assert leaf_hash(encoded) == keccak(expected)
+
+
+def test_underlying_leaf_rejects_bad_state():
+    good = dict(id=0, symbol="BTC", index_price=65_000_000_000, index_time=5, last_round_ms=5,
+                pending_price=0, pending_count=0, liquidations_paused=False,
+                windows=[(10, 1 << 255, 3), (20, 0, 0)])
+    encode_underlying_leaf(**good)
+    assert encode_underlying_leaf(**{**good, "liquidations_paused": 1}) == \
+        encode_underlying_leaf(**{**good, "liquidations_paused": True})
+    for bad in (dict(windows=[(20, 0, 0), (10, 0, 0)]),  # unsorted
+                dict(windows=[(10, 0, 0), (10, 1, 0)]),  # duplicate expiry
+                dict(windows=[(1 << 64, 0, 0)]), dict(windows=[(-1, 0, 0)]),
+                dict(windows=[(1, 1 << 256, 0)]), dict(windows=[(1, -1, 0)]),
+                dict(windows=[(1, 0, 1 << 64)]), dict(windows=[(1, 0)]),
+                dict(windows=[(1, 0, 0, 0)]), dict(windows=[None]), dict(windows=[(1.0, 0, 0)]),
+                dict(symbol="x" * 33), dict(symbol=b"BTC"), dict(id=1 << 32),
+                dict(index_price=-1), dict(pending_count=1 << 32),
+                dict(liquidations_paused=2), dict(liquidations_paused=None),
+                dict(liquidations_paused="yes")):
+        with pytest.raises(InvariantBroken):
+            encode_underlying_leaf(**{**good, **bad})
+    with pytest.raises(TypeError):
+        encode_underlying_leaf(*good.values())  # keyword-only
 
 
 STATE_FIELDS = [

@@ -219,6 +219,18 @@ def test_reduce_only_taker_is_capped_at_the_position(ex):
     assert ex.depth(BTC, BUY) == [(100_000, 7, 1)]
 
 
+def test_reduce_only_cap_inside_a_makers_order(ex):
+    a, b, c, d = users(ex, 4)
+    _long(ex, a, b, 3)
+    oc = ex.ok(ex.buy(c, 100_000, 2)).order_id
+    od = ex.ok(ex.buy(d, 100_000, 5)).order_id
+    r = ex.ok(ex.sell(a, 100_000, 10, flags=REDUCE_ONLY))
+    # 2 from c, then only 1 of d's 5 may still reduce a's long: d keeps 4, the rest is dropped
+    assert fills(r) == [(100_000, 2, oc, c), (100_000, 1, od, d)]
+    assert closed(r) == [(oc, R.FILLED, 0), (r.order_id, R.REDUCE_ONLY, 7)]
+    assert ex.depth(BTC, BUY) == [(100_000, 4, 1)] and ex.pos(a) == (0, 0)
+
+
 def test_resting_reduce_only_maker_is_capped(ex):
     a, b, c = users(ex, 3)
     _long(ex, a, b, 3)
@@ -538,3 +550,52 @@ def test_halted_market_takes_no_orders_but_allows_cancels(ex):
     ex.reject(E.INSTRUMENT_NOT_ACTIVE, ex.buy, a, 99_000, 1)
     ex.reject(E.INSTRUMENT_NOT_ACTIVE, ex.replace, a, oid, 98_000, 1)
     ex.ok(ex.cancel(a, order_id=oid))
+
+
+# -- position count limit ----------------------------------------------------------------------------
+def _many_markets(n: int) -> Exchange:
+    from dataclasses import replace as dc_replace
+
+    from helpers import CHAIN_ID, CONTRACT, MARK, OPERATOR
+
+    from clearline.core.instruments import default_perpetuals
+    from clearline.core.state import Genesis
+    base = default_perpetuals()[0]
+    specs = tuple(dc_replace(base, id=i, symbol=f"P{i}") for i in range(n))
+    return Exchange(genesis=Genesis(CHAIN_ID, CONTRACT, OPERATOR, specs, (MARK,) * n))
+
+
+def test_position_limit_for_takers():
+    from clearline.core.state import MAX_POSITIONS
+    ex = _many_markets(MAX_POSITIONS + 1)
+    a, m, n = ex.account(1, FUND), ex.account(2, FUND), ex.account(3, FUND)
+    for i in range(MAX_POSITIONS):
+        ex.ok(ex.sell(m, 100_000, 1, instrument=i))
+        ex.ok(ex.buy(a, 100_000, 1, instrument=i))
+    ex.reject(E.TOO_MANY_POSITIONS, ex.sell, m, 100_000, 1, instrument=MAX_POSITIONS)  # resting too
+    ex.ok(ex.sell(n, 100_000, 1, instrument=MAX_POSITIONS))
+    ex.reject(E.TOO_MANY_POSITIONS, ex.buy, a, 100_000, 1, instrument=MAX_POSITIONS)
+    ex.ok(ex.buy(m, 100_000, 1, instrument=0, tif=IOC))  # m closes one position...
+    ex.ok(ex.sell(a, 100_000, 1, instrument=0))  # ...a rests a sell there, and m takes it
+    ex.ok(ex.buy(m, 100_000, 1, instrument=0, tif=IOC))
+    assert len(ex.state.accounts[a].positions) == MAX_POSITIONS - 1
+    ex.ok(ex.buy(a, 100_000, 1, instrument=MAX_POSITIONS))  # room again
+
+
+def test_position_limit_for_makers():
+    """A maker that rested orders in more instruments than it may hold positions in, while it
+    held none: the fill that would open one position too many cancels that maker order (its
+    gate admits 0) and matching goes on with the next maker."""
+    from clearline.core.state import MAX_POSITIONS
+    ex = _many_markets(MAX_POSITIONS + 1)
+    m = ex.account(1, FUND)
+    t0, t1, t2 = ex.account(2, FUND), ex.account(3, FUND), ex.account(4, FUND)
+    oids = [ex.ok(ex.sell(m, 100_000, 1, instrument=i)).order_id for i in range(MAX_POSITIONS + 1)]
+    other = ex.ok(ex.sell(t1, 100_000, 1, instrument=MAX_POSITIONS)).order_id
+    for i in range(MAX_POSITIONS):
+        ex.ok(ex.buy(t0 if i < 16 else t1, 100_000, 1, instrument=i))
+    assert len(ex.state.accounts[m].positions) == MAX_POSITIONS
+    r = ex.ok(ex.buy(t2, 100_000, 1, instrument=MAX_POSITIONS))
+    assert closed(r) == [(other, R.FILLED, 0), (oids[-1], R.INSUFFICIENT_MARGIN, 1)]
+    assert fills(r) == [(100_000, 1, other, t1)]
+    assert len(ex.state.accounts[m].positions) == MAX_POSITIONS

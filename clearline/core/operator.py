@@ -1,0 +1,183 @@
+"""Operator actions: funding ticks, liquidations, expiry settlement and option listing.
+
+The operator only decides *when*; *what* happens is fully determined by the rules and the
+state, and every precondition is re-checked here (an action that is not due is rejected
+with ``NOT_DUE``, so no empty housekeeping enters the log).
+"""
+
+from __future__ import annotations
+
+from .errors import ErrorCode, Rejected
+from .funding import average, funding_payment, funding_rate_ppm, premium_ppm
+from .instruments import InstrumentKind, MarketStatus, OptionType
+from .ledger import (ExpirySettled, FundingSampled, FundingSettled, InstrumentListed, Netting, cancel_all,
+                     close_order, trade)
+from .liquidation import liquidate
+from .matching import CloseReason
+from .txs import OperatorActionKind
+from .units import PPM, UNDERLYING_ATOMS
+
+E = ErrorCode
+_PERP = int(InstrumentKind.PERPETUAL)
+_OPTION = int(InstrumentKind.OPTION)
+_ACTIVE = int(MarketStatus.ACTIVE)
+
+
+def handle_operator(st, tx) -> list:
+    action = tx.action
+    if action == OperatorActionKind.FUNDING_TICK:
+        return funding_tick(st, tx.time_ms)
+    if action == OperatorActionKind.LIQUIDATE:
+        return liquidate(st, tx.target, tx.time_ms)
+    if action == OperatorActionKind.SETTLE_EXPIRY:
+        return settle_expiry(st, tx.target, tx.arg, tx.time_ms)
+    if action == OperatorActionKind.LIST_OPTIONS:
+        return list_options(st, tx.target, tx.time_ms)
+    raise Rejected(E.UNKNOWN_ACTION, f"operator action {action}")
+
+
+# -- funding -----------------------------------------------------------------------------------
+def funding_tick(st, t: int) -> list:
+    """Sample each perpetual's premium when a sample is due; settle funding when the interval
+    has ended. Sample k of an interval is due at ``last_funding_time + k * sample_ms``."""
+    p = st.params
+    perps = [m for m in st.markets.values() if m.spec.kind == _PERP and m.status == _ACTIVE and m.mark_price]
+    plan = []
+    for m in perps:
+        start = m.last_funding_time
+        if start == 0:
+            plan.append((m, "start", False))
+            continue
+        sample = (t - start) // p.funding_sample_ms > m.premium_samples
+        settle = t >= start + p.funding_interval_ms
+        if sample or settle:
+            plan.append((m, sample, settle))
+    if not plan:
+        raise Rejected(E.NOT_DUE, "no funding sample or settlement is due")
+    events: list = []
+    for m, sample, settle in plan:
+        if sample == "start":
+            m.last_funding_time = t - t % p.funding_interval_ms
+            st.dirty_markets.add(m.spec.id)
+            continue
+        spec = m.spec
+        if sample:
+            index_ticks = st.index_of(m) // spec.tick_size
+            prem = premium_ppm(st.books[spec.id], index_ticks, p.impact_notional_usd6, spec.tick_value)
+            m.premium_sum += prem
+            m.premium_samples += 1
+            events.append(FundingSampled(spec.id, prem, m.premium_samples))
+        if settle:
+            rate = funding_rate_ppm(average(m.premium_sum, m.premium_samples), p.interest_ppm,
+                                    p.premium_clamp_ppm, p.funding_cap_ppm)
+            paid = received = 0
+            tv = spec.tick_value
+            m.funding_index += rate * m.mark_price * tv
+            for aid in sorted(st.holders[spec.id]):
+                acct = st.accounts[aid]
+                pos = acct.positions[spec.id]
+                pay = funding_payment(pos.size, m.mark_price, tv, rate)
+                acct.collateral -= pay
+                if pay > 0:
+                    paid += pay
+                else:
+                    received -= pay
+                pos.funding_index = m.funding_index
+                st.dirty_accounts.add(aid)
+            st.insurance_fund += paid - received  # rounding remainder (payers round up)
+            m.last_funding_rate_ppm = rate
+            m.premium_sum = m.premium_samples = 0
+            elapsed = (t - m.last_funding_time) // p.funding_interval_ms
+            m.last_funding_time += elapsed * p.funding_interval_ms
+            events.append(FundingSettled(spec.id, rate, m.mark_price, paid, received, paid - received))
+        st.dirty_markets.add(spec.id)
+    return events
+
+
+# -- options: listing and expiry ------------------------------------------------------------------
+def _underlying(st, uid: int):
+    u = st.underlyings.get(uid)
+    if u is None:
+        raise Rejected(E.UNKNOWN_UNDERLYING, f"underlying {uid} is not configured")
+    return u
+
+
+def list_options(st, uid: int, t: int) -> list:
+    from .listing import ListingError, listings_due
+
+    u = _underlying(st, uid)
+    template = u.config.option_template
+    if template is None or st.listing is None:
+        raise Rejected(E.NOT_CONFIGURED, f"{u.config.symbol} has no option listing rule")
+    if u.oracle.index_price <= 0:
+        raise Rejected(E.NO_INDEX, f"{u.config.symbol} has no index price yet")
+    try:
+        specs = listings_due(st.listing, template, t, u.oracle.index_price, (m.spec for m in st.markets.values()),
+                             st.next_instrument_id())
+    except ListingError as e:
+        raise Rejected(E.INVALID_INSTRUMENT, str(e)) from None
+    if not specs:
+        raise Rejected(E.NOT_DUE, f"every scheduled {u.config.symbol} option is already listed")
+    events: list = []
+    for spec in specs:
+        st.add_market(spec)
+        if spec.expiry not in u.windows:
+            u.windows[spec.expiry] = [0, 0]
+        events.append(InstrumentListed(spec.id, spec.symbol, spec.expiry, spec.strike, spec.option_type))
+    u.windows = dict(sorted(u.windows.items()))
+    st.dirty_underlyings.add(uid)
+    return events
+
+
+def settle_expiry(st, uid: int, expiry: int, t: int) -> list:
+    """Settle every option of (underlying, expiry) at the TWAP of the index over the
+    settlement window: each position closes at its intrinsic value (rounded down to a tick),
+    open orders are cancelled and the instruments delisted. Longs that receive a payoff pay
+    a settlement fee (ppm of the underlying notional, at most 1/8 of the payoff)."""
+    u = _underlying(st, uid)
+    if expiry not in u.windows:
+        raise Rejected(E.UNKNOWN_EXPIRY, f"{u.config.symbol} has no open expiry {expiry}")
+    if t < expiry:
+        raise Rejected(E.NOT_EXPIRED, f"expiry {expiry} is after the transaction time {t}")
+    u.advance(t, st.params.settlement_window_ms)
+    s_usd6 = u.settlement_price(expiry)
+    markets = [m for m in st.markets.values() if m.spec.kind == _OPTION and m.spec.underlying == u.config.symbol
+               and m.spec.expiry == expiry and m.status == _ACTIVE]
+    events: list = [ExpirySettled(uid, expiry, s_usd6, [m.spec.id for m in markets])]
+    netting: dict[int, list[int]] = {}
+    fee_ppm = st.params.settlement_fee_ppm
+    for m in markets:
+        spec = m.spec
+        for o in [o for o in st.orders.values() if o.instrument == spec.id]:
+            close_order(st, o, CloseReason.SETTLED, events)
+        strike_usd6 = spec.strike * spec.tick_size
+        intrinsic = (s_usd6 - strike_usd6) if spec.option_type == OptionType.CALL else (strike_usd6 - s_usd6)
+        price = intrinsic // spec.tick_size if intrinsic > 0 else 0
+        for aid in sorted(st.holders[spec.id]):
+            acct = st.accounts[aid]
+            size = acct.positions[spec.id].size
+            payoff = size * price * spec.tick_value
+            fee = 0
+            if payoff > 0:
+                u_value = -((-size * s_usd6 * spec.lot_size) // UNDERLYING_ATOMS)
+                fee = min(-((-u_value * fee_ppm) // PPM), payoff // 8)
+            trade(st, m, acct, -size, price)
+            acct.collateral -= fee
+            st.fee_pool += fee
+            n = netting.setdefault(aid, [0, 0, 0])
+            n[0] += abs(payoff)
+            n[1] += payoff
+            n[2] += fee
+        m.status = MarketStatus.DELISTED
+        m.settlement_price = s_usd6
+        m.mark_price = price
+        st.dirty_markets.add(spec.id)
+    for aid in sorted(netting):
+        gross, net, fees = netting[aid]
+        events.append(Netting(aid, expiry, gross, net, fees))
+    del u.windows[expiry]
+    st.dirty_underlyings.add(uid)
+    return events
+
+
+__all__ = ["handle_operator", "funding_tick", "list_options", "settle_expiry", "cancel_all"]
