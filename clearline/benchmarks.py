@@ -311,5 +311,11 @@ def run_all(quick: bool = True, progress: bool = False) -> dict:
         p50, p99 = bench_ack_latency(genesis, deposits, payloads[: min(len(payloads), int(e2e * 2))], e2e / 2, wd)
         out["ack_latency_p50_ms"] = round(p50, 3)
         out["ack_latency_p99_ms"] = round(p99, 3)
+    from .risk.bench import bench_price_greeks, bench_remargin
+
+    say("portfolio re-margin of 100k accounts (10 positions each) after one mark update")
+    out["remargin_100k_accounts_ms"] = round(bench_remargin(repeats=repeats), 2)
+    say("Black-76 prices and Greeks for 10k options")
+    out["price_greeks_10k_options_ms"] = round(bench_price_greeks(repeats=repeats), 3)
     out["cpu_count"] = os.cpu_count()
     return out

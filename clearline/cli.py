@@ -39,6 +39,48 @@ def _cmd_replay(args) -> int:
     return 0
 
 
+def _cmd_margin_explain(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .core.explain import explain
+    from .journal import open_journal
+    from .sequencer import recover_state
+
+    with open_journal(args.journal) as journal:
+        state, seq = recover_state(journal)
+    if not (0 <= args.account < len(state.accounts)):
+        raise ValueError(f"account {args.account} does not exist (accounts 0..{len(state.accounts) - 1})")
+    rep = explain(state, args.account)
+    if args.json:
+        print(json.dumps(rep.as_dict(), sort_keys=True))
+        return 0
+    usd = lambda v: f"${v / 1e6:,.2f}"  # noqa: E731
+    con = Console()
+    con.print(f"[bold]account {rep.account}[/bold] ({rep.mode} margin) at journal seq {seq}")
+    con.print(f"collateral {usd(rep.collateral)}  equity {usd(rep.equity)}  initial {usd(rep.initial)}  "
+              f"maintenance {usd(rep.maintenance)}  free {usd(rep.free_collateral)}"
+              + (f"  margin ratio {rep.margin_ratio_ppm / 1e4:.2f}%" if rep.margin_ratio_ppm is not None else ""))
+    if rep.binding_scenario is not None:
+        from .risk.scenarios import SCENARIOS
+
+        sc = SCENARIOS[rep.binding_scenario]
+        con.print(f"binding scenario {rep.binding_scenario} ({sc.label}): loss {usd(rep.scenario_losses[rep.binding_scenario])}"
+                  f"  + short-option minimum {usd(rep.short_option_minimum)} + contingency {usd(rep.contingency)}")
+    t = Table()
+    for col in ("instrument", "size (lots)", "mark", "value", "unrealised P&L", "initial", "maintenance",
+                "scenario loss", "liquidation price"):
+        t.add_column(col, justify="right" if col != "instrument" else "left")
+    for p in rep.positions:
+        spec = state.markets[p.instrument].spec
+        px = lambda ticks: "-" if ticks is None else f"{ticks * spec.tick_size / 1e6:,.2f}"  # noqa: E731
+        t.add_row(p.symbol, f"{p.size:,}", px(p.mark), usd(p.value), usd(p.unrealised_pnl), usd(p.initial),
+                  usd(p.maintenance), "-" if p.scenario_loss is None else usd(p.scenario_loss),
+                  px(p.liquidation_price))
+    con.print(t)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="clearline", description="Off-chain clearing and settlement for crypto derivatives.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -59,6 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--journal", required=True, help="journal path or sqlite:/// URL")
     r.add_argument("--from-genesis", action="store_true", help="ignore snapshots, replay everything")
     r.set_defaults(func=_cmd_replay)
+
+    mg = sub.add_parser("margin", help="margin tools")
+    msub = mg.add_subparsers(dest="margin_command", required=True)
+    me = msub.add_parser("explain", help="explain an account's margin: equity, requirements, binding scenario, "
+                                         "per-position contributions, liquidation prices")
+    me.add_argument("--journal", required=True, help="journal path or sqlite:/// URL")
+    me.add_argument("--account", type=int, required=True, help="account id")
+    me.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    me.set_defaults(func=_cmd_margin_explain)
 
     args = p.parse_args(argv)
     from .core.errors import InvariantBroken

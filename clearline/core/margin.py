@@ -6,7 +6,9 @@
 worst risk-array scenario plus add-ons. Rounding is against the account.
 
 A fill is allowed if afterwards equity >= initial requirement, or if it only reduces the
-account's position in that instrument (no flip), which is allowed even below initial margin.
+account's position in that instrument (no flip), which is allowed even below initial margin
+as long as it trades no worse than the mark or leaves equity non-negative (so a reduction
+at an absurd price cannot hand an insolvent account's value to the other side).
 A fill that would open a position beyond ``MAX_POSITIONS`` is never allowed (makers may
 have rested orders in more instruments while they held fewer positions).
 """
@@ -121,8 +123,12 @@ class MarginGate:
                 return 0
             return qty if qty <= reducible else reducible
         new_size = size + qty if is_buy else size - qty
-        if is_reducing(size, new_size) or account == self.exempt:
+        if account == self.exempt:
             return qty
+        reducing = is_reducing(size, new_size)
+        mark = self.market.mark_price
+        if reducing and ((price <= mark) if is_buy else (price >= mark)):
+            return qty  # reduces risk at a price no worse than the mark
         spec = self.market.spec
         quote = (pos.quote if pos is not None else 0) + (pend[1] if pend else 0)
         d = qty if is_buy else -qty
@@ -131,6 +137,8 @@ class MarginGate:
         fee = fill_fee(self.st, self.market, price, qty, spec.maker_fee_ppm if is_maker else spec.taker_fee_ppm)
         equity, im, _ = health(self.st, acct, self.inst, new_size, quote - d * price * self.tv,
                                fee + (pend[2] if pend else 0))
+        if reducing:  # below initial margin a reduction is fine, but not one that bankrupts the account
+            return qty if equity >= 0 else 0
         return qty if equity >= im else 0
 
     def commit(self, account: int, is_buy: bool, price: int, qty: int, is_maker: bool) -> None:
