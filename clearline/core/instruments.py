@@ -7,7 +7,7 @@ listing options later adds rows, not columns; perpetuals leave them zero.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
 
 from .errors import ErrorCode, Rejected
@@ -49,11 +49,15 @@ class InstrumentSpec:
     expiry: int = 0  # ms, options only
     strike: int = 0  # ticks, options only
     option_type: int = OptionType.NONE
+    # usd6 value of a one-tick move on one lot (exact by validation); derived, cached
+    tick_value: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def tick_value(self) -> int:
-        """usd6 value of a one-tick move on one lot (exact by validation)."""
-        return self.tick_size * self.lot_size // UNDERLYING_ATOMS
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tick_value", self.tick_size * self.lot_size // UNDERLYING_ATOMS)
+
+    def to_dict(self) -> dict:
+        """The contract terms (derived fields excluded)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
 
     def validate(self) -> None:
         def bad(why: str) -> Rejected:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .book import BUY
 from .instruments import InstrumentKind
 from .matching import execute_on_book
+from .state import Position
 from .units import PPM, UNDERLYING_ATOMS
 
 _OPTION = int(InstrumentKind.OPTION)
@@ -36,11 +37,51 @@ def _event(name: str, fields: str, doc: str):
     return type(name, (Event,), {"__slots__": names, "__init__": __init__, "__doc__": doc})
 
 
-Fill = _event("Fill", "instrument price qty taker_side taker_order taker_account maker_order maker_account "
-              "taker_fee maker_fee", "A trade at the maker's price; taker_order 0 = liquidation order.")
-OrderClosed = _event("OrderClosed", "order_id account instrument reason unfilled",
-                     "An order left the book (or its unrested remainder was dropped).")
-OrderRested = _event("OrderRested", "order_id account instrument side price remaining", "An order rests on the book.")
+class Fill(Event):
+    """A trade at the maker's price; taker_order 0 = liquidation order."""
+
+    __slots__ = ("instrument", "price", "qty", "taker_side", "taker_order", "taker_account", "maker_order",
+                 "maker_account", "taker_fee", "maker_fee")
+
+    def __init__(self, instrument, price, qty, taker_side, taker_order, taker_account, maker_order, maker_account,
+                 taker_fee, maker_fee):
+        self.instrument = instrument
+        self.price = price
+        self.qty = qty
+        self.taker_side = taker_side
+        self.taker_order = taker_order
+        self.taker_account = taker_account
+        self.maker_order = maker_order
+        self.maker_account = maker_account
+        self.taker_fee = taker_fee
+        self.maker_fee = maker_fee
+
+
+class OrderClosed(Event):
+    """An order left the book (or its unrested remainder was dropped)."""
+
+    __slots__ = ("order_id", "account", "instrument", "reason", "unfilled")
+
+    def __init__(self, order_id, account, instrument, reason, unfilled):
+        self.order_id = order_id
+        self.account = account
+        self.instrument = instrument
+        self.reason = reason
+        self.unfilled = unfilled
+
+
+class OrderRested(Event):
+    """An order rests on the book."""
+
+    __slots__ = ("order_id", "account", "instrument", "side", "price", "remaining")
+
+    def __init__(self, order_id, account, instrument, side, price, remaining):
+        self.order_id = order_id
+        self.account = account
+        self.instrument = instrument
+        self.side = side
+        self.price = price
+        self.remaining = remaining
 CollateralMoved = _event("CollateralMoved", "kind from_account to_account amount",
                          "Deposit, withdrawal request or transfer (-1 = outside).")
 FundingSettled = _event("FundingSettled", "instrument rate_ppm mark paid received to_insurance",
@@ -69,8 +110,6 @@ Netting = _event("Netting", "account expiry gross net fees",
 def trade(st, m, acct, d: int, price: int) -> None:
     """Move ``d`` lots (signed) at ``price`` into ``acct``'s position; realise P&L on
     reductions. Total cash (collateral + quote) changes by exactly -d*price*tick_value."""
-    from .state import Position
-
     inst = m.spec.id
     tv = m.spec.tick_value
     pos = acct.positions.get(inst)

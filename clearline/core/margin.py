@@ -16,6 +16,7 @@ have rested orders in more instruments while they held fewer positions).
 from __future__ import annotations
 
 from .instruments import InstrumentKind
+from .ledger import fill_fee
 from .requirements import portfolio_requirements, standard_requirements
 from .state import MAX_POSITIONS
 from .units import PPM
@@ -132,8 +133,6 @@ class MarginGate:
         spec = self.market.spec
         quote = (pos.quote if pos is not None else 0) + (pend[1] if pend else 0)
         d = qty if is_buy else -qty
-        from .ledger import fill_fee
-
         fee = fill_fee(self.st, self.market, price, qty, spec.maker_fee_ppm if is_maker else spec.taker_fee_ppm)
         equity, im, _ = health(self.st, acct, self.inst, new_size, quote - d * price * self.tv,
                                fee + (pend[2] if pend else 0))
@@ -144,8 +143,6 @@ class MarginGate:
     def commit(self, account: int, is_buy: bool, price: int, qty: int, is_maker: bool) -> None:
         spec = self.market.spec
         d = qty if is_buy else -qty
-        from .ledger import fill_fee
-
         fee = fill_fee(self.st, self.market, price, qty, spec.maker_fee_ppm if is_maker else spec.taker_fee_ppm)
         pend = self.pending.get(account)
         if pend is None:

@@ -78,7 +78,7 @@ class Genesis:
 
 
 def _spec_to_dict(s: InstrumentSpec) -> dict:
-    return {k: getattr(s, k) for k in InstrumentSpec.__slots__}
+    return s.to_dict()
 
 
 class Position:
