@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from ..core.apply import Fill
+from ..core import ledger as L
 from ..core.errors import ErrorCode
+from ..core.instruments import InstrumentKind, MarketStatus
 from ..core.margin import account_health
 from ..journal import open_journal
 from ..sequencer import Sequencer, recover_state
@@ -30,22 +31,48 @@ class DemoStats:
         self.accepted = 0
         self.rejected: Counter = Counter()
         self.trades = 0
+        self.option_trades = 0
         self.volume_usd6 = 0
         self.last_trade: dict[int, int] = {}
+        self.listed = 0
+        self.funding_paid = 0
+        self.last_rates: dict[int, int] = {}
+        self.liquidations = 0
+        self.liquidation_fills = 0
+        self.insurance_covered = 0
+        self.adl = 0
+        self.expiries: list[tuple[int, int, int]] = []  # (underlying, expiry, price usd6)
 
-    def observe(self, state, acks) -> None:
+    def observe(self, state, acks, operator: bool = False) -> None:
         for ack in acks:
             r = ack.receipt
             if not r.ok:
-                self.rejected[ErrorCode(r.code).name] += 1
+                if not operator:
+                    self.rejected[ErrorCode(r.code).name] += 1
                 continue
             self.accepted += 1
             for ev in r.events:
-                if isinstance(ev, Fill):
+                if isinstance(ev, L.Fill):
                     self.trades += 1
-                    tv = state.markets[ev.instrument].spec.tick_value
-                    self.volume_usd6 += ev.price * ev.qty * tv
+                    spec = state.markets[ev.instrument].spec
+                    self.option_trades += spec.kind == InstrumentKind.OPTION
+                    self.volume_usd6 += ev.price * ev.qty * spec.tick_value
                     self.last_trade[ev.instrument] = ev.price
+                elif isinstance(ev, L.InstrumentListed):
+                    self.listed += 1
+                elif isinstance(ev, L.FundingSettled):
+                    self.funding_paid += ev.paid
+                    self.last_rates[ev.instrument] = ev.rate_ppm
+                elif isinstance(ev, L.LiquidationStarted):
+                    self.liquidations += 1
+                elif isinstance(ev, L.LiquidationFill):
+                    self.liquidation_fills += 1
+                elif isinstance(ev, L.InsuranceCovered):
+                    self.insurance_covered += ev.amount
+                elif isinstance(ev, L.Deleveraged) and ev.qty:
+                    self.adl += 1
+                elif isinstance(ev, L.ExpirySettled):
+                    self.expiries.append((ev.underlying, ev.expiry, ev.settlement_price))
 
 
 def _usd(v6: int) -> str:
@@ -62,6 +89,8 @@ def render(state, stats: DemoStats, sim: SimulatedMarket, seq: Sequencer, elapse
     t.add_column("open interest", justify="right")
     for mid, m in state.markets.items():
         spec = m.spec
+        if spec.kind != InstrumentKind.PERPETUAL:
+            continue
         book = state.books[mid]
         px = lambda ticks: "-" if ticks is None else f"{ticks * spec.tick_size / 1e6:,.2f}"  # noqa: E731
         oi = m.open_interest * spec.lot_size / 1e8
@@ -70,7 +99,29 @@ def render(state, stats: DemoStats, sim: SimulatedMarket, seq: Sequencer, elapse
     below_mm = sum(1 for a in state.accounts if a.positions and (lambda h: h[0] < h[2])(account_health(state, a)))
     below_im = sum(1 for a in state.accounts if a.positions and (lambda h: h[0] < h[1])(account_health(state, a)))
     rej = ", ".join(f"{k}={v}" for k, v in stats.rejected.most_common(4)) or "none"
-    t.caption = (f"tx accepted {stats.accepted:,} ({stats.accepted / max(elapsed, 1e-9):,.0f}/s) | trades "
+    index = " ".join(f"{u.config.symbol} {_usd(u.oracle.index_price)}{' (unconfirmed)' if u.liquidations_paused else ''}"
+                     for u in state.underlyings.values())
+    options = [m for m in state.markets.values() if m.spec.kind == InstrumentKind.OPTION]
+    active = sum(1 for m in options if m.status == MarketStatus.ACTIVE)
+    rates = " ".join(f"{state.markets[i].spec.symbol} {r / 1e4:+.4f}%" for i, r in sorted(stats.last_rates.items()))
+    expiries = ", ".join(f"{state.underlyings[u].config.symbol}@{_usd(p)}" for u, _, p in stats.expiries[-3:]) or "none yet"
+    writer = next((tr for tr in sim.traders if tr.role == "covered_call" and tr.account >= 0), None)
+    pm = ""
+    if writer is not None:
+        from ..core.explain import explain
+
+        rep = explain(state, writer.account)
+        pm = (f"\ncovered-call writer ({rep.mode}): equity {_usd(rep.equity)}, initial {_usd(rep.initial)}, "
+              f"maintenance {_usd(rep.maintenance)}"
+              + (f", binding scenario {rep.binding_scenario}" if rep.binding_scenario is not None else ""))
+    t.caption = (f"index {index}\n"
+                 f"options listed {len(options)} (active {active}), option trades {stats.option_trades:,} | "
+                 f"expiries settled {len(stats.expiries)}: {expiries}\n"
+                 f"funding paid {_usd(stats.funding_paid)}; last rates {rates or 'none yet'}\n"
+                 f"liquidations {stats.liquidations} ({stats.liquidation_fills} book fills, {stats.adl} ADL) | "
+                 f"insurance fund {_usd(state.insurance_fund)} (covered {_usd(stats.insurance_covered)})"
+                 f"{pm}\n"
+                 f"tx accepted {stats.accepted:,} ({stats.accepted / max(elapsed, 1e-9):,.0f}/s) | trades "
                  f"{stats.trades:,} | volume {_usd(stats.volume_usd6)} | fee pool {_usd(state.fee_pool)}\n"
                  f"rejected: {rej}\naccounts below initial margin {below_im}, below maintenance {below_mm} | "
                  f"journal seq {seq.seq:,}\nstate_root 0x{root.hex()}")
@@ -108,10 +159,14 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
                 if seconds is not None and elapsed >= seconds:
                     break
                 t = now_ms()
-                mark = sim.mark_update(t)
-                if mark is not None:
-                    seq.submit_txs([mark], t)
-                stats.observe(seq.state, seq.submit(sim.step(t), t))
+                if step % 4 == 0:  # marks, oracle reports and risk arrays 5 times a second
+                    mark = sim.mark_update(t, seq.state)
+                    if mark is not None:
+                        stats.observe(seq.state, seq.submit_txs([mark], t), operator=True)
+                    ops = sim.operator_txs(seq.state, t)
+                    if ops:
+                        stats.observe(seq.state, seq.submit_txs(ops, t), operator=True)
+                stats.observe(seq.state, seq.submit(sim.step(t, seq.state), t))
                 step += 1
                 if elapsed - last_render >= 0.25:
                     root = seq.root()
@@ -134,5 +189,7 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
     seq.close()
     if not same:
         raise SystemExit("state root mismatch after replay")
-    print(f"trades={stats.trades} volume_usd={stats.volume_usd6 / 1e6:.2f} state_root=0x{root.hex()}", flush=True)
+    print(f"trades={stats.trades} option_trades={stats.option_trades} liquidations={stats.liquidations} "
+          f"expiries={len(stats.expiries)} funding_paid_usd={stats.funding_paid / 1e6:.2f} "
+          f"volume_usd={stats.volume_usd6 / 1e6:.2f} state_root=0x{root.hex()}", flush=True)
     return root

@@ -1,0 +1,150 @@
+"""SETTLE_EXPIRY with hand-computed numbers: the index TWAP over the settlement window,
+intrinsic payoffs, closed positions, cancelled orders, delisting and the netting report.
+
+Fixture (``issue3_helpers``): settlement window 60_000 ms, settlement fee 150 ppm of the
+underlying value (capped at 1/8 of the payoff); BTC options tick 100_000 usd6 (0.1 USD), lot
+1e-4 BTC, tick_value 10 usd6. Listed at T: first expiry E1 = 1_700_000_400_000, window
+[E1 - 60_000, E1].
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+_TESTS = Path(__file__).resolve().parents[1]
+if str(_TESTS) not in sys.path:
+    sys.path.insert(0, str(_TESTS))
+
+from helpers import BUY, SELL, E, closed, events  # noqa: E402
+from issue3_helpers import BTC_INDEX, BTC_U, FUND, PERIOD, TEST_PARAMS, USD, Ex3  # noqa: E402
+
+from clearline.core.instruments import MarketStatus, OptionType  # noqa: E402
+from clearline.core.ledger import ExpirySettled, Netting  # noqa: E402
+from clearline.core.matching import CloseReason  # noqa: E402
+
+T = 1_700_000_000_000
+E1 = 1_700_000_400_000
+E2 = E1 + PERIOD
+C, P = OptionType.CALL, OptionType.PUT
+
+
+def book_of_options(ex: Ex3):
+    """W writes 5 calls 10_000 to A (at 400 ticks), 2 puts 10_500 to B (700), 3 calls 11_000
+    to C (50); W keeps an ask on the 10_000 call, A a bid on the 10_500 put."""
+    ex.ok(ex.mark_update(index={BTC_U: BTC_INDEX}, time=T))
+    ex.ok(ex.list_options(BTC_U, time=T + 1))
+    c10, p105, c11 = ex.option_id(10_000, C, E1), ex.option_id(10_500, P, E1), ex.option_id(11_000, C, E1)
+    ex.ok(ex.mark_update({c10: 400, p105: 700, c11: 50}, time=T + 2))
+    w, a, b, c = (ex.account(i, FUND if i == 1 else 100 * USD) for i in (1, 2, 3, 4))
+    for inst, price, size, buyer in ((c10, 400, 5, a), (p105, 700, 2, b), (c11, 50, 3, c)):
+        ex.ok(ex.sell(w, price, size, instrument=inst))
+        ex.ok(ex.buy(buyer, price, size, instrument=inst))
+    ask = ex.ok(ex.sell(w, 450, 7, instrument=c10)).order_id
+    bid = ex.ok(ex.buy(a, 650, 1, instrument=p105)).order_id
+    return (w, a, b, c), (c10, p105, c11), (ask, bid)
+
+
+def test_settlement_at_the_twap_hand_computed():
+    ex = Ex3()
+    (w, a, b, c), (c10, p105, c11), (ask, bid) = book_of_options(ex)
+    st = ex.state
+    u = st.underlyings[BTC_U]
+    coll0 = {x: ex.coll(x) for x in (w, a, b, c)}
+    fees0 = st.fee_pool
+
+    ex.ok(ex.mark_update(index={BTC_U: 10_200 * USD}, time=E1 - 100_000))  # before the window opens
+    assert u.windows[E1] == [0, 0]
+    ex.ok(ex.mark_update(index={BTC_U: 10_400 * USD}, time=E1 - 40_000))
+    assert u.windows[E1] == [10_200 * USD * 20_000, 20_000]  # 10_200 held over [E1-60_000, E1-40_000]
+    ex.ok(ex.mark_update(index={BTC_U: 10_300 * USD}, time=E1 - 10_000))
+    assert u.windows[E1] == [10_200 * USD * 20_000 + 10_400 * USD * 30_000, 50_000]
+    ex.ok(ex.mark_update(index={BTC_U: 10_900 * USD}, time=E1 + 5_000))  # after expiry: does not count
+    acc = 10_200 * USD * 20_000 + 10_400 * USD * 30_000 + 10_300 * USD * 10_000
+    assert u.windows[E1] == [acc, 60_000]
+    assert u.windows[E2] == [0, 0]  # its window has not opened
+
+    ex.reject(E.UNKNOWN_EXPIRY, ex.settle_expiry, BTC_U, E1 + 1)
+    r = ex.ok(ex.settle_expiry(BTC_U, E1, time=E1 + 10_000))
+    # TWAP = floor(619_000_000_000_000_000 / 60_000) = 10_316_666_666 usd6 (10_316.67 USD)
+    s = 10_316_666_666
+    assert acc // 60_000 == s
+    (es,) = events(r, ExpirySettled)
+    e1_ids = [spec.id for spec in ex.options("BTC", E1)]
+    assert (es.underlying, es.expiry, es.settlement_price, es.instruments) == (BTC_U, E1, s, e1_ids)
+    assert e1_ids == list(range(2, 12))
+    # call 10_000: intrinsic 316_666_666 usd6 -> 3_166 ticks (rounded down) -> 31_660 usd6 per lot
+    # A: 5 lots -> payoff 158_300; fee: U = ceil(5 * s * 1e4 / 1e8) = ceil(5_158_333.333) = 5_158_334,
+    #    ceil(5_158_334 * 150 / 1e6) = ceil(773.75) = 774 <= 158_300 // 8
+    # put 10_500: intrinsic 183_333_334 -> 1_833 ticks -> 18_330 per lot; B: 2 lots -> 36_660;
+    #    fee: U = ceil(2_063_333.3332) = 2_063_334 -> ceil(309.50) = 310
+    # call 11_000: out of the money -> 0
+    net = {(n.account, n.expiry): (n.gross, n.net, n.fees) for n in events(r, Netting)}
+    assert [n.account for n in events(r, Netting)] == sorted([w, a, b, c])
+    assert net == {(a, E1): (158_300, 158_300, 774), (b, E1): (36_660, 36_660, 310), (c, E1): (0, 0, 0),
+                   (w, E1): (158_300 + 36_660, -(158_300 + 36_660), 0)}
+    # cash: each long's premium was paid at the trade (quote); closing at the intrinsic
+    # price realises quote + payoff into collateral
+    assert ex.coll(a) == coll0[a] - 5 * 400 * 10 + 158_300 - 774
+    assert ex.coll(b) == coll0[b] - 2 * 700 * 10 + 36_660 - 310
+    assert ex.coll(c) == coll0[c] - 3 * 50 * 10
+    assert ex.coll(w) == coll0[w] + (5 * 400 + 2 * 700 + 3 * 50) * 10 - 158_300 - 36_660
+    assert st.fee_pool == fees0 + 774 + 310
+    # positions closed, orders cancelled, instruments delisted
+    for x in (w, a, b, c):
+        assert not any(i in st.accounts[x].positions for i in e1_ids)
+    assert sorted(closed(r)) == sorted([(ask, CloseReason.SETTLED, 7), (bid, CloseReason.SETTLED, 1)])
+    assert not st.accounts[w].open_orders and not st.accounts[a].open_orders
+    for i in e1_ids:
+        m = st.markets[i]
+        assert m.status == MarketStatus.DELISTED and m.settlement_price == s and m.open_interest == 0
+    assert (st.markets[c10].mark_price, st.markets[p105].mark_price, st.markets[c11].mark_price) == (3_166, 1_833, 0)
+    assert E1 not in u.windows and E2 in u.windows
+    ex.reject(E.INSTRUMENT_NOT_ACTIVE, ex.buy, a, 500, 1, instrument=c10)
+    ex.reject(E.INSTRUMENT_NOT_ACTIVE, ex.mark_update, {c10: 500})
+    ex.reject(E.UNKNOWN_EXPIRY, ex.settle_expiry, BTC_U, E1)  # settled once
+    # options of the next expiry are untouched and still trade
+    c10_e2 = ex.option_id(10_000, C, E2)
+    assert ex.state.markets[c10_e2].status == MarketStatus.ACTIVE
+    ex.conserved()
+
+
+def test_not_expired_and_unknown():
+    ex = Ex3()
+    book_of_options(ex)
+    ex.reject(E.NOT_EXPIRED, ex.settle_expiry, BTC_U, E1, time=E1 - 1)
+    ex.reject(E.UNKNOWN_EXPIRY, ex.settle_expiry, BTC_U, E1 + 5)
+    ex.reject(E.UNKNOWN_UNDERLYING, ex.settle_expiry, 7, E1)
+
+
+def test_expired_options_do_not_trade_before_settlement():
+    ex = Ex3()
+    (w, a, b, c), (c10, p105, c11), _ = book_of_options(ex)
+    ex.reject(E.INSTRUMENT_NOT_ACTIVE, ex.buy, a, 450, 1, instrument=c10, time=E1)
+    ex.reject(E.INSTRUMENT_NOT_ACTIVE, ex.sell, w, 1, 1, instrument=c11, time=E1 + 1)
+
+
+def test_no_time_in_the_window_falls_back_to_the_index_and_the_fee_cap_binds():
+    ex = Ex3(params=replace(TEST_PARAMS, settlement_window_ms=0))
+    ex.ok(ex.mark_update(index={BTC_U: BTC_INDEX}, time=T))
+    ex.ok(ex.list_options(BTC_U))
+    c10 = ex.option_id(10_000, C, E1)
+    p10 = ex.option_id(10_000, P, E1)
+    ex.ok(ex.mark_update({c10: 10, p10: 10}))
+    w, a = ex.account(1, FUND), ex.account(2, 100 * USD)
+    ex.ok(ex.sell(w, 10, 10, instrument=c10))
+    ex.ok(ex.buy(a, 10, 10, instrument=c10))
+    ex.ok(ex.sell(w, 10, 4, instrument=p10))
+    ex.ok(ex.buy(a, 10, 4, instrument=p10))
+    ex.ok(ex.mark_update(index={BTC_U: 10_000 * USD + 500_000}, time=E1 - 5_000))
+    coll = ex.coll(a)
+    r = ex.ok(ex.settle_expiry(BTC_U, E1, time=E1 + 1))
+    # an empty window (dt == 0): the settlement price is the index, 10_000.5 USD
+    assert events(r, ExpirySettled)[0].settlement_price == 10_000_500_000
+    # call: 500_000 usd6 -> 5 ticks -> 50 usd6 per lot, payoff 500; the fee would be
+    # ceil(10_000_500 * 150 / 1e6) = 1_501 but is capped at 500 // 8 = 62. The put is out of the money.
+    (n,) = [n for n in events(r, Netting) if n.account == a]
+    assert (n.gross, n.net, n.fees) == (500, 500, 62)
+    assert ex.coll(a) == coll + (-10 * 10 * 10 + 500 - 62) + (-4 * 10 * 10)
+    ex.conserved()
