@@ -10,7 +10,7 @@ import sys
 def _cmd_demo(args) -> int:
     from .sim.demo import run_demo
 
-    run_demo(args.seconds, seed=args.seed, data_dir=args.data_dir, steps_per_s=args.steps_per_s)
+    run_demo(args.seconds, seed=args.seed, data_dir=args.data_dir, steps_per_s=args.steps_per_s, speed=args.speed)
     return 0
 
 
@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--seed", type=int, default=1, help="seed of the simulated market (default 1)")
     d.add_argument("--data-dir", default=None, help="where the journal goes (default: a new temp dir)")
     d.add_argument("--steps-per-s", type=float, default=20.0, help="simulated market ticks per second")
+    d.add_argument("--speed", type=float, default=1.0,
+                   help="market clock speed relative to the wall clock (e.g. 4: a minute of market in 15 s)")
     d.set_defaults(func=_cmd_demo)
 
     b = sub.add_parser("bench", help="run the benchmarks and print figures")

@@ -126,6 +126,8 @@ class Ex3(Exchange):
         super().__init__(genesis=genesis or issue3_genesis(**kw))
         self.log: list = []
         self.receipts: list[Receipt] = []
+        self.roots: list[bytes] = []  # root after every logged tx, when ``track_roots`` is set
+        self.track_roots = False
         self.rounds = [0] * len(REPORTER_KEYS)
 
     # -- plumbing -------------------------------------------------------------------------
@@ -133,6 +135,8 @@ class Ex3(Exchange):
         r = apply(self.state, tx)
         self.log.append(tx)
         self.receipts.append(r)
+        if self.track_roots:
+            self.roots.append(self.state.root())
         return r
 
     def submit(self, tx, key, *, sign_domain=None, signed=True) -> Receipt:

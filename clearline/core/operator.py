@@ -148,7 +148,8 @@ def settle_expiry(st, uid: int, expiry: int, t: int) -> list:
     fee_ppm = st.params.settlement_fee_ppm
     for m in markets:
         spec = m.spec
-        for o in [o for o in st.orders.values() if o.instrument == spec.id]:
+        # by order id: ``st.orders`` is in id order live but in book order after State.from_blob
+        for o in sorted((o for o in st.orders.values() if o.instrument == spec.id), key=lambda o: o.order_id):
             close_order(st, o, CloseReason.SETTLED, events)
         strike_usd6 = spec.strike * spec.tick_size
         intrinsic = (s_usd6 - strike_usd6) if spec.option_type == OptionType.CALL else (strike_usd6 - s_usd6)

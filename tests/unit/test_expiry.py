@@ -21,7 +21,7 @@ from helpers import BUY, SELL, E, closed, events  # noqa: E402
 from issue3_helpers import BTC_INDEX, BTC_U, FUND, PERIOD, TEST_PARAMS, USD, Ex3  # noqa: E402
 
 from clearline.core.instruments import MarketStatus, OptionType  # noqa: E402
-from clearline.core.ledger import ExpirySettled, Netting  # noqa: E402
+from clearline.core.ledger import ExpirySettled, Netting, OrderClosed  # noqa: E402
 from clearline.core.matching import CloseReason  # noqa: E402
 
 T = 1_700_000_000_000
@@ -148,3 +148,24 @@ def test_no_time_in_the_window_falls_back_to_the_index_and_the_fee_cap_binds():
     assert (n.gross, n.net, n.fees) == (500, 500, 62)
     assert ex.coll(a) == coll + (-10 * 10 * 10 + 500 - 62) + (-4 * 10 * 10)
     ex.conserved()
+
+
+def test_settlement_receipt_is_the_same_after_a_snapshot_restore():
+    ex = Ex3()
+    (w, a, b, c), (c10, p105, c11), (ask, bid) = book_of_options(ex)
+    # more orders on the 10_000 call, so book priority order differs from order-id order
+    ex.ok(ex.buy(a, 300, 2, instrument=c10))
+    ex.ok(ex.sell(w, 440, 1, instrument=c10))
+    ex.ok(ex.sell(w, 460, 1, instrument=c10))
+    restored = Ex3(ex.genesis)
+    from clearline.core.state import State
+
+    restored.state = State.from_blob(ex.state.to_blob())
+    assert restored.state.root() == ex.state.root()
+    live = ex.ok(ex.settle_expiry(BTC_U, E1, time=E1 + 10_000))
+    again = restored.ok(restored.settle_expiry(BTC_U, E1, time=E1 + 10_000))
+    assert restored.state.root() == ex.state.root()
+    assert repr(again.events) == repr(live.events)
+    # orders are cancelled instrument by instrument, in order-id order
+    by_inst = [(e.instrument, e.order_id) for e in events(live, OrderClosed)]
+    assert by_inst == sorted(by_inst) and len(by_inst) == 5
