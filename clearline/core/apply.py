@@ -19,7 +19,7 @@ from .matching import CloseReason, Plan, plan_match
 from .operator import handle_operator
 from .state import MAX_OPEN_ORDERS, MAX_POSITIONS, Account, State
 from .txs import (ALL_FLAGS, Cancel, CancelScope, Deposit, MarginMode, MarkUpdate, OperatorAction, Order,
-                  OrderFlag, OrderType, Replace, SelfTradePrevention, SetMarginMode, TimeInForce, Transfer,
+                  OrderFlag, OrderType, Replace, SetMarginMode, TimeInForce, Transfer,
                   Withdraw)
 from .units import INT64_MAX, UINT32_MAX, UINT64_MAX
 
@@ -411,5 +411,5 @@ _HANDLERS = {
     SetMarginMode: _set_margin_mode,
 }
 
-__all__ = ["apply", "recover_signer", "Receipt", "Fill", "OrderClosed", "OrderRested", "CollateralMoved",
-           "SelfTradePrevention"]
+# the receipt and the events it carries (defined in ledger) are part of this module's API
+__all__ = ["apply", "recover_signer", "Receipt", "Fill", "OrderClosed", "OrderRested", "CollateralMoved"]

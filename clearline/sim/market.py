@@ -50,6 +50,20 @@ def demo_domain() -> eip712.Domain:
     return eip712.Domain(DEMO_CHAIN_ID, DEMO_ROLLUP)
 
 
+def demo_surface(atm_vol: float):
+    """An SVI surface with a put skew: slices at 1, 7 and 30 days whose at-the-money total
+    variance is ``atm_vol^2 * t`` (raw SVI with m = 0, rho = -0.3, sigma = 0.1)."""
+    from ..risk import SviSlice, VolSurface
+
+    slices = []
+    for days in (1, 7, 30):
+        t = days / 365
+        w_atm = atm_vol * atm_vol * t
+        b = 0.4 * w_atm
+        slices.append(SviSlice(a=w_atm - b * 0.1, b=b, rho=-0.3, m=0.0, sigma=0.1, t_years=t))
+    return VolSurface(slices)
+
+
 def demo_genesis(seed: int = 1) -> Genesis:
     specs = tuple(default_perpetuals())
     marks = tuple(START_PRICES_USD[s.underlying] * USD6 // s.tick_size for s in specs)
@@ -101,7 +115,7 @@ class SimulatedMarket:
         self.shock_every_ms = shock_every_ms
         self.next_shock_ms = 0
         self.shock_sign = -1
-        self.surface_vol = {"BTC": 0.55, "ETH": 0.70}
+        self.surfaces = {"BTC": demo_surface(0.55), "ETH": demo_surface(0.70)}
         self.traders: list[Trader] = []
         for i in range(makers):
             self._add(f"mm{i}", "maker", seed, 2_000_000 * USD6, spread_bps=2 + i, levels=3, step_bps=2 + i)
@@ -190,9 +204,9 @@ class SimulatedMarket:
                 t = year_fraction(now_ms, spec.expiry) * PRICING_TIME_SCALE
                 if t <= 0:
                     continue  # expired: settled by the operator, not marked
-                vol = self.surface_vol[spec.underlying]
-                mark = option_mark_ticks(spec, fwd, vol, t, 0.0)
-                arr = risk_array(spec, fwd, vol, t, 0.0)
+                surface = self.surfaces[spec.underlying]
+                mark = option_mark_ticks(spec, fwd, surface, t, 0.0)
+                arr = risk_array(spec, fwd, surface, t, 0.0)
             instruments.append(spec.id)
             marks.append(mark)
             arrays.append(arr)
@@ -360,4 +374,4 @@ class SimulatedMarket:
         return out
 
 
-__all__ = ["SimulatedMarket", "demo_genesis", "demo_key", "demo_domain"]
+__all__ = ["SimulatedMarket", "demo_genesis", "demo_key", "demo_domain", "demo_surface"]

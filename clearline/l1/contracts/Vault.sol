@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {BatchHeader, BatchLib} from "./Batch.sol";
+import {SparseMerkle} from "./SparseMerkle.sol";
+
+interface IERC20Minimal {
+    function transfer(address to, uint256 amount) external returns (bool);
+    function transferFrom(address from, address to, uint256 amount) external returns (bool);
+}
+
+/// @notice What the Vault reads from its Rollup.
+interface IRollupState {
+    function queuePosition() external view returns (uint256);
+    function finalizedQueuePosition() external view returns (uint256);
+    function batchInfo(uint256 number) external view returns (bytes32 headerHash, uint256 lastFinalized);
+}
+
+/// @title Vault
+/// @notice Custody of the stablecoin, the L1 queue (deposits and forced withdrawals), payment
+///         of withdrawals contained in finalized batches, and the freeze.
+///
+///  L1 queue. Items are numbered 0, 1, 2, ... and must be consumed by batches in order. For
+///  each item the Vault stores its hash and its L1 time (block.timestamp, uint64, packed four
+///  per storage word):
+///
+///    item hash = keccak256(abi.encode(uint8 kind, uint64 queueIndex, address owner,
+///                                     uint32 target, uint64 amount))
+///
+///    kind 1 DEPOSIT:           owner = depositor, target = subaccount, amount in token units
+///                              (usd6). This is the core's Deposit tx encoding without its
+///                              timeMs word: abi.encode(kind, timeMs, queueIndex, owner,
+///                              subaccount, amount).
+///    kind 2 FORCED_WITHDRAWAL: owner = requester, target = account id, amount requested (usd6).
+///
+///  (Queue kinds are their own namespace, not clearline.core.txs.TxKind.)
+///
+///  Deadline. An item is overdue once block.timestamp > its time + forcedDeadline while it is
+///  not consumed by an appended batch (index >= Rollup.queuePosition()). Then anyone may call
+///  `freeze()`, and the Rollup refuses further appends (so an item cannot be served late).
+///
+///  Withdrawal records. Each batch commits `withdrawalsRoot`: the root of a SparseMerkle tree
+///  of depth WITHDRAWALS_DEPTH (16) whose leaf i (i = 0, 1, ... in transaction order over the
+///  batch's successful withdrawals, user and forced alike) is
+///
+///    keccak256(abi.encode(bytes32 WITHDRAWAL_TAG, uint32 accountId, address owner, uint64 amount))
+///
+///  with WITHDRAWAL_TAG = keccak256("clearline.withdrawal.v1"); unused positions are empty
+///  (zero) leaves. Once the batch is finalized, `claimWithdrawal` pays `amount` to `owner`,
+///  once per (batch, index).
+///
+///  Freeze. After `freeze()`, batches appended but not finalized are void: the system state is
+///  the last finalized one. Deposits at queue index >= Rollup.finalizedQueuePosition() were
+///  never consumed by it and are refunded by `refundDeposit`, once.
+contract Vault {
+    uint8 public constant KIND_DEPOSIT = 1;
+    uint8 public constant KIND_FORCED_WITHDRAWAL = 2;
+    uint256 public constant WITHDRAWALS_DEPTH = 16;
+    bytes32 public constant WITHDRAWAL_TAG = keccak256("clearline.withdrawal.v1");
+
+    IERC20Minimal public immutable token;
+    IRollupState public immutable rollup;
+    uint64 public immutable forcedDeadline;
+
+    // one storage slot
+    uint64 public queueLength;
+    bool public frozen;
+    uint64 public frozenAt;
+
+    mapping(uint256 => bytes32) private _itemHashes; // queue index -> item hash (0 once refunded)
+    mapping(uint256 => uint256) private _itemTimes; // index / 4 -> four uint64 times
+    mapping(uint256 => uint256) private _claimed; // (batch << 8 | index >> 8) -> bitmap
+
+    event QueueItemAdded(
+        uint256 indexed index,
+        uint8 indexed kind,
+        address indexed owner,
+        uint32 target,
+        uint64 amount,
+        uint64 time,
+        bytes32 itemHash
+    );
+    event Frozen(uint256 queueIndex, uint256 itemTime, uint256 deadline);
+    event WithdrawalClaimed(
+        uint256 indexed batch, uint256 indexed index, uint32 accountId, address indexed owner, uint64 amount
+    );
+    event DepositRefunded(uint256 indexed queueIndex, address indexed owner, uint64 amount);
+
+    error ZeroAmount();
+    error IsFrozen();
+    error NotFrozen();
+    error AlreadyFrozen();
+    error NothingOverdue(uint256 queuePosition, uint256 queueLength);
+    error NotOverdue(uint256 queueIndex, uint256 deadline);
+    error TransferFailed();
+    error NotFinalized(uint256 batch, uint256 lastFinalized);
+    error HeaderMismatch(uint256 batch);
+    error WithdrawalIndexOutOfRange(uint256 index);
+    error InvalidWithdrawalProof(uint256 batch, uint256 index);
+    error AlreadyClaimed(uint256 batch, uint256 index);
+    error NoSuchQueueItem(uint256 queueIndex);
+    error DepositConsumed(uint256 queueIndex, uint256 finalizedQueuePosition);
+    error QueueItemMismatch(uint256 queueIndex);
+    error AlreadyRefunded(uint256 queueIndex);
+
+    constructor(IERC20Minimal token_, uint64 forcedDeadline_) {
+        token = token_;
+        rollup = IRollupState(msg.sender);
+        forcedDeadline = forcedDeadline_;
+    }
+
+    // ------------------------------------------------------------------------------- queue
+    /// @notice Lock `amount` (usd6) from the caller for (caller, `subaccount`); enters the queue.
+    function deposit(uint32 subaccount, uint64 amount) external returns (uint256 queueIndex) {
+        if (amount == 0) revert ZeroAmount();
+        if (frozen) revert IsFrozen();
+        _safeTransferFrom(msg.sender, amount);
+        queueIndex = _enqueue(KIND_DEPOSIT, msg.sender, subaccount, amount);
+    }
+
+    /// @notice Ask, on L1, to withdraw `amount` (usd6) from account `accountId` owned by the
+    ///         caller. The sequencer must serve it (or reject it by a rule of the core) within
+    ///         `forcedDeadline` seconds, or anyone can `freeze()` the system.
+    function requestForcedWithdrawal(uint32 accountId, uint64 amount) external returns (uint256 queueIndex) {
+        if (frozen) revert IsFrozen();
+        queueIndex = _enqueue(KIND_FORCED_WITHDRAWAL, msg.sender, accountId, amount);
+    }
+
+    function _enqueue(uint8 kind, address owner, uint32 target, uint64 amount) private returns (uint256 index) {
+        index = queueLength;
+        bytes32 h = keccak256(abi.encode(kind, uint64(index), owner, target, amount));
+        _itemHashes[index] = h;
+        uint64 t = uint64(block.timestamp);
+        _itemTimes[index >> 2] |= uint256(t) << ((index & 3) << 6);
+        queueLength = uint64(index + 1);
+        emit QueueItemAdded(index, kind, owner, target, amount, t, h);
+    }
+
+    function _itemTime(uint256 index) private view returns (uint64) {
+        return uint64(_itemTimes[index >> 2] >> ((index & 3) << 6));
+    }
+
+    /// @notice The stored hash (0 after a refund) and L1 time of queue item `index`.
+    function queueItem(uint256 index) external view returns (bytes32 itemHash, uint64 time) {
+        if (index >= queueLength) revert NoSuchQueueItem(index);
+        return (_itemHashes[index], _itemTime(index));
+    }
+
+    /// @notice For the Rollup's append: queue length, the deadline of the item at `position`
+    ///         (type(uint64).max if there is none) and the freeze flag, in one call.
+    function queueInfo(uint256 position) external view returns (uint64 length, uint64 deadline, bool isFrozen) {
+        length = queueLength;
+        isFrozen = frozen;
+        deadline = position < length ? _itemTime(position) + forcedDeadline : type(uint64).max;
+    }
+
+    // ------------------------------------------------------------------------------ freeze
+    /// @notice Anyone: freeze the system once the oldest unconsumed queue item is overdue.
+    function freeze() external {
+        if (frozen) revert AlreadyFrozen();
+        uint256 position = rollup.queuePosition();
+        uint256 length = queueLength;
+        if (position >= length) revert NothingOverdue(position, length);
+        uint256 t = _itemTime(position);
+        uint256 deadline = t + forcedDeadline;
+        if (block.timestamp <= deadline) revert NotOverdue(position, deadline);
+        frozen = true;
+        frozenAt = uint64(block.timestamp);
+        emit Frozen(position, t, deadline);
+    }
+
+    // -------------------------------------------------------------------------- withdrawals
+    function withdrawalLeaf(uint32 accountId, address owner, uint64 amount) public pure returns (bytes32) {
+        return keccak256(abi.encode(WITHDRAWAL_TAG, accountId, owner, amount));
+    }
+
+    function isClaimed(uint256 batch, uint256 index) public view returns (bool) {
+        return (_claimed[(batch << 8) | (index >> 8)] >> (index & 255)) & 1 == 1;
+    }
+
+    /// @notice Pay withdrawal `index` of finalized batch `header.number` to `owner` (anyone may
+    ///         call). `present`/`siblings`: a compressed SparseMerkle proof (see SparseMerkle).
+    function claimWithdrawal(
+        BatchHeader calldata header,
+        uint256 index,
+        uint32 accountId,
+        address owner,
+        uint64 amount,
+        uint256 present,
+        bytes32[] calldata siblings
+    ) external {
+        uint256 batch = header.number;
+        (bytes32 stored, uint256 lastFinalized) = rollup.batchInfo(batch);
+        if (batch > lastFinalized || batch == 0) revert NotFinalized(batch, lastFinalized);
+        if (BatchLib.hashCalldata(header) != stored) revert HeaderMismatch(batch);
+        if (index >> WITHDRAWALS_DEPTH != 0) revert WithdrawalIndexOutOfRange(index);
+        bytes32 leaf = withdrawalLeaf(accountId, owner, amount);
+        bytes32 root = SparseMerkle.rootFromCompressedProof(WITHDRAWALS_DEPTH, index, leaf, present, siblings);
+        if (root != header.withdrawalsRoot) revert InvalidWithdrawalProof(batch, index);
+        uint256 key = (batch << 8) | (index >> 8);
+        uint256 bit = 1 << (index & 255);
+        uint256 word = _claimed[key];
+        if (word & bit != 0) revert AlreadyClaimed(batch, index);
+        _claimed[key] = word | bit;
+        emit WithdrawalClaimed(batch, index, accountId, owner, amount);
+        _safeTransfer(owner, amount);
+    }
+
+    // ------------------------------------------------------------------------------ refunds
+    /// @notice After a freeze: return a deposit that the last finalized batch did not consume
+    ///         to its owner (anyone may call), once.
+    function refundDeposit(uint64 queueIndex, address owner, uint32 subaccount, uint64 amount) external {
+        if (!frozen) revert NotFrozen();
+        if (queueIndex >= queueLength) revert NoSuchQueueItem(queueIndex);
+        uint256 consumed = rollup.finalizedQueuePosition();
+        if (queueIndex < consumed) revert DepositConsumed(queueIndex, consumed);
+        bytes32 stored = _itemHashes[queueIndex];
+        if (stored == 0) revert AlreadyRefunded(queueIndex);
+        if (keccak256(abi.encode(KIND_DEPOSIT, queueIndex, owner, subaccount, amount)) != stored) {
+            revert QueueItemMismatch(queueIndex);
+        }
+        delete _itemHashes[queueIndex];
+        emit DepositRefunded(queueIndex, owner, amount);
+        _safeTransfer(owner, amount);
+    }
+
+    // ------------------------------------------------------------------------------- token
+    function _safeTransfer(address to, uint256 amount) private {
+        _call(abi.encodeCall(IERC20Minimal.transfer, (to, amount)));
+    }
+
+    function _safeTransferFrom(address from, uint256 amount) private {
+        _call(abi.encodeCall(IERC20Minimal.transferFrom, (from, address(this), amount)));
+    }
+
+    /// @dev Accepts tokens that return nothing or `true`; anything else reverts.
+    function _call(bytes memory data) private {
+        (bool ok, bytes memory ret) = address(token).call(data);
+        if (!ok || (ret.length != 0 && (ret.length != 32 || abi.decode(ret, (uint256)) != 1))) {
+            revert TransferFailed();
+        }
+        if (ret.length == 0 && address(token).code.length == 0) revert TransferFailed();
+    }
+}
