@@ -11,13 +11,21 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	@touch $(STAMP)
 
+# npm packages (solc-js compiler, anvil node) for the L1 tests; node and npm come from
+# Debian if the machine lacks them.
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || (apt-get update && apt-get install -y nodejs npm)
+	npm ci --no-audit --no-fund
+	@touch $(NODE_STAMP)
+
 .PHONY: install demo test bench
-install: $(STAMP)
+install: $(STAMP) $(NODE_STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/clearline demo $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/pytest -n 2 $(ARGS)
 
 bench: $(STAMP)

@@ -94,7 +94,7 @@ contract Rollup {
     /// @notice Append batch `number` (sequencer only). See the contract notice for the checks.
     /// @param txs          the batch data (opaque here; format in clearline.l1)
     /// @param stateRoots   state roots after each chunk of `txsPerRoot` transactions
-    /// @return headerHash  keccak256(abi.encode(header))
+    /// @return newHeaderHash keccak256(abi.encode(header))
     function appendBatch(
         uint64 number,
         bytes32 prevHeaderHash,
@@ -103,14 +103,14 @@ contract Rollup {
         uint32 txsPerRoot,
         bytes calldata txs,
         bytes32[] calldata stateRoots
-    ) external returns (bytes32 headerHash) {
+    ) external returns (bytes32 newHeaderHash) {
         if (msg.sender != sequencer) revert NotSequencer(msg.sender);
         uint256 expected = uint256(_lastBatch) + 1;
         if (number != expected) revert BadBatchNumber(expected, number);
         bytes32 prev = _headers[number - 1];
         if (prevHeaderHash != prev) revert BadPrevHeader(prev, prevHeaderHash);
         uint64 queueStart = _queuePosition;
-        (uint64 queueLength, uint64 deadline, bool isFrozen) = vault.queueInfo(queueStart);
+        (uint64 queueLength, uint256 deadline, bool isFrozen) = vault.queueInfo(queueStart);
         if (isFrozen) revert IsFrozen();
         if (queueEnd < queueStart || queueEnd > queueLength) {
             revert BadQueuePosition(queueStart, queueEnd, queueLength);
@@ -123,29 +123,30 @@ contract Rollup {
         BatchHeader memory h;
         h.number = number;
         h.prevHeaderHash = prevHeaderHash;
-        h.txsHash = _hashCalldata(txs.offset, txs.length);
-        h.stateRootsHash = _hashCalldata(stateRoots.offset, nRoots << 5);
+        bytes32 txsHash;
+        bytes32 rootsHash;
+        assembly ("memory-safe") {
+            // hash the calldata through scratch memory beyond the free memory pointer
+            let p := mload(0x40)
+            calldatacopy(p, txs.offset, txs.length)
+            txsHash := keccak256(p, txs.length)
+            calldatacopy(p, stateRoots.offset, shl(5, nRoots))
+            rootsHash := keccak256(p, shl(5, nRoots))
+        }
+        h.txsHash = txsHash;
+        h.stateRootsHash = rootsHash;
         h.postStateRoot = stateRoots[nRoots - 1];
         h.withdrawalsRoot = withdrawalsRoot;
         h.queueStart = queueStart;
         h.queueEnd = queueEnd;
         h.txsPerRoot = txsPerRoot;
         h.l1Timestamp = uint64(block.timestamp);
-        headerHash = BatchLib.hash(h);
+        newHeaderHash = BatchLib.hash(h);
 
-        _headers[number] = headerHash;
+        _headers[number] = newHeaderHash;
         _lastBatch = uint48(number);
         _queuePosition = queueEnd;
-        emit BatchAppended(number, headerHash, h);
-    }
-
-    /// @dev keccak256 of `length` calldata bytes at `offset`, through scratch memory.
-    function _hashCalldata(uint256 offset, uint256 length) private pure returns (bytes32 r) {
-        assembly ("memory-safe") {
-            let p := mload(0x40)
-            calldatacopy(p, offset, length)
-            r := keccak256(p, length)
-        }
+        emit BatchAppended(number, newHeaderHash, h);
     }
 
     /// @notice Finalize the next `headers.length` batches, in order (anyone).

@@ -147,11 +147,11 @@ contract Vault {
     }
 
     /// @notice For the Rollup's append: queue length, the deadline of the item at `position`
-    ///         (type(uint64).max if there is none) and the freeze flag, in one call.
-    function queueInfo(uint256 position) external view returns (uint64 length, uint64 deadline, bool isFrozen) {
+    ///         (type(uint256).max if there is none) and the freeze flag, in one call.
+    function queueInfo(uint256 position) external view returns (uint64 length, uint256 deadline, bool isFrozen) {
         length = queueLength;
         isFrozen = frozen;
-        deadline = position < length ? _itemTime(position) + forcedDeadline : type(uint64).max;
+        deadline = position < length ? uint256(_itemTime(position)) + forcedDeadline : type(uint256).max;
     }
 
     // ------------------------------------------------------------------------------ freeze
@@ -189,14 +189,7 @@ contract Vault {
         uint256 present,
         bytes32[] calldata siblings
     ) external {
-        uint256 batch = header.number;
-        (bytes32 stored, uint256 lastFinalized) = rollup.batchInfo(batch);
-        if (batch > lastFinalized || batch == 0) revert NotFinalized(batch, lastFinalized);
-        if (BatchLib.hashCalldata(header) != stored) revert HeaderMismatch(batch);
-        if (index >> WITHDRAWALS_DEPTH != 0) revert WithdrawalIndexOutOfRange(index);
-        bytes32 leaf = withdrawalLeaf(accountId, owner, amount);
-        bytes32 root = SparseMerkle.rootFromCompressedProof(WITHDRAWALS_DEPTH, index, leaf, present, siblings);
-        if (root != header.withdrawalsRoot) revert InvalidWithdrawalProof(batch, index);
+        uint256 batch = _checkWithdrawal(header, index, withdrawalLeaf(accountId, owner, amount), present, siblings);
         uint256 key = (batch << 8) | (index >> 8);
         uint256 bit = 1 << (index & 255);
         uint256 word = _claimed[key];
@@ -204,6 +197,24 @@ contract Vault {
         _claimed[key] = word | bit;
         emit WithdrawalClaimed(batch, index, accountId, owner, amount);
         _safeTransfer(owner, amount);
+    }
+
+    /// @dev Reverts unless `leaf` is withdrawal `index` of finalized batch `header`; returns
+    ///      the batch number.
+    function _checkWithdrawal(
+        BatchHeader calldata header,
+        uint256 index,
+        bytes32 leaf,
+        uint256 present,
+        bytes32[] calldata siblings
+    ) private view returns (uint256 batch) {
+        batch = header.number;
+        (bytes32 stored, uint256 lastFinalized) = rollup.batchInfo(batch);
+        if (batch > lastFinalized || batch == 0) revert NotFinalized(batch, lastFinalized);
+        if (BatchLib.hashCalldata(header) != stored) revert HeaderMismatch(batch);
+        if (index >> WITHDRAWALS_DEPTH != 0) revert WithdrawalIndexOutOfRange(index);
+        bytes32 root = SparseMerkle.rootFromCompressedProof(WITHDRAWALS_DEPTH, index, leaf, present, siblings);
+        if (root != header.withdrawalsRoot) revert InvalidWithdrawalProof(batch, index);
     }
 
     // ------------------------------------------------------------------------------ refunds

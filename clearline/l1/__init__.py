@@ -1,0 +1,123 @@
+"""clearline.l1 -- the L1 contracts, their compiled artifacts and a web3.py client.
+
+Contents
+--------
+- ``contracts/*.sol``: ``MockUSD`` (6-decimal ERC-20, public mint), ``SparseMerkle`` (proof
+  verification identical to ``clearline.core.merkle``), ``Batch`` (the header struct),
+  ``Vault`` (custody, L1 queue, withdrawal claims, freeze, refunds) and ``Rollup`` (bonded
+  sequencer, batch chain, finalization; creates its Vault). Solidity 0.8.30 through the
+  npm ``solc`` pinned in ``package.json``; evmVersion cancun; optimizer + via-IR.
+- ``artifacts/*.json``: committed compiler output; ``compile.py`` rebuilds it deterministically.
+- ``chain.py``: ``InProcessChain`` (eth-tester + py-evm), ``RpcChain(url)``, ``start_anvil()``.
+- ``deploy.py``: ``deploy(chain, ...) -> Deployment``; ``predict_addresses``.
+- ``client.py``: ``L1Client``: deposit, forced withdrawal, append batch, finalize, freeze,
+  claim, refund, views; reverts raise ``L1Revert`` with the custom error's name.
+- ``formats.py``: the byte formats below, in Python.
+
+Units: token amounts are usd6 (MockUSD has 6 decimals), times are L1 seconds.
+
+L1 queue (Vault)
+----------------
+Items are numbered 0, 1, ... and must be consumed by batches in order. The Vault stores per
+item ``itemHash = keccak256(abi.encode(uint8 kind, uint64 queueIndex, address owner,
+uint32 target, uint64 amount))`` and the L1 time; ``QueueItemAdded`` emits all the fields.
+
+- kind 1, deposit (``Vault.deposit(subaccount, amount)``): owner = depositor, target =
+  subaccount. It is consumed by the core ``Deposit(time_ms, queue_index, owner, subaccount,
+  amount)``; the item hash is that tx's ABI encoding without the ``timeMs`` word
+  (``formats.deposit_item_hash``).
+- kind 2, forced withdrawal (``Vault.requestForcedWithdrawal(accountId, amount)``): owner =
+  requester, target = account id. The core must serve it (pay by a withdrawal record) or
+  reject it by a checkable rule.
+
+Queue kinds are their own namespace (not ``core.txs.TxKind``).
+
+Deadline and freeze: an item is overdue when ``block.timestamp > time + forcedDeadline`` and
+no appended batch consumed it (``index >= Rollup.queuePosition()``). Then ``Rollup.appendBatch``
+reverts (``QueueItemOverdue``: an item cannot be served late) and anyone may call
+``Vault.freeze()``. After a freeze, appends and finalization revert; batches not finalized are
+void; the state is the last finalized one; deposits at index ``>= finalizedQueuePosition()``
+are refunded by ``Vault.refundDeposit`` (once).
+
+Batch (Rollup.appendBatch)
+--------------------------
+``appendBatch(uint64 number, bytes32 prevHeaderHash, uint64 queueEnd, bytes32 withdrawalsRoot,
+uint32 txsPerRoot, bytes txs, bytes32[] stateRoots)``, sequencer only. Checks: ``number`` =
+last + 1, ``prevHeaderHash`` = stored hash of header ``number - 1``, ``queueStart <= queueEnd
+<= Vault.queueLength`` (``queueStart`` = previous ``queueEnd``), not frozen, head item not
+overdue, ``stateRoots`` non-empty, ``txsPerRoot > 0``. The contract builds and stores only
+``keccak256(abi.encode(header))`` and emits ``BatchAppended(number, headerHash, header)``::
+
+    struct BatchHeader {            // ten 32-byte ABI words
+        uint64  number;             // consecutive; 0 = genesis (all zero but postStateRoot)
+        bytes32 prevHeaderHash;
+        bytes32 txsHash;            // keccak256(txs), hashed by the contract from calldata
+        bytes32 stateRootsHash;     // keccak256(abi.encodePacked(stateRoots)), idem
+        bytes32 postStateRoot;      // stateRoots[last]
+        bytes32 withdrawalsRoot;    // see below
+        uint64  queueStart;
+        uint64  queueEnd;           // queue items [queueStart, queueEnd) are consumed
+        uint32  txsPerRoot;
+        uint64  l1Timestamp;        // block.timestamp of the append
+    }
+
+``txs`` (opaque to the contract; a batch that does not decode is fraud), format v1 =
+``0x01 || for each tx: uint32 big-endian length || core.encoding.encode_tx(tx)``
+(``formats.encode_batch_txs`` / ``decode_batch_txs``). The queue items
+``[queueStart, queueEnd)`` must appear in it, in order, as their L1 transactions.
+
+``stateRoots[i]`` = ``core`` state root (``encoding.state_root``) after transaction
+``min((i + 1) * txsPerRoot, n) - 1`` of the batch's ``n`` transactions; so there are
+``max(1, ceil(n / txsPerRoot))`` roots (for ``n = 0``, one: the unchanged root).
+
+Finalization: ``Rollup.finalize(BatchHeader[] headers)`` (anyone) takes the next headers in
+order; each finalizes when ``block.timestamp >= l1Timestamp + challengePeriod``. Views:
+``lastBatch``, ``lastFinalizedBatch``, ``finalizedStateRoot``, ``queuePosition``,
+``finalizedQueuePosition``, ``headerHash(n)``.
+
+Withdrawal records (claims)
+---------------------------
+``withdrawalsRoot`` is the root of a ``SparseMerkleTree(16)`` (core.merkle, same node hashing)
+whose leaf ``i`` is the batch's ``i``-th successful withdrawal, in transaction order (user
+``Withdraw`` and served forced withdrawals alike)::
+
+    leaf = keccak256(abi.encode(bytes32 WITHDRAWAL_TAG, uint32 accountId, address owner,
+                                uint64 amount))
+    WITHDRAWAL_TAG = keccak256("clearline.withdrawal.v1")
+
+(``formats.WithdrawalRecord`` / ``withdrawals_tree``; ``ZERO_HASHES[16]`` when there is
+none). Once the batch is final, ``Vault.claimWithdrawal(header, index, accountId, owner,
+amount, present, siblings)`` pays ``owner``, once per (batch, index). Proofs may be
+compressed: bit ``i`` of ``present`` says sibling ``i`` is given; otherwise it is the zero hash
+of level ``i`` (``formats.compress_proof``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Public names, imported lazily (web3 and py-evm load only when a chain is used).
+_EXPORTS = {
+    "BatchHeader": "formats",
+    "QueueItem": "formats",
+    "WithdrawalRecord": "formats",
+    "InProcessChain": "chain",
+    "RpcChain": "chain",
+    "start_anvil": "chain",
+    "Deployment": "deploy",
+    "L1Client": "client",
+    "L1Revert": "client",
+    "TxResult": "client",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

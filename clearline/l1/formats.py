@@ -1,0 +1,258 @@
+"""Byte formats shared by the L1 contracts and Python: queue items, batch headers, batch data,
+withdrawal records and compressed Merkle proofs. Each function here is pinned against the
+contracts by the tests in ``tests/l1`` (same hashes on a real EVM).
+
+Pure and deterministic like the core (no I/O, clock or randomness): the batcher and the
+watchtower use these to build and check what the contracts commit to.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import astuple, dataclass, fields
+from collections.abc import Mapping, Sequence
+
+from clearline.core.hashing import keccak, tag
+from clearline.core.merkle import ZERO_HASHES, SparseMerkleTree
+from clearline.core.txs import Deposit
+
+__all__ = [
+    "BATCH_FORMAT_V1",
+    "QUEUE_DEPOSIT",
+    "QUEUE_FORCED_WITHDRAWAL",
+    "WITHDRAWALS_DEPTH",
+    "WITHDRAWAL_TAG",
+    "BatchFormatError",
+    "BatchHeader",
+    "QueueItem",
+    "WithdrawalRecord",
+    "compress_proof",
+    "decode_batch_txs",
+    "deposit_item_hash",
+    "encode_batch_txs",
+    "expand_proof",
+    "queue_item_hash",
+    "state_roots_hash",
+    "withdrawal_leaf",
+    "withdrawals_tree",
+]
+
+QUEUE_DEPOSIT = 1
+QUEUE_FORCED_WITHDRAWAL = 2
+WITHDRAWALS_DEPTH = 16
+WITHDRAWAL_TAG = tag("clearline.withdrawal.v1")
+BATCH_FORMAT_V1 = 0x01
+
+_W = 32
+
+
+def _word(value: int, bits: int, what: str) -> bytes:
+    if type(value) is not int or value < 0 or value >> bits:
+        raise ValueError(f"{what} must be a uint{bits}, got {value!r}")
+    return value.to_bytes(_W, "big")
+
+
+def _address(value: bytes, what: str) -> bytes:
+    if not isinstance(value, (bytes, bytearray)) or len(value) != 20:
+        raise ValueError(f"{what} must be a 20-byte address")
+    return bytes(12) + bytes(value)
+
+
+def _hash32(value: bytes, what: str) -> bytes:
+    if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
+        raise ValueError(f"{what} must be 32 bytes")
+    return bytes(value)
+
+
+# ------------------------------------------------------------------------------ L1 queue
+def queue_item_hash(kind: int, index: int, owner: bytes, target: int, amount: int) -> bytes:
+    """``keccak256(abi.encode(uint8 kind, uint64 queueIndex, address owner, uint32 target,
+    uint64 amount))``: what ``Vault`` stores per queue item. ``target`` is the subaccount of a
+    deposit (kind 1) or the account id of a forced withdrawal (kind 2)."""
+    return keccak(
+        _word(kind, 8, "kind")
+        + _word(index, 64, "queue index")
+        + _address(owner, "owner")
+        + _word(target, 32, "target")
+        + _word(amount, 64, "amount")
+    )
+
+
+def deposit_item_hash(tx: Deposit) -> bytes:
+    """The queue item hash a core ``Deposit`` must match: its ABI encoding without ``timeMs``."""
+    return queue_item_hash(QUEUE_DEPOSIT, tx.queue_index, tx.owner, tx.subaccount, tx.amount)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """One L1 queue item as the Vault's ``QueueItemAdded`` event reports it."""
+
+    index: int
+    kind: int  # QUEUE_DEPOSIT or QUEUE_FORCED_WITHDRAWAL
+    owner: bytes  # 20 bytes
+    target: int  # subaccount (deposit) or account id (forced withdrawal)
+    amount: int  # usd6
+    time: int  # L1 block timestamp, seconds
+    block_number: int = 0
+
+    @property
+    def item_hash(self) -> bytes:
+        return queue_item_hash(self.kind, self.index, self.owner, self.target, self.amount)
+
+    def as_deposit(self, time_ms: int) -> Deposit:
+        """The core transaction that consumes this (deposit) item, stamped ``time_ms``."""
+        if self.kind != QUEUE_DEPOSIT:
+            raise ValueError(f"queue item {self.index} is not a deposit")
+        return Deposit(time_ms, self.index, self.owner, self.target, self.amount)
+
+
+# ---------------------------------------------------------------------------- batch data
+class BatchFormatError(ValueError):
+    """Batch data that does not decode (for a watchtower: a provably bad batch)."""
+
+
+def encode_batch_txs(encoded_txs: Sequence[bytes]) -> bytes:
+    """Batch data, format v1: ``0x01 || for each tx: uint32 big-endian length || tx bytes``,
+    where each tx is its canonical ``clearline.core.encoding.encode_tx`` bytes."""
+    parts = [bytes((BATCH_FORMAT_V1,))]
+    for tx in encoded_txs:
+        if not isinstance(tx, (bytes, bytearray)) or not tx:
+            raise BatchFormatError("each transaction must be non-empty bytes")
+        parts.append(struct.pack(">I", len(tx)))
+        parts.append(bytes(tx))
+    return b"".join(parts)
+
+
+def decode_batch_txs(data: bytes) -> list[bytes]:
+    """Inverse of ``encode_batch_txs``; anything else raises ``BatchFormatError``."""
+    if not data or data[0] != BATCH_FORMAT_V1:
+        raise BatchFormatError("unknown batch format")
+    out, pos, end = [], 1, len(data)
+    while pos < end:
+        if pos + 4 > end:
+            raise BatchFormatError("truncated length")
+        (n,) = struct.unpack_from(">I", data, pos)
+        pos += 4
+        if n == 0 or pos + n > end:
+            raise BatchFormatError("bad transaction length")
+        out.append(bytes(data[pos : pos + n]))
+        pos += n
+    return out
+
+
+def state_roots_hash(state_roots: Sequence[bytes]) -> bytes:
+    """``keccak256(abi.encodePacked(bytes32[] stateRoots))``."""
+    return keccak(b"".join(_hash32(r, "state root") for r in state_roots))
+
+
+# -------------------------------------------------------------------------- batch header
+@dataclass(frozen=True, slots=True)
+class BatchHeader:
+    """``Batch.sol``'s ``BatchHeader``; the Rollup stores ``keccak256(abi.encode(header))``."""
+
+    number: int  # uint64
+    prev_header_hash: bytes  # bytes32
+    txs_hash: bytes  # bytes32 keccak256(batch data)
+    state_roots_hash: bytes  # bytes32
+    post_state_root: bytes  # bytes32
+    withdrawals_root: bytes  # bytes32
+    queue_start: int  # uint64
+    queue_end: int  # uint64
+    txs_per_root: int  # uint32
+    l1_timestamp: int  # uint64
+
+    def encode(self) -> bytes:
+        return b"".join((
+            _word(self.number, 64, "number"),
+            _hash32(self.prev_header_hash, "prev_header_hash"),
+            _hash32(self.txs_hash, "txs_hash"),
+            _hash32(self.state_roots_hash, "state_roots_hash"),
+            _hash32(self.post_state_root, "post_state_root"),
+            _hash32(self.withdrawals_root, "withdrawals_root"),
+            _word(self.queue_start, 64, "queue_start"),
+            _word(self.queue_end, 64, "queue_end"),
+            _word(self.txs_per_root, 32, "txs_per_root"),
+            _word(self.l1_timestamp, 64, "l1_timestamp"),
+        ))
+
+    def hash(self) -> bytes:
+        return keccak(self.encode())
+
+    def as_tuple(self) -> tuple:
+        """The ABI tuple for contract calls that take a ``BatchHeader``."""
+        return astuple(self)
+
+    @classmethod
+    def from_event(cls, header: Mapping | Sequence) -> "BatchHeader":
+        """From a decoded ``BatchAppended`` event's ``header`` (dict or tuple)."""
+        if isinstance(header, Mapping):
+            names = [f.name for f in fields(cls)]
+            camel = ["number", "prevHeaderHash", "txsHash", "stateRootsHash", "postStateRoot",
+                     "withdrawalsRoot", "queueStart", "queueEnd", "txsPerRoot", "l1Timestamp"]
+            return cls(**{n: _norm(header[c]) for n, c in zip(names, camel)})
+        return cls(*(_norm(v) for v in header))
+
+    @classmethod
+    def genesis(cls, state_root: bytes) -> "BatchHeader":
+        """Batch 0: all zeros but the genesis state root."""
+        z = bytes(32)
+        return cls(0, z, z, z, _hash32(state_root, "state_root"), z, 0, 0, 0, 0)
+
+
+def _norm(v):
+    return bytes(v) if isinstance(v, (bytes, bytearray)) else v
+
+
+# --------------------------------------------------------------------------- withdrawals
+@dataclass(frozen=True, slots=True)
+class WithdrawalRecord:
+    """One withdrawal paid by a batch (user ``Withdraw`` or served forced withdrawal)."""
+
+    account_id: int  # uint32
+    owner: bytes  # address paid on L1
+    amount: int  # uint64 usd6
+
+    def leaf(self) -> bytes:
+        return withdrawal_leaf(self.account_id, self.owner, self.amount)
+
+
+def withdrawal_leaf(account_id: int, owner: bytes, amount: int) -> bytes:
+    """``keccak256(abi.encode(bytes32 WITHDRAWAL_TAG, uint32 accountId, address owner,
+    uint64 amount))``."""
+    return keccak(
+        WITHDRAWAL_TAG
+        + _word(account_id, 32, "account_id")
+        + _address(owner, "owner")
+        + _word(amount, 64, "amount")
+    )
+
+
+def withdrawals_tree(records: Sequence[WithdrawalRecord]) -> SparseMerkleTree:
+    """The batch's withdrawal tree: leaf i = ``records[i].leaf()``, depth 16. Its ``root()``
+    is the header's ``withdrawalsRoot`` (``ZERO_HASHES[16]`` for a batch without any)."""
+    if len(records) > 1 << WITHDRAWALS_DEPTH:
+        raise ValueError(f"at most {1 << WITHDRAWALS_DEPTH} withdrawals per batch")
+    tree = SparseMerkleTree(WITHDRAWALS_DEPTH)
+    tree.update((i, r.leaf()) for i, r in enumerate(records))
+    return tree
+
+
+# ---------------------------------------------------------------------- proof compression
+def compress_proof(siblings: Sequence[bytes]) -> tuple[int, list[bytes]]:
+    """``(present, kept)``: bit i of ``present`` is set iff sibling i is not the zero hash of
+    level i; ``kept`` are those siblings, bottom-up (``SparseMerkle.rootFromCompressedProof``)."""
+    present, kept = 0, []
+    for i, s in enumerate(siblings):
+        s = _hash32(s, f"sibling {i}")
+        if s != ZERO_HASHES[i]:
+            present |= 1 << i
+            kept.append(s)
+    return present, kept
+
+
+def expand_proof(depth: int, present: int, kept: Sequence[bytes]) -> list[bytes]:
+    """Inverse of ``compress_proof``."""
+    if present < 0 or present >> depth or bin(present).count("1") != len(kept):
+        raise ValueError("present bits do not match the kept siblings")
+    it = iter(kept)
+    return [next(it) if (present >> i) & 1 else ZERO_HASHES[i] for i in range(depth)]
