@@ -12,13 +12,13 @@ from . import eip712
 from .book import BUY, RestingOrder
 from .errors import ErrorCode, Rejected
 from .instruments import MarketStatus
-from .ledger import (CollateralMoved, Fill, IndexUpdated, MarginModeSet, OrderClosed, OrderRested, close_order,
+from .ledger import (CollateralMoved, Fill, ForcedWithdrawalDenied, IndexUpdated, MarginModeSet, OrderClosed, OrderRested, close_order,
                      settle_plan)
 from .margin import MarginGate, health
 from .matching import CloseReason, Plan, plan_match
 from .operator import handle_operator
 from .state import MAX_OPEN_ORDERS, MAX_POSITIONS, Account, State
-from .txs import (ALL_FLAGS, Cancel, CancelScope, Deposit, MarginMode, MarkUpdate, OperatorAction, Order,
+from .txs import (ALL_FLAGS, Cancel, CancelScope, Deposit, ForcedWithdrawal, MarginMode, MarkUpdate, OperatorAction, Order,
                   OrderFlag, OrderType, Replace, SetMarginMode, TimeInForce, Transfer,
                   Withdraw)
 from .units import INT64_MAX, UINT32_MAX, UINT64_MAX
@@ -68,7 +68,7 @@ def apply(state: State, tx) -> Receipt:
 
 def recover_signer(state: State, tx) -> None:
     """Fill ``tx.signer`` from its signature (for replay from L1 data). Raises Rejected."""
-    if not isinstance(tx, Deposit):
+    if not isinstance(tx, (Deposit, ForcedWithdrawal)):
         tx.signer = eip712.recover_signer(state.domain, tx)
 
 
@@ -288,6 +288,35 @@ def _deposit(st: State, tx: Deposit) -> Receipt:
     return Receipt(True, events=[CollateralMoved("deposit", -1, acct.id, tx.amount)])
 
 
+def _forced_withdrawal(st: State, tx: ForcedWithdrawal) -> Receipt:
+    """Serve or deny an L1 forced withdrawal; either way its queue item is consumed."""
+    if tx.queue_index != st.l1_queue_pos:
+        raise Rejected(E.QUEUE_OUT_OF_ORDER, f"queue item {tx.queue_index}, expected {st.l1_queue_pos}")
+    if len(tx.owner) != 20 or not (0 <= tx.account <= UINT32_MAX) or not (0 <= tx.amount <= UINT64_MAX):
+        raise Rejected(E.MALFORMED, "forced withdrawal fields out of range")
+    reason = 0
+    if not (0 <= tx.account < len(st.accounts)):
+        reason = E.UNKNOWN_ACCOUNT
+    elif st.accounts[tx.account].owner != tx.owner:
+        reason = E.NOT_ACCOUNT_OWNER
+    elif tx.amount == 0:
+        reason = E.ZERO_AMOUNT
+    else:
+        try:
+            _free_collateral_check(st, st.accounts[tx.account], tx.amount)
+        except Rejected as e:
+            reason = e.code
+    st.l1_queue_pos += 1
+    if reason:
+        return Receipt(True, events=[ForcedWithdrawalDenied(tx.queue_index, tx.account, tx.owner, tx.amount,
+                                                            int(reason))])
+    acct = st.accounts[tx.account]
+    acct.collateral -= tx.amount
+    st.total_withdrawals += tx.amount
+    st.dirty_accounts.add(acct.id)
+    return Receipt(True, events=[CollateralMoved("forced_withdraw", acct.id, -1, tx.amount)])
+
+
 def _withdraw(st: State, tx: Withdraw) -> Receipt:
     acct = _signed_account(st, tx)
     _check_amount(tx.amount)
@@ -401,6 +430,7 @@ def _operator_action(st: State, tx: OperatorAction) -> Receipt:
 
 _HANDLERS = {
     Deposit: _deposit,
+    ForcedWithdrawal: _forced_withdrawal,
     Order: _order,
     Cancel: _cancel,
     Replace: _replace,

@@ -34,6 +34,7 @@ from .hashing import keccak, tag
 from .txs import (
     Cancel,
     Deposit,
+    ForcedWithdrawal,
     MarkUpdate,
     OperatorAction,
     Order,
@@ -144,6 +145,13 @@ def _enc_deposit(tx: Deposit) -> bytes:
                          tx.amount)
 
 
+def _enc_forced(tx: ForcedWithdrawal) -> bytes:
+    """Same layout as a deposit: (kind, timeMs, queueIndex, owner, account, amount)."""
+    if not isinstance(tx.owner, bytes) or len(tx.owner) != 20:
+        raise Rejected(ErrorCode.MALFORMED, "owner must be a 20-byte address")
+    return _DEPOSIT.pack(TxKind.FORCED_WITHDRAWAL, tx.time_ms, tx.queue_index, tx.owner, tx.account, tx.amount)
+
+
 def _enc_order(tx: Order) -> bytes:
     return _ORDER.pack(TxKind.ORDER, tx.time_ms, tx.account, tx.instrument, tx.side,
                        tx.order_type, tx.tif, tx.flags, tx.stp, tx.price, tx.size, tx.expiry,
@@ -242,6 +250,7 @@ def _enc_mark(tx: MarkUpdate) -> bytes:
 
 _ENCODERS = {
     Deposit: _enc_deposit,
+    ForcedWithdrawal: _enc_forced,
     Order: _enc_order,
     Cancel: _enc_cancel,
     Replace: _enc_replace,
@@ -284,6 +293,11 @@ def _dec_deposit(data: bytes) -> Deposit:
         data, _DEPOSIT, _DEPOSIT_MASK
     )
     return Deposit(time_ms, queue_index, owner, subaccount, amount)
+
+
+def _dec_forced(data: bytes) -> ForcedWithdrawal:
+    _, time_ms, queue_index, owner, account, amount = _check_static(data, _DEPOSIT, _DEPOSIT_MASK)
+    return ForcedWithdrawal(time_ms, queue_index, owner, account, amount)
 
 
 def _dec_order(data: bytes) -> Order:
@@ -395,6 +409,7 @@ def _dec_mark(data: bytes) -> MarkUpdate:
 
 _DECODERS = {
     TxKind.DEPOSIT: _dec_deposit,
+    TxKind.FORCED_WITHDRAWAL: _dec_forced,
     TxKind.ORDER: _dec_order,
     TxKind.CANCEL: _dec_cancel,
     TxKind.REPLACE: _dec_replace,

@@ -84,6 +84,8 @@ class OrderRested(Event):
         self.remaining = remaining
 CollateralMoved = _event("CollateralMoved", "kind from_account to_account amount",
                          "Deposit, withdrawal request or transfer (-1 = outside).")
+ForcedWithdrawalDenied = _event("ForcedWithdrawalDenied", "queue_index account owner amount reason",
+                                "An L1 forced withdrawal refused by the rule; reason is an ErrorCode.")
 FundingSettled = _event("FundingSettled", "instrument rate_ppm mark paid received to_insurance",
                         "Funding of one interval: payers' total, receivers' total, rounding remainder.")
 FundingSampled = _event("FundingSampled", "instrument premium_ppm samples", "A premium index sample.")

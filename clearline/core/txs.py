@@ -26,6 +26,7 @@ class TxKind(IntEnum):
     MARK_UPDATE = 7
     OPERATOR = 8
     SET_MARGIN_MODE = 9
+    FORCED_WITHDRAWAL = 10
 
 
 class Side(IntEnum):
@@ -78,6 +79,22 @@ class Deposit:
     subaccount: int  # uint32
     amount: int  # uint64 usd6
     KIND = TxKind.DEPOSIT
+
+
+@dataclass(slots=True)
+class ForcedWithdrawal:
+    """L1-originated: a withdrawal the owner requested on L1 (the Vault's forced queue).
+
+    It always consumes its queue item: it is served if ``owner`` owns ``account`` and the
+    amount is within free collateral, and otherwise denied by that same rule (anyone can
+    check it), with the reason in the receipt. Only an out-of-order item is rejected."""
+
+    time_ms: int
+    queue_index: int  # uint64, must equal state.l1_queue_pos
+    owner: bytes  # address (20 bytes) that filed it on L1
+    account: int  # uint32
+    amount: int  # uint64 usd6
+    KIND = TxKind.FORCED_WITHDRAWAL
 
 
 @dataclass(slots=True)
@@ -218,7 +235,8 @@ class SetMarginMode:
     KIND = TxKind.SET_MARGIN_MODE
 
 
-Tx = Deposit | Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate | OperatorAction | SetMarginMode
+Tx = (Deposit | Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate | OperatorAction | SetMarginMode
+      | ForcedWithdrawal)
 SIGNED_KINDS = (Order, Cancel, Replace, Withdraw, Transfer, MarkUpdate, OperatorAction, SetMarginMode)
 TX_CLASSES = {cls.KIND: cls for cls in (Deposit, Order, Cancel, Replace, Withdraw, Transfer, MarkUpdate,
-                                        OperatorAction, SetMarginMode)}
+                                        OperatorAction, SetMarginMode, ForcedWithdrawal)}

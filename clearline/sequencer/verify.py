@@ -18,15 +18,15 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from ..core import eip712
 from ..core.encoding import decode_tx
 from ..core.errors import ErrorCode, Rejected
-from ..core.txs import Deposit
+from ..core.txs import Deposit, ForcedWithdrawal
 
 
 def verify_one(domain: eip712.Domain, payload: bytes):
     """Decode one signed input and recover its signer. Returns the tx or a ``Rejected``."""
     try:
         tx = decode_tx(payload)
-        if isinstance(tx, Deposit):
-            return Rejected(ErrorCode.UNKNOWN_TX_KIND, "deposits come only from the L1 queue")
+        if isinstance(tx, (Deposit, ForcedWithdrawal)):
+            return Rejected(ErrorCode.UNKNOWN_TX_KIND, "deposits and forced withdrawals come only from the L1 queue")
         tx.signer = eip712.recover_signer(domain, tx)
         return tx
     except Rejected as e:
