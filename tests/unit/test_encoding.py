@@ -356,7 +356,7 @@ def test_decode_rejects_dirty_padding(tx):
 
 def test_unknown_kind():
     encoded = bytearray(encode_tx(sample_txs()[4]))
-    for kind in (0, 10, 11, 255):
+    for kind in (0, 11, 12, 255):  # 10 is FORCED_WITHDRAWAL
         encoded[31] = kind
         assert _code(bytes(encoded)) == ErrorCode.UNKNOWN_TX_KIND
     encoded[31] = TxKind.WITHDRAW
