@@ -111,9 +111,13 @@ def list_options(st, uid: int, t: int) -> list:
         raise Rejected(E.NOT_CONFIGURED, f"{u.config.symbol} has no option listing rule")
     if u.oracle.index_price <= 0:
         raise Rejected(E.NO_INDEX, f"{u.config.symbol} has no index price yet")
+    # An expiry is listed only while its whole settlement window is ahead (expiry - window > t):
+    # the TWAP accumulates the index from the listing on, so an expiry listed inside its open
+    # window would miss (part of) the index before the listing.
+    schedule_at = t + max(0, st.params.settlement_window_ms - st.listing.min_lead_ms)
     try:
-        specs = listings_due(st.listing, template, t, u.oracle.index_price, (m.spec for m in st.markets.values()),
-                             st.next_instrument_id())
+        specs = listings_due(st.listing, template, schedule_at, u.oracle.index_price,
+                             (m.spec for m in st.markets.values()), st.next_instrument_id())
     except ListingError as e:
         raise Rejected(E.INVALID_INSTRUMENT, str(e)) from None
     if not specs:

@@ -18,6 +18,9 @@ Cast (account id: role, deposit in usd6):
   6 PM  portfolio margin, 10_000_000: long 50 lots + long 50 puts 9_500 (protected: survives)
   7 W   option writer, 100_000_000: sells the 50 puts; withdraws 1_000_000 before the crash
   insurance fund: 10_000_000 deposited for the zero address.
+
+After the liquidations, one funding interval and the put's expiry settle on top (so
+conservation and replay cover funding, liquidation, ADL and expiry in one log).
 """
 
 from __future__ import annotations

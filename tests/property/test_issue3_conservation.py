@@ -12,6 +12,7 @@ replays to the same root, and a snapshot round-trips exactly.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -26,9 +27,10 @@ from issue3_helpers import BTC_INDEX, BTC_U, ETH_INDEX, ETH_U, USD, Ex3, assert_
 
 from clearline.core.instruments import InstrumentKind, MarketStatus  # noqa: E402
 from clearline.core.state import State  # noqa: E402
-from clearline.core.txs import MarginMode, OrderType, TimeInForce  # noqa: E402
+from clearline.core.txs import CancelScope, MarginMode, OrderType, TimeInForce  # noqa: E402
 
 T = 1_700_000_000_000
+EXAMPLES = int(os.environ.get("ISSUE3_EXAMPLES", "100"))  # e.g. ISSUE3_EXAMPLES=2000 for a long soak
 N_ACCOUNTS = 6
 DEPOSITS = (2_000 * USD, 400 * USD, 60 * USD, 30 * USD, 300 * USD, 80 * USD)  # accounts 4, 5: portfolio
 TICKS = {BTC_U: 100_000, ETH_U: 10_000}
@@ -38,13 +40,13 @@ acct = st.integers(0, N_ACCOUNTS - 1)
 order_op = st.tuples(st.just("order"), acct, st.integers(0, 10_000), st.integers(0, 1), st.integers(-4, 4),
                      st.integers(1, 400), st.booleans(), dt)
 trade_op = st.tuples(st.just("trade"), acct, acct, st.integers(0, 10_000), st.integers(0, 1), st.integers(1, 400), dt)
+mark_op = st.tuples(st.just("mark"), st.integers(-60_000, 60_000), st.integers(-60_000, 60_000),
+                    st.sampled_from([0, 0, 250_000, -250_000]), st.booleans(), dt)
 ops = st.one_of(
-    order_op, order_op, trade_op, trade_op, trade_op,
-    st.tuples(st.just("mark"), st.integers(-60_000, 60_000), st.integers(-60_000, 60_000),
-              st.sampled_from([0, 0, 250_000, -250_000]), st.booleans(), dt),
+    order_op, order_op, trade_op, trade_op, trade_op, mark_op, mark_op,
     st.tuples(st.just("funding"), dt),
     st.tuples(st.just("liquidate"), acct, dt),
-    st.tuples(st.just("sweep"), dt),
+    st.tuples(st.just("sweep"), dt), st.tuples(st.just("sweep"), dt),
     st.tuples(st.just("list"), st.integers(0, 1), dt),
     st.tuples(st.just("settle"), st.integers(0, 1), st.integers(0, 60_000)),
     st.tuples(st.just("cancel"), acct, dt),
@@ -154,10 +156,9 @@ class Run:
             if not windows:
                 return None
             expiry = windows[0]
-            return self.step(ex.settle_expiry, uid, expiry, time=max(ex.time + 1, expiry + late) if late else ex.time + 1)
+            t = max(ex.time + 1, expiry + late) if late else ex.time + 1  # late: jump to the expiry
+            return self.step(ex.settle_expiry, uid, expiry, time=t)
         if kind == "cancel":
-            from clearline.core.txs import CancelScope
-
             return self.step(ex.cancel, args[0], scope=CancelScope.ALL, time=ex.time + args[1])
         if kind == "mode":
             return self.step(ex.set_margin_mode, args[0], args[1], time=ex.time + args[2])
@@ -169,7 +170,7 @@ class Run:
 _NOTABLE = {"Fill", "FundingSettled", "LiquidationFill", "InsuranceCovered", "Deleveraged", "ExpirySettled", "Netting"}
 
 
-@settings(max_examples=int(__import__("os").environ.get("ISSUE3_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(ops, min_size=10, max_size=60))
 def test_random_sequences_keep_every_invariant(seq):
     run = Run()
@@ -195,7 +196,12 @@ def test_random_sequences_keep_every_invariant(seq):
     assert restored.root() == root
     assert restored.to_blob() == blob
     restored.check_invariants()
+    # the log replays to the same root, from genesis and from a snapshot taken halfway
     assert replay_roots(ex.genesis, ex.log)[-1] == root
+    half = len(ex.log) // 2
+    first = State(ex.genesis)
+    replay_roots(ex.genesis, ex.log[:half], first)
+    assert replay_roots(ex.genesis, ex.log[half:], State.from_blob(first.to_blob()))[-1] == root
 
 
 def test_a_long_fixed_sequence_exercises_every_operation():
@@ -206,7 +212,8 @@ def test_a_long_fixed_sequence_exercises_every_operation():
     seen = set()
     script = []
     for k in range(60):
-        script.append(("order", k % N_ACCOUNTS, 7 * k, (k // 2) % 2, (k % 9) - 4, 5 + 37 * k % 400, k % 3 == 0, 5_000))
+        side, offset, size = (k // 2) % 2, (k % 9) - 4, 5 + 37 * k % 400
+        script.append(("order", k % N_ACCOUNTS, 7 * k, side, offset, size, k % 3 == 0, 5_000))
         if k % 5 == 0:
             jump = {20: -250_000, 40: -250_000, 50: 250_000}.get(k, 0)
             script.append(("mark", -20_000 if k < 30 else 15_000, 5_000, jump, k % 2 == 0, 7_000))

@@ -17,12 +17,14 @@ _TESTS = Path(__file__).resolve().parents[1]
 if str(_TESTS) not in sys.path:
     sys.path.insert(0, str(_TESTS))
 
-from helpers import BUY, SELL, E, closed, events  # noqa: E402
+from helpers import E, closed, events  # noqa: E402
 from issue3_helpers import BTC_INDEX, BTC_U, FUND, PERIOD, TEST_PARAMS, USD, Ex3  # noqa: E402
 
 from clearline.core.instruments import MarketStatus, OptionType  # noqa: E402
 from clearline.core.ledger import ExpirySettled, Netting, OrderClosed  # noqa: E402
+from clearline.core.listing import ListingRule  # noqa: E402
 from clearline.core.matching import CloseReason  # noqa: E402
+from clearline.core.state import State  # noqa: E402
 
 T = 1_700_000_000_000
 E1 = 1_700_000_400_000
@@ -158,8 +160,6 @@ def test_settlement_receipt_is_the_same_after_a_snapshot_restore():
     ex.ok(ex.sell(w, 440, 1, instrument=c10))
     ex.ok(ex.sell(w, 460, 1, instrument=c10))
     restored = Ex3(ex.genesis)
-    from clearline.core.state import State
-
     restored.state = State.from_blob(ex.state.to_blob())
     assert restored.state.root() == ex.state.root()
     live = ex.ok(ex.settle_expiry(BTC_U, E1, time=E1 + 10_000))
@@ -169,3 +169,24 @@ def test_settlement_receipt_is_the_same_after_a_snapshot_restore():
     # orders are cancelled instrument by instrument, in order-id order
     by_inst = [(e.instrument, e.order_id) for e in events(live, OrderClosed)]
     assert by_inst == sorted(by_inst) and len(by_inst) == 5
+
+
+def test_an_expiry_whose_settlement_window_has_opened_is_not_listed():
+    """With a listing lead (10 s) shorter than the settlement window (60 s), an expiry could
+    be listed after its window opened; the index before the listing would then be missing
+    from its TWAP (it depended on when the last mark update happened). The core lists only
+    expiries whose whole window is still ahead."""
+    rule = ListingRule(daily=1, weekly=0, monthly=0, min_lead_ms=10_000, strikes_each_side=0,
+                       compressed_period_ms=PERIOD)
+    ex = Ex3(rule=rule)
+    ex.ok(ex.mark_update(index={BTC_U: BTC_INDEX}, time=T))
+    ex.ok(ex.mark_update(index={BTC_U: 10_500 * USD}, time=E1 - 50_000))  # E1's window is open
+    r = ex.ok(ex.list_options(BTC_U, time=E1 - 30_000))  # E1 is 30 s away: more than the 10 s lead
+    assert {s.expiry for s in ex.options()} == {E2}
+    assert sorted(ex.state.underlyings[BTC_U].windows) == [E2]
+    # E2 is listed before its window opens, so its TWAP sees the whole window
+    ex.ok(ex.mark_update(index={BTC_U: 10_600 * USD}, time=E2 - 20_000))
+    ex.ok(ex.settle_expiry(BTC_U, E2, time=E2 + 1))
+    assert events(ex.receipts[-1], ExpirySettled)[0].settlement_price == \
+        (10_500 * USD * 40_000 + 10_600 * USD * 20_000) // 60_000
+    assert r.ok

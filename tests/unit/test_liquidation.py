@@ -18,12 +18,14 @@ if str(_TESTS) not in sys.path:
     sys.path.insert(0, str(_TESTS))
 
 from helpers import BTC, E, closed, fills  # noqa: E402
-from issue3_helpers import FUND, Ex3  # noqa: E402
+from issue3_helpers import BTC_INDEX, BTC_U, FUND, Ex3  # noqa: E402
 
+from clearline.core.instruments import OptionType  # noqa: E402
 from clearline.core.ledger import (Deleveraged, InsuranceCovered, LiquidationEnded, LiquidationFill,  # noqa: E402
                                    LiquidationStarted)
 from clearline.core.liquidation import adl_ranking, bankruptcy_price  # noqa: E402
 from clearline.core.matching import CloseReason  # noqa: E402
+from clearline.core.txs import MarginMode  # noqa: E402
 
 
 def liq_events(r) -> list[tuple]:
@@ -242,3 +244,41 @@ def test_unprofitable_counterparties_rank_last_whatever_their_id():
     # longs: F is in profit, A (the lower id) is losing: F first
     assert adl_ranking(ex.state, BTC, 1, -1) == [f, a]
     assert adl_ranking(ex.state, BTC, 1, f) == [a]  # the liquidated account is excluded
+
+
+def test_portfolio_account_short_puts_bought_back_stepwise():
+    """A portfolio-margin account short 10 puts; requirements from the published arrays."""
+    ex = Ex3()
+    ex.ok(ex.mark_update(index={BTC_U: BTC_INDEX}))
+    ex.ok(ex.list_options(BTC_U))
+    put = ex.option_id(9_500, OptionType.PUT, ex.options()[0].expiry)
+    # usd6 P&L of one long put lot per scenario (hand-made; the core only needs integers)
+    calm = [0, 0, -2_000, -2_000, 5_000, 5_000, -3_000, -3_000, 15_000, 15_000, -3_500, -3_500,
+            30_000, 30_000, -1_000, 25_000]
+    stressed = [2 * v for v in calm]
+    ex.ok(ex.mark_update({put: 500}, arrays={put: calm}))
+    mk = ex.account(1, FUND)
+    a = ex.account(2, 600_000)
+    ex.ok(ex.set_margin_mode(a, MarginMode.PORTFOLIO))
+    ex.ok(ex.buy(mk, 500, 10, instrument=put))
+    ex.ok(ex.sell(a, 500, 10, instrument=put))  # fee min(ceil(10_000_000 * 500e-6), 50_000 // 8) = 5_000
+    # short 10: worst loss 10 * 30_000 (scenario 12) + 1 % of U (10 lots: 10_000_000) + 10 contingency
+    assert ex.health(a) == (595_000, 400_010, 300_008)
+    ex.ok(ex.sell(mk, 3_100, 4, instrument=put))
+    ex.ok(ex.sell(mk, 3_300, 10, instrument=put))
+    ex.ok(ex.mark_update({put: 3_000}, arrays={put: stressed}))
+    # equity 595_000 - 10 * 2_500 * 10 = 345_000; IM 600_000 + 100_000 + 10; MM ceil(x 0.75) = 525_008
+    assert ex.health(a) == (345_000, 700_010, 525_008)
+    r = ex.ok(ex.liquidate(a))
+    assert liq_events(r) == [
+        ("LiquidationStarted", a, 345_000, 525_008),
+        # 3 lots (ceil 2.5); bound 3_000 + 345_000 // 100 = 6_450; 3 at 3_100: 93_000 -> fee 465
+        ("LiquidationFill", a, put, 3, 3_100, 6_450, 465),
+        # equity 345_000 - 3_000 - 465 = 341_535 < MM(7 lots) ceil(490_007 * 0.75) = 367_506;
+        # 2 lots, bound 3_000 + 341_535 // 70 = 7_879: 1 at 3_100, 1 at 3_300 -> 64_000, fee 320
+        ("LiquidationFill", a, put, 2, 3_200, 7_879, 320),
+        # 341_535 - 4_000 - 320 = 337_215 >= MM(5 lots) ceil(350_005 * 0.75) = 262_504
+        ("LiquidationEnded", a, 337_215, 262_504, 1),
+    ]
+    assert ex.pos(a, put)[0] == -5
+    ex.conserved()

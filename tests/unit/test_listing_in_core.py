@@ -22,7 +22,7 @@ from issue3_helpers import (BTC_INDEX, BTC_U, ETH_INDEX, ETH_U, FUND, PERIOD, US
                             issue3_genesis)
 
 from clearline.core.instruments import InstrumentKind, MarketStatus, OptionType  # noqa: E402
-from clearline.core.ledger import InstrumentListed  # noqa: E402
+from clearline.core.ledger import Fill, InstrumentListed  # noqa: E402
 
 T = 1_700_000_000_000
 E1 = 1_700_000_400_000
@@ -127,8 +127,6 @@ def test_listed_options_trade_on_the_book_once_marked(ex):
     # 3 lots: U = 3_000_000; taker 500 ppm -> 1_500, premium 3 * 200 * 10 = 6_000 -> cap 750;
     #         maker 200 ppm -> 600 (under the cap)
     # 1 lot:  U = 1_000_000; taker 500, premium 2_100 -> cap 262: 262; maker 200
-    from clearline.core.ledger import Fill
-
     assert [(f.taker_fee, f.maker_fee) for f in events(r, Fill)] == [(750, 600), (262, 200)]
     assert ex.pos(a, call) == (4, -(3 * 200 + 210) * 10)
     assert ex.pos(mk, call) == (-4, (3 * 200 + 210) * 10)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
-
 _TESTS = Path(__file__).resolve().parents[1]
 if str(_TESTS) not in sys.path:
     sys.path.insert(0, str(_TESTS))
@@ -27,6 +25,7 @@ from clearline.core.ledger import MarginModeSet  # noqa: E402
 from clearline.core.requirements import portfolio_requirements, standard_requirements  # noqa: E402
 from clearline.core.state import State  # noqa: E402
 from clearline.core.txs import MarginMode  # noqa: E402
+from clearline.risk import option_mark_ticks, risk_array  # noqa: E402
 
 T = 1_700_000_000_000
 STD, PM = MarginMode.STANDARD, MarginMode.PORTFOLIO
@@ -54,8 +53,6 @@ def listed(ex: Ex3) -> dict[str, int]:
 def test_the_call_array_is_what_the_risk_module_computes():
     ex = Ex3()
     ids = listed(ex)
-    from clearline.risk import option_mark_ticks, risk_array
-
     spec = ex.state.markets[ids["10000C"]].spec
     got = risk_array(spec, 100_000, 0.8, 30 / 365)
     assert all(abs(g - w) <= 1 for g, w in zip(got, CALL_ARR, strict=True))  # floats: +-1 usd6

@@ -23,7 +23,7 @@ from issue3_helpers import (BTC_INDEX, BTC_U, ETH_INDEX, ETH_U, FUND, OUTSIDER_K
                             Ex3, issue3_genesis, oracle_config)
 
 from clearline.core.ledger import IndexUpdated  # noqa: E402
-from clearline.core.state import State  # noqa: E402
+from clearline.core.state import Genesis, State  # noqa: E402
 from clearline.core.txs import MarkUpdate  # noqa: E402
 from clearline.oracle.aggregate import Outcome  # noqa: E402
 from clearline.oracle.report import PriceReport, signed  # noqa: E402
@@ -284,6 +284,4 @@ def test_malformed_risk_arrays_are_rejected(ex):
 
 def test_genesis_with_underlyings_roundtrips_through_json():
     g = issue3_genesis()
-    from clearline.core.state import Genesis
-
     assert Genesis.from_json(g.to_json()) == g
