@@ -407,8 +407,7 @@ def _mark_update(st: State, tx: MarkUpdate) -> Receipt:
             u.oracle = r.state
             events.append(IndexUpdated(uid, int(r.outcome), r.state.index_price, r.median, len(r.used),
                                        r.state.liquidations_paused))
-        if u.windows or r is not None:
-            st.dirty_underlyings.add(uid)
+        st.dirty_underlyings.add(uid)  # acc_time moved
     for k, (inst, price) in enumerate(zip(tx.instruments, tx.prices)):
         m = st.markets[inst]
         m.mark_price = price

@@ -591,6 +591,7 @@ def encode_market_leaf(
     last_funding_time: int = 0,
     last_funding_rate_ppm: int = 0,
     settlement_price: int = 0,
+    last_sample_time: int = 0,
     risk_array: Sequence[int] | None = None,
 ) -> bytes:
     """``abi.encode(bytes32 MARKET_TAG, uint32 id, bytes32 symbol, uint8 kind,
@@ -598,9 +599,9 @@ def encode_market_leaf(
     int32 makerFeePpm, int32 takerFeePpm, uint64 expiry, uint64 strike, uint8 optionType,
     uint8 status, uint64 markPrice, uint64 markTime, int256 fundingIndex,
     uint64 openInterest, int64 premiumSum, uint32 premiumSamples, uint64 lastFundingTime,
-    int64 lastFundingRatePpm, uint64 settlementPrice, int64[16] riskArray)``; ``riskArray``
-    is a static array (16 words in place), ``None`` meaning all zeros. Keyword-only: 24
-    fields are too many to pass by position."""
+    int64 lastFundingRatePpm, uint64 settlementPrice, uint64 lastSampleTime,
+    int64[16] riskArray)``; ``riskArray`` is a static array (16 words in place), ``None``
+    meaning all zeros. Keyword-only: 25 fields are too many to pass by position."""
     if risk_array is None:
         risk_words = _ZERO_RISK_WORDS
     elif not isinstance(risk_array, (list, tuple)) or len(risk_array) != _N_SCENARIOS:
@@ -632,13 +633,14 @@ def encode_market_leaf(
         _uint(last_funding_time, 64, "last_funding_time"),
         _int(last_funding_rate_ppm, 64, "last_funding_rate_ppm"),
         _uint(settlement_price, 64, "settlement_price"),
+        _uint(last_sample_time, 64, "last_sample_time"),
         risk_words,
     ))
 
 
 # tag, id, symbol, indexPrice, indexTime, lastRoundMs, pendingPrice, pendingCount,
-# liquidationsPaused, offset(settlementWindows)
-_UNDERLYING_HEAD_WORDS = 10
+# liquidationsPaused, accTime, offset(settlementWindows)
+_UNDERLYING_HEAD_WORDS = 11
 _WINDOWS_OFFSET = (32 * _UNDERLYING_HEAD_WORDS).to_bytes(32, "big")
 
 
@@ -653,10 +655,12 @@ def encode_underlying_leaf(
     pending_count: int,
     liquidations_paused: bool,
     windows: Sequence[tuple[int, int, int]],
+    acc_time: int = 0,
 ) -> bytes:
     """``abi.encode(bytes32 UNDERLYING_TAG, uint32 id, bytes32 symbol, uint64 indexPrice,
     uint64 indexTime, uint64 lastRoundMs, uint64 pendingPrice, uint32 pendingCount,
-    bool liquidationsPaused, (uint64 expiry, uint256 acc, uint64 dt)[] settlementWindows)``.
+    bool liquidationsPaused, uint64 accTime, (uint64 expiry, uint256 acc, uint64 dt)[]
+    settlementWindows)``; ``accTime`` is the time up to which the windows are accumulated.
     ``symbol`` is ASCII, right-padded like the market leaf's; ``windows`` are
     ``(expiry, acc, dt)`` tuples strictly increasing by expiry (one canonical leaf per
     state)."""
@@ -670,6 +674,7 @@ def encode_underlying_leaf(
         _uint(pending_price, 64, "pending_price"),
         _uint(pending_count, 32, "pending_count"),
         _bool(liquidations_paused, "liquidations_paused"),
+        _uint(acc_time, 64, "acc_time"),
         _WINDOWS_OFFSET,
         len(windows).to_bytes(32, "big"),
     ]

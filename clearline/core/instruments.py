@@ -97,6 +97,7 @@ class Market:
     last_funding_time: int = 0  # ms, start of the current funding interval (0 = not started)
     last_funding_rate_ppm: int = 0
     settlement_price: int = 0  # options: usd6 index TWAP they settled at (0 = not settled)
+    last_sample_time: int = 0  # ms of the last premium sample (at most one per sample interval)
 
 
 def default_perpetuals() -> list[InstrumentSpec]:

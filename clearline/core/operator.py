@@ -48,7 +48,10 @@ def funding_tick(st, t: int) -> list:
         if start == 0:
             plan.append((m, "start", False))
             continue
-        sample = (t - start) // p.funding_sample_ms > m.premium_samples
+        # one sample per due slot, and never two within one sample interval (a late operator
+        # cannot sample the same book several times to catch up)
+        sample = ((t - start) // p.funding_sample_ms > m.premium_samples
+                  and t - m.last_sample_time >= p.funding_sample_ms)
         settle = t >= start + p.funding_interval_ms
         if sample or settle:
             plan.append((m, sample, settle))
@@ -66,6 +69,7 @@ def funding_tick(st, t: int) -> list:
             prem = premium_ppm(st.books[spec.id], index_ticks, p.impact_notional_usd6, spec.tick_value)
             m.premium_sum += prem
             m.premium_samples += 1
+            m.last_sample_time = t
             events.append(FundingSampled(spec.id, prem, m.premium_samples))
         if settle:
             rate = funding_rate_ppm(average(m.premium_sum, m.premium_samples), p.interest_ppm,

@@ -241,7 +241,7 @@ class State:
             status=m.status, mark_price=m.mark_price, mark_time=m.mark_time, funding_index=m.funding_index,
             open_interest=m.open_interest, premium_sum=m.premium_sum, premium_samples=m.premium_samples,
             last_funding_time=m.last_funding_time, last_funding_rate_ppm=m.last_funding_rate_ppm,
-            settlement_price=m.settlement_price, risk_array=m.risk_array)
+            settlement_price=m.settlement_price, last_sample_time=m.last_sample_time, risk_array=m.risk_array)
 
     @staticmethod
     def underlying_leaf(u: Underlying) -> bytes:
@@ -249,7 +249,7 @@ class State:
         return encoding.encode_underlying_leaf(
             id=u.config.id, symbol=u.config.symbol, index_price=o.index_price, index_time=o.index_time_ms,
             last_round_ms=o.last_round_ms, pending_price=o.pending_price, pending_count=o.pending_count,
-            liquidations_paused=o.liquidations_paused,
+            liquidations_paused=o.liquidations_paused, acc_time=u.acc_time,
             windows=[(e, w[0], w[1]) for e, w in sorted(u.windows.items())])
 
     def root(self) -> bytes:
@@ -322,7 +322,7 @@ class State:
                          for a in self.accounts],
             "markets": [[mid, m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.status, m.risk_array,
                          m.premium_sum, m.premium_samples, m.last_funding_time, m.last_funding_rate_ppm,
-                         m.settlement_price]
+                         m.settlement_price, m.last_sample_time]
                         for mid, m in self.markets.items()],
             "underlyings": [[uid, u.oracle.index_price, u.oracle.index_time_ms, u.oracle.last_round_ms,
                              u.oracle.pending_price, u.oracle.pending_count, u.acc_time,
@@ -351,11 +351,12 @@ class State:
             for i, size, quote, fidx in positions:
                 a.positions[i] = Position(size, quote, fidx)
                 s.holders[i].add(a.id)
-        for (mid, mark, mtime, fidx, oi, status, arr, psum, pcount, ftime, frate, sprice) in d["markets"]:
+        for (mid, mark, mtime, fidx, oi, status, arr, psum, pcount, ftime, frate, sprice, stime) in d["markets"]:
             m = s.markets[mid]
             m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.status = mark, mtime, fidx, oi, status
             m.risk_array, m.premium_sum, m.premium_samples = arr, psum, pcount
             m.last_funding_time, m.last_funding_rate_ppm, m.settlement_price = ftime, frate, sprice
+            m.last_sample_time = stime
             s.dirty_markets.add(mid)
         for uid, price, itime, last_round, pprice, pcount, acc_time, windows in d["underlyings"]:
             u = s.underlyings[uid]

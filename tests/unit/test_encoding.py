@@ -578,10 +578,10 @@ MARKET_FIELDS = [
     ("mark_price", "uint64"), ("mark_time", "uint64"), ("funding_index", "int256"),
     ("open_interest", "uint64"), ("premium_sum", "int64"), ("premium_samples", "uint32"),
     ("last_funding_time", "uint64"), ("last_funding_rate_ppm", "int64"),
-    ("settlement_price", "uint64"), ("risk_array", "int64[16]"),
+    ("settlement_price", "uint64"), ("last_sample_time", "uint64"), ("risk_array", "int64[16]"),
 ]
 MARKET_DEFAULTS = dict(premium_sum=0, premium_samples=0, last_funding_time=0,
-                       last_funding_rate_ppm=0, settlement_price=0, risk_array=None)
+                       last_funding_rate_ppm=0, settlement_price=0, last_sample_time=0, risk_array=None)
 ascii32 = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=127), max_size=32)
 
 
@@ -610,7 +610,7 @@ def test_market_leaf_new_fields_default_to_zero():
     kw.update(symbol="BTC-PERP", underlying="BTC")
     old_style = encode_market_leaf(**kw)
     assert old_style == encode_market_leaf(**kw, **{**MARKET_DEFAULTS, "risk_array": [0] * 16})
-    assert len(old_style) == 32 * (1 + 18 + 5 + 16)
+    assert len(old_style) == 32 * (1 + 18 + 6 + 16)
     assert old_style[-21 * 32:] == bytes(21 * 32)
 
 
@@ -637,7 +637,7 @@ def test_market_leaf_rejects_bad_strings_and_ranges():
 UNDERLYING_FIELDS = [
     ("id", "uint32"), ("symbol", "bytes32"), ("index_price", "uint64"),
     ("index_time", "uint64"), ("last_round_ms", "uint64"), ("pending_price", "uint64"),
-    ("pending_count", "uint32"), ("liquidations_paused", "bool"),
+    ("pending_count", "uint32"), ("liquidations_paused", "bool"), ("acc_time", "uint64"),
     ("windows", "(uint64,uint256,uint64)[]"),
 ]
 windows_strategy = st.lists(

@@ -19,7 +19,7 @@ if str(_TESTS) not in sys.path:
     sys.path.insert(0, str(_TESTS))
 
 from helpers import BTC, ETH, E, events  # noqa: E402
-from issue3_helpers import BTC_INDEX, BTC_U, ETH_INDEX, ETH_U, FUND, Ex3  # noqa: E402
+from issue3_helpers import FUNDING_SAMPLE, BTC_INDEX, BTC_U, ETH_INDEX, ETH_U, FUND, Ex3  # noqa: E402
 
 from clearline.core.book import BUY, SELL  # noqa: E402
 from clearline.core.funding import average, funding_payment, funding_rate_ppm, impact_price, premium_ppm  # noqa: E402
@@ -166,10 +166,13 @@ def test_a_late_tick_settles_once_and_realigns_the_interval():
     # rate 12 ppm at mark 100_000: A pays 7 * 1_000_000 * 12 / 1e6 = 84, B gets 36, C 48: exact
     assert [(e.rate_ppm, e.paid, e.received, e.to_insurance) for e in settled] == [(12, 84, 84, 0)]
     assert ex.state.markets[BTC].last_funding_time == T0 + 180_000
-    # the new interval is already 30_000 ms old: its first sample is due at once
-    r = ex.ok(ex.funding_tick(time=T0 + 210_000))
-    assert [e.samples for e in events(r, FundingSampled)] == [1, 1]
+    # the new interval is already 30_000 ms old, but this book was just sampled: a late
+    # operator cannot sample the same book again at once; the next sample is a sample
+    # interval later
     ex.reject(E.NOT_DUE, ex.funding_tick, time=T0 + 210_000)
+    ex.reject(E.NOT_DUE, ex.funding_tick, time=T0 + 210_000 + FUNDING_SAMPLE - 1)
+    r = ex.ok(ex.funding_tick(time=T0 + 210_000 + FUNDING_SAMPLE))
+    assert [e.samples for e in events(r, FundingSampled)] == [1, 1]
 
 
 def test_negative_premium_capped_shorts_pay_longs():
