@@ -127,6 +127,7 @@ class SimulatedMarket:
         self._add("opttaker", "option_taker", seed, 300_000 * USD6)
         self._add("writer", "covered_call", seed, 400_000 * USD6)
         self.queue_pos = 0
+        self.steps = 0
         self.last_mark_ms = 0
         self.last_option_quote_ms = 0
 
@@ -250,11 +251,14 @@ class SimulatedMarket:
         quote_options = state is not None and now_ms - self.last_option_quote_ms >= 2_000
         if quote_options:
             self.last_option_quote_ms = now_ms
+        self.steps += 1
+        requote = self.steps % 4 == 1  # perp makers requote every 4th tick (keeps L1 data in bounds)
         for t in self.traders:
             if t.account < 0:
                 continue
             if t.role == "maker":
-                out.extend(self._quote(t, now_ms))
+                if requote:
+                    out.extend(self._quote(t, now_ms))
             elif t.role == "taker" and self.rng.random() < t.params["rate"]:
                 out.append(self._take(t, now_ms))
             elif t.role == "leveraged" and self.rng.random() < 0.2:
