@@ -1,0 +1,223 @@
+"""A whole rollup driven by the simulated market, for tests, benchmarks and demos.
+
+``make_sim_rollup(chain)`` deploys the contracts with a demo-like genesis whose EIP-712 domain
+is the chain's id and the (predicted) Rollup address, starts a ``Sequencer`` on a journal, a
+``Batcher`` and an ``L1QueueFeeder``, and gives the simulated market's traders funded L1
+accounts (their signing keys are the chain's own account keys), so every deposit really goes
+through the Vault and is fed to the sequencer from the L1 queue, and every order is really
+signed. ``measure_l1(chain, steps)`` runs it and returns the L1 cost and watchtower figures.
+
+Not part of the core: it uses the simulated market's randomness and the chain's accounts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from clearline.core import eip712
+from clearline.core import ledger as L
+from clearline.core.encoding import encode_tx
+from clearline.core.state import Genesis, State
+from clearline.core.txs import Withdraw
+from clearline.journal import open_journal
+from clearline.l1.chain import Chain
+from clearline.l1.client import L1Client
+from clearline.l1.deploy import Deployment, deploy, predict_addresses
+from clearline.l1.formats import decode_batch_txs, encode_batch_txs
+from clearline.sequencer import Sequencer
+from clearline.sim.market import SimulatedMarket, demo_genesis
+
+from .batcher import Batcher
+from .feeder import L1QueueFeeder
+
+__all__ = ["SimRollup", "make_sim_rollup", "measure_l1", "rollup_genesis"]
+
+T0_MS = 1_760_000_000_000
+STEP_MS = 50
+
+
+@dataclass
+class SimRollup:
+    chain: Chain
+    deployment: Deployment
+    genesis: Genesis
+    client: L1Client  # the sequencer's L1 client
+    journal: object
+    sequencer: Sequencer
+    batcher: Batcher
+    feeder: L1QueueFeeder
+    sim: SimulatedMarket
+    now_ms: int = T0_MS
+    step_no: int = 0
+    fills: int = 0
+    users: dict = field(default_factory=dict)  # trader name -> L1Client
+    batcher_kw: dict = field(default_factory=dict)
+
+    def user(self, name: str) -> L1Client:
+        return self.users[name]
+
+    def trader(self, name: str):
+        return next(t for t in self.sim.traders if t.name == name)
+
+    def feed(self) -> list:
+        acks = self.feeder.feed(self.sequencer, self.now_ms)
+        st = self.sequencer.state
+        for t in self.sim.traders:
+            if t.account < 0 and (t.address, 0) in st.account_ids:
+                t.account = st.account_ids[(t.address, 0)]
+        return acks
+
+    def step(self, n: int = 1) -> None:
+        """``n`` ticks of the simulated market through the sequencer (marks, operator
+        housekeeping every 4th tick, as the demo does)."""
+        seq, sim = self.sequencer, self.sim
+        for _ in range(n):
+            self.now_ms += STEP_MS
+            t = self.now_ms
+            if self.step_no % 4 == 0:
+                mark = sim.mark_update(t, seq.state)
+                if mark is not None:
+                    seq.submit_txs([mark], t)
+                ops = sim.operator_txs(seq.state, t)
+                if ops:
+                    seq.submit_txs(ops, t)
+            acks = seq.submit(sim.step(t, seq.state), t)
+            self.fills += sum(1 for a in acks for e in a.receipt.events if type(e) is L.Fill)
+            self.step_no += 1
+
+    def withdraw(self, name: str, amount: int):
+        """A signed off-chain withdrawal by trader ``name``; returns the ack."""
+        t = self.trader(name)
+        self.now_ms += 1
+        tx = Withdraw(self.now_ms, t.account, amount, t.next_nonce())
+        tx.signature = eip712.sign(self.sequencer.state.domain, tx, t.key)
+        (ack,) = self.sequencer.submit([_encode(tx)], self.now_ms)
+        return ack
+
+    def new_batcher(self, **kw) -> Batcher:
+        """A fresh Batcher on the same journal (a restarted process)."""
+        return Batcher(self.journal, self.client, self.genesis, **{**self.batcher_kw, **kw})
+
+    def batch_payloads(self) -> list[bytes]:
+        """Every transaction of every batch on chain, in order (from L1 calldata)."""
+        from clearline.watchtower.l1data import RollupReader
+
+        reader = RollupReader(self.chain, self.deployment.rollup, from_block=self.deployment.block_number)
+        out: list[bytes] = []
+        for ref in reader.batch_refs(1):
+            out.extend(decode_batch_txs(reader.batch_calldata(ref).txs))
+        return out
+
+    def journal_payloads(self) -> list[bytes]:
+        return [e.payload for e in self.journal.entries()]
+
+
+def _encode(tx) -> bytes:
+    return encode_tx(tx)
+
+
+def rollup_genesis(chain: Chain, seed: int = 1) -> tuple[Genesis, dict]:
+    predicted = predict_addresses(chain, chain.accounts[0])
+    g = dataclasses.replace(demo_genesis(seed), chain_id=chain.chain_id,
+                            verifying_contract=bytes.fromhex(predicted["rollup"][2:]))
+    return g, predicted
+
+
+def make_sim_rollup(chain: Chain, *, makers: int = 2, takers: int = 2, leveraged: int = 1, seed: int = 1,
+                challenge_period: int = 100, forced_deadline: int = 1_000, deposit_scale: int = 1,
+                journal_url: str = "sqlite://", **batcher_kw) -> SimRollup:
+    genesis, predicted = rollup_genesis(chain, seed)
+    deployment = deploy(chain, deployer=chain.accounts[0], challenge_period=challenge_period,
+                        forced_deadline=forced_deadline, genesis_state_root=State(genesis).root(),
+                        genesis_config=genesis.to_json())
+    assert deployment.rollup == predicted["rollup"]
+    client = L1Client(chain, deployment, chain.accounts[0])
+    journal = open_journal(journal_url)
+    sequencer = Sequencer(journal, genesis, workers=1)
+    batcher_kw = {"max_delay_ms": 1_000, **batcher_kw}
+    batcher = Batcher(journal, client, genesis, **batcher_kw)
+    sim = SimulatedMarket(genesis, seed=seed, makers=makers, takers=takers, leveraged=leveraged)
+    users = {}
+    if len(sim.traders) + 1 > len(chain.accounts):
+        raise ValueError(f"need {len(sim.traders) + 1} funded chain accounts")
+    for t, account in zip(sim.traders, chain.accounts[1:]):
+        t.key = bytes(account.key)
+        t.address = bytes.fromhex(account.address[2:])
+        t.deposit //= deposit_scale
+        u = client.with_sender(account)
+        u.mint(u.address, t.deposit)
+        u.deposit(0, t.deposit)
+        users[t.name] = u
+    r = SimRollup(chain, deployment, genesis, client, journal, sequencer, batcher, L1QueueFeeder(client), sim,
+               users=users, batcher_kw=batcher_kw)
+    r.feed()
+    assert all(t.account >= 0 for t in sim.traders)
+    return r
+
+
+def measure_l1(chain: Chain | None = None, *, steps: int = 300, makers: int = 4, takers: int = 6, leveraged: int = 3,
+               seed: int = 1, verify_mode: str = "auto", **batcher_kw) -> dict:
+    """Run the simulated market for ``steps`` ticks of 50 ms through deposits, the sequencer,
+    the batcher and the L1 contracts, then rebuild it with the watchtower. Figures:
+
+    - ``l1_gas_per_trade``: all ``appendBatch`` gas (21,000 base, calldata, hashing, storage)
+      divided by the fills (trades) in those batches; ``l1_gas_per_tx`` per transaction;
+    - ``da_bytes_per_trade`` / ``da_bytes_per_tx``: batch data (format v1) bytes; and
+      ``da_bytes_per_trade_zlib``: the same data deflated (level 9), what a compressed batch
+      format would carry;
+    - ``verify_tx_per_s``: the watchtower's rebuild (fetch, decode, recover, apply, roots) and
+      ``verify_apply_tx_per_s``: its applying thread alone.
+
+    ``chain`` defaults to a fresh in-process EVM (its event scans are slow for large batches;
+    a JSON-RPC node such as anvil measures the watchtower more fairly)."""
+    import time
+    import zlib
+    from collections import Counter
+
+    from clearline.core.encoding import decode_tx
+    from clearline.watchtower.verify import verify
+
+    if chain is None:
+        from clearline.l1.chain import InProcessChain
+
+        chain = InProcessChain(n_accounts=makers + takers + leveraged + 4)
+    r = make_sim_rollup(chain, makers=makers, takers=takers, leveraged=leveraged, seed=seed, **batcher_kw)
+    t = time.perf_counter()
+    r.step(steps)
+    sim_s = time.perf_counter() - t
+    t = time.perf_counter()
+    posted = r.batcher.flush()
+    post_s = time.perf_counter() - t
+    gas = sum(p.gas_used for p in posted)
+    n_txs = sum(p.n_txs for p in posted)
+    data = sum(p.data_bytes for p in posted)
+    # the batch data again, from the journal (what the batches hold), for the mix and deflate
+    payloads = [e.payload for e in r.journal.entries()]
+    mix = Counter(type(decode_tx(p)).__name__ for p in payloads)
+    zipped = 0
+    for p in posted:
+        chunk = [e.payload for e in r.journal.entries(p.first_seq, p.last_seq)]
+        zipped += len(zlib.compress(encode_batch_txs(chunk), 9))
+    rep = verify(chain, r.deployment.rollup, progress=None, mode=verify_mode)
+    if not rep.ok:
+        raise RuntimeError(f"the watchtower rejects an honest chain: {rep.line()}")
+    fills = max(r.fills, 1)
+    return {
+        "l1_batches": len(posted),
+        "l1_txs": n_txs,
+        "l1_trades": r.fills,
+        "l1_tx_mix": dict(sorted(mix.items())),
+        "l1_gas_total": gas,
+        "l1_gas_per_batch": round(gas / max(len(posted), 1)),
+        "l1_gas_per_tx": round(gas / max(n_txs, 1), 1),
+        "l1_gas_per_trade": round(gas / fills, 1),
+        "da_bytes_per_tx": round(data / max(n_txs, 1), 1),
+        "da_bytes_per_trade": round(data / fills, 1),
+        "da_bytes_per_trade_zlib": round(zipped / fills, 1),
+        "verify_tx_per_s": round(rep.tx_per_s),
+        "verify_apply_tx_per_s": round(rep.apply_tx_per_s),
+        "verify_seconds": round(rep.seconds, 2),
+        "sim_seconds": round(sim_s, 2),
+        "post_seconds": round(post_s, 2),
+    }

@@ -1,0 +1,47 @@
+"""Pure helpers shared by the batcher and the watchtower (no I/O, no clock).
+
+Both replay the same transactions with ``clearline.core.apply`` and must derive the same
+commitments from them, so the derivations live in one place:
+
+- ``withdrawal_records(state, receipt)``: the withdrawal records a transaction adds to its
+  batch's withdrawal tree. Decision (documented in ``clearline.l1``): every *successful*
+  withdrawal, in transaction order, user ``Withdraw`` (``CollateralMoved("withdraw", account,
+  -1, amount)``) and *served* L1 forced withdrawals (``CollateralMoved("forced_withdraw",
+  account, -1, amount)``) alike. The record pays the account's owner (for a forced
+  withdrawal the core serves it only when the L1 requester owns the account, so the two are
+  the same address). A denied forced withdrawal (``ForcedWithdrawalDenied``) adds nothing.
+- ``root_count(n, txs_per_root)`` / ``is_root_position``: where the batch's state roots sit
+  (after transaction ``min((i + 1) * txsPerRoot, n) - 1``; one root for an empty batch).
+"""
+
+from __future__ import annotations
+
+from clearline.core.ledger import CollateralMoved
+from clearline.l1.formats import WithdrawalRecord
+
+__all__ = ["WITHDRAWAL_KINDS", "root_count", "root_tx_index", "withdrawal_records"]
+
+WITHDRAWAL_KINDS = frozenset(("withdraw", "forced_withdraw"))
+
+
+def withdrawal_records(state, receipt) -> list[WithdrawalRecord]:
+    """Withdrawal records of one applied transaction (empty for almost every transaction)."""
+    out = []
+    for ev in receipt.events:
+        if type(ev) is CollateralMoved and ev.kind in WITHDRAWAL_KINDS:
+            account = ev.from_account
+            out.append(WithdrawalRecord(account, state.accounts[account].owner, ev.amount))
+    return out
+
+
+def root_count(n_txs: int, txs_per_root: int) -> int:
+    """Number of state roots a batch of ``n_txs`` commits: ``max(1, ceil(n / txsPerRoot))``."""
+    if txs_per_root <= 0:
+        raise ValueError("txs_per_root must be positive")
+    return max(1, -(-n_txs // txs_per_root))
+
+
+def root_tx_index(root_index: int, n_txs: int, txs_per_root: int) -> int:
+    """Index (in the batch) of the transaction after which root ``root_index`` is taken
+    (-1 for the single root of an empty batch)."""
+    return min((root_index + 1) * txs_per_root, n_txs) - 1

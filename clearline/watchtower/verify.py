@@ -1,0 +1,511 @@
+"""Rebuild the whole state from L1 data alone and check every commitment of every batch.
+
+Inputs (``l1data.RollupReader``): the Rollup's ``Genesis`` event (the genesis config), every
+batch's header (``BatchAppended``) and calldata (``appendBatch``'s ``txs`` and
+``stateRoots``), and the Vault's queue items. No sequencer, no journal.
+
+Checks, in order, stopping at the first failure (after it the rebuilt state and the chain's
+have diverged, so later comparisons would say nothing new):
+
+- genesis: the config decodes, ``State(genesis).root()`` is the committed genesis root, and
+  its EIP-712 domain binds this chain id and this Rollup (else signatures could be replayed);
+- per batch: it links to the previous header; its data decodes (format v1 + strict
+  ``decode_tx``); it carries ``max(1, ceil(n / txsPerRoot))`` roots; ``queueStart`` is the
+  rebuilt queue position;
+- per transaction: an L1 transaction (``Deposit``, ``ForcedWithdrawal``) consumes an item in
+  ``[queueStart, queueEnd)`` that exists on L1 and whose stored hash it matches; signatures
+  are recovered here (``clearline.core.eip712``, on worker threads, in chunks) and the
+  transaction is applied with ``clearline.core.apply``;
+- after every ``txsPerRoot`` transactions (and the last): the rebuilt state root equals the
+  committed one. With ``txsPerRoot > 1`` the first bad root pins the chunk; the report names
+  the chunk's last transaction (whose post-state the root commits to) and its first one;
+- per batch end: the withdrawals root (``clearline.batcher.records``) and ``queueEnd``.
+
+A transaction the core rejects is not by itself a mismatch (a rejection changes nothing, so
+the roots decide); it is counted in ``rejected_txs`` because an honest batcher never posts one.
+
+``verify(source, rollup_address, progress=...) -> VerifyReport``; ``main(argv)`` is the
+``clearline verify --rpc URL --rollup ADDRESS`` command (exit status 0 ok, 1 mismatch,
+2 error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from clearline.batcher.records import root_count, withdrawal_records
+from clearline.core import eip712
+from clearline.core.apply import apply
+from clearline.core.encoding import decode_tx
+from clearline.core.errors import ErrorCode, Rejected
+from clearline.core.state import Genesis, State
+from clearline.core.txs import SIGNED_KINDS, Deposit, ForcedWithdrawal
+from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchFormatError, decode_batch_txs,
+                                  deposit_item_hash, queue_item_hash, withdrawals_tree)
+
+from .l1data import BatchCalldata, BatchRef, RollupReader
+
+__all__ = ["Mismatch", "VerifyReport", "add_arguments", "main", "run", "verify"]
+
+
+def _hex(v: Any) -> Any:
+    return "0x" + v.hex() if isinstance(v, (bytes, bytearray)) else v
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """The first commitment that L1 data does not reproduce.
+
+    ``kind``: ``genesis`` | ``header_link`` | ``undecodable`` | ``root_count`` | ``queue_start``
+    | ``queue_item`` | ``state_root`` | ``withdrawals_root`` | ``queue_end``. ``tx_index`` is
+    the transaction's index in the batch (None for batch-level checks); ``expected`` is what
+    the L1 data implies (the rebuilt value), ``committed`` what the batch committed."""
+
+    kind: str
+    batch: int
+    tx_index: int | None
+    expected: Any
+    committed: Any
+    detail: str = ""
+    root_index: int | None = None
+    chunk_first_tx: int | None = None
+
+    def line(self) -> str:
+        where = f"batch {self.batch}"
+        if self.tx_index is not None:
+            where += f", transaction {self.tx_index}"
+            if self.root_index is not None:
+                where += f" (state root #{self.root_index}"
+                if self.chunk_first_tx is not None and self.chunk_first_tx != self.tx_index:
+                    where += f", after transactions {self.chunk_first_tx}..{self.tx_index}"
+                where += ")"
+        text = f"MISMATCH {self.kind} at {where}: expected {_hex(self.expected)}, committed {_hex(self.committed)}"
+        return text + (f" -- {self.detail}" if self.detail else "")
+
+    def to_dict(self) -> dict:
+        return {k: _hex(v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class VerifyReport:
+    rollup: str
+    chain_id: int
+    ok: bool
+    mismatch: Mismatch | None
+    last_batch: int  # on chain
+    last_finalized_batch: int
+    verified_batch: int  # last batch whose every commitment was reproduced
+    batches_checked: int
+    txs: int  # transactions replayed
+    rejected_txs: int
+    withdrawals: int
+    queue_consumed: int  # rebuilt L1 queue position
+    state_root: bytes  # rebuilt root after `verified_batch`
+    accounts: int
+    seconds: float  # whole run, RPC included
+    replay_seconds: float  # fetching, decoding, recovering and applying (after the event scans)
+    wait_seconds: float = 0.0  # of which this thread waited for data or signatures
+    first_rejected: str | None = None
+    per_batch: list[tuple[int, int]] = field(default_factory=list, repr=False)  # (batch, txs)
+
+    @property
+    def tx_per_s(self) -> float:
+        """Rebuild speed: transactions replayed per second of the replay phase."""
+        return self.txs / self.replay_seconds if self.replay_seconds > 0 else 0.0
+
+    @property
+    def apply_tx_per_s(self) -> float:
+        """Transactions applied per second of this thread's own work (no waiting)."""
+        busy = self.replay_seconds - self.wait_seconds
+        return self.txs / busy if busy > 0 else 0.0
+
+    def line(self) -> str:
+        head = (f"verified {self.batches_checked} batches, {self.txs:,} transactions "
+                f"({self.tx_per_s:,.0f} tx/s) of rollup {self.rollup} on chain {self.chain_id}")
+        if self.ok:
+            return (f"OK: {head}; every committed root matches. Last batch {self.last_batch}, finalized "
+                    f"{self.last_finalized_batch}; state root 0x{self.state_root.hex()}")
+        return f"FAIL: {head}; last good batch {self.verified_batch}. {self.mismatch.line()}"
+
+    def to_dict(self) -> dict:
+        d = {k: _hex(v) for k, v in asdict(self).items() if k not in ("mismatch", "per_batch")}
+        d["mismatch"] = self.mismatch.to_dict() if self.mismatch else None
+        d["tx_per_s"] = round(self.tx_per_s, 1)
+        d["apply_tx_per_s"] = round(self.apply_tx_per_s, 1)
+        return d
+
+
+# ------------------------------------------------------------------------------ progress
+class _Progress:
+    """A rich bar on a terminal, plain lines (stderr) otherwise, a callable, or nothing."""
+
+    def __init__(self, mode: Any, total_batches: int):
+        self.total = total_batches
+        self.fn: Callable | None = None
+        self.bar = None
+        self.t0 = time.perf_counter()
+        self.last_line = 0.0
+        if callable(mode):
+            self.fn = mode
+            mode = "callable"
+        elif mode in (None, False, "none"):
+            mode = "none"
+        elif mode in ("auto", True):
+            mode = "rich" if sys.stderr.isatty() else "plain"
+        self.mode = mode
+        if mode == "rich":
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("verify"), BarColumn(), MofNCompleteColumn(), TextColumn("batches"),
+                                TextColumn("{task.fields[txs]:,} tx, {task.fields[rate]:,.0f} tx/s"),
+                                TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+            self.task = self.bar.add_task("verify", total=total_batches, txs=0, rate=0.0)
+            self.bar.start()
+
+    def update(self, batches: int, txs: int) -> None:
+        now = time.perf_counter()
+        rate = txs / max(now - self.t0, 1e-9)
+        if self.mode == "callable":
+            self.fn(batches, self.total, txs)
+        elif self.mode == "rich":
+            self.bar.update(self.task, completed=batches, txs=txs, rate=rate)
+        elif self.mode == "plain" and (now - self.last_line >= 2.0 or batches == self.total):
+            self.last_line = now
+            print(f"verify: batch {batches}/{self.total}, {txs:,} transactions, {rate:,.0f} tx/s",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+# ------------------------------------------------------------------------------ pipeline
+@dataclass
+class _Prepared:
+    ref: BatchRef
+    calldata: BatchCalldata
+    txs: list | None  # decoded transactions (a Rejected where one does not decode)
+    error: str | None  # the batch data itself does not decode
+    recovered: list = field(default_factory=list)  # (first index, future) of signer-recovery chunks
+
+
+def _recover_chunk(domain: eip712.Domain, txs: list) -> None:
+    """Thread mode: fill ``signer`` in place (None where the signature does not recover)."""
+    signed = SIGNED_KINDS
+    recover = eip712.recover_signer
+    for tx in txs:
+        if isinstance(tx, signed):
+            try:
+                tx.signer = recover(domain, tx)
+            except Exception:  # Rejected, or fields no signature can cover
+                tx.signer = None  # apply rejects it as unsigned
+    return None
+
+
+_worker_domain: eip712.Domain | None = None
+
+
+def _init_worker(chain_id: int, contract: bytes) -> None:
+    global _worker_domain
+    _worker_domain = eip712.Domain(chain_id, contract)
+
+
+def _signers_chunk(payloads: list[bytes]) -> list:
+    """Process mode, in a worker: the recovered signer of each encoded transaction (None if
+    it is unsigned, does not decode or does not recover). Only 20-byte addresses travel back."""
+    signed = SIGNED_KINDS
+    recover = eip712.recover_signer
+    out: list = []
+    for p in payloads:
+        try:
+            tx = decode_tx(p)
+            out.append(recover(_worker_domain, tx) if isinstance(tx, signed) else None)
+        except Exception:  # the applying thread sees the same decode failure or a missing signer
+            out.append(None)
+    return out
+
+
+def _prepare(reader: RollupReader, ref: BatchRef, domain: eip712.Domain, pool, chunk: int,
+             processes: bool) -> _Prepared:
+    cd = reader.batch_calldata(ref)
+    try:
+        raw = decode_batch_txs(cd.txs)
+    except BatchFormatError as exc:
+        return _Prepared(ref, cd, None, str(exc))
+    txs: list = []
+    for b in raw:
+        try:
+            txs.append(decode_tx(b))
+        except Rejected as exc:
+            txs.append(exc)
+        except Exception as exc:  # decode_tx is strict and raises Rejected; be safe anyway
+            txs.append(Rejected(ErrorCode.MALFORMED, f"{exc.__class__.__name__}: {exc}"))
+    if processes:
+        futures = [(i, pool.submit(_signers_chunk, raw[i:i + chunk])) for i in range(0, len(raw), chunk)]
+    else:
+        futures = [(i, pool.submit(_recover_chunk, domain, txs[i:i + chunk])) for i in range(0, len(txs), chunk)]
+    return _Prepared(ref, cd, txs, None, futures)
+
+
+def _wait_signers(prep: _Prepared) -> None:
+    txs, signed = prep.txs, SIGNED_KINDS
+    for lo, f in prep.recovered:
+        signers = f.result()
+        if signers is None:
+            continue  # thread mode: filled in place
+        for tx, s in zip(txs[lo:lo + len(signers)], signers):
+            if isinstance(tx, signed):
+                tx.signer = s
+
+
+class _Verifier:
+    def __init__(self, reader: RollupReader, queue: dict, state: State):
+        self.reader = reader
+        self.queue = queue  # index -> (QueueItem, stored hash)
+        self.state = state
+        self.txs = 0
+        self.rejected = 0
+        self.first_rejected: str | None = None
+        self.withdrawals = 0
+
+    def _queue_check(self, number: int, j: int, tx, queue_end: int) -> Mismatch | None:
+        q = tx.queue_index
+        got = deposit_item_hash(tx) if type(tx) is Deposit else queue_item_hash(
+            QUEUE_FORCED_WITHDRAWAL, q, tx.owner, tx.account, tx.amount)
+        entry = self.queue.get(q)
+        if entry is None:
+            return Mismatch("queue_item", number, j, None, got, f"queue item {q} does not exist on L1")
+        item, stored = entry
+        if q >= queue_end:
+            return Mismatch("queue_item", number, j, queue_end, q,
+                            f"consumes queue item {q} at or beyond the batch's queueEnd")
+        kind = QUEUE_DEPOSIT if type(tx) is Deposit else QUEUE_FORCED_WITHDRAWAL
+        if item.kind != kind or got != stored:
+            return Mismatch("queue_item", number, j, stored, got,
+                            f"queue item {q}: the transaction does not match the L1 item hash")
+        return None
+
+    def batch(self, prep: _Prepared) -> Mismatch | None:
+        h = prep.ref.header
+        number = h.number
+        state = self.state
+        if prep.txs is None:
+            return Mismatch("undecodable", number, None, "batch format v1", None, prep.error or "")
+        txs = prep.txs
+        n = len(txs)
+        k = h.txs_per_root
+        roots = prep.calldata.state_roots
+        want = root_count(n, k)
+        if len(roots) != want:
+            return Mismatch("root_count", number, None, want, len(roots),
+                            f"{n} transactions at {k} per root need {want} roots")
+        if h.queue_start != state.l1_queue_pos:
+            return Mismatch("queue_start", number, None, state.l1_queue_pos, h.queue_start)
+        records: list = []
+        l1_kinds = (Deposit, ForcedWithdrawal)
+        for j, tx in enumerate(txs):
+            if type(tx) is Rejected:
+                return Mismatch("undecodable", number, j, None, None, f"transaction does not decode: {tx}")
+            if type(tx) in l1_kinds:
+                bad = self._queue_check(number, j, tx, h.queue_end)
+                if bad is not None:
+                    return bad
+            r = apply(state, tx)
+            if r.ok:
+                if r.events:
+                    records.extend(withdrawal_records(state, r))
+            else:
+                self.rejected += 1
+                if self.first_rejected is None:
+                    self.first_rejected = f"batch {number} transaction {j}: {r}"
+            if (j + 1) % k == 0 or j == n - 1:
+                i = j // k
+                root = state.root()
+                if root != roots[i]:
+                    return Mismatch("state_root", number, j, root, roots[i], root_index=i, chunk_first_tx=i * k)
+        if n == 0:
+            root = state.root()
+            if root != roots[0]:
+                return Mismatch("state_root", number, None, root, roots[0], "empty batch", root_index=0)
+        self.txs += n
+        wroot = withdrawals_tree(records).root()
+        if wroot != h.withdrawals_root:
+            return Mismatch("withdrawals_root", number, None, wroot, h.withdrawals_root,
+                            f"{len(records)} withdrawals in the batch")
+        self.withdrawals += len(records)
+        if state.l1_queue_pos != h.queue_end:
+            return Mismatch("queue_end", number, None, state.l1_queue_pos, h.queue_end)
+        return None
+
+
+def _genesis_check(reader: RollupReader) -> tuple[State | None, Mismatch | None]:
+    g = reader.genesis()
+    try:
+        genesis = Genesis.from_json(g.config)
+        state = State(genesis)
+    except Exception as exc:  # anything a bad config can raise
+        return None, Mismatch("genesis", 0, None, "a Genesis.to_json() config", None,
+                              f"the genesis config does not decode: {exc.__class__.__name__}: {exc}")
+    root = state.root()
+    if root != g.state_root:
+        return None, Mismatch("genesis", 0, None, root, g.state_root, "genesis state root")
+    rollup = bytes.fromhex(reader.address[2:])
+    if genesis.verifying_contract != rollup or genesis.chain_id != reader.chain_id:
+        return None, Mismatch("genesis", 0, None, f"chain {reader.chain_id} rollup {reader.address}",
+                              f"chain {genesis.chain_id} rollup 0x{genesis.verifying_contract.hex()}",
+                              "the EIP-712 domain does not bind this rollup")
+    return state, None
+
+
+def _make_pool(mode: str, workers: int, domain: eip712.Domain, n_batches: int):
+    """``(pool, processes?)``. ``auto``: worker processes when there are 2+ workers, 2+ CPUs
+    and a chain long enough to repay their start (libsecp256k1 recovery through coincurve
+    holds the GIL, measured: two threads recover no faster than one), else threads."""
+    if mode == "auto":
+        mode = "process" if workers > 1 and (os.cpu_count() or 1) > 1 and n_batches >= 8 else "thread"
+    if mode == "process":
+        # fork before this function starts any thread of its own; children only decode and recover
+        pool = ProcessPoolExecutor(max(1, workers), mp_context=mp.get_context("fork"), initializer=_init_worker,
+                                   initargs=(domain.chain_id, domain.verifying_contract))
+        pool.submit(int).result()  # start the workers now
+        return pool, True
+    if mode != "thread":
+        raise ValueError(f"mode must be auto, thread or process, got {mode!r}")
+    return ThreadPoolExecutor(max(1, workers), thread_name_prefix="verify-sig"), False
+
+
+def verify(source: Any, rollup_address: str | bytes, *, progress: Any = "auto", workers: int = 2,
+           mode: str = "auto", from_block: int | None = None, chunk: int = 256,
+           lookahead: int = 8) -> VerifyReport:
+    """Rebuild from L1 data and check every commitment. ``source``: RPC URL, ``Web3`` or
+    ``Chain``. ``progress``: "auto" (rich bar on a terminal, plain lines otherwise), "rich",
+    "plain", "none"/None, or a callable ``(batches_done, batches_total, txs_done)``.
+    ``mode``: where signatures are recovered: "thread", "process" or "auto" (see
+    ``_make_pool``); one I/O thread fetches and decodes up to ``lookahead`` batches ahead
+    while this thread applies. Raises ``L1DataError`` when the data cannot be read (that is
+    not a mismatch)."""
+    t0 = time.perf_counter()
+    reader = RollupReader(source, rollup_address, from_block=from_block)
+    last_batch = reader.last_batch()
+    finalized = reader.last_finalized_batch()
+    state, mismatch = _genesis_check(reader)
+    verified_root = reader.genesis().state_root
+    timing = {"replay": 0.0, "wait": 0.0}
+
+    def report(v: _Verifier | None, verified: int, checked: int, per_batch) -> VerifyReport:
+        st = v.state if v is not None else None
+        return VerifyReport(
+            rollup=reader.address, chain_id=reader.chain_id, ok=mismatch is None, mismatch=mismatch,
+            last_batch=last_batch, last_finalized_batch=finalized, verified_batch=verified,
+            batches_checked=checked, txs=v.txs if v else 0, rejected_txs=v.rejected if v else 0,
+            withdrawals=v.withdrawals if v else 0, queue_consumed=st.l1_queue_pos if st else 0,
+            state_root=verified_root, accounts=len(st.accounts) if st else 0,
+            seconds=time.perf_counter() - t0, replay_seconds=timing["replay"], wait_seconds=timing["wait"],
+            first_rejected=v.first_rejected if v else None, per_batch=per_batch)
+
+    if mismatch is not None:
+        return report(None, -1, 0, [])
+    refs = reader.batch_refs(1) if last_batch else []
+    queue = {item.index: (item, h) for item, h in reader.queue_items()}
+    v = _Verifier(reader, queue, state)
+    domain = state.domain
+    sig_pool, processes = _make_pool(mode, workers, domain, len(refs))
+    io_pool = ThreadPoolExecutor(1, thread_name_prefix="verify-io")
+    bar = _Progress(progress, len(refs))
+    window: deque = deque()
+    it = iter(refs)
+    verified, checked, per_batch = 0, 0, []
+    t_replay = time.perf_counter()
+    try:
+        def fill() -> None:
+            while len(window) < lookahead:
+                ref = next(it, None)
+                if ref is None:
+                    return
+                window.append(io_pool.submit(_prepare, reader, ref, domain, sig_pool, chunk, processes))
+
+        fill()
+        prev_hash = reader.genesis_header().hash()
+        while window:
+            tw = time.perf_counter()
+            prep = window.popleft().result()
+            fill()
+            if prep.txs is not None:
+                _wait_signers(prep)
+            timing["wait"] += time.perf_counter() - tw
+            checked += 1
+            h = prep.ref.header
+            if h.prev_header_hash != prev_hash:
+                mismatch = Mismatch("header_link", h.number, None, prev_hash, h.prev_header_hash)
+                break
+            mismatch = v.batch(prep)
+            if mismatch is not None:
+                break
+            prev_hash = prep.ref.header_hash
+            verified = h.number
+            verified_root = h.post_state_root
+            per_batch.append((h.number, len(prep.txs)))
+            bar.update(checked, v.txs)
+    finally:
+        timing["replay"] = time.perf_counter() - t_replay
+        bar.close()
+        for f in window:
+            f.cancel()
+        io_pool.shutdown(wait=True, cancel_futures=True)
+        sig_pool.shutdown(wait=True, cancel_futures=True)
+    return report(v, verified, checked, per_batch)
+
+
+# ---------------------------------------------------------------------------------- CLI
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The ``verify`` options, for a subcommand parser (``clearline verify``)."""
+    p.add_argument("--rpc", required=True, help="Ethereum JSON-RPC URL")
+    p.add_argument("--rollup", required=True, help="Rollup contract address (0x...)")
+    p.add_argument("--from-block", type=int, default=None, help="first block to scan for events (default 0)")
+    p.add_argument("--workers", type=int, default=2, help="signature-recovery workers (default 2)")
+    p.add_argument("--mode", choices=("auto", "process", "thread"), default="auto",
+                   help="recover signatures in worker processes or threads (default auto)")
+    p.add_argument("--progress", choices=("auto", "rich", "plain", "none"), default="auto",
+                   help="progress display on stderr (auto: a bar on a terminal, lines otherwise)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    return p
+
+
+def build_parser(prog: str = "clearline verify") -> argparse.ArgumentParser:
+    return add_arguments(argparse.ArgumentParser(
+        prog=prog, description="Rebuild a clearline rollup's state from L1 data alone and check every committed root."))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``verify`` for parsed ``args``; prints the report. Exit status: 0 every commitment
+    matches, 1 a mismatch (the line names it), 2 the data could not be read."""
+    try:
+        rep = verify(args.rpc, args.rollup, progress=args.progress, workers=args.workers, mode=args.mode,
+                     from_block=args.from_block)
+    except Exception as exc:  # L1DataError, connection refused, bad address: not a verdict
+        print(f"verify: error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(rep.to_dict(), indent=2, sort_keys=True))
+    else:
+        print(rep.line())
+    return 0 if rep.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``clearline verify --rpc URL --rollup ADDRESS [--json] [--progress ...]``."""
+    return run(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":  # python -m clearline.watchtower.verify --rpc ... --rollup ...
+    raise SystemExit(main())
