@@ -10,7 +10,8 @@ import sys
 def _cmd_demo(args) -> int:
     from .sim.demo import run_demo
 
-    run_demo(args.seconds, seed=args.seed, data_dir=args.data_dir, steps_per_s=args.steps_per_s, speed=args.speed)
+    run_demo(args.seconds, seed=args.seed, data_dir=args.data_dir, steps_per_s=args.steps_per_s, speed=args.speed,
+             with_l1=not args.no_l1)
     return 0
 
 
@@ -92,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--steps-per-s", type=float, default=20.0, help="simulated market ticks per second")
     d.add_argument("--speed", type=float, default=1.0,
                    help="market clock speed relative to the wall clock (e.g. 4: a minute of market in 15 s)")
+    d.add_argument("--no-l1", action="store_true",
+                   help="run the node alone, without the embedded L1 chain, batches and withdrawals")
     d.set_defaults(func=_cmd_demo)
 
     b = sub.add_parser("bench", help="run the benchmarks and print figures")
@@ -112,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     me.add_argument("--account", type=int, required=True, help="account id")
     me.add_argument("--json", action="store_true", help="print the report as one JSON object")
     me.set_defaults(func=_cmd_margin_explain)
+
+    from .watchtower.verify import add_arguments as _verify_arguments
+    from .watchtower.verify import run as _verify_run
+
+    v = sub.add_parser("verify", help="rebuild the state from L1 data alone and check every committed root")
+    _verify_arguments(v)
+    v.set_defaults(func=_verify_run)
 
     args = p.parse_args(argv)
     from .core.errors import InvariantBroken

@@ -79,7 +79,8 @@ def _usd(v6: int) -> str:
     return f"${v6 / 1e6:,.2f}"
 
 
-def render(state, stats: DemoStats, sim: SimulatedMarket, seq: Sequencer, elapsed: float, root: bytes) -> Table:
+def render(state, stats: DemoStats, sim: SimulatedMarket, seq: Sequencer, elapsed: float, root: bytes,
+           l1_state: dict | None = None) -> Table:
     t = Table(title=f"clearline demo — {elapsed:5.1f}s", show_header=True, header_style="bold")
     t.add_column("market")
     t.add_column("mark", justify="right")
@@ -125,11 +126,60 @@ def render(state, stats: DemoStats, sim: SimulatedMarket, seq: Sequencer, elapse
                  f"{stats.trades:,} | volume {_usd(stats.volume_usd6)} | fee pool {_usd(state.fee_pool)}\n"
                  f"rejected: {rej}\naccounts below initial margin {below_im}, below maintenance {below_mm} | "
                  f"journal seq {seq.seq:,}\nstate_root 0x{root.hex()}")
+    if l1_state is not None:
+        t.caption += (f"\nL1: batches posted {l1_state['batches']}, gas used {l1_state['gas']:,}, finalized height "
+                      f"{l1_state['finalized']}, withdrawals paid on L1 {l1_state['paid']} "
+                      f"({_usd(l1_state['paid_usd6'])})")
     return t
 
 
+L1_CHALLENGE_S = 10  # the demo's challenge period (days in production)
+WITHDRAW_AFTER_S = 8  # market seconds before the demo's taker asks to withdraw to L1
+
+
+def _l1_tick(l1, st: dict, seq: Sequencer, now_ms: int, market_s: float, flush: bool = False) -> None:
+    """L1 side of the demo: feed the Vault queue in, post due batches, keep the embedded
+    chain's clock with the market's, finalize, and pay the demo withdrawal once final."""
+    from ..core.txs import Withdraw
+    from ..core import eip712
+    from ..core.encoding import encode_tx
+
+    chain = l1.chain
+    l1.now_ms = now_ms
+    l1.feed()
+    target = st["chain_t0"] + int(market_s)
+    if chain.now() < target:
+        chain.advance_time(target - chain.now())
+    if st["withdrawal"] is None and market_s >= WITHDRAW_AFTER_S:
+        t = next(tr for tr in l1.sim.traders if tr.role == "taker")
+        tx = Withdraw(now_ms, t.account, 1_000 * 1_000_000, t.next_nonce())
+        tx.signature = eip712.sign(seq.state.domain, tx, t.key)
+        (ack,) = seq.submit([encode_tx(tx)], now_ms)
+        if ack.seq:
+            st["withdrawal"] = {"trader": t, "seq": ack.seq, "batch": None, "paid": False}
+    results = l1.batcher.flush() if flush else [r for r in [l1.batcher.post_pending(now_ms)] if r]
+    for r in results:
+        st["batches"] += 1
+        st["gas"] += r.gas_used
+        w = st["withdrawal"]
+        if w is not None and w["batch"] is None and r.first_seq <= w["seq"] <= r.last_seq:
+            w["batch"] = r.number
+    if flush:
+        chain.advance_time(L1_CHALLENGE_S + 1)
+    st["finalized"] = max([st["finalized"], *l1.batcher.finalize_ready()])
+    w = st["withdrawal"]
+    if w is not None and w["batch"] is not None and not w["paid"] and st["finalized"] >= w["batch"]:
+        user = l1.user(w["trader"].name)
+        before = user.token_balance()
+        for claim in l1.batcher.claims(w["batch"], owner=w["trader"].address):
+            user.claim_withdrawal(claim.header, claim.index, claim.record, claim.siblings)
+            st["paid"] += 1
+            st["paid_usd6"] += claim.record.amount
+        w["paid"] = user.token_balance() > before
+
+
 def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, steps_per_s: float = 20.0,
-             console: Console | None = None, speed: float = 1.0) -> bytes:
+             console: Console | None = None, speed: float = 1.0, with_l1: bool = True) -> bytes:
     """Run the demo for ``seconds`` of wall time (None: until Ctrl-C). ``speed`` > 1 runs the
     simulated clock faster than the wall clock (the node's clock is passed into the core, so
     the core cannot tell): at speed 4, 30 s of wall time cover 2 minutes of market time."""
@@ -137,10 +187,24 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
     data_dir = data_dir or tempfile.mkdtemp(prefix="clearline-demo-")
     os.makedirs(data_dir, exist_ok=True)
     path = os.path.join(data_dir, "journal.sqlite")
-    genesis = demo_genesis(seed)
-    journal = open_journal(path)
-    seq = Sequencer(journal, genesis, snapshot_every=20_000)
-    sim = SimulatedMarket(genesis, seed=seed)
+    l1 = None
+    if with_l1:
+        from ..batcher.harness import make_sim_rollup
+        from ..l1.chain import InProcessChain
+
+        console.print("deploying the L1 contracts on the embedded chain and depositing through the Vault...")
+        chain = InProcessChain(n_accounts=20)
+        l1 = make_sim_rollup(chain, makers=4, takers=6, leveraged=3, seed=seed, journal_url=path,
+                             challenge_period=L1_CHALLENGE_S, forced_deadline=3_600, max_delay_ms=2_000)
+        journal, seq, sim = l1.journal, l1.sequencer, l1.sim
+        l1_state = {"batches": 0, "gas": 0, "finalized": 0, "paid": 0, "paid_usd6": 0, "withdrawal": None,
+                    "chain_t0": chain.now()}
+    else:
+        genesis = demo_genesis(seed)
+        journal = open_journal(path)
+        seq = Sequencer(journal, genesis, snapshot_every=20_000)
+        sim = SimulatedMarket(genesis, seed=seed)
+        l1_state = None
     stats = DemoStats()
     console.print(f"[bold]clearline demo[/bold]: journal {path}; {len(sim.traders)} simulated traders; "
                   f"{'Ctrl-C to stop' if seconds is None else f'{seconds:g} s'}")
@@ -151,11 +215,12 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
     t0 = int(time.time() * 1000)
     # the shell's clock, passed into the core (optionally accelerated for demos and tests)
     now_ms = lambda: t0 + int((time.monotonic() - start) * speed * 1000)  # noqa: E731
-    deposits = sim.initial_deposits(now_ms())
-    sim.observe(deposits, seq.submit_txs(deposits, now_ms()))
+    if l1 is None:
+        deposits = sim.initial_deposits(now_ms())
+        sim.observe(deposits, seq.submit_txs(deposits, now_ms()))
     root = seq.root()
     try:
-        with Live(render(seq.state, stats, sim, seq, 0.0, root), console=console, refresh_per_second=4,
+        with Live(render(seq.state, stats, sim, seq, 0.0, root, l1_state), console=console, refresh_per_second=4,
                   transient=False) as live:
             step = 0
             last_render = 0.0
@@ -172,16 +237,20 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
                     if ops:
                         stats.observe(seq.state, seq.submit_txs(ops, t), operator=True)
                 stats.observe(seq.state, seq.submit(sim.step(t, seq.state), t))
+                if l1 is not None and step % 10 == 0:
+                    _l1_tick(l1, l1_state, seq, t, (time.monotonic() - start) * speed)
                 step += 1
                 if elapsed - last_render >= 0.25:
                     root = seq.root()
-                    live.update(render(seq.state, stats, sim, seq, elapsed, root))
+                    live.update(render(seq.state, stats, sim, seq, elapsed, root, l1_state))
                     last_render = elapsed
                 sleep = start + step / (steps_per_s * speed) - time.monotonic()
                 if sleep > 0:
                     time.sleep(sleep)
+            if l1 is not None:  # post what is left and let the last batches finalize
+                _l1_tick(l1, l1_state, seq, now_ms(), (time.monotonic() - start) * speed, flush=True)
             root = seq.root()
-            live.update(render(seq.state, stats, sim, seq, time.monotonic() - start, root))
+            live.update(render(seq.state, stats, sim, seq, time.monotonic() - start, root, l1_state))
     finally:
         signal.signal(signal.SIGINT, previous)
     console.print()
@@ -194,6 +263,9 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
     seq.close()
     if not same:
         raise SystemExit("state root mismatch after replay")
+    if l1_state is not None:
+        print(f"l1_batches={l1_state['batches']} l1_gas={l1_state['gas']} l1_finalized={l1_state['finalized']} "
+              f"l1_withdrawals_paid={l1_state['paid']}", flush=True)
     print(f"trades={stats.trades} option_trades={stats.option_trades} liquidations={stats.liquidations} "
           f"expiries={len(stats.expiries)} funding_paid_usd={stats.funding_paid / 1e6:.2f} "
           f"volume_usd={stats.volume_usd6 / 1e6:.2f} state_root=0x{root.hex()}", flush=True)

@@ -63,6 +63,12 @@ def test_demo_shows_options_funding_liquidation_and_expiry_within_minutes(tmp_pa
     assert int(figures["expiries"]) >= 1, last
     assert float(figures["funding_paid_usd"]) > 0, last
     assert "reproduces the state root: yes" in res.stdout
+    # issue 4: the embedded L1 got batches, finalized them and paid a withdrawal
+    l1_line = next(line for line in res.stdout.splitlines() if line.startswith("l1_batches="))
+    l1 = dict(kv.split("=") for kv in l1_line.split())
+    assert int(l1["l1_batches"]) >= 1 and int(l1["l1_gas"]) > 0, l1_line
+    assert int(l1["l1_finalized"]) == int(l1["l1_batches"]), l1_line
+    assert int(l1["l1_withdrawals_paid"]) >= 1, l1_line
     # margin explain works on the demo's journal for every account (same code as the engine)
     for account in range(3):
         rep = run(["margin", "explain", "--journal", str(tmp_path / "journal.sqlite"), "--account", str(account),
