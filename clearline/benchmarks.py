@@ -317,5 +317,12 @@ def run_all(quick: bool = True, progress: bool = False) -> dict:
     out["remargin_100k_accounts_ms"] = round(bench_remargin(repeats=repeats), 2)
     say("Black-76 prices and Greeks for 10k options")
     out["price_greeks_10k_options_ms"] = round(bench_price_greeks(repeats=repeats), 3)
+    from .batcher.harness import measure_l1
+
+    say("L1: simulated market through deposits, sequencer, batcher, contracts (in-process EVM), then verify")
+    l1 = measure_l1(steps=200 if quick else 600)
+    for k in ("l1_gas_per_trade", "l1_gas_per_tx", "da_bytes_per_trade", "da_bytes_per_trade_zlib",
+              "verify_tx_per_s", "l1_batches"):
+        out[k] = round(l1[k], 1) if isinstance(l1[k], float) else l1[k]
     out["cpu_count"] = os.cpu_count()
     return out
