@@ -324,5 +324,9 @@ def run_all(quick: bool = True, progress: bool = False) -> dict:
     for k in ("l1_gas_per_trade", "l1_gas_per_tx", "da_bytes_per_trade", "da_bytes_per_trade_zlib",
               "verify_tx_per_s", "l1_batches"):
         out[k] = round(l1[k], 1) if isinstance(l1[k], float) else l1[k]
+    from .watchtower.escape import measure_escape_gas
+
+    say("L1 escape of an account with 16 positions")
+    out["escape_gas"] = measure_escape_gas(positions=16)
     out["cpu_count"] = os.cpu_count()
     return out

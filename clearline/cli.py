@@ -123,6 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     _verify_arguments(v)
     v.set_defaults(func=_verify_run)
 
+    from .watchtower.escape import add_arguments as _escape_arguments
+    from .watchtower.escape import run as _escape_run
+
+    e = sub.add_parser("escape", help="after a freeze: prove an account's equity at the last finalized state "
+                                      "from L1 data alone and withdraw it")
+    _escape_arguments(e)
+    e.set_defaults(func=_escape_run)
+
     args = p.parse_args(argv)
     from .core.errors import InvariantBroken
     from .journal import JournalError

@@ -193,6 +193,49 @@ class L1Client:
     def frozen(self) -> bool:
         return self.vault.functions.frozen().call()
 
+    # -- escape (after a freeze) -----------------------------------------------------------
+    def escape(self, state: Sequence, account: Sequence, markets: Sequence[Sequence]) -> TxResult:
+        """After a freeze: pay account ``account[0]`` its equity at the last finalized state
+        (``Vault.escape``; anyone may send it, the owner is paid). The three arguments are the
+        ABI tuples of ``EscapeState``, ``EscapeAccount`` and ``EscapeMarket[]``
+        (``clearline.watchtower.escape.EscapeCall`` builds them). ``value`` is the amount
+        paid (usd6, from the ``Escaped`` event)."""
+        r = self._send(self.vault.functions.escape(tuple(state), tuple(account), [tuple(m) for m in markets]))
+        (event,) = self.vault.events.Escaped().process_receipt(r.receipt, errors=DISCARD)
+        return _with_value(r, int(event["args"]["amount"]))
+
+    def preview_escape(self, state: Sequence, account: Sequence, markets: Sequence[Sequence]) -> int:
+        """``eth_call`` of ``escape``: the amount it would pay (reverts raise ``L1Revert``)."""
+        return int(self._call(self.vault.functions.escape(tuple(state), tuple(account),
+                                                           [tuple(m) for m in markets])))
+
+    def is_escaped(self, account_id: int) -> bool:
+        return self.vault.functions.isEscaped(account_id).call()
+
+    def vault_balance(self) -> int:
+        return self.token_balance(self.deployment.vault)
+
+    @classmethod
+    def for_rollup(cls, chain: Chain, rollup_address: str, sender: LocalAccount | None = None) -> "L1Client":
+        """A client for an existing deployment known only by its Rollup address (the other
+        ``Deployment`` fields are read from the contracts and the ``Genesis`` event)."""
+        w3 = chain.w3
+        rollup = w3.eth.contract(address=to_checksum_address(rollup_address), abi=contract_abi("Rollup"))
+        vault_addr = rollup.functions.vault().call()
+        vault = w3.eth.contract(address=vault_addr, abi=contract_abi("Vault"))
+        logs = rollup.events.Genesis().get_logs(from_block=0)
+        if not logs:
+            raise ValueError(f"no Genesis event for {rollup_address}")
+        g = logs[0]
+        deployment = Deployment(
+            chain_id=chain.chain_id, token=vault.functions.token().call(), rollup=rollup.address,
+            vault=vault_addr, sequencer=rollup.functions.sequencer().call(), deployer="",
+            block_number=int(g["blockNumber"]), challenge_period=rollup.functions.challengePeriod().call(),
+            forced_deadline=vault.functions.forcedDeadline().call(),
+            genesis_state_root="0x" + bytes(g["args"]["stateRoot"]).hex(),
+            genesis_config_hash="0x" + bytes(g["args"]["configHash"]).hex())
+        return cls(chain, deployment, sender)
+
     def refund_deposit(self, item: QueueItem) -> TxResult:
         """After a freeze: refund deposit ``item`` (not consumed by a finalized batch)."""
         return self._send(self.vault.functions.refundDeposit(

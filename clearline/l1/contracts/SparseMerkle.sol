@@ -137,9 +137,21 @@ library SparseMerkle {
         uint256 present,
         bytes32[] calldata siblings
     ) internal pure returns (bytes32 h) {
+        return rootFromCompressedProof(ZERO_HASHES, depth, index, leaf, present, siblings);
+    }
+
+    /// @notice `rootFromCompressedProof` with the zero hashes already in memory (`zs` =
+    ///         ZERO_HASHES), for callers that check many proofs in one call.
+    function rootFromCompressedProof(
+        bytes memory zs,
+        uint256 depth,
+        uint256 index,
+        bytes32 leaf,
+        uint256 present,
+        bytes32[] calldata siblings
+    ) internal pure returns (bytes32 h) {
         _check(depth, index);
         if (present >> depth != 0) revert InvalidIndex(present, depth);
-        bytes memory zs = ZERO_HASHES;
         uint256 used;
         uint256 n = siblings.length;
         h = leaf;

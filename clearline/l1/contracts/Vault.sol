@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {BatchHeader, BatchLib} from "./Batch.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
+import {EscapeLib, EscapeState, EscapeAccount, EscapeMarket} from "./Escape.sol";
 
 interface IERC20Minimal {
     function transfer(address to, uint256 amount) external returns (bool);
@@ -14,6 +15,7 @@ interface IRollupState {
     function queuePosition() external view returns (uint256);
     function finalizedQueuePosition() external view returns (uint256);
     function batchInfo(uint256 number) external view returns (bytes32 headerHash, uint256 lastFinalized);
+    function finalizedStateRoot() external view returns (bytes32);
 }
 
 /// @title Vault
@@ -52,6 +54,15 @@ interface IRollupState {
 ///  Freeze. After `freeze()`, batches appended but not finalized are void: the system state is
 ///  the last finalized one. Deposits at queue index >= Rollup.finalizedQueuePosition() were
 ///  never consumed by it and are refunded by `refundDeposit`, once.
+///
+///  Escape. After `freeze()`, `escape` pays each account, once, its equity at the last
+///  finalized state (Rollup.finalizedStateRoot), proven by Merkle proofs (see Escape.sol):
+///  max(0, collateral + sum(quote + size * markPrice * tickValue)) usd6, to the account's owner
+///  (anyone may call). Withdrawals of finalized batches stay claimable (the state already
+///  debited them) and unconsumed deposits stay refundable: all three are paid from the same
+///  balance, first come first served. If the Vault's token balance is below an escape's
+///  amount the escape reverts with `InsufficientVaultBalance` (nothing is paid partially; an
+///  honest finalized state is solvent: sum of equities <= deposits - withdrawals).
 contract Vault {
     uint8 public constant KIND_DEPOSIT = 1;
     uint8 public constant KIND_FORCED_WITHDRAWAL = 2;
@@ -70,6 +81,7 @@ contract Vault {
     mapping(uint256 => bytes32) private _itemHashes; // queue index -> item hash (0 once refunded)
     mapping(uint256 => uint256) private _itemTimes; // index / 4 -> four uint64 times
     mapping(uint256 => uint256) private _claimed; // (batch << 8 | index >> 8) -> bitmap
+    mapping(uint256 => uint256) private _escaped; // accountId >> 8 -> bitmap
 
     event QueueItemAdded(
         uint256 indexed index,
@@ -85,6 +97,7 @@ contract Vault {
         uint256 indexed batch, uint256 indexed index, uint32 accountId, address indexed owner, uint64 amount
     );
     event DepositRefunded(uint256 indexed queueIndex, address indexed owner, uint64 amount);
+    event Escaped(uint32 indexed accountId, address indexed owner, uint256 amount, int256 equity);
 
     error ZeroAmount();
     error IsFrozen();
@@ -102,6 +115,8 @@ contract Vault {
     error DepositConsumed(uint256 queueIndex, uint256 finalizedQueuePosition);
     error QueueItemMismatch(uint256 queueIndex);
     error AlreadyRefunded(uint256 queueIndex);
+    error AlreadyEscaped(uint32 accountId);
+    error InsufficientVaultBalance(uint256 amount, uint256 balance);
 
     constructor(IERC20Minimal token_, uint64 forcedDeadline_) {
         token = token_;
@@ -233,6 +248,47 @@ contract Vault {
         delete _itemHashes[queueIndex];
         emit DepositRefunded(queueIndex, owner, amount);
         _safeTransfer(owner, amount);
+    }
+
+    // ------------------------------------------------------------------------------- escape
+    function isEscaped(uint32 accountId) public view returns (bool) {
+        return (_escaped[accountId >> 8] >> (accountId & 255)) & 1 == 1;
+    }
+
+    /// @notice After a freeze: pay account `account.id` its equity at the last finalized state,
+    ///         once, to its owner (anyone may call). `state`: the preimage of
+    ///         Rollup.finalizedStateRoot(); `account`: the account leaf with its compressed
+    ///         proof against `state.accountsRoot` (depth 32, index = id); `markets[i]`: the
+    ///         market leaf of `account.positions[i].instrument` with its compressed proof
+    ///         against `state.marketsRoot` (depth 24). See EscapeLib for the arithmetic.
+    /// @return amount the usd6 paid (0 when the equity is not positive)
+    function escape(EscapeState calldata state, EscapeAccount calldata account, EscapeMarket[] calldata markets)
+        external
+        returns (uint256 amount)
+    {
+        if (!frozen) revert NotFrozen();
+        uint32 id = account.id;
+        uint256 key = id >> 8;
+        uint256 bit = 1 << (id & 255);
+        uint256 word = _escaped[key];
+        if (word & bit != 0) revert AlreadyEscaped(id);
+        int256 equity = EscapeLib.equity(rollup.finalizedStateRoot(), state, account, markets);
+        _escaped[key] = word | bit;
+        amount = equity > 0 ? uint256(equity) : 0;
+        address owner = account.owner;
+        emit Escaped(id, owner, amount, equity);
+        if (amount != 0) {
+            uint256 balance = _balance();
+            if (amount > balance) revert InsufficientVaultBalance(amount, balance);
+            _safeTransfer(owner, amount);
+        }
+    }
+
+    function _balance() private view returns (uint256) {
+        (bool ok, bytes memory ret) =
+            address(token).staticcall(abi.encodeWithSignature("balanceOf(address)", address(this)));
+        if (!ok || ret.length < 32) revert TransferFailed();
+        return abi.decode(ret, (uint256));
     }
 
     // ------------------------------------------------------------------------------- token

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {SparseMerkle} from "./SparseMerkle.sol";
+
+/// @notice The preimage of a state root (clearline.core.encoding.encode_state without its tag):
+///         root = keccak256(abi.encode(STATE_TAG, accountsRoot, ordersRoot, marketsRoot,
+///         l1QueuePos, feePool, insuranceFund, nextOrderId, nextAccountId, timeMs,
+///         totalDeposits, totalWithdrawals)).
+struct EscapeState {
+    bytes32 accountsRoot;
+    bytes32 ordersRoot;
+    bytes32 marketsRoot;
+    uint64 l1QueuePos;
+    uint256 feePool;
+    uint256 insuranceFund;
+    uint64 nextOrderId;
+    uint32 nextAccountId;
+    uint64 timeMs;
+    uint256 totalDeposits;
+    uint256 totalWithdrawals;
+}
+
+/// @notice One position of an account leaf.
+struct EscapePosition {
+    uint32 instrument;
+    int64 size; //            lots, signed
+    int256 quote; //          usd6, signed cash balance of the position
+    int256 fundingIndex;
+}
+
+/// @notice An account leaf (clearline.core.encoding.encode_account_leaf) and its compressed
+///         proof against accountsRoot (depth 32, index = id; see SparseMerkle).
+struct EscapeAccount {
+    uint32 id;
+    address owner;
+    uint32 subaccount;
+    int256 collateral; //     usd6
+    uint64 nonce;
+    uint8 marginMode;
+    EscapePosition[] positions; // strictly increasing by instrument (as committed)
+    uint256 present;
+    bytes32[] siblings;
+}
+
+/// @notice A market leaf (clearline.core.encoding.encode_market_leaf without its tag: all 25
+///         fields are static, so abi.encode(MARKET_TAG, leaf) is the leaf encoding).
+struct MarketLeaf {
+    uint32 id;
+    bytes32 symbol;
+    uint8 kind;
+    bytes32 underlying;
+    uint64 tickSize;
+    uint64 lotSize;
+    uint32 imPpm;
+    uint32 mmPpm;
+    int32 makerFeePpm;
+    int32 takerFeePpm;
+    uint64 expiry;
+    uint64 strike;
+    uint8 optionType;
+    uint8 status;
+    uint64 markPrice; //      ticks
+    uint64 markTime;
+    int256 fundingIndex;
+    uint64 openInterest;
+    int64 premiumSum;
+    uint32 premiumSamples;
+    uint64 lastFundingTime;
+    int64 lastFundingRatePpm;
+    uint64 settlementPrice;
+    uint64 lastSampleTime;
+    int64[16] riskArray;
+}
+
+/// @notice A market leaf and its compressed proof against marketsRoot (depth 24, index = id).
+struct EscapeMarket {
+    MarketLeaf leaf;
+    uint256 present;
+    bytes32[] siblings;
+}
+
+error StateRootMismatch(bytes32 finalized, bytes32 given);
+error InvalidAccountProof(uint32 accountId);
+error MarketCountMismatch(uint256 positions, uint256 markets);
+error MarketMismatch(uint256 position, uint32 instrument, uint32 marketId);
+error InvalidMarketProof(uint32 instrument);
+
+/// @title EscapeLib
+/// @notice The equity of one account at a committed state root, from Merkle proofs, exactly as
+///         clearline.core.margin.health computes it:
+///
+///           equity = collateral + sum over positions (quote + size * markPrice * tickValue)
+///           tickValue = tickSize * lotSize / 1e8   (floor, = InstrumentSpec.tick_value)
+///
+///         Funding is settled eagerly by the core (it moves `quote`), so nothing is pending.
+library EscapeLib {
+    bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
+    bytes32 internal constant ACCOUNT_TAG = keccak256("clearline.account.v1");
+    bytes32 internal constant MARKET_TAG = keccak256("clearline.market.v1");
+    uint256 internal constant ACCOUNTS_DEPTH = 32;
+    uint256 internal constant MARKETS_DEPTH = 24;
+    int256 internal constant UNDERLYING_ATOMS = 1e8;
+
+    /// @dev Reverts unless every proof holds against `root`; returns the account's equity (usd6).
+    function equity(bytes32 root, EscapeState calldata s, EscapeAccount calldata a, EscapeMarket[] calldata markets)
+        internal
+        pure
+        returns (int256 eq)
+    {
+        bytes32 given = keccak256(abi.encode(STATE_TAG, s));
+        if (given != root) revert StateRootMismatch(root, given);
+
+        bytes32 leaf = keccak256(
+            abi.encode(ACCOUNT_TAG, a.id, a.owner, a.subaccount, a.collateral, a.nonce, a.marginMode, a.positions)
+        );
+        bytes memory zs = SparseMerkle.ZERO_HASHES; // copied to memory once for every proof
+        if (SparseMerkle.rootFromCompressedProof(zs, ACCOUNTS_DEPTH, a.id, leaf, a.present, a.siblings) != s.accountsRoot)
+        {
+            revert InvalidAccountProof(a.id);
+        }
+
+        uint256 n = a.positions.length;
+        if (markets.length != n) revert MarketCountMismatch(n, markets.length);
+        bytes32 marketsRoot = s.marketsRoot;
+        eq = a.collateral;
+        for (uint256 i = 0; i < n; ++i) {
+            EscapePosition calldata p = a.positions[i];
+            EscapeMarket calldata m = markets[i];
+            MarketLeaf calldata ml = m.leaf;
+            uint32 inst = p.instrument;
+            if (ml.id != inst) revert MarketMismatch(i, inst, ml.id);
+            bytes32 mleaf = _marketLeafHash(ml);
+            if (SparseMerkle.rootFromCompressedProof(zs, MARKETS_DEPTH, inst, mleaf, m.present, m.siblings) != marketsRoot)
+            {
+                revert InvalidMarketProof(inst);
+            }
+            int256 tickValue = int256(uint256(ml.tickSize) * uint256(ml.lotSize)) / UNDERLYING_ATOMS;
+            eq += p.quote + int256(p.size) * int256(uint256(ml.markPrice)) * tickValue;
+        }
+    }
+
+    /// @dev keccak256(abi.encode(MARKET_TAG, leaf)): a static struct in calldata is its ABI
+    ///      encoding (40 words), hashed in place through scratch memory (not allocated). Dirty
+    ///      high bits are not rejected here: such a leaf is not the canonical one committed, so
+    ///      its proof fails (and the fields read above are checked by their accessors).
+    function _marketLeafHash(MarketLeaf calldata leaf) private pure returns (bytes32 h) {
+        bytes32 tag = MARKET_TAG;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, tag)
+            calldatacopy(add(p, 32), leaf, 1280)
+            h := keccak256(p, 1312)
+        }
+    }
+}
