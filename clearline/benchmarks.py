@@ -327,6 +327,6 @@ def run_all(quick: bool = True, progress: bool = False) -> dict:
     from .watchtower.escape import measure_escape_gas
 
     say("L1 escape of an account with 16 positions")
-    out["escape_gas"] = measure_escape_gas(positions=16)
+    out["escape_gas"] = measure_escape_gas(positions=16)["escape_gas"]
     out["cpu_count"] = os.cpu_count()
     return out
