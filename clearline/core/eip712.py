@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from coincurve import PrivateKey, PublicKey
 
+from .encoding import _flat_risk, _int64_words  # one implementation for both formats
 from .errors import ErrorCode, Rejected
 from .hashing import keccak
 from .txs import (
@@ -139,7 +140,6 @@ _CLASSES = {"Order": Order, "Cancel": Cancel, "Replace": Replace, "Withdraw": Wi
 
 # Scenarios per risk array; the same number as ``requirements.N_SCENARIOS`` and
 # ``clearline.risk.N_SCENARIOS`` (a test keeps the three equal).
-_N_SCENARIOS = 16
 
 
 def _encode_type(name: str) -> str:
@@ -213,37 +213,6 @@ def _hash_operator(tx: OperatorAction) -> bytes:
 
 def _hash_margin_mode(tx: SetMarginMode) -> bytes:
     return keccak(_MARGIN_MODE.pack(_TH_MARGIN_MODE, tx.account, tx.mode, tx.nonce))
-
-
-def _flat_risk(tx: MarkUpdate) -> list:
-    """``tx.risk_arrays`` flattened in order: empty, or exactly one array of ``_N_SCENARIOS``
-    values per instrument (anything else -> ``Rejected(MALFORMED)``). Values are not checked
-    here (the int64 packing does that)."""
-    arrays = tx.risk_arrays
-    if not isinstance(arrays, (list, tuple)):
-        raise Rejected(ErrorCode.MALFORMED, "MarkUpdate risk_arrays must be a list")
-    if not arrays:
-        return []
-    if len(arrays) != len(tx.instruments):
-        raise Rejected(ErrorCode.MALFORMED, "MarkUpdate risk_arrays: none or one per instrument")
-    flat: list = []
-    for array in arrays:
-        if not isinstance(array, (list, tuple)) or len(array) != _N_SCENARIOS:
-            raise Rejected(ErrorCode.MALFORMED,
-                           f"MarkUpdate risk array must be a list of {_N_SCENARIOS} int64")
-        flat.extend(array)
-    return flat
-
-
-_NEG_PAD, _POS_PAD = b"\xff" * 24, bytes(24)
-
-
-def _int64_words(values: list) -> bytes:
-    """int64 values as 32-byte two's complement words (sign-extended), concatenated.
-    The ``q`` pack range-checks every value (out of int64 / non-int -> struct.error)."""
-    packed = struct.pack(f">{len(values)}q", *values)
-    return b"".join((_NEG_PAD if packed[i] & 0x80 else _POS_PAD) + packed[i:i + 8]
-                    for i in range(0, len(packed), 8))
 
 
 def _reports_hash(reports: list) -> bytes:

@@ -4,9 +4,9 @@ Units (all plain ``int``):
 
 - collateral (``usd6``): 1e-6 USD of the settlement stablecoin.
 - price: integer *ticks*; one tick is ``Instrument.tick_size`` usd6 per whole unit of
-  the underlying (e.g. BTC tick 100_000 = $0.10).
+  the underlying (e.g. BTC tick 100_000 = 10 US cents).
 - size: integer *lots*; one lot is ``Instrument.lot_size`` atoms of 1e-8 underlying
-  (e.g. BTC lot 10_000 = 0.0001 BTC). Signed for positions (+long, -short).
+  (e.g. BTC lot 10_000 = 1e-4 BTC). Signed for positions (+long, -short).
 - value of one tick on one lot, ``Instrument.tick_value`` = tick_size*lot_size/1e8 usd6,
   required to be a whole number so every notional is exact: notional = ticks*lots*tick_value.
 - fractions (margin, fees): parts per million (``PPM`` = 1_000_000).
