@@ -62,7 +62,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from clearline.core.apply import apply
 from clearline.core.encoding import decode_tx
 from clearline.core.errors import InvariantBroken
 from clearline.core.hashing import keccak
@@ -377,17 +376,19 @@ class Batcher:
         roots: list[bytes] = []
         records: list[WithdrawalRecord] = []
         n = len(entries)
-        for i, entry in enumerate(entries):
-            tx = decode_tx(entry.payload)
-            if entry.signer:
-                tx.signer = entry.signer
-            receipt = apply(state, tx)
-            if not receipt.ok:
-                raise BatcherError(f"journal entry {entry.seq} was accepted once but now fails: {receipt}")
+        done = [0]
+
+        def after(entry, tx, receipt) -> None:
             if receipt.events:
                 records.extend(withdrawal_records(state, receipt))
-            if (i + 1) % k == 0 or i == n - 1:
+            done[0] += 1
+            if done[0] % k == 0 or done[0] == n:
                 roots.append(state.root())
+
+        try:
+            replay(state, entries, on_tx=after)  # the same replay as recovery and the watchtower
+        except InvariantBroken as e:
+            raise BatcherError(str(e)) from e
         return BatchPlan(
             number=self.batch + 1, prev_header_hash=self.header.hash(), first_seq=entries[0].seq,
             last_seq=entries[-1].seq, data=encode_batch_txs([e.payload for e in entries]), state_roots=roots,
@@ -477,11 +478,8 @@ class Batcher:
         if lo > 1:
             replay(state, self.journal.entries(1, lo - 1))
         records = []
-        for entry in self.journal.entries(lo, hi):
-            tx = decode_tx(entry.payload)
-            if entry.signer:
-                tx.signer = entry.signer
-            records.extend(withdrawal_records(state, apply(state, tx)))
+        replay(state, self.journal.entries(lo, hi),
+               on_tx=lambda entry, tx, receipt: records.extend(withdrawal_records(state, receipt)))
         if withdrawals_tree(records).root() != header.withdrawals_root:
             raise BatcherError(f"batch {number}: the journal's withdrawals do not match the committed root")
         return records
