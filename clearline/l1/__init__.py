@@ -37,7 +37,12 @@ no appended batch consumed it (``index >= Rollup.queuePosition()``). Then ``Roll
 reverts (``QueueItemOverdue``: an item cannot be served late) and anyone may call
 ``Vault.freeze()``. After a freeze, appends and finalization revert; batches not finalized are
 void; the state is the last finalized one; deposits at index ``>= finalizedQueuePosition()``
-are refunded by ``Vault.refundDeposit`` (once).
+are refunded by ``Vault.refundDeposit`` (once); and every account can be paid its equity at
+the last finalized state root, once, by ``Vault.escape(state, account, markets)``: the
+state-root preimage, the account leaf with its positions and its Merkle proof (depth 32), and
+each position's market leaf with its proof (depth 24); equity = collateral + sum(quote + size
+* markPrice * tickSize * lotSize / 1e8), paid as max(0, equity) to the owner (built from L1
+data alone by ``clearline escape``, ``clearline/watchtower/escape.py``).
 
 Batch (Rollup.appendBatch)
 --------------------------
