@@ -20,7 +20,7 @@ from .core.encoding import encode_tx
 from .core.hashing import keccak
 from .core.matching import AdmitAll, execute_on_book, plan_match
 from .core.state import Genesis
-from .core.txs import Cancel, CancelScope, Deposit, MarkUpdate, Order, OrderFlag, OrderType, TimeInForce
+from .core.txs import Cancel, CancelScope, Deposit, Order, OrderFlag, OrderType, TimeInForce
 from .journal import open_journal
 from .core.state import State
 from .sequencer import Sequencer, recover_state, replay
@@ -202,8 +202,6 @@ def make_signed_flow(n: int, accounts: int = 20, seed: int = 11) -> tuple[Genesi
             continue
         if isinstance(tx, Order) and tx.tif == TimeInForce.GTC:
             open_orders[a].append(ack.receipt.order_id)
-        for lst in open_orders:  # drop filled orders
-            pass
         live = scratch.state.accounts[a].open_orders
         open_orders[a] = [o for o in open_orders[a] if o in live]
         payloads.append(payload)

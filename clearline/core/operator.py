@@ -10,7 +10,7 @@ from __future__ import annotations
 from .errors import ErrorCode, Rejected
 from .funding import average, funding_payment, funding_rate_ppm, premium_ppm
 from .instruments import InstrumentKind, MarketStatus, OptionType
-from .ledger import (ExpirySettled, FundingSampled, FundingSettled, InstrumentListed, Netting, cancel_all,
+from .ledger import (ExpirySettled, FundingSampled, FundingSettled, InstrumentListed, Netting,
                      close_order, trade)
 from .liquidation import liquidate
 from .matching import CloseReason
@@ -189,4 +189,4 @@ def settle_expiry(st, uid: int, expiry: int, t: int) -> list:
     return events
 
 
-__all__ = ["handle_operator", "funding_tick", "list_options", "settle_expiry", "cancel_all"]
+__all__ = ["handle_operator", "funding_tick", "list_options", "settle_expiry"]

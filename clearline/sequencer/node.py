@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..core.apply import Receipt, apply
 from ..core.encoding import encode_tx
 from ..core.errors import InvariantBroken, Rejected
-from ..core.state import Genesis, State
+from ..core.state import Genesis
 from ..journal import Journal
 from .recovery import recover_state
 from .verify import Verifier

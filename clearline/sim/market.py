@@ -14,7 +14,6 @@ minute, funding settles every 20 s, and option prices treat a minute as a day.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, field
 
