@@ -15,6 +15,7 @@ _EXPORTS = {
     "Genesis": "state", "State": "state",
     "Cancel": "txs", "Deposit": "txs", "MarkUpdate": "txs", "Order": "txs", "Replace": "txs",
     "Transfer": "txs", "Withdraw": "txs", "OperatorAction": "txs", "SetMarginMode": "txs",
+    "SetAccountFlags": "txs",
 }
 
 

@@ -12,15 +12,15 @@ from . import eip712
 from .book import BUY, RestingOrder
 from .errors import ErrorCode, Rejected
 from .instruments import MarketStatus
-from .ledger import (CollateralMoved, Fill, ForcedWithdrawalDenied, IndexUpdated, MarginModeSet, OrderClosed, OrderRested, close_order,
-                     settle_plan)
+from .ledger import (AccountFlagsSet, CollateralMoved, Fill, ForcedWithdrawalDenied, IndexUpdated, MarginModeSet,
+                     OrderClosed, OrderRested, close_order, settle_plan)
 from .margin import MarginGate, health
 from .matching import CloseReason, Plan, plan_match
 from .operator import handle_operator
 from .state import MAX_OPEN_ORDERS, MAX_POSITIONS, Account, State
-from .txs import (ALL_FLAGS, Cancel, CancelScope, Deposit, ForcedWithdrawal, MarginMode, MarkUpdate, OperatorAction, Order,
-                  OrderFlag, OrderType, Replace, SetMarginMode, TimeInForce, Transfer,
-                  Withdraw)
+from .txs import (ALL_ACCOUNT_FLAGS, ALL_FLAGS, Cancel, CancelScope, Deposit, ForcedWithdrawal, MarginMode, MarkUpdate,
+                  OperatorAction, Order, OrderFlag, OrderType, Replace, SetAccountFlags, SetMarginMode, TimeInForce,
+                  Transfer, Withdraw)
 from .units import INT64_MAX, UINT32_MAX, UINT64_MAX
 
 E = ErrorCode
@@ -360,6 +360,16 @@ def _set_margin_mode(st: State, tx: SetMarginMode) -> Receipt:
     return Receipt(True, events=[MarginModeSet(acct.id, tx.mode)])
 
 
+def _set_account_flags(st: State, tx: SetAccountFlags) -> Receipt:
+    acct = _signed_account(st, tx)
+    if not (0 <= tx.flags <= 255) or tx.flags & ~int(ALL_ACCOUNT_FLAGS):
+        raise Rejected(E.INVALID_ACCOUNT_FLAGS, f"account flags {tx.flags}: only bit 0 (operator may cancel) exists")
+    acct.flags = tx.flags
+    acct.nonce = tx.nonce
+    st.dirty_accounts.add(acct.id)
+    return Receipt(True, events=[AccountFlagsSet(acct.id, tx.flags)])
+
+
 # -- operator ---------------------------------------------------------------------------------
 def _mark_update(st: State, tx: MarkUpdate) -> Receipt:
     from ..oracle.aggregate import OracleRejected, aggregate
@@ -438,6 +448,7 @@ _HANDLERS = {
     MarkUpdate: _mark_update,
     OperatorAction: _operator_action,
     SetMarginMode: _set_margin_mode,
+    SetAccountFlags: _set_account_flags,
 }
 
 # the receipt and the events it carries (defined in ledger) are part of this module's API

@@ -37,13 +37,14 @@ from .txs import (
     OperatorAction,
     Order,
     Replace,
+    SetAccountFlags,
     SetMarginMode,
     Transfer,
     Withdraw,
 )
 
 SignedTx = (Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate | OperatorAction
-            | SetMarginMode)
+            | SetMarginMode | SetAccountFlags)
 """The transaction types that carry an EIP-712 signature (``txs.SIGNED_KINDS``)."""
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "DOMAIN_VERSION",
     "TYPES",
     "Domain",
+    "type_string",
     "SignedTx",
     "address_of",
     "digest",
@@ -120,6 +122,7 @@ TYPES: dict[str, list[tuple[str, str]]] = {
         ("timestamp", "uint64"),
     ],
     "SetMarginMode": [("account", "uint32"), ("mode", "uint8"), ("nonce", "uint64")],
+    "SetAccountFlags": [("account", "uint32"), ("flags", "uint8"), ("nonce", "uint64")],
 }
 """EIP-712 struct fields (name, solidity type) per primary type; the single source for the
 type hashes below and for ``typed_data``."""
@@ -136,7 +139,7 @@ _ATTR = {
 # ``reportsHash`` has no attribute: it is derived from ``tx.reports`` (``_reports_hash``).
 _CLASSES = {"Order": Order, "Cancel": Cancel, "Replace": Replace, "Withdraw": Withdraw,
             "Transfer": Transfer, "MarkUpdate": MarkUpdate, "OperatorAction": OperatorAction,
-            "SetMarginMode": SetMarginMode}
+            "SetMarginMode": SetMarginMode, "SetAccountFlags": SetAccountFlags}
 
 # Scenarios per risk array; the same number as ``requirements.N_SCENARIOS`` and
 # ``clearline.risk.N_SCENARIOS`` (a test keeps the three equal).
@@ -144,6 +147,12 @@ _CLASSES = {"Order": Order, "Cancel": Cancel, "Replace": Replace, "Withdraw": Wi
 
 def _encode_type(name: str) -> str:
     return name + "(" + ",".join(f"{t} {n}" for n, t in TYPES[name]) + ")"
+
+
+def type_string(name: str) -> str:
+    """The EIP-712 ``encodeType`` string of a primary type (``"EIP712Domain"`` included),
+    exactly as hashed: what wallets and other-language clients must reproduce."""
+    return _DOMAIN_TYPE if name == "EIP712Domain" else _encode_type(name)
 
 
 _DOMAIN_TYPEHASH = keccak(_DOMAIN_TYPE.encode())
@@ -165,6 +174,7 @@ _WITHDRAW = _struct_packer("Withdraw")
 _TRANSFER = _struct_packer("Transfer")
 _OPERATOR = _struct_packer("OperatorAction")
 _MARGIN_MODE = _struct_packer("SetMarginMode")
+_ACCOUNT_FLAGS = _struct_packer("SetAccountFlags")
 # typehash, timestamp, then the hashes of instruments, prices, riskArrays, and reportsHash
 _MARK_HEAD = struct.Struct(">32s24xQ32s32s32s32s")
 
@@ -176,6 +186,7 @@ _TH_TRANSFER = _TYPEHASH["Transfer"]
 _TH_MARK = _TYPEHASH["MarkUpdate"]
 _TH_OPERATOR = _TYPEHASH["OperatorAction"]
 _TH_MARGIN_MODE = _TYPEHASH["SetMarginMode"]
+_TH_ACCOUNT_FLAGS = _TYPEHASH["SetAccountFlags"]
 
 
 def _malformed(tx: object, exc: Exception) -> Rejected:
@@ -215,6 +226,10 @@ def _hash_margin_mode(tx: SetMarginMode) -> bytes:
     return keccak(_MARGIN_MODE.pack(_TH_MARGIN_MODE, tx.account, tx.mode, tx.nonce))
 
 
+def _hash_account_flags(tx: SetAccountFlags) -> bytes:
+    return keccak(_ACCOUNT_FLAGS.pack(_TH_ACCOUNT_FLAGS, tx.account, tx.flags, tx.nonce))
+
+
 def _reports_hash(reports: list) -> bytes:
     """keccak of ``encode_reports(reports)``: the ``reportsHash`` word of a MarkUpdate."""
     # Imported here, not at module level: clearline.oracle.report imports this module.
@@ -247,6 +262,7 @@ _HASHERS = {
     MarkUpdate: _hash_mark,
     OperatorAction: _hash_operator,
     SetMarginMode: _hash_margin_mode,
+    SetAccountFlags: _hash_account_flags,
 }
 
 

@@ -39,6 +39,7 @@ from .txs import (
     OperatorAction,
     Order,
     Replace,
+    SetAccountFlags,
     SetMarginMode,
     Transfer,
     Tx,
@@ -115,6 +116,7 @@ _WITHDRAW, _WITHDRAW_MASK = _layout(_U8, _U64, _U32, _U64, _U64, *_SIG)
 _TRANSFER, _TRANSFER_MASK = _layout(_U8, _U64, _U32, _U32, _U64, _U64, *_SIG)
 _OPERATOR, _OPERATOR_MASK = _layout(_U8, _U64, _U8, _U32, _U64, _U64, *_SIG)
 _MARGIN_MODE, _MARGIN_MODE_MASK = _layout(_U8, _U64, _U32, _U8, _U64, *_SIG)
+_ACCOUNT_FLAGS = _MARGIN_MODE  # (kind, timeMs, account, flags, nonce, r, s, v): the same words
 # MarkUpdate head: kind, timeMs, timestamp, offset(instruments), offset(prices),
 # offset(riskArrays), offset(reports), r, s, v
 _MARK_HEAD, _MARK_HEAD_MASK = _layout(_U8, _U64, _U64, _B32, _B32, _B32, _B32, *_SIG)
@@ -188,6 +190,11 @@ def _enc_margin_mode(tx: SetMarginMode) -> bytes:
                              *_split_sig(tx.signature))
 
 
+def _enc_account_flags(tx: SetAccountFlags) -> bytes:
+    return _ACCOUNT_FLAGS.pack(TxKind.SET_ACCOUNT_FLAGS, tx.time_ms, tx.account, tx.flags, tx.nonce,
+                               *_split_sig(tx.signature))
+
+
 def _flat_risk(tx: MarkUpdate) -> list:
     """``tx.risk_arrays`` flattened in order: empty, or exactly one array of ``_N_SCENARIOS``
     values per instrument (anything else -> ``Rejected(MALFORMED)``)."""
@@ -259,6 +266,7 @@ _ENCODERS = {
     MarkUpdate: _enc_mark,
     OperatorAction: _enc_operator,
     SetMarginMode: _enc_margin_mode,
+    SetAccountFlags: _enc_account_flags,
 }
 
 
@@ -333,6 +341,11 @@ def _dec_operator(data: bytes) -> OperatorAction:
 def _dec_margin_mode(data: bytes) -> SetMarginMode:
     f = _check_static(data, _MARGIN_MODE, _MARGIN_MODE_MASK)
     return SetMarginMode(*f[1:5], signature=_join_sig(f[5], f[6], f[7]))
+
+
+def _dec_account_flags(data: bytes) -> SetAccountFlags:
+    f = _check_static(data, _ACCOUNT_FLAGS, _MARGIN_MODE_MASK)
+    return SetAccountFlags(*f[1:5], signature=_join_sig(f[5], f[6], f[7]))
 
 
 def _dec_uint_array(data: bytes, offset: int, bits: int) -> tuple[list[int], int]:
@@ -418,6 +431,7 @@ _DECODERS = {
     TxKind.MARK_UPDATE: _dec_mark,
     TxKind.OPERATOR: _dec_operator,
     TxKind.SET_MARGIN_MODE: _dec_margin_mode,
+    TxKind.SET_ACCOUNT_FLAGS: _dec_account_flags,
 }
 
 
@@ -486,8 +500,8 @@ def _bool(value: bool, name: str) -> bytes:
     return int(value).to_bytes(32, "big")
 
 
-# tag, id, owner, subaccount, collateral, nonce, marginMode, offset(positions)
-_ACCOUNT_HEAD_WORDS = 8
+# tag, id, owner, subaccount, collateral, nonce, marginMode, flags, offset(positions)
+_ACCOUNT_HEAD_WORDS = 9
 _POSITIONS_OFFSET = (32 * _ACCOUNT_HEAD_WORDS).to_bytes(32, "big")
 
 
@@ -500,12 +514,13 @@ def encode_account_leaf(
     positions: Sequence[tuple[int, int, int, int]],
     *,
     margin_mode: int = 0,
+    flags: int = 0,
 ) -> bytes:
     """``abi.encode(bytes32 ACCOUNT_TAG, uint32 id, address owner, uint32 subaccount,
-    int256 collateral, uint64 nonce, uint8 marginMode, (uint32 instrument, int64 size,
-    int256 quote, int256 fundingIndex)[] positions)``. ``positions`` must be strictly
-    increasing by instrument (one canonical leaf per account state). ``margin_mode`` is a
-    ``txs.MarginMode`` value."""
+    int256 collateral, uint64 nonce, uint8 marginMode, uint8 flags, (uint32 instrument,
+    int64 size, int256 quote, int256 fundingIndex)[] positions)``. ``positions`` must be
+    strictly increasing by instrument (one canonical leaf per account state).
+    ``margin_mode`` is a ``txs.MarginMode`` value, ``flags`` ``txs.AccountFlag`` bits."""
     parts = [
         ACCOUNT_TAG,
         _uint(id, 32, "id"),
@@ -514,6 +529,7 @@ def encode_account_leaf(
         _int(collateral, 256, "collateral"),
         _uint(nonce, 64, "nonce"),
         _uint(margin_mode, 8, "margin_mode"),
+        _uint(flags, 8, "flags"),
         _POSITIONS_OFFSET,
         len(positions).to_bytes(32, "big"),
     ]

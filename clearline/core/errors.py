@@ -28,6 +28,7 @@ class ErrorCode(IntEnum):
     ZERO_AMOUNT = 26
     TOO_MANY_POSITIONS = 27
     INVALID_MARGIN_MODE = 28
+    INVALID_ACCOUNT_FLAGS = 29
     # instruments
     UNKNOWN_INSTRUMENT = 30
     INSTRUMENT_NOT_ACTIVE = 31
@@ -64,6 +65,9 @@ class ErrorCode(IntEnum):
     UNKNOWN_ACTION = 77
     NO_INDEX = 78
     NOT_CONFIGURED = 79
+    # 80-89 belong to clearline.oracle.aggregate.OracleErrorCode
+    # account permissions
+    NOT_OPTED_IN = 90  # the account has not allowed the operator to cancel its orders
 
 
 class Rejected(Exception):

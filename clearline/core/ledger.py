@@ -90,6 +90,7 @@ FundingSettled = _event("FundingSettled", "instrument rate_ppm mark paid receive
                         "Funding of one interval: payers' total, receivers' total, rounding remainder.")
 FundingSampled = _event("FundingSampled", "instrument premium_ppm samples", "A premium index sample.")
 MarginModeSet = _event("MarginModeSet", "account mode", "An account switched margin mode.")
+AccountFlagsSet = _event("AccountFlagsSet", "account flags", "An account's owner replaced its flags.")
 IndexUpdated = _event("IndexUpdated", "underlying outcome index median reports_used liquidations_paused",
                       "Oracle aggregation result for one underlying.")
 LiquidationStarted = _event("LiquidationStarted", "account equity maintenance",

@@ -36,6 +36,7 @@ class CloseReason(IntEnum):
     NO_LIQUIDITY = 8
     LIQUIDATION = 9
     SETTLED = 10
+    OPERATOR_CANCEL = 11  # cancel-on-disconnect / dead-man switch of an opted-in account
 
 
 class FillGate(Protocol):

@@ -11,10 +11,10 @@ from .errors import ErrorCode, Rejected
 from .funding import average, funding_payment, funding_rate_ppm, premium_ppm
 from .instruments import InstrumentKind, MarketStatus, OptionType
 from .ledger import (ExpirySettled, FundingSampled, FundingSettled, InstrumentListed, Netting,
-                     close_order, trade)
+                     cancel_all, close_order, trade)
 from .liquidation import liquidate
 from .matching import CloseReason
-from .txs import OperatorActionKind
+from .txs import AccountFlag, CancelTrigger, OperatorActionKind
 from .units import PPM, UNDERLYING_ATOMS
 
 E = ErrorCode
@@ -33,7 +33,29 @@ def handle_operator(st, tx) -> list:
         return settle_expiry(st, tx.target, tx.arg, tx.time_ms)
     if action == OperatorActionKind.LIST_OPTIONS:
         return list_options(st, tx.target, tx.time_ms)
+    if action == OperatorActionKind.CANCEL_ALL_ORDERS:
+        return cancel_all_orders(st, tx.target, tx.arg)
     raise Rejected(E.UNKNOWN_ACTION, f"operator action {action}")
+
+
+# -- node-enforced cancels -------------------------------------------------------------------------
+def cancel_all_orders(st, account_id: int, trigger: int) -> list:
+    """Cancel every resting order of an account that opted in (AccountFlag.OPERATOR_MAY_CANCEL):
+    the node's cancel-on-disconnect and dead-man switch. ``trigger`` (a CancelTrigger) is only
+    recorded. Without the opt-in the operator has no say over a user's orders (NOT_OPTED_IN);
+    an account without open orders has nothing due (NOT_DUE)."""
+    if not (0 <= account_id < len(st.accounts)):
+        raise Rejected(E.UNKNOWN_ACCOUNT, f"account {account_id} does not exist")
+    if trigger not in (CancelTrigger.DISCONNECT, CancelTrigger.DEAD_MAN):
+        raise Rejected(E.MALFORMED, f"cancel trigger {trigger} (1 disconnect, 2 dead-man switch)")
+    acct = st.accounts[account_id]
+    if not acct.flags & AccountFlag.OPERATOR_MAY_CANCEL:
+        raise Rejected(E.NOT_OPTED_IN, f"account {account_id} has not allowed the operator to cancel its orders")
+    if not acct.open_orders:
+        raise Rejected(E.NOT_DUE, f"account {account_id} has no open orders")
+    events: list = []
+    cancel_all(st, acct, CloseReason.OPERATOR_CANCEL, events)
+    return events
 
 
 # -- funding -----------------------------------------------------------------------------------
@@ -189,4 +211,4 @@ def settle_expiry(st, uid: int, expiry: int, t: int) -> list:
     return events
 
 
-__all__ = ["handle_operator", "funding_tick", "list_options", "settle_expiry"]
+__all__ = ["handle_operator", "funding_tick", "list_options", "settle_expiry", "cancel_all_orders"]

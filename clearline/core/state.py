@@ -91,8 +91,8 @@ class Position:
 
 
 class Account:
-    __slots__ = ("id", "owner", "subaccount", "collateral", "nonce", "margin_mode", "positions", "open_orders",
-                 "client_ids")
+    __slots__ = ("id", "owner", "subaccount", "collateral", "nonce", "margin_mode", "flags", "positions",
+                 "open_orders", "client_ids")
 
     def __init__(self, id: int, owner: bytes, subaccount: int):
         self.id = id
@@ -101,6 +101,7 @@ class Account:
         self.collateral = 0  # usd6, signed (realised losses can exceed deposits)
         self.nonce = 0  # last accepted nonce of a signed action
         self.margin_mode = 0  # 0 standard, 1 portfolio
+        self.flags = 0  # txs.AccountFlag bits, set by the owner (SetAccountFlags)
         self.positions: dict[int, Position] = {}
         self.open_orders: dict[int, RestingOrder] = {}  # order id -> order, ascending ids
         self.client_ids: dict[int, int] = {}  # client id -> order id (open orders only)
@@ -224,7 +225,7 @@ class State:
     def account_leaf(self, a: Account) -> bytes:
         positions = [(i, p.size, p.quote, p.funding_index) for i, p in sorted(a.positions.items())]
         return encoding.encode_account_leaf(a.id, a.owner, a.subaccount, a.collateral, a.nonce, positions,
-                                            margin_mode=a.margin_mode)
+                                            margin_mode=a.margin_mode, flags=a.flags)
 
     @staticmethod
     def order_leaf(o: RestingOrder) -> bytes:
@@ -318,7 +319,8 @@ class State:
             "scalars": [self.l1_queue_pos, self.fee_pool, self.insurance_fund, self.next_order_id, self.time_ms,
                         self.total_deposits, self.total_withdrawals, self.next_slot],
             "accounts": [[a.owner.hex(), a.subaccount, a.collateral, a.nonce,
-                          [[i, p.size, p.quote, p.funding_index] for i, p in a.positions.items()], a.margin_mode]
+                          [[i, p.size, p.quote, p.funding_index] for i, p in a.positions.items()], a.margin_mode,
+                          a.flags]
                          for a in self.accounts],
             "markets": [[mid, m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.status, m.risk_array,
                          m.premium_sum, m.premium_samples, m.last_funding_time, m.last_funding_rate_ppm,
@@ -345,9 +347,10 @@ class State:
             s.add_market(InstrumentSpec(**spec))
         (s.l1_queue_pos, s.fee_pool, s.insurance_fund, s.next_order_id, s.time_ms,
          s.total_deposits, s.total_withdrawals, s.next_slot) = d["scalars"]
-        for owner_hex, sub, coll, nonce, positions, mode in d["accounts"]:
+        for owner_hex, sub, coll, nonce, positions, mode, *rest in d["accounts"]:
             a = s.account_for(bytes.fromhex(owner_hex), sub)
             a.collateral, a.nonce, a.margin_mode = coll, nonce, mode
+            a.flags = rest[0] if rest else 0  # snapshots taken before account flags existed
             for i, size, quote, fidx in positions:
                 a.positions[i] = Position(size, quote, fidx)
                 s.holders[i].add(a.id)

@@ -27,6 +27,7 @@ class TxKind(IntEnum):
     OPERATOR = 8
     SET_MARGIN_MODE = 9
     FORCED_WITHDRAWAL = 10
+    SET_ACCOUNT_FLAGS = 11
 
 
 class Side(IntEnum):
@@ -201,6 +202,15 @@ class OperatorActionKind(IntEnum):
     LIQUIDATE = 2  # target = account id
     SETTLE_EXPIRY = 3  # target = underlying id, arg = expiry (ms)
     LIST_OPTIONS = 4  # target = underlying id: list/delist options by the listing rule
+    CANCEL_ALL_ORDERS = 5  # target = account id, arg = CancelTrigger: needs the account's opt-in flag
+
+
+class CancelTrigger(IntEnum):
+    """Why the node cancelled an opted-in account's orders (``OperatorAction.arg`` of
+    CANCEL_ALL_ORDERS): recorded in the log, not interpreted by the core."""
+
+    DISCONNECT = 1  # cancel-on-disconnect: the account's session closed
+    DEAD_MAN = 2  # dead-man switch: no heartbeat within the account's timeout
 
 
 @dataclass(slots=True)
@@ -235,8 +245,33 @@ class SetMarginMode:
     KIND = TxKind.SET_MARGIN_MODE
 
 
+class AccountFlag(IntEnum):
+    """Bits of an account's ``flags`` (committed in the account leaf)."""
+
+    OPERATOR_MAY_CANCEL = 1  # the operator may cancel all resting orders (cancel-on-disconnect, dead-man)
+
+
+ALL_ACCOUNT_FLAGS = AccountFlag.OPERATOR_MAY_CANCEL
+
+
+@dataclass(slots=True)
+class SetAccountFlags:
+    """Replace the account's flags (``AccountFlag`` bits). Setting OPERATOR_MAY_CANCEL is the
+    owner's signed opt-in to node-enforced cancels: the node cannot sign a Cancel for the
+    user, so it sends an ``OperatorAction`` CANCEL_ALL_ORDERS that the core accepts only then."""
+
+    time_ms: int
+    account: int  # uint32
+    flags: int  # uint8 AccountFlag bits
+    nonce: int  # uint64
+    signature: bytes = b""
+    signer: bytes | None = None
+    KIND = TxKind.SET_ACCOUNT_FLAGS
+
+
 Tx = (Deposit | Order | Cancel | Replace | Withdraw | Transfer | MarkUpdate | OperatorAction | SetMarginMode
-      | ForcedWithdrawal)
-SIGNED_KINDS = (Order, Cancel, Replace, Withdraw, Transfer, MarkUpdate, OperatorAction, SetMarginMode)
+      | ForcedWithdrawal | SetAccountFlags)
+SIGNED_KINDS = (Order, Cancel, Replace, Withdraw, Transfer, MarkUpdate, OperatorAction, SetMarginMode,
+                SetAccountFlags)
 TX_CLASSES = {cls.KIND: cls for cls in (Deposit, Order, Cancel, Replace, Withdraw, Transfer, MarkUpdate,
-                                        OperatorAction, SetMarginMode, ForcedWithdrawal)}
+                                        OperatorAction, SetMarginMode, ForcedWithdrawal, SetAccountFlags)}

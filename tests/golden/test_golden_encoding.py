@@ -40,6 +40,7 @@ from clearline.core.txs import (
     OperatorActionKind,
     Order,
     Replace,
+    SetAccountFlags,
     SetMarginMode,
     Transfer,
     Withdraw,
@@ -90,6 +91,10 @@ def golden_txs() -> list[tuple[str, object]]:
                                                   OperatorActionKind.SETTLE_EXPIRY, U32_MAX,
                                                   U64_MAX, 1_700_000_000_012)),
         ("set_margin_mode", SetMarginMode(1_700_000_000_013, 1, MarginMode.PORTFOLIO, 7)),
+        ("set_account_flags", SetAccountFlags(1_700_000_000_014, 1, 1, 8)),
+        ("operator_cancel_all_orders", OperatorAction(1_700_000_000_015,
+                                                      OperatorActionKind.CANCEL_ALL_ORDERS, 1, 2,
+                                                      1_700_000_000_015)),
     ]
 
 
@@ -121,7 +126,7 @@ MARKET = dict(
 )
 ACCOUNT = dict(id=1, owner=OWNER, subaccount=0, collateral=-1_234_567,
                nonce=6, positions=[(1, 10, -6_500_000, 3), (2, -(1 << 63), (1 << 255) - 1, -1)],
-               margin_mode=MarginMode.PORTFOLIO)
+               margin_mode=MarginMode.PORTFOLIO, flags=1)
 UNDERLYING = dict(id=0, symbol="BTC", index_price=65_000_500_000, index_time=1_700_000_000_005,
                   last_round_ms=1_700_000_000_000, pending_price=65_001_000_000, pending_count=2,
                   liquidations_paused=True,

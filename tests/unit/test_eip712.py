@@ -36,6 +36,7 @@ from clearline.core.txs import (
     OperatorAction,
     Order,
     Replace,
+    SetAccountFlags,
     SetMarginMode,
     Transfer,
     Withdraw,
@@ -44,7 +45,7 @@ from clearline.oracle.report import PriceReport, encode_reports
 
 CLASSES = {"Order": Order, "Cancel": Cancel, "Replace": Replace, "Withdraw": Withdraw,
            "Transfer": Transfer, "MarkUpdate": MarkUpdate, "OperatorAction": OperatorAction,
-           "SetMarginMode": SetMarginMode}
+           "SetMarginMode": SetMarginMode, "SetAccountFlags": SetAccountFlags}
 ATTR = {"orderType": "order_type", "timeInForce": "tif", "clientId": "client_id",
         "orderId": "order_id", "toSubaccount": "to_subaccount", "riskArrays": "risk_arrays"}
 BITS = {"uint8": 8, "uint32": 32, "uint64": 64}
@@ -141,6 +142,7 @@ def sample_txs():
                    [REPORT, PriceReport(1, 3_100_000_000, 1_699_999_999_600, 13)]),
         OperatorAction(1, 2, 7, 0, 1_700_000_000_000),
         SetMarginMode(1, 7, 1, 6),
+        SetAccountFlags(1, 7, 1, 7),
     ]
 
 
@@ -160,10 +162,14 @@ def test_type_strings_are_exactly_the_spec():
                       "int64[] riskArrays,bytes32 reportsHash)",
         "OperatorAction": "OperatorAction(uint8 action,uint32 target,uint64 arg,uint64 timestamp)",
         "SetMarginMode": "SetMarginMode(uint32 account,uint8 mode,uint64 nonce)",
+        "SetAccountFlags": "SetAccountFlags(uint32 account,uint8 flags,uint64 nonce)",
     }
     assert set(TYPES) == set(expected)
     for name, type_string in expected.items():
         assert eip712._TYPEHASH[name] == keccak(type_string.encode())
+        assert eip712.type_string(name) == type_string
+    assert eip712.type_string("EIP712Domain") == (
+        "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 
 
 def test_domain_separator_matches_eth_account():

@@ -33,6 +33,7 @@ from clearline.core.txs import (
     OperatorAction,
     Order,
     Replace,
+    SetAccountFlags,
     SetMarginMode,
     Transfer,
     TxKind,
@@ -62,6 +63,7 @@ LAYOUTS = {
                  ["timestamp", "instruments", "prices", "risk_arrays", "reports"], True),
     OperatorAction: ([U8, U32, U64, U64], ["action", "target", "arg", "timestamp"], True),
     SetMarginMode: ([U32, U8, U64], ["account", "mode", "nonce"], True),
+    SetAccountFlags: ([U32, U8, U64], ["account", "flags", "nonce"], True),
 }
 BITS = {"uint8": 8, "uint32": 32, "uint64": 64}
 
@@ -155,6 +157,7 @@ def sample_txs():
                    signature=b"\x66" * 64 + b"\x1b"),
         OperatorAction(11, 2, 7, 0, 10, signature=b"\x77" * 64 + b"\x1c"),
         SetMarginMode(12, 7, 1, 6, signature=b"\x88" * 64 + b"\x1b"),
+        SetAccountFlags(13, 7, 1, 7, signature=b"\x99" * 64 + b"\x1c"),
     ]
 
 
@@ -186,7 +189,7 @@ def test_samples_roundtrip_and_sizes(tx):
     assert decode_tx(encoded) == tx
     assert encoded[:32] == int(tx.KIND).to_bytes(32, "big")
     static_words = {Deposit: 6, Order: 17, Cancel: 11, Replace: 10, Withdraw: 8, Transfer: 9,
-                    OperatorAction: 9, SetMarginMode: 8}
+                    OperatorAction: 9, SetMarginMode: 8, SetAccountFlags: 8}
     if type(tx) in static_words:
         assert len(encoded) == 32 * static_words[type(tx)]
 
@@ -356,7 +359,7 @@ def test_decode_rejects_dirty_padding(tx):
 
 def test_unknown_kind():
     encoded = bytearray(encode_tx(sample_txs()[4]))
-    for kind in (0, 11, 12, 255):  # 10 is FORCED_WITHDRAWAL
+    for kind in (0, 12, 13, 255):  # 10 is FORCED_WITHDRAWAL, 11 SET_ACCOUNT_FLAGS
         encoded[31] = kind
         assert _code(bytes(encoded)) == ErrorCode.UNKNOWN_TX_KIND
     encoded[31] = TxKind.WITHDRAW
@@ -493,7 +496,7 @@ def test_decode_mutated_only_raises_rejected_or_is_canonical(tx, data):
 
 # --- leaves ------------------------------------------------------------------------------------
 
-ACCOUNT_TYPES = ["bytes32", "uint32", "address", "uint32", "int256", "uint64", "uint8",
+ACCOUNT_TYPES = ["bytes32", "uint32", "address", "uint32", "int256", "uint64", "uint8", "uint8",
                  "(uint32,int64,int256,int256)[]"]
 
 positions_strategy = st.lists(
@@ -512,11 +515,11 @@ def test_tags():
 
 @settings(max_examples=200, deadline=None)
 @given(id=uint(32), owner=st.binary(min_size=20, max_size=20), sub=uint(32), coll=int_(256),
-       nonce=uint(64), mode=uint(8), positions=positions_strategy)
-def test_account_leaf_matches_eth_abi(id, owner, sub, coll, nonce, mode, positions):
-    encoded = encode_account_leaf(id, owner, sub, coll, nonce, positions, margin_mode=mode)
+       nonce=uint(64), mode=uint(8), flags=uint(8), positions=positions_strategy)
+def test_account_leaf_matches_eth_abi(id, owner, sub, coll, nonce, mode, flags, positions):
+    encoded = encode_account_leaf(id, owner, sub, coll, nonce, positions, margin_mode=mode, flags=flags)
     expected = eth_abi.encode(ACCOUNT_TYPES,
-                              [ACCOUNT_TAG, id, owner, sub, coll, nonce, mode, positions])
+                              [ACCOUNT_TAG, id, owner, sub, coll, nonce, mode, flags, positions])
     assert encoded == expected
     assert leaf_hash(encoded) == keccak(expected)
 
@@ -547,6 +550,8 @@ def test_account_leaf_rejects_bad_state():
         dict(margin_mode=256),
         dict(margin_mode=-1),
         dict(margin_mode=None),
+        dict(flags=256),
+        dict(flags=-1),
     ]
     for bad in bads:
         with pytest.raises(InvariantBroken):

@@ -9,8 +9,8 @@ import clearline.sequencer
 def test_core_exports_exactly_this():
     assert sorted(clearline.core.__all__) == sorted([
         "Cancel", "Deposit", "ErrorCode", "Genesis", "InvariantBroken", "MarkUpdate", "Order", "Receipt",
-        "OperatorAction", "Rejected", "Replace", "SetMarginMode", "State", "Transfer", "Withdraw", "apply",
-        "recover_signer",
+        "OperatorAction", "Rejected", "Replace", "SetAccountFlags", "SetMarginMode", "State", "Transfer", "Withdraw",
+        "apply", "recover_signer",
     ])
     for name in clearline.core.__all__:
         assert getattr(clearline.core, name) is not None

@@ -38,6 +38,7 @@ struct EscapeAccount {
     int256 collateral; //     usd6
     uint64 nonce;
     uint8 marginMode;
+    uint8 flags; //           AccountFlag bits (bit 0: the operator may cancel resting orders)
     EscapePosition[] positions; // strictly increasing by instrument (as committed)
     uint256 present;
     bytes32[] siblings;
@@ -112,7 +113,9 @@ library EscapeLib {
         if (given != root) revert StateRootMismatch(root, given);
 
         bytes32 leaf = keccak256(
-            abi.encode(ACCOUNT_TAG, a.id, a.owner, a.subaccount, a.collateral, a.nonce, a.marginMode, a.positions)
+            abi.encode(
+                ACCOUNT_TAG, a.id, a.owner, a.subaccount, a.collateral, a.nonce, a.marginMode, a.flags, a.positions
+            )
         );
         bytes memory zs = SparseMerkle.ZERO_HASHES; // copied to memory once for every proof
         if (SparseMerkle.rootFromCompressedProof(zs, ACCOUNTS_DEPTH, a.id, leaf, a.present, a.siblings) != s.accountsRoot)
