@@ -1,8 +1,9 @@
 """The batcher: replays the journal into its own replica state and posts L1 batches.
 
 What a batch is (format in ``clearline.l1``): the next journal entries, in journal order,
-as ``0x01 || (uint32 length || encode_tx)*`` (the journal payloads *are* the canonical
-``encode_tx`` bytes); the core state root after every ``txs_per_root`` transactions and after
+as batch data format v2 (``clearline.l1.batch_v2``: compact, one chunk per state root; the
+journal payloads are the canonical ``encode_tx`` bytes, which v2 decodes back exactly); the
+core state root after every ``txs_per_root`` transactions and after
 the last; the root of the batch's withdrawal records (``records.withdrawal_records``: user
 withdrawals and served forced withdrawals, in transaction order); and the queue end (the
 replica's ``l1_queue_pos`` after the batch). Batches cover the journal without gaps or
@@ -67,8 +68,9 @@ from clearline.core.errors import InvariantBroken
 from clearline.core.hashing import keccak
 from clearline.core.state import Genesis, State
 from clearline.journal import Journal, JournalEntry
-from clearline.l1.formats import (BatchFormatError, BatchHeader, WithdrawalRecord, decode_batch_txs, encode_batch_txs,
-                                  withdrawals_tree)
+from clearline.l1.batch_v2 import tx_size_bound
+from clearline.l1.formats import (BATCH_FORMAT_V1, BatchFormatError, BatchHeader, WithdrawalRecord, decode_batch,
+                                  encode_batch, encode_batch_txs, withdrawals_tree)
 from clearline.sequencer.recovery import GENESIS_KEY, replay
 from clearline.watchtower.l1data import L1DataError, RollupReader
 
@@ -93,7 +95,7 @@ class BatchPlan:
     prev_header_hash: bytes
     first_seq: int
     last_seq: int
-    data: bytes  # format v1 batch data
+    data: bytes  # batch data, format v2
     state_roots: list[bytes]
     txs_per_root: int
     queue_start: int
@@ -174,6 +176,7 @@ class Batcher:
         self._advanced = False  # the replica holds a built batch that is not confirmed on chain
         self._headers: dict[int, BatchHeader] = {}  # committed headers seen (posted or read)
         self._refs: dict = {}  # chain batch refs read since the last resync
+        self._sizes: dict[int, int] = {}  # journal seq -> bound of its v2 size (pending entries)
         self.posted: list[PostResult] = []
 
     # -- genesis -------------------------------------------------------------------------
@@ -307,15 +310,20 @@ class Batcher:
             except L1DataError as exc:
                 raise BatcherError(str(exc)) from None
             try:
-                count = len(decode_batch_txs(cd.txs))
+                batch = decode_batch(cd.txs)
             except BatchFormatError as exc:
                 raise BatcherError(f"L1 batch {n} does not decode: {exc}") from None
+            count = len(batch.txs)
             head = self.journal.head()[0]
             if seq + count > head:
                 raise BatcherError(f"L1 batch {n} ends at journal seq {seq + count}, beyond the journal head {head}"
                                    " (a different or truncated journal)")
             payloads = [e.payload for e in self.journal.entries(seq + 1, seq + count)] if count else []
-            if keccak(encode_batch_txs(payloads)) != ref.header.txs_hash:
+            if batch.version == BATCH_FORMAT_V1:  # posted by an older batcher
+                again = encode_batch_txs(payloads)
+            else:
+                again = encode_batch([decode_tx(p) for p in payloads], batch.txs_per_chunk)
+            if keccak(again) != ref.header.txs_hash:
                 raise BatcherError(f"L1 batch {n} is not journal entries {seq + 1}..{seq + count}: the journal "
                                    "and the chain disagree")
             self._set_meta_json(f"batch.{n}", {"first_seq": seq + 1, "last_seq": seq + count,
@@ -330,12 +338,18 @@ class Batcher:
         head = self.journal.head()[0]
         if head <= self.last_seq:
             return []
-        out, size = [], 1
+        out, size = [], 11  # version byte and two varints at most
+        sizes = self._sizes
         for e in self.journal.entries(self.last_seq + 1, min(head, self.last_seq + self.max_txs)):
-            size += 4 + len(e.payload)
+            n = sizes.get(e.seq)
+            if n is None:
+                n = sizes[e.seq] = tx_size_bound(decode_tx(e.payload))
+            size += n + (4 if len(out) % self.txs_per_root == 0 else 0)  # + a chunk's end offset
             if out and size > self.max_bytes:
                 break
             out.append(e)
+        for seq in [s for s in sizes if s <= self.last_seq]:
+            del sizes[seq]
         return out
 
     def due(self, entries: list[JournalEntry], now_ms: int) -> str | None:
@@ -377,8 +391,10 @@ class Batcher:
         records: list[WithdrawalRecord] = []
         n = len(entries)
         done = [0]
+        txs: list = []
 
         def after(entry, tx, receipt) -> None:
+            txs.append(tx)
             if receipt.events:
                 records.extend(withdrawal_records(state, receipt))
             done[0] += 1
@@ -391,7 +407,7 @@ class Batcher:
             raise BatcherError(str(e)) from e
         return BatchPlan(
             number=self.batch + 1, prev_header_hash=self.header.hash(), first_seq=entries[0].seq,
-            last_seq=entries[-1].seq, data=encode_batch_txs([e.payload for e in entries]), state_roots=roots,
+            last_seq=entries[-1].seq, data=encode_batch(txs, k), state_roots=roots,
             txs_per_root=k, queue_start=queue_start, queue_end=state.l1_queue_pos, withdrawals=records,
             withdrawals_root=withdrawals_tree(records).root())
 

@@ -24,7 +24,7 @@ from clearline.journal import open_journal
 from clearline.l1.chain import Chain
 from clearline.l1.client import L1Client
 from clearline.l1.deploy import Deployment, deploy, predict_addresses
-from clearline.l1.formats import decode_batch_txs, encode_batch_txs
+from clearline.l1.formats import decode_batch_txs, encode_batch, encode_batch_txs
 from clearline.sequencer import Sequencer
 from clearline.sim.market import SimulatedMarket, demo_genesis
 
@@ -162,10 +162,20 @@ def measure_l1(chain: Chain | None = None, *, steps: int = 300, makers: int = 4,
     the batcher and the L1 contracts, then rebuild it with the watchtower. Figures:
 
     - ``l1_gas_per_trade``: all ``appendBatch`` gas (21,000 base, calldata, hashing, storage)
-      divided by the fills (trades) in those batches; ``l1_gas_per_tx`` per transaction;
-    - ``da_bytes_per_trade`` / ``da_bytes_per_tx``: batch data (format v1) bytes; and
-      ``da_bytes_per_trade_zlib``: the same data deflated (level 9), what a compressed batch
-      format would carry;
+      divided by the fills (trades) in those batches, as the chain prices calldata (Prague
+      by default: EIP-7623 charges data-heavy transactions at least 40 gas a non-zero byte
+      and 10 a zero byte, which a batch always pays); ``l1_gas_per_tx`` per transaction;
+      ``l1_calldata_gas_per_trade`` the batch data's share of it and
+      ``l1_signature_gas_per_trade`` the signatures' share (the floor, see below);
+    - ``da_bytes_per_trade`` / ``da_bytes_per_tx``: batch data bytes as posted (format v2);
+      ``da_bytes_per_trade_v1``: the same transactions in format v1 (and the ratio
+      ``da_v1_over_v2``); ``da_bytes_per_trade_zlib``: the posted data deflated (level 9),
+      for comparison only (a fraud proof must parse the data as posted);
+    - where the bytes go: ``da_bytes_per_trade_by_kind`` (each transaction kind, plus
+      ``framing``: version, counts and chunk table), ``da_signatures_per_trade``,
+      ``da_signature_bytes_per_trade`` and ``da_signature_share``: signatures are kept
+      (fraud proofs need them) and cannot be compressed, so signatures per trade x 64 bytes
+      is a floor no encoding of this transaction mix can go under;
     - ``verify_tx_per_s``: the watchtower's rebuild (fetch, decode, recover, apply, roots) and
       ``verify_apply_tx_per_s``: its applying thread alone.
 
@@ -176,6 +186,7 @@ def measure_l1(chain: Chain | None = None, *, steps: int = 300, makers: int = 4,
     from collections import Counter
 
     from clearline.core.encoding import decode_tx
+    from clearline.l1.batch_v2 import tx_sizes
     from clearline.watchtower.verify import verify
 
     if chain is None:
@@ -191,14 +202,34 @@ def measure_l1(chain: Chain | None = None, *, steps: int = 300, makers: int = 4,
     post_s = time.perf_counter() - t
     gas = sum(p.gas_used for p in posted)
     n_txs = sum(p.n_txs for p in posted)
-    data = sum(p.data_bytes for p in posted)
-    # the batch data again, from the journal (what the batches hold), for the mix and deflate
-    payloads = [e.payload for e in r.journal.entries()]
-    mix = Counter(type(decode_tx(p)).__name__ for p in payloads)
-    zipped = 0
+    # the batch data again, from the journal (what the batches hold), for the breakdown
+    mix: Counter = Counter()
+    by_kind: Counter = Counter()
+    data = v1 = zipped = calldata_gas = n_sigs = sig_bytes = 0
+    k = r.batcher.txs_per_root
+    # the chain's calldata price a byte: EIP-7623's floor (prague; data-heavy transactions pay
+    # it) or the standard price before it
+    per_nonzero = 40 if getattr(chain, "hardfork", "prague") == "prague" else 16
     for p in posted:
-        chunk = [e.payload for e in r.journal.entries(p.first_seq, p.last_seq)]
-        zipped += len(zlib.compress(encode_batch_txs(chunk), 9))
+        payloads = [e.payload for e in r.journal.entries(p.first_seq, p.last_seq)]
+        txs = [decode_tx(x) for x in payloads]
+        blob = encode_batch(txs, k)
+        data += len(blob)
+        v1 += len(encode_batch_txs(payloads))
+        zipped += len(zlib.compress(blob, 9))
+        zeros = blob.count(0)
+        calldata_gas += per_nonzero * (len(blob) - zeros) + per_nonzero // 4 * zeros
+        framing = len(blob)
+        for tx, (size, sig) in zip(txs, tx_sizes(txs, k)):
+            name = type(tx).__name__
+            mix[name] += 1
+            by_kind[name] += size
+            framing -= size
+            sig_bytes += sig
+            n_sigs += sig // 64 if sig % 64 == 0 else sig // 96
+        by_kind["framing"] += framing
+    if data != sum(p.data_bytes for p in posted):
+        raise RuntimeError("the posted batch data is not the journal's transactions")
     rep = verify(chain, r.deployment.rollup, progress=None, mode=verify_mode)
     if not rep.ok:
         raise RuntimeError(f"the watchtower rejects an honest chain: {rep.line()}")
@@ -212,9 +243,17 @@ def measure_l1(chain: Chain | None = None, *, steps: int = 300, makers: int = 4,
         "l1_gas_per_batch": round(gas / max(len(posted), 1)),
         "l1_gas_per_tx": round(gas / max(n_txs, 1), 1),
         "l1_gas_per_trade": round(gas / fills, 1),
+        "l1_calldata_gas_per_trade": round(calldata_gas / fills, 1),
+        "l1_signature_gas_per_trade": round(per_nonzero * sig_bytes / fills, 1),
         "da_bytes_per_tx": round(data / max(n_txs, 1), 1),
         "da_bytes_per_trade": round(data / fills, 1),
+        "da_bytes_per_trade_v1": round(v1 / fills, 1),
+        "da_v1_over_v2": round(v1 / max(data, 1), 2),
         "da_bytes_per_trade_zlib": round(zipped / fills, 1),
+        "da_bytes_per_trade_by_kind": {n: round(b / fills, 1) for n, b in sorted(by_kind.items())},
+        "da_signatures_per_trade": round(n_sigs / fills, 3),
+        "da_signature_bytes_per_trade": round(sig_bytes / fills, 1),
+        "da_signature_share": round(sig_bytes / max(data, 1), 3),
         "verify_tx_per_s": round(rep.tx_per_s),
         "verify_apply_tx_per_s": round(rep.apply_tx_per_s),
         "verify_seconds": round(rep.seconds, 2),

@@ -1,5 +1,6 @@
-"""Byte formats shared by the L1 contracts and Python: queue items, batch headers, batch data,
-withdrawal records and compressed Merkle proofs. Each function here is pinned against the
+"""Byte formats shared by the L1 contracts and Python: queue items, batch headers, batch data
+(format v2 written, v1 and v2 read; v2 itself lives in ``batch_v2``), withdrawal records and
+compressed Merkle proofs. Each function here is pinned against the
 contracts by the tests in ``tests/l1`` (same hashes on a real EVM).
 
 Pure and deterministic like the core (no I/O, clock or randomness): the batcher and the
@@ -12,23 +13,32 @@ import struct
 from dataclasses import astuple, dataclass, fields
 from collections.abc import Mapping, Sequence
 
+from clearline.core.encoding import decode_tx, encode_tx
+from clearline.core.errors import Rejected
 from clearline.core.hashing import keccak, tag
 from clearline.core.merkle import ZERO_HASHES, SparseMerkleTree
 from clearline.core.txs import Deposit
 
+from .batch_v2 import BATCH_FORMAT_V2, BatchFormatError, decode_batch_v2, encode_batch_v2
+
 __all__ = [
     "BATCH_FORMAT_V1",
+    "BATCH_FORMAT_V2",
     "QUEUE_DEPOSIT",
     "QUEUE_FORCED_WITHDRAWAL",
     "WITHDRAWALS_DEPTH",
     "WITHDRAWAL_TAG",
     "BatchFormatError",
     "BatchHeader",
+    "DecodedBatch",
     "QueueItem",
     "WithdrawalRecord",
+    "batch_format",
     "compress_proof",
+    "decode_batch",
     "decode_batch_txs",
     "deposit_item_hash",
+    "encode_batch",
     "encode_batch_txs",
     "expand_proof",
     "queue_item_hash",
@@ -107,13 +117,52 @@ class QueueItem:
 
 
 # ---------------------------------------------------------------------------- batch data
-class BatchFormatError(ValueError):
-    """Batch data that does not decode (for a watchtower: a provably bad batch)."""
+# ``BatchFormatError`` (batch_v2) is raised for any batch data that does not decode.
+
+
+def encode_batch(txs: Sequence, txs_per_root: int) -> bytes:
+    """Batch data as the batcher posts it: format v2 (``batch_v2``) of core transaction
+    objects, one chunk per state root."""
+    return encode_batch_v2(txs, txs_per_root)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """Batch data decoded: its format version, its transactions (core objects, ``signer``
+    None) and, for v2, the transactions per chunk it declares (None for v1)."""
+
+    version: int
+    txs: list
+    txs_per_chunk: int | None
+
+
+def batch_format(data: bytes) -> int:
+    """The format version byte of batch data (``BatchFormatError`` if unknown)."""
+    if not data or data[0] not in (BATCH_FORMAT_V1, BATCH_FORMAT_V2):
+        raise BatchFormatError("unknown batch format")
+    return data[0]
+
+
+def decode_batch(data: bytes) -> DecodedBatch:
+    """Decode batch data of either version by its leading byte; strict: anything that is not
+    exactly a batch raises ``BatchFormatError`` (with ``tx_index`` when one transaction is
+    at fault)."""
+    if batch_format(data) == BATCH_FORMAT_V2:
+        k, txs = decode_batch_v2(data)
+        return DecodedBatch(BATCH_FORMAT_V2, txs, k)
+    txs = []
+    for i, raw in enumerate(decode_batch_txs(data)):
+        try:
+            txs.append(decode_tx(raw))
+        except Rejected as exc:
+            raise BatchFormatError(f"does not decode: {exc}", i) from None
+    return DecodedBatch(BATCH_FORMAT_V1, txs, None)
 
 
 def encode_batch_txs(encoded_txs: Sequence[bytes]) -> bytes:
-    """Batch data, format v1: ``0x01 || for each tx: uint32 big-endian length || tx bytes``,
-    where each tx is its canonical ``clearline.core.encoding.encode_tx`` bytes."""
+    """Batch data, format v1 (no longer posted; kept to read old batches and to compare):
+    ``0x01 || for each tx: uint32 big-endian length || tx bytes``, where each tx is its
+    canonical ``clearline.core.encoding.encode_tx`` bytes."""
     parts = [bytes((BATCH_FORMAT_V1,))]
     for tx in encoded_txs:
         if not isinstance(tx, (bytes, bytearray)) or not tx:
@@ -124,9 +173,11 @@ def encode_batch_txs(encoded_txs: Sequence[bytes]) -> bytes:
 
 
 def decode_batch_txs(data: bytes) -> list[bytes]:
-    """Inverse of ``encode_batch_txs``; anything else raises ``BatchFormatError``."""
-    if not data or data[0] != BATCH_FORMAT_V1:
-        raise BatchFormatError("unknown batch format")
+    """The canonical ABI bytes (``encode_tx``) of each transaction of batch data, v1 or v2:
+    for v1 the framing is undone (the bytes are not parsed), for v2 each decoded transaction
+    is re-encoded. Anything else raises ``BatchFormatError``."""
+    if batch_format(data) == BATCH_FORMAT_V2:
+        return [encode_tx(tx) for tx in decode_batch_v2(data)[1]]
     out, pos, end = [], 1, len(data)
     while pos < end:
         if pos + 4 > end:

@@ -17,22 +17,29 @@ from clearline.core.txs import Order
 from clearline.l1.chain import Chain
 from clearline.l1.client import L1Client
 from clearline.l1.deploy import deploy
-from clearline.l1.formats import WithdrawalRecord, encode_batch_txs, withdrawals_tree
+from clearline.l1.formats import WithdrawalRecord, encode_batch, encode_batch_txs, withdrawals_tree
 
-__all__ = ["measure_gas", "sample_orders"]
+__all__ = ["measure_gas", "sample_order_txs", "sample_orders"]
 
 
 def sample_orders(n: int, seed: int = 1) -> list[bytes]:
     """``n`` canonical encodings of signed limit orders with realistic field values."""
+    return [encode_tx(o) for o in sample_order_txs(n, seed)]
+
+
+def sample_order_txs(n: int, seed: int = 1) -> list[Order]:
+    """``n`` signed limit orders with realistic field values (random signature bytes in the
+    canonical form: v in {27, 28}, low s)."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        sig = rng.randbytes(64) + bytes((27 + rng.randrange(2),))
-        out.append(encode_tx(Order(
+        s = rng.randbytes(32)
+        sig = rng.randbytes(32) + bytes((s[0] & 0x7F,)) + s[1:] + bytes((27 + rng.randrange(2),))
+        out.append(Order(
             time_ms=1_760_000_000_000 + 37 * i, account=rng.randrange(10_000), instrument=rng.randrange(8),
             side=rng.randrange(2), order_type=0, tif=0, flags=0, stp=0,
             price=rng.randrange(90_000, 110_000), size=rng.randrange(1, 1_000), expiry=0, client_id=0,
-            nonce=1_000 + i, signature=sig)))
+            nonce=1_000 + i, signature=sig))
     return out
 
 
@@ -63,10 +70,11 @@ def measure_gas(chain: Chain, *, challenge_period: int = 10, forced_deadline: in
                                                 - g["append_batch_min"]) / 4096, 2)
     g["append_batch_per_zero_byte"] = round((append(b"\x01" + bytes(4096)) - g["append_batch_min"]) / 4096, 2)
     g["append_batch_per_root"] = round((append(b"\x01", 65) - g["append_batch_min"]) / 64, 2)
-    orders = sample_orders(200)
-    data = encode_batch_txs(orders)
+    orders = sample_order_txs(200)
+    data = encode_batch(orders, 16)  # format v2, as the batcher posts
     with_roots = append(data, 200 // 16 + 1, txs_per_root=16)
     g["append_batch_200_orders_bytes"] = len(data)
+    g["append_batch_200_orders_bytes_v1"] = len(encode_batch_txs([encode_tx(o) for o in orders]))
     g["append_batch_200_orders"] = with_roots
     g["append_batch_per_order"] = round(with_roots / 200, 1)
 

@@ -9,8 +9,9 @@ have diverged, so later comparisons would say nothing new):
 
 - genesis: the config decodes, ``State(genesis).root()`` is the committed genesis root, and
   its EIP-712 domain binds this chain id and this Rollup (else signatures could be replayed);
-- per batch: it links to the previous header; its data decodes (format v1 + strict
-  ``decode_tx``); it carries ``max(1, ceil(n / txsPerRoot))`` roots; ``queueStart`` is the
+- per batch: it links to the previous header; its data decodes (``formats.decode_batch``:
+  format v2, or v1 as older batchers posted it; strict), a v2 batch's chunk size is the
+  header's ``txsPerRoot``; it carries ``max(1, ceil(n / txsPerRoot))`` roots; ``queueStart`` is the
   rebuilt queue position;
 - per transaction: an L1 transaction (``Deposit``, ``ForcedWithdrawal``) consumes an item in
   ``[queueStart, queueEnd)`` that exists on L1 and whose stored hash it matches; signatures
@@ -46,11 +47,12 @@ from clearline.batcher.records import root_count, withdrawal_records
 from clearline.core import eip712
 from clearline.core.apply import apply
 from clearline.core.encoding import decode_tx
-from clearline.core.errors import ErrorCode, Rejected
 from clearline.core.state import Genesis, State
 from clearline.core.txs import SIGNED_KINDS, Deposit, ForcedWithdrawal
-from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchFormatError, decode_batch_txs,
-                                  deposit_item_hash, queue_item_hash, withdrawals_tree)
+from clearline.l1.batch_v2 import chunk_bounds, decode_chunk
+from clearline.l1.formats import (BATCH_FORMAT_V2, QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchFormatError,
+                                  decode_batch, decode_batch_txs, deposit_item_hash, queue_item_hash,
+                                  withdrawals_tree)
 
 from .l1data import BatchCalldata, BatchRef, RollupReader
 
@@ -194,9 +196,10 @@ class _Progress:
 class _Prepared:
     ref: BatchRef
     calldata: BatchCalldata
-    txs: list | None  # decoded transactions (a Rejected where one does not decode)
-    error: str | None  # the batch data itself does not decode
+    txs: list | None  # decoded transactions (None: the batch data does not decode)
+    error: str | None  # why the batch data does not decode
     recovered: list = field(default_factory=list)  # (first index, future) of signer-recovery chunks
+    error_tx: int | None = None  # the transaction at fault in data that does not decode
 
 
 def _recover_chunk(domain: eip712.Domain, txs: list) -> None:
@@ -220,40 +223,68 @@ def _init_worker(chain_id: int, contract: bytes) -> None:
     _worker_domain = eip712.Domain(chain_id, contract)
 
 
-def _signers_chunk(payloads: list[bytes]) -> list:
-    """Process mode, in a worker: the recovered signer of each encoded transaction (None if
-    it is unsigned, does not decode or does not recover). Only 20-byte addresses travel back."""
+def _signers(txs: list) -> list:
     signed = SIGNED_KINDS
     recover = eip712.recover_signer
     out: list = []
-    for p in payloads:
+    for tx in txs:
         try:
-            tx = decode_tx(p)
             out.append(recover(_worker_domain, tx) if isinstance(tx, signed) else None)
-        except Exception:  # the applying thread sees the same decode failure or a missing signer
+        except Exception:  # the applying thread sees a missing signer and rejects the transaction
             out.append(None)
     return out
+
+
+def _signers_chunk(payloads: list[bytes]) -> list:
+    """Process mode, v1 data, in a worker: the recovered signer of each encoded transaction
+    (None if it is unsigned, does not decode or does not recover). Only 20-byte addresses
+    travel back."""
+    txs = []
+    for p in payloads:
+        try:
+            txs.append(decode_tx(p))
+        except Exception:  # the applying thread sees the same decode failure
+            txs.append(None)
+    return _signers(txs)
+
+
+def _signers_v2(data: bytes, bounds: list) -> list:
+    """Process mode, v2 data, in a worker: decode the chunks ``bounds`` (start, end, count)
+    of ``data`` (a slice of the batch: v2 chunks decode on their own) and recover."""
+    txs: list = []
+    for start, end, count in bounds:
+        try:
+            txs.extend(decode_chunk(data, start, end, count))
+        except BatchFormatError:  # cannot happen: the applying thread decoded the same bytes
+            txs.extend([None] * count)
+    return _signers(txs)
 
 
 def _prepare(reader: RollupReader, ref: BatchRef, domain: eip712.Domain, pool, chunk: int,
              processes: bool) -> _Prepared:
     cd = reader.batch_calldata(ref)
     try:
-        raw = decode_batch_txs(cd.txs)
+        batch = decode_batch(cd.txs)
     except BatchFormatError as exc:
-        return _Prepared(ref, cd, None, str(exc))
-    txs: list = []
-    for b in raw:
-        try:
-            txs.append(decode_tx(b))
-        except Rejected as exc:
-            txs.append(exc)
-        except Exception as exc:  # decode_tx is strict and raises Rejected; be safe anyway
-            txs.append(Rejected(ErrorCode.MALFORMED, f"{exc.__class__.__name__}: {exc}"))
-    if processes:
-        futures = [(i, pool.submit(_signers_chunk, raw[i:i + chunk])) for i in range(0, len(raw), chunk)]
-    else:
+        return _Prepared(ref, cd, None, str(exc), error_tx=exc.tx_index)
+    txs = batch.txs
+    k = ref.header.txs_per_root
+    if batch.version == BATCH_FORMAT_V2 and batch.txs_per_chunk != k:
+        return _Prepared(ref, cd, None, f"chunks of {batch.txs_per_chunk} transactions, but txsPerRoot is {k}")
+    if not processes:
         futures = [(i, pool.submit(_recover_chunk, domain, txs[i:i + chunk])) for i in range(0, len(txs), chunk)]
+    elif batch.version == BATCH_FORMAT_V2:
+        data, bounds = cd.txs, chunk_bounds(cd.txs)[2]
+        per_task = max(1, chunk // k)
+        futures = []
+        for g in range(0, len(bounds), per_task):
+            group = bounds[g:g + per_task]
+            lo, hi = group[0][0], group[-1][1]
+            rel = [(a - lo, b - lo, c) for a, b, c in group]
+            futures.append((g * k, pool.submit(_signers_v2, data[lo:hi], rel)))
+    else:
+        raw = decode_batch_txs(cd.txs)
+        futures = [(i, pool.submit(_signers_chunk, raw[i:i + chunk])) for i in range(0, len(raw), chunk)]
     return _Prepared(ref, cd, txs, None, futures)
 
 
@@ -300,7 +331,7 @@ class _Verifier:
         number = h.number
         state = self.state
         if prep.txs is None:
-            return Mismatch("undecodable", number, None, "batch format v1", None, prep.error or "")
+            return Mismatch("undecodable", number, prep.error_tx, "batch data format v1 or v2", None, prep.error or "")
         txs = prep.txs
         n = len(txs)
         k = h.txs_per_root
@@ -314,8 +345,6 @@ class _Verifier:
         records: list = []
         l1_kinds = (Deposit, ForcedWithdrawal)
         for j, tx in enumerate(txs):
-            if type(tx) is Rejected:
-                return Mismatch("undecodable", number, j, None, None, f"transaction does not decode: {tx}")
             if type(tx) in l1_kinds:
                 bad = self._queue_check(number, j, tx, h.queue_end)
                 if bad is not None:
