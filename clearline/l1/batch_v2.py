@@ -286,6 +286,26 @@ def _risk_arrays(out: bytearray, arrays) -> None:
             _u(out, z)
 
 
+def _unpredict(e: list[int]) -> list[int]:
+    """Inverse of the residuals: ``_PREDICTORS`` unrolled (the decoder's hot loop)."""
+    r0 = e[0]
+    r1 = r0 + e[1]
+    r2 = r0 + e[2]
+    r3 = r2 + r1 - r0 + e[3]
+    r4 = 2 * r0 - r2 + e[4]
+    r5 = r4 + r1 - r0 + e[5]
+    r6 = 2 * r2 - r0 + e[6]
+    r7 = r6 + r3 - r2 + e[7]
+    r8 = 2 * r4 - r0 + e[8]
+    r9 = r8 + r5 - r4 + e[9]
+    r10 = 2 * r6 - r2 + e[10]
+    r11 = r10 + r7 - r6 + e[11]
+    r12 = 2 * r8 - r4 + e[12]
+    r13 = r12 + r9 - r8 + e[13]
+    return [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, (7 * r10) // 10 + e[14],
+            (7 * r12) // 10 + e[15]]
+
+
 def _read_risk_arrays(data: bytes, pos: int, n: int) -> tuple[list[list[int]], int]:
     arrays: list[list[int]] = []
     for j in range(n):
@@ -294,11 +314,17 @@ def _read_risk_arrays(data: bytes, pos: int, n: int) -> tuple[list[list[int]], i
         ref = _reference(arrays, j, mode) if mode < _RISK_MODES else None
         if ref is None:
             raise _Bad(f"risk array mode {mode} not valid for array {j}")
-        d: list[int] = []
-        for i in range(N_SCENARIOS):
-            z, pos = _read_u(data, pos)
-            d.append(_PREDICTORS[i](d) + _unzz(z))
-        a = [x + y for x, y in zip(d, ref)]
+        e = []
+        for _ in range(N_SCENARIOS):
+            b = data[pos]
+            if b < 0x80:
+                pos += 1
+                z = b
+            else:
+                z, pos = _read_u(data, pos)
+            e.append(z >> 1 if not z & 1 else -((z + 1) >> 1))
+        d = _unpredict(e)
+        a = d if mode == 0 else [x + y for x, y in zip(d, ref)]
         for v in a:
             if not _I64_MIN <= v <= _I64_MAX:
                 raise _Bad("risk array value out of int64")

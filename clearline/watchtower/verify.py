@@ -288,15 +288,23 @@ def _prepare(reader: RollupReader, ref: BatchRef, domain: eip712.Domain, pool, c
     return _Prepared(ref, cd, txs, None, futures)
 
 
+def _fill_signers(prep: _Prepared, f) -> None:
+    """Set ``signer`` on the transactions of one recovery chunk (waits for it)."""
+    lo, future = f
+    signers = future.result()
+    if signers is None:
+        return  # thread mode: filled in place
+    for tx, s in zip(prep.txs[lo:lo + len(signers)], signers):
+        if isinstance(tx, SIGNED_KINDS):
+            tx.signer = s
+
+
 def _wait_signers(prep: _Prepared) -> None:
-    txs, signed = prep.txs, SIGNED_KINDS
-    for lo, f in prep.recovered:
-        signers = f.result()
-        if signers is None:
-            continue  # thread mode: filled in place
-        for tx, s in zip(txs[lo:lo + len(signers)], signers):
-            if isinstance(tx, signed):
-                tx.signer = s
+    """Wait for every recovery chunk of ``prep`` (``_Verifier.batch`` otherwise waits for
+    each chunk only when it reaches it, so applying overlaps recovering)."""
+    for f in prep.recovered:
+        _fill_signers(prep, f)
+    prep.recovered = []
 
 
 class _Verifier:
@@ -308,6 +316,7 @@ class _Verifier:
         self.rejected = 0
         self.first_rejected: str | None = None
         self.withdrawals = 0
+        self.wait_seconds = 0.0  # waiting for recovered signers
 
     def _queue_check(self, number: int, j: int, tx, queue_end: int) -> Mismatch | None:
         q = tx.queue_index
@@ -344,7 +353,15 @@ class _Verifier:
             return Mismatch("queue_start", number, None, state.l1_queue_pos, h.queue_start)
         records: list = []
         l1_kinds = (Deposit, ForcedWithdrawal)
+        pending = deque(prep.recovered)  # recovery chunks, in order: wait for each when reached
+        prep.recovered = []
+        next_chunk = pending[0][0] if pending else n
         for j, tx in enumerate(txs):
+            if j == next_chunk:
+                tw = time.perf_counter()
+                _fill_signers(prep, pending.popleft())
+                self.wait_seconds += time.perf_counter() - tw
+                next_chunk = pending[0][0] if pending else n
             if type(tx) in l1_kinds:
                 bad = self._queue_check(number, j, tx, h.queue_end)
                 if bad is not None:
@@ -399,9 +416,10 @@ def _genesis_check(reader: RollupReader) -> tuple[State | None, Mismatch | None]
 def _make_pool(mode: str, workers: int, domain: eip712.Domain, n_batches: int):
     """``(pool, processes?)``. ``auto``: worker processes when there are 2+ workers, 2+ CPUs
     and a chain long enough to repay their start (libsecp256k1 recovery through coincurve
-    holds the GIL, measured: two threads recover no faster than one), else threads."""
+    holds the GIL, measured: two threads recover no faster than one), else threads. Two
+    batches are enough: v2 batches hold up to ``max_txs`` (1,000) transactions."""
     if mode == "auto":
-        mode = "process" if workers > 1 and (os.cpu_count() or 1) > 1 and n_batches >= 8 else "thread"
+        mode = "process" if workers > 1 and (os.cpu_count() or 1) > 1 and n_batches >= 2 else "thread"
     if mode == "process":
         # fork before this function starts any thread of its own; children only decode and recover
         pool = ProcessPoolExecutor(max(1, workers), mp_context=mp.get_context("fork"), initializer=_init_worker,
@@ -439,7 +457,8 @@ def verify(source: Any, rollup_address: str | bytes, *, progress: Any = "auto", 
             batches_checked=checked, txs=v.txs if v else 0, rejected_txs=v.rejected if v else 0,
             withdrawals=v.withdrawals if v else 0, queue_consumed=st.l1_queue_pos if st else 0,
             state_root=verified_root, accounts=len(st.accounts) if st else 0,
-            seconds=time.perf_counter() - t0, replay_seconds=timing["replay"], wait_seconds=timing["wait"],
+            seconds=time.perf_counter() - t0, replay_seconds=timing["replay"],
+            wait_seconds=timing["wait"] + (v.wait_seconds if v else 0.0),
             first_rejected=v.first_rejected if v else None, per_batch=per_batch)
 
     if mismatch is not None:
@@ -469,8 +488,6 @@ def verify(source: Any, rollup_address: str | bytes, *, progress: Any = "auto", 
             tw = time.perf_counter()
             prep = window.popleft().result()
             fill()
-            if prep.txs is not None:
-                _wait_signers(prep)
             timing["wait"] += time.perf_counter() - tw
             checked += 1
             h = prep.ref.header
