@@ -133,6 +133,16 @@ contract Vault {
         queueIndex = _enqueue(KIND_DEPOSIT, msg.sender, subaccount, amount);
     }
 
+    /// @notice Lock `amount` (usd6) from the caller for (`owner`, `subaccount`): a deposit paid by
+    ///         someone else (a faucet, a custodian, a contract); it enters the queue exactly like a
+    ///         deposit by `owner`. Only the owner can later move the funds off-chain.
+    function depositFor(address owner, uint32 subaccount, uint64 amount) external returns (uint256 queueIndex) {
+        if (amount == 0) revert ZeroAmount();
+        if (frozen) revert IsFrozen();
+        _safeTransferFrom(msg.sender, amount);
+        queueIndex = _enqueue(KIND_DEPOSIT, owner, subaccount, amount);
+    }
+
     /// @notice Ask, on L1, to withdraw `amount` (usd6) from account `accountId` owned by the
     ///         caller. The sequencer must serve it (or reject it by a rule of the core) within
     ///         `forcedDeadline` seconds, or anyone can `freeze()` the system.
