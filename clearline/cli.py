@@ -1,4 +1,4 @@
-"""clearline command line: ``clearline demo | bench | replay``."""
+"""clearline command line: ``clearline demo | node | bench | replay | margin | verify | escape``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,15 @@ def _cmd_demo(args) -> int:
     from .sim.demo import run_demo
 
     run_demo(args.seconds, seed=args.seed, data_dir=args.data_dir, steps_per_s=args.steps_per_s, speed=args.speed,
-             with_l1=not args.no_l1)
+             with_l1=not args.no_l1, api=not args.no_api, port=args.port)
     return 0
+
+
+def _cmd_node(args) -> int:
+    from .node.run import run_node
+
+    return run_node(data_dir=args.data_dir, port=args.port, sim=args.sim, seed=args.seed, seconds=args.seconds,
+                    with_l1=not args.no_l1, rate=args.rate, burst=args.burst)
 
 
 def _cmd_bench(args) -> int:
@@ -95,7 +102,21 @@ def main(argv: list[str] | None = None) -> int:
                    help="market clock speed relative to the wall clock (e.g. 4: a minute of market in 15 s)")
     d.add_argument("--no-l1", action="store_true",
                    help="run the node alone, without the embedded L1 chain, batches and withdrawals")
+    d.add_argument("--port", type=int, default=8700, help="API and web UI port on 127.0.0.1 (default 8700; "
+                                                           "a free port if taken)")
+    d.add_argument("--no-api", action="store_true", help="do not serve the API and the web UI")
     d.set_defaults(func=_cmd_demo)
+
+    n = sub.add_parser("node", help="run a node with the API (embedded L1; --sim adds the simulated market)")
+    n.add_argument("--data-dir", default=None, help="where the journal goes (default: a new temp dir)")
+    n.add_argument("--port", type=int, default=8700, help="API port on 127.0.0.1 (default 8700; a free port if taken)")
+    n.add_argument("--sim", action="store_true", help="drive the node with the simulated market and its operator")
+    n.add_argument("--seed", type=int, default=1, help="seed of the demo genesis and market (default 1)")
+    n.add_argument("--seconds", type=float, default=None, help="stop after N seconds (default: until Ctrl-C)")
+    n.add_argument("--no-l1", action="store_true", help="no embedded L1 chain (no deposits, batches or faucet)")
+    n.add_argument("--rate", type=float, default=100.0, help="signed writes per second per account (default 100)")
+    n.add_argument("--burst", type=int, default=200, help="rate-limit burst per account (default 200)")
+    n.set_defaults(func=_cmd_node)
 
     b = sub.add_parser("bench", help="run the benchmarks and print figures")
     b.add_argument("--json", action="store_true", help="print one JSON object")

@@ -1,8 +1,11 @@
 """``clearline demo``: a node with a simulated market that a person can watch.
 
-Runs the real sequencer (parallel signature checks, journal before acknowledgement,
-snapshots) against the simulated market, shows a live summary, and at the end proves that
-the journal rebuilds the same state root before printing ``state_root=0x…``.
+Runs the real sequencer inside the node service (``clearline.node``: one sequencer thread,
+intake queue with group commit) with the simulated market and its operator as tickers on that
+thread, the L1 side (queue feeder, batcher, finality, withdrawals paid on L1) on the L1
+worker's thread, and the API + web UI served on 127.0.0.1 (``UI: http://127.0.0.1:8700/``).
+It shows a live summary, and at the end proves that the journal rebuilds the same state root
+before printing ``state_root=0x…``.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from rich.live import Live
 from rich.table import Table
 
 from ..core import ledger as L
-from ..core.errors import ErrorCode
+from ..core.errors import ErrorCode, Rejected
 from ..core.instruments import InstrumentKind, MarketStatus
 from ..core.margin import account_health
+from ..core.txs import MarkUpdate, OperatorAction
 from ..journal import open_journal
 from ..sequencer import Sequencer, recover_state
-from .market import SimulatedMarket, demo_genesis
+from .market import PRICING_TIME_SCALE, SimulatedMarket, demo_genesis
+
+_OPERATOR_TXS = (MarkUpdate, OperatorAction)
 
 
 class DemoStats:
@@ -42,6 +48,11 @@ class DemoStats:
         self.insurance_covered = 0
         self.adl = 0
         self.expiries: list[tuple[int, int, int]] = []  # (underlying, expiry, price usd6)
+
+    def observe_txs(self, state, txs, acks) -> None:
+        """A node observer: operator transactions that are not due are not rejections to show."""
+        for tx, ack in zip(txs, acks):
+            self.observe(state, [ack], operator=isinstance(tx, _OPERATOR_TXS) or isinstance(tx, Rejected))
 
     def observe(self, state, acks, operator: bool = False) -> None:
         for ack in acks:
@@ -80,7 +91,7 @@ def _usd(v6: int) -> str:
 
 
 def render(state, stats: DemoStats, sim: SimulatedMarket, seq: Sequencer, elapsed: float, root: bytes,
-           l1_state: dict | None = None) -> Table:
+           l1_state: dict | None = None, ui_url: str | None = None) -> Table:
     t = Table(title=f"clearline demo — {elapsed:5.1f}s", show_header=True, header_style="bold")
     t.add_column("market")
     t.add_column("mark", justify="right")
@@ -130,6 +141,8 @@ def render(state, stats: DemoStats, sim: SimulatedMarket, seq: Sequencer, elapse
         t.caption += (f"\nL1: batches posted {l1_state['batches']}, gas used {l1_state['gas']:,}, finalized height "
                       f"{l1_state['finalized']}, withdrawals paid on L1 {l1_state['paid']} "
                       f"({_usd(l1_state['paid_usd6'])})")
+    if ui_url:
+        t.caption += f"\nUI: {ui_url}"
     return t
 
 
@@ -137,52 +150,59 @@ L1_CHALLENGE_S = 10  # the demo's challenge period (days in production)
 WITHDRAW_AFTER_S = 8  # market seconds before the demo's taker asks to withdraw to L1
 
 
-def _l1_tick(l1, st: dict, seq: Sequencer, now_ms: int, market_s: float, flush: bool = False) -> None:
-    """L1 side of the demo: feed the Vault queue in, post due batches, keep the embedded
-    chain's clock with the market's, finalize, and pay the demo withdrawal once final."""
-    from ..core.txs import Withdraw
-    from ..core import eip712
-    from ..core.encoding import encode_tx
+class DemoMarket:
+    """The simulated market and its operator as a ticker on the node thread: marks and
+    housekeeping every 4th step, the traders' signed orders every step, and one withdrawal to
+    L1 by a taker after ``WITHDRAW_AFTER_S`` market seconds."""
 
-    chain = l1.chain
-    l1.now_ms = now_ms
-    l1.feed()
-    target = st["chain_t0"] + int(market_s)
-    if chain.now() < target:
-        chain.advance_time(target - chain.now())
-    if st["withdrawal"] is None and market_s >= WITHDRAW_AFTER_S:
-        t = next(tr for tr in l1.sim.traders if tr.role == "taker")
-        tx = Withdraw(now_ms, t.account, 1_000 * 1_000_000, t.next_nonce())
-        tx.signature = eip712.sign(seq.state.domain, tx, t.key)
-        (ack,) = seq.submit([encode_tx(tx)], now_ms)
-        if ack.seq:
-            st["withdrawal"] = {"trader": t, "seq": ack.seq, "batch": None, "paid": False}
-    results = l1.batcher.flush() if flush else [r for r in [l1.batcher.post_pending(now_ms)] if r]
-    for r in results:
-        st["batches"] += 1
-        st["gas"] += r.gas_used
-        w = st["withdrawal"]
-        if w is not None and w["batch"] is None and r.first_seq <= w["seq"] <= r.last_seq:
-            w["batch"] = r.number
-    if flush:
-        chain.advance_time(L1_CHALLENGE_S + 1)
-    st["finalized"] = max([st["finalized"], *l1.batcher.finalize_ready()])
-    w = st["withdrawal"]
-    if w is not None and w["batch"] is not None and not w["paid"] and st["finalized"] >= w["batch"]:
-        user = l1.user(w["trader"].name)
-        before = user.token_balance()
-        for claim in l1.batcher.claims(w["batch"], owner=w["trader"].address):
-            user.claim_withdrawal(claim.header, claim.index, claim.record, claim.siblings)
-            st["paid"] += 1
-            st["paid_usd6"] += claim.record.amount
-        w["paid"] = user.token_balance() > before
+    def __init__(self, sim: SimulatedMarket, market_seconds, withdraw: bool):
+        self.sim = sim
+        self.market_seconds = market_seconds
+        self.withdraw = withdraw
+        self.step = 0
+        self.running = True
+        self.withdrawal_seq = 0
+
+    def __call__(self, node, t: int) -> None:
+        if not self.running:
+            return
+        sim, st = self.sim, node.state
+        for tr in sim.traders:  # deposits arrive from the L1 queue through the node's intake
+            if tr.account < 0:
+                tr.account = st.account_ids.get((tr.address, 0), -1)
+        if self.step % 4 == 0:  # marks, oracle reports and risk arrays 5 times a second
+            mark = sim.mark_update(t, st)
+            if mark is not None:
+                node.commit([mark])
+            ops = sim.operator_txs(st, t)
+            if ops:
+                node.commit(ops)
+        node.commit_payloads(sim.step(t, st))
+        if self.withdraw and not self.withdrawal_seq and self.market_seconds() >= WITHDRAW_AFTER_S:
+            self._withdraw(node, t)
+        self.step += 1
+
+    def _withdraw(self, node, t: int) -> None:
+        from ..core import eip712
+        from ..core.txs import Withdraw
+
+        tr = next(tr for tr in self.sim.traders if tr.role == "taker" and tr.account >= 0)
+        tx = Withdraw(t, tr.account, 1_000 * 1_000_000, tr.next_nonce())
+        tx.signature = eip712.sign(node.state.domain, tx, tr.key)
+        tx.signer = tr.address
+        (ack,) = node.commit([tx])
+        self.withdrawal_seq = ack.seq or -1
 
 
 def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, steps_per_s: float = 20.0,
-             console: Console | None = None, speed: float = 1.0, with_l1: bool = True) -> bytes:
+             console: Console | None = None, speed: float = 1.0, with_l1: bool = True, api: bool = True,
+             port: int = 8700) -> bytes:
     """Run the demo for ``seconds`` of wall time (None: until Ctrl-C). ``speed`` > 1 runs the
     simulated clock faster than the wall clock (the node's clock is passed into the core, so
-    the core cannot tell): at speed 4, 30 s of wall time cover 2 minutes of market time."""
+    the core cannot tell): at speed 4, 30 s of wall time cover 2 minutes of market time.
+    ``api``: serve the API and the web UI on 127.0.0.1:``port`` (a free port if it is taken)."""
+    from ..node import NodeService
+
     console = console or Console()
     data_dir = data_dir or tempfile.mkdtemp(prefix="clearline-demo-")
     os.makedirs(data_dir, exist_ok=True)
@@ -197,62 +217,76 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
         l1 = make_sim_rollup(chain, makers=4, takers=6, leveraged=3, seed=seed, journal_url=path,
                              challenge_period=L1_CHALLENGE_S, forced_deadline=3_600, max_delay_ms=2_000)
         journal, seq, sim = l1.journal, l1.sequencer, l1.sim
-        l1_state = {"batches": 0, "gas": 0, "finalized": 0, "paid": 0, "paid_usd6": 0, "withdrawal": None,
-                    "chain_t0": chain.now()}
+        chain_t0 = chain.now()
     else:
         genesis = demo_genesis(seed)
         journal = open_journal(path)
         seq = Sequencer(journal, genesis, snapshot_every=20_000)
         sim = SimulatedMarket(genesis, seed=seed)
-        l1_state = None
     stats = DemoStats()
-    console.print(f"[bold]clearline demo[/bold]: journal {path}; {len(sim.traders)} simulated traders; "
-                  f"{'Ctrl-C to stop' if seconds is None else f'{seconds:g} s'}")
-
-    stop = {"flag": False}
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.__setitem__("flag", True))
     start = time.monotonic()
     t0 = int(time.time() * 1000)
+    market_s = lambda: (time.monotonic() - start) * speed  # noqa: E731
     # the shell's clock, passed into the core (optionally accelerated for demos and tests)
-    now_ms = lambda: t0 + int((time.monotonic() - start) * speed * 1000)  # noqa: E731
+    now_ms = lambda: t0 + int(market_s() * 1000)  # noqa: E731
     if l1 is None:
         deposits = sim.initial_deposits(now_ms())
         sim.observe(deposits, seq.submit_txs(deposits, now_ms()))
-    root = seq.root()
+    node = NodeService(seq, clock=now_ms, operator_key=sim.operator_key, demo=True,
+                       pricing_time_scale=PRICING_TIME_SCALE)
+    node.observers.append(lambda txs, acks: stats.observe_txs(node.state, txs, acks))
+    market = DemoMarket(sim, market_s, withdraw=l1 is not None)
+    node.add_ticker(market, 1.0 / (steps_per_s * speed), "simulated market")
+    worker = None
+    if l1 is not None:
+        from ..node.l1 import L1Worker
+
+        worker = L1Worker(node, l1, period_s=0.5, chain_time=lambda: chain_t0 + market_s(), auto_claim=True,
+                          faucet_account=chain.accounts[-1])
+    node.start()
+    if worker is not None:
+        worker.start()
+    server = None
+    if api:
+        from ..api.server import ApiServer
+
+        server = ApiServer(node, port).start()
+        print(f"UI: {server.url}/", flush=True)
+    console.print(f"[bold]clearline demo[/bold]: journal {path}; {len(sim.traders)} simulated traders; "
+                  f"{'Ctrl-C to stop' if seconds is None else f'{seconds:g} s'}")
+
+    def l1_view():
+        if worker is None:
+            return None
+        return {"batches": len(worker.posted), "gas": worker.gas, "finalized": worker.finalized,
+                "paid": len(worker.paid), "paid_usd6": worker.paid_usd6}
+
+    def view(elapsed):
+        return node.call(lambda n: render(n.state, stats, sim, seq, elapsed, n.seq.root(), l1_view(),
+                                          server and f"{server.url}/")).result(30)
+
+    stop = {"flag": False}
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.__setitem__("flag", True))
     try:
-        with Live(render(seq.state, stats, sim, seq, 0.0, root, l1_state), console=console, refresh_per_second=4,
-                  transient=False) as live:
-            step = 0
-            last_render = 0.0
-            while not stop["flag"]:
+        with Live(view(0.0), console=console, refresh_per_second=4, transient=False) as live:
+            while not stop["flag"] and node.halted is None:
                 elapsed = time.monotonic() - start
                 if seconds is not None and elapsed >= seconds:
                     break
-                t = now_ms()
-                if step % 4 == 0:  # marks, oracle reports and risk arrays 5 times a second
-                    mark = sim.mark_update(t, seq.state)
-                    if mark is not None:
-                        stats.observe(seq.state, seq.submit_txs([mark], t), operator=True)
-                    ops = sim.operator_txs(seq.state, t)
-                    if ops:
-                        stats.observe(seq.state, seq.submit_txs(ops, t), operator=True)
-                stats.observe(seq.state, seq.submit(sim.step(t, seq.state), t))
-                if l1 is not None and step % 10 == 0:
-                    _l1_tick(l1, l1_state, seq, t, (time.monotonic() - start) * speed)
-                step += 1
-                if elapsed - last_render >= 0.25:
-                    root = seq.root()
-                    live.update(render(seq.state, stats, sim, seq, elapsed, root, l1_state))
-                    last_render = elapsed
-                sleep = start + step / (steps_per_s * speed) - time.monotonic()
-                if sleep > 0:
-                    time.sleep(sleep)
-            if l1 is not None:  # post what is left and let the last batches finalize
-                _l1_tick(l1, l1_state, seq, now_ms(), (time.monotonic() - start) * speed, flush=True)
-            root = seq.root()
-            live.update(render(seq.state, stats, sim, seq, time.monotonic() - start, root, l1_state))
+                time.sleep(min(0.25, max(0.01, seconds - elapsed)) if seconds is not None else 0.25)
+                live.update(view(time.monotonic() - start))
+            market.running = False
+            if worker is not None:  # post what is left and let the last batches finalize
+                worker.stop(flush=True)
+            live.update(view(time.monotonic() - start))
     finally:
         signal.signal(signal.SIGINT, previous)
+        if server is not None:
+            server.stop()
+        node.stop()
+    if node.halted:
+        raise SystemExit(f"the node halted: {node.halted}")
+    root = seq.root()
     console.print()
     seq.state.check_invariants()
     seq.snapshot()
@@ -263,7 +297,8 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
     seq.close()
     if not same:
         raise SystemExit("state root mismatch after replay")
-    if l1_state is not None:
+    if worker is not None:
+        l1_state = l1_view()
         print(f"l1_batches={l1_state['batches']} l1_gas={l1_state['gas']} l1_finalized={l1_state['finalized']} "
               f"l1_withdrawals_paid={l1_state['paid']}", flush=True)
     print(f"trades={stats.trades} option_trades={stats.option_trades} liquidations={stats.liquidations} "
