@@ -5,6 +5,9 @@
 
 Targets (issue 2, 2-core machine): matching >= 1,000,000 ops/s; end-to-end signed >=
 0.75 * 2 * sig_recover_per_s; replay >= 100,000 tx/s; p99 ack <= 5 ms at half the e2e rate.
+Issue 4 (L1): gas <= 2,500 and DA <= 120 bytes per trade, escape <= 500,000 gas, watchtower
+rebuild >= 20,000 tx/s. ``da_signature_bytes_per_trade`` is the floor under the DA figure (and
+x 40 gas under the gas figure): signatures are kept in the batch data.
 """
 
 import argparse
@@ -22,6 +25,10 @@ TARGETS = {
     "e2e_signed_orders_per_s": lambda f: f["e2e_signed_orders_per_s"] >= 0.75 * 2 * f["sig_recover_per_s"],
     "replay_tx_per_s": lambda f: f["replay_tx_per_s"] >= 100_000,
     "ack_latency_p99_ms": lambda f: f["ack_latency_p99_ms"] <= 5.0,
+    "l1_gas_per_trade": lambda f: f["l1_gas_per_trade"] <= 2_500,
+    "da_bytes_per_trade": lambda f: f["da_bytes_per_trade"] <= 120,
+    "escape_gas": lambda f: f["escape_gas"] <= 500_000,
+    "verify_tx_per_s": lambda f: f["verify_tx_per_s"] >= 20_000,
 }
 
 
@@ -34,7 +41,7 @@ def main() -> int:
         verdict = ""
         if k in TARGETS:
             verdict = "meets target" if TARGETS[k](figures) else "BELOW TARGET"
-        print(f"{k:32s} {v:>14} {verdict}")
+        print(f"{k:32s} {v if isinstance(v, (int, float)) else str(v):>14} {verdict}")
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
     out = os.path.join(os.path.dirname(__file__), "results", time.strftime("%Y%m%d-%H%M%S") + ".json")
     with open(out, "w") as f:

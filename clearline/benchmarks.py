@@ -319,8 +319,10 @@ def run_all(quick: bool = True, progress: bool = False) -> dict:
 
     say("L1: simulated market through deposits, sequencer, batcher, contracts (in-process EVM), then verify")
     l1 = measure_l1(steps=200 if quick else 600)
-    for k in ("l1_gas_per_trade", "l1_gas_per_tx", "da_bytes_per_trade", "da_bytes_per_trade_zlib",
-              "verify_tx_per_s", "l1_batches"):
+    for k in ("l1_gas_per_trade", "l1_gas_per_tx", "l1_calldata_gas_per_trade", "l1_signature_gas_per_trade",
+              "da_bytes_per_trade", "da_bytes_per_trade_v1", "da_v1_over_v2", "da_bytes_per_trade_zlib",
+              "da_bytes_per_trade_by_kind", "da_signatures_per_trade", "da_signature_bytes_per_trade",
+              "da_signature_share", "verify_tx_per_s", "verify_apply_tx_per_s", "l1_batches"):
         out[k] = round(l1[k], 1) if isinstance(l1[k], float) else l1[k]
     from .watchtower.escape import measure_escape_gas
 

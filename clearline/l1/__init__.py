@@ -12,7 +12,7 @@ Contents
 - ``deploy.py``: ``deploy(chain, ...) -> Deployment``; ``predict_addresses``.
 - ``client.py``: ``L1Client``: deposit, forced withdrawal, append batch, finalize, freeze,
   claim, refund, views; reverts raise ``L1Revert`` with the custom error's name.
-- ``formats.py``: the byte formats below, in Python.
+- ``formats.py``: the byte formats below, in Python; ``batch_v2.py``: batch data format v2.
 
 Units: token amounts are usd6 (MockUSD has 6 decimals), times are L1 seconds.
 
@@ -66,10 +66,18 @@ overdue, ``stateRoots`` non-empty, ``txsPerRoot > 0``. The contract builds and s
         uint64  l1Timestamp;        // block.timestamp of the append
     }
 
-``txs`` (opaque to the contract; a batch that does not decode is fraud), format v1 =
-``0x01 || for each tx: uint32 big-endian length || core.encoding.encode_tx(tx)``
-(``formats.encode_batch_txs`` / ``decode_batch_txs``). The queue items
-``[queueStart, queueEnd)`` must appear in it, in order, as their L1 transactions.
+``txs`` (opaque to the contract; a batch that does not decode is fraud) is batch data,
+told apart by its first byte. The batcher writes format v2 (``batch_v2``, the full layout in
+its docstring; ``formats.encode_batch`` / ``decode_batch``): ``0x02 || varint txsPerRoot ||
+varint n || uint32 chunk ends || chunks``, one chunk per state root, so a fraud proof finds
+chunk ``c`` at fixed offsets and decodes it alone; each transaction is a head byte (kind,
+flags, time delta present), varints sized to the values, EIP-2098 64-byte signatures (kept:
+fraud proofs need them), risk arrays as residuals of a scenario-grid predictor; ``0xFF ||
+varint length || encode_tx(tx)`` carries any transaction without a packed form (a kind added
+later). Watchtowers and the batcher also read format v1 = ``0x01 || for each tx: uint32
+big-endian length || core.encoding.encode_tx(tx)`` (``formats.encode_batch_txs``), what
+earlier batchers posted. The queue items ``[queueStart, queueEnd)`` must appear in it, in
+order, as their L1 transactions.
 
 ``stateRoots[i]`` = ``core`` state root (``encoding.state_root``) after transaction
 ``min((i + 1) * txsPerRoot, n) - 1`` of the batch's ``n`` transactions; so there are

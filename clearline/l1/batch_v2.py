@@ -2,12 +2,13 @@
 
 Why: format v1 posts each transaction's canonical ABI encoding (~970 bytes a transaction,
 mostly zero padding), and calldata is what a rollup pays for. v2 writes the same
-transactions in ~10x fewer bytes, keeps every signature (fraud proofs need them) and stays
+transactions in ~9x fewer bytes at the demo's mix, keeps every signature (fraud proofs need them) and stays
 parseable by a contract without decompression (no zlib: one L1 call must be able to find and
 read one transaction).
 
 Layout (all integers big-endian; ``u`` = unsigned LEB128 varint, minimal length, at most
-10 bytes; ``z`` = zigzag varint of a signed value, ``(v << 1) ^ (v >> 127)`` then ``u``)::
+10 bytes; ``z`` = zigzag varint of a signed value: ``u`` of ``2v`` if ``v >= 0``, else of
+``-2v - 1``)::
 
     data   = 0x02 || u k || u n || end[0] .. end[C-1] || chunk[0] .. chunk[C-1]
     end[c] = uint32: offset in ``data`` where chunk c ends (chunk 0 starts right after
@@ -48,24 +49,31 @@ time_ms)`` if F3 = 1, whichever is shorter, plain on a tie)::
                         instruments: if F1 a run ``u first`` (first, first+1, ...; F1 iff
                         n > 0 and they are consecutive), else n * z (id - previous id)
                         report = u asset, u price, z (timestamp - mark timestamp), u round, sig
-                        risk array = 16 * z (R[i] - P[i]), P the predictor below
+                        risk array j = mode (1 byte), 16 * z (D[i] - P[i]) with
+                        D = R - ref(mode), P the predictor below
     8 OperatorAction    action (1 byte), u target, u arg, z (timestamp - time_ms), sig
     9 SetMarginMode     u account, mode (1 byte), nonce, sig
 
 A MarkUpdate's prices must be one per instrument to be packed (else fallback). Risk arrays
-are predicted from the scenario grid (``clearline.risk.scenarios``: pairs vol up/down for
-moves 0, +1/3, -1/3, +2/3, -2/3, +3/3, -3/3 of the range, then the extremes at 35% of
-twice the range) and only the residuals are written: linear extrapolation along the moves,
-the inner pair's vega for each vol-down entry, ``floor(7 * R / 10)`` for the extremes.
-Exact for any int64 values (the predictor only changes what is written).
+(usd6 per lot, the bulk of a MarkUpdate) are written as residuals: ``ref`` is zeros (mode
+0), array j-1 (1), array j-2 (2) or ``R[j-1] + R[j-2] - R[j-3]`` (3: a put from its call and
+the previous call-put pair, by put-call parity); the encoder takes the shortest (lowest
+mode on a tie). The predictor follows the scenario grid (``clearline.risk.scenarios``:
+vol up/down pairs for moves 0, +1/3, -1/3, +2/3, -2/3, +3/3, -3/3 of the range, then the
+extremes at 35% of twice the range): linear extrapolation along the moves, the inner move's
+vega for each vol-down entry, ``floor(7 * R / 10)`` for the extremes (``_PREDICTORS``).
+Exact for any int64 values: the predictor only changes what is written.
 
 Strict decoding (``BatchFormatError``): wrong version, overlong or over-10-byte varint, any
 value out of its field's range, an unknown head, a flag that must be 0, a T delta of 0, a
 redundant optional field (e.g. F1 with a zero expiry), a nonce form that is not the
-shortest, a fallback for a transaction that has a packed form, an ABI fallback that does not
-decode, chunk ends that are not where their transactions end, and any trailing byte. So
-``encode_batch(decode_batch(d).txs, k) == d`` for every accepted ``d``, and each decoded
-transaction re-encodes (``encode_tx``) to the canonical ABI bytes the journal holds.
+shortest, a risk-array mode that refers to missing arrays, a fallback for a transaction that
+has a packed form, an ABI fallback that does not decode, chunks that do not end where their
+transactions end, and any trailing byte. Every accepted batch decodes to one list of
+transactions, each re-encoding (``encode_tx``) to the canonical ABI bytes the journal holds,
+and ``encode_batch_v2`` of it gives the same bytes except possibly for a risk array written
+in a longer mode than the encoder's choice (accepted: checking the choice would cost the
+watchtower more than the bytes it saves).
 
 The set of packed kinds and their layouts are version 2: packing another kind is version 3.
 Pure and deterministic (no I/O, clock or randomness).

@@ -248,40 +248,67 @@ def _signers_chunk(payloads: list[bytes]) -> list:
     return _signers(txs)
 
 
-def _signers_v2(data: bytes, bounds: list) -> list:
-    """Process mode, v2 data, in a worker: decode the chunks ``bounds`` (start, end, count)
-    of ``data`` (a slice of the batch: v2 chunks decode on their own) and recover."""
+def _decode_recover_v2(data: bytes, bounds: list, first_index: int) -> list | BatchFormatError:
+    """Process mode, v2 data, in a worker: decode the chunks ``bounds`` (start, end, count) of
+    ``data`` (a slice of the batch: v2 chunks decode on their own), recover each signer
+    (None where it does not recover) and send the transactions back with ``signer`` set:
+    unpickling them costs the applying process a quarter of decoding them. Data that does
+    not decode comes back as its ``BatchFormatError``."""
     txs: list = []
-    for start, end, count in bounds:
-        try:
-            txs.extend(decode_chunk(data, start, end, count))
-        except BatchFormatError:  # cannot happen: the applying thread decoded the same bytes
-            txs.extend([None] * count)
-    return _signers(txs)
+    try:
+        for start, end, count in bounds:
+            txs.extend(decode_chunk(data, start, end, count, first_index + len(txs)))
+    except BatchFormatError as exc:
+        return exc
+    signed, recover = SIGNED_KINDS, eip712.recover_signer
+    for tx in txs:
+        if isinstance(tx, signed):
+            try:
+                tx.signer = recover(_worker_domain, tx)
+            except Exception:  # the applying thread sees a missing signer and rejects the transaction
+                tx.signer = None
+    return txs
+
+
+class _Undecodable(Exception):
+    """A v2 chunk that a worker could not decode (``_Verifier.batch`` reports it)."""
+
+    def __init__(self, error: BatchFormatError):
+        super().__init__(str(error))
+        self.error = error
 
 
 def _prepare(reader: RollupReader, ref: BatchRef, domain: eip712.Domain, pool, chunk: int,
              processes: bool) -> _Prepared:
+    """Fetch one batch's calldata, decode it and start recovering its signers. In process
+    mode a v2 batch is only framed here (its chunk table checked): the workers decode the
+    chunks and recover, and ``txs`` fills in as their results arrive (``_fill_signers``)."""
     cd = reader.batch_calldata(ref)
-    try:
-        batch = decode_batch(cd.txs)
-    except BatchFormatError as exc:
-        return _Prepared(ref, cd, None, str(exc), error_tx=exc.tx_index)
-    txs = batch.txs
     k = ref.header.txs_per_root
-    if batch.version == BATCH_FORMAT_V2 and batch.txs_per_chunk != k:
-        return _Prepared(ref, cd, None, f"chunks of {batch.txs_per_chunk} transactions, but txsPerRoot is {k}")
-    if not processes:
-        futures = [(i, pool.submit(_recover_chunk, domain, txs[i:i + chunk])) for i in range(0, len(txs), chunk)]
-    elif batch.version == BATCH_FORMAT_V2:
-        data, bounds = cd.txs, chunk_bounds(cd.txs)[2]
+    if processes and cd.txs[:1] == bytes((BATCH_FORMAT_V2,)):
+        try:
+            k2, n, bounds = chunk_bounds(cd.txs)
+        except BatchFormatError as exc:
+            return _Prepared(ref, cd, None, str(exc), error_tx=exc.tx_index)
+        if k2 != k:
+            return _Prepared(ref, cd, None, f"chunks of {k2} transactions, but txsPerRoot is {k}")
         per_task = max(1, chunk // k)
         futures = []
         for g in range(0, len(bounds), per_task):
             group = bounds[g:g + per_task]
             lo, hi = group[0][0], group[-1][1]
             rel = [(a - lo, b - lo, c) for a, b, c in group]
-            futures.append((g * k, pool.submit(_signers_v2, data[lo:hi], rel)))
+            futures.append((g * k, pool.submit(_decode_recover_v2, cd.txs[lo:hi], rel, g * k)))
+        return _Prepared(ref, cd, [None] * n, None, futures)
+    try:
+        batch = decode_batch(cd.txs)
+    except BatchFormatError as exc:
+        return _Prepared(ref, cd, None, str(exc), error_tx=exc.tx_index)
+    txs = batch.txs
+    if batch.version == BATCH_FORMAT_V2 and batch.txs_per_chunk != k:
+        return _Prepared(ref, cd, None, f"chunks of {batch.txs_per_chunk} transactions, but txsPerRoot is {k}")
+    if not processes:
+        futures = [(i, pool.submit(_recover_chunk, domain, txs[i:i + chunk])) for i in range(0, len(txs), chunk)]
     else:
         raw = decode_batch_txs(cd.txs)
         futures = [(i, pool.submit(_signers_chunk, raw[i:i + chunk])) for i in range(0, len(raw), chunk)]
@@ -289,11 +316,17 @@ def _prepare(reader: RollupReader, ref: BatchRef, domain: eip712.Domain, pool, c
 
 
 def _fill_signers(prep: _Prepared, f) -> None:
-    """Set ``signer`` on the transactions of one recovery chunk (waits for it)."""
+    """Set ``signer`` on the transactions of one recovery chunk, or put the chunk's decoded
+    transactions in place (v2 in process mode); waits for it."""
     lo, future = f
     signers = future.result()
     if signers is None:
         return  # thread mode: filled in place
+    if isinstance(signers, BatchFormatError):
+        raise _Undecodable(signers)
+    if prep.txs[lo] is None:  # decoded by the worker, signers set
+        prep.txs[lo:lo + len(signers)] = signers
+        return
     for tx, s in zip(prep.txs[lo:lo + len(signers)], signers):
         if isinstance(tx, SIGNED_KINDS):
             tx.signer = s
@@ -359,9 +392,14 @@ class _Verifier:
         for j, tx in enumerate(txs):
             if j == next_chunk:
                 tw = time.perf_counter()
-                _fill_signers(prep, pending.popleft())
+                try:
+                    _fill_signers(prep, pending.popleft())
+                except _Undecodable as exc:
+                    return Mismatch("undecodable", number, exc.error.tx_index, "batch data format v1 or v2", None,
+                                    str(exc))
                 self.wait_seconds += time.perf_counter() - tw
                 next_chunk = pending[0][0] if pending else n
+                tx = txs[j]  # a worker may have just put it there
             if type(tx) in l1_kinds:
                 bad = self._queue_check(number, j, tx, h.queue_end)
                 if bad is not None:

@@ -153,3 +153,41 @@ def test_genesis_that_does_not_bind_the_rollup_is_reported():
     bad_root = deploy(chain, genesis_state_root=BAD, genesis_config=dataclasses.replace(g).to_json())
     m = verify(chain, bad_root.rollup, progress=None).mismatch
     assert (m.kind, m.committed) == ("genesis", BAD)
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_a_v2_chunk_that_does_not_decode_is_reported_at_its_transaction(rollup, mode):
+    """Batch data v2 whose framing is sound but whose second chunk holds an unknown head:
+    the same mismatch whether the chunks are decoded here or in worker processes."""
+    r = rollup
+    while r.sequencer.seq - r.batcher.last_seq < 10:
+        r.step(1)
+    plan = r.new_batcher(txs_per_root=4).build()
+    data = bytearray(plan.data)
+    from clearline.l1.batch_v2 import chunk_bounds
+
+    _, _, bounds = chunk_bounds(bytes(data))
+    data[bounds[1][0]] = 0x0B  # kind 11: no such packed kind
+    r.client.append_batch(bytes(data), plan.state_roots, **plan.append_args())
+    m = verify(r.chain, r.deployment.rollup, progress=None, mode=mode).mismatch
+    assert (m.kind, m.batch, m.tx_index) == ("undecodable", plan.number, 4)
+    assert "unknown head 0x0b" in m.detail
+
+
+def test_v1_batches_still_verify(rollup):
+    """A chain whose batches an older batcher posted in format v1 is read as before, and the
+    batcher resumes after it in v2."""
+    r = rollup
+    r.step(3)
+    plan = r.new_batcher().build()
+    payloads = [e.payload for e in r.journal.entries(plan.first_seq, plan.last_seq)]
+    r.client.append_batch(encode_batch_txs(payloads), plan.state_roots, **plan.append_args())
+    rep = verify(r.chain, r.deployment.rollup, progress=None)
+    assert rep.ok and rep.verified_batch == plan.number
+    r.step(3)
+    b = r.new_batcher()
+    b.sync()  # derives the v1 batch's journal range from L1 and checks its hash
+    assert b.last_seq == plan.last_seq
+    (posted,) = b.flush()
+    assert b.reader.batch_calldata(b.reader.batch_refs(number=posted.number)[0]).txs[0] == 2
+    assert verify(r.chain, r.deployment.rollup, progress=None).ok
