@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..node import NodeHalted, NodeOverloaded
 from .auth import RateLimiter, Sessions
 from .errors import ApiCode, ApiError, error_body
-from .ws import Hub, websocket_session
+from .ws import RING, Hub, websocket_session
 
 __all__ = ["Api", "create_app", "API_VERSION", "UI_DIR"]
 
@@ -31,9 +31,9 @@ _NUMBER_FIELDS = {"price", "size", "amount"}
 class Api:
     """What every route needs: the node, the hub, sessions and the write rate limiter."""
 
-    def __init__(self, node, *, rate: float = 100.0, burst: int = 200):
+    def __init__(self, node, *, rate: float = 100.0, burst: int = 200, ws_ring: int = RING):
         self.node = node
-        self.hub = Hub(node)
+        self.hub = Hub(node, ws_ring)
         self.sessions = Sessions()
         self.limiter = RateLimiter(rate, burst)
 
@@ -105,11 +105,13 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
     return ApiError(code, "; ".join(parts))
 
 
-def create_app(node, *, rate: float = 100.0, burst: int = 200, ui_dir: Path | None = UI_DIR) -> FastAPI:
-    """The ASGI app serving ``node`` (a started or not yet started ``NodeService``)."""
+def create_app(node, *, rate: float = 100.0, burst: int = 200, ws_ring: int = RING,
+               ui_dir: Path | None = UI_DIR) -> FastAPI:
+    """The ASGI app serving ``node`` (a started or not yet started ``NodeService``): ``rate`` and
+    ``burst`` per account for signed writes, ``ws_ring`` messages kept per channel for resume."""
     from . import accounts, l1routes, market, trading
 
-    api = Api(node, rate=rate, burst=burst)
+    api = Api(node, rate=rate, burst=burst, ws_ring=ws_ring)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):

@@ -14,7 +14,6 @@ from .auth import LOGIN_FIELDS, LOGIN_TYPE, LOGIN_WINDOW_MS
 from .bodies import ENUMS
 from .errors import ApiError
 from .numbers import fmt_lots, fmt_scaled, fmt_ticks, fmt_usd6
-from .ws import RING
 
 __all__ = ["router"]
 
@@ -57,7 +56,7 @@ def router(api) -> APIRouter:
             "enums": ENUMS, "node_time_ms": node.clock(), "journal_seq": seq, "epoch": node.epoch,
             "demo": node.demo, "l1": node.l1 is not None,
             "limits": {"orders_per_s": api.limiter.rate, "burst": api.limiter.burst, "book_depth": views.BOOK_DEPTH,
-                       "ws_replay": RING, "login_window_ms": LOGIN_WINDOW_MS},
+                       "ws_replay": api.hub.ring, "login_window_ms": LOGIN_WINDOW_MS},
         }
 
     @r.get("/instruments", summary="Listed instruments with tick and lot sizes, margins and fees")

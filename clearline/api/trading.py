@@ -172,8 +172,9 @@ def router(api) -> APIRouter:
             raise from_core(e.code, e.message) from None
 
     def _typed_route(kind: str, model):
-        async def handler(body: model):  # type: ignore[valid-type]
+        async def handler(body):
             return await _typed(kind, body)
+        handler.__annotations__ = {"body": model}  # a real class: this module's annotations are strings
         handler.__name__ = f"typed_data_{kind.replace('-', '_')}"
         r.add_api_route(f"/typed-data/{kind}", handler, methods=["POST"],
                         summary=f"The exact EIP-712 message ({kind}) to sign for a body, and its digest")

@@ -74,8 +74,9 @@ class Conn:
 
 
 class Hub:
-    def __init__(self, node):
+    def __init__(self, node, ring: int = RING):
         self.node = node
+        self.ring = ring
         self.epoch = node.epoch
         self.loop: asyncio.AbstractEventLoop | None = None
         self.rings: dict[str, deque] = {}
@@ -107,7 +108,7 @@ class Hub:
         for channel, seq, text in messages:
             ring = rings.get(channel)
             if ring is None:
-                ring = rings[channel] = deque(maxlen=RING)
+                ring = rings[channel] = deque(maxlen=self.ring)
             ring.append((seq, text))
             self.last[channel] = seq
             conns = subs.get(channel)
