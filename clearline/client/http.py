@@ -8,12 +8,14 @@ timestamps, strictly increasing per client.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
 import httpx
 
 from ..api.auth import sign_login
+from ..api.errors import ApiError
 from ..api.numbers import amount_to_usd6, price_to_ticks, size_to_lots
 from ..core import eip712
 from ..core.txs import Cancel, Order, Replace, SetAccountFlags, Withdraw
@@ -26,6 +28,18 @@ _TYPE = {"limit": 0, "market": 1}
 _TIF = {"GTC": 0, "GTT": 1, "IOC": 2, "FOK": 3}
 _STP = {"cancel_resting": 0, "cancel_incoming": 1, "cancel_both": 2}
 _SCOPE = {"order_id": 0, "client_id": 1, "instrument": 2, "all": 3}
+
+
+def _local_errors(fn):
+    """Conversion errors found before signing (a price off the tick grid...) raise the same
+    ``ClearlineError`` the node would have answered."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kw):
+        try:
+            return fn(*args, **kw)
+        except ApiError as e:
+            raise ClearlineError(e.code, e.name, e.message, e.status) from None
+    return wrapper
 
 
 def _key_bytes(key) -> bytes:
@@ -127,6 +141,7 @@ class Client:
             symbol, side, price, size, type=type, tif=tif, post_only=post_only, reduce_only=reduce_only, stp=stp,
             client_id=client_id, expiry_ms=expiry_ms, account=account)))
 
+    @_local_errors
     def order_body(self, symbol: str, side: str, price: str, size: str, *, type: str = "limit", tif: str = "GTC",
                    post_only: bool = False, reduce_only: bool = False, stp: str = "cancel_resting",
                    client_id: int = 0, expiry_ms: int = 0, account: int | None = None, nonce: int | None = None) -> dict:
@@ -143,6 +158,7 @@ class Client:
                 "expiry_ms": expiry_ms, "client_id": str(client_id), "nonce": str(nonce),
                 "signature": self._sign(tx), "signer": self.address}
 
+    @_local_errors
     def _cancel(self, scope: str, *, order_id: int = 0, client_id: int = 0, symbol: str | None = None,
                 account: int | None = None) -> CancelResult:
         account = self.account if account is None else account
@@ -169,6 +185,7 @@ class Client:
             return self._cancel("all", account=account)
         return self._cancel("instrument", symbol=symbol, account=account)
 
+    @_local_errors
     def replace(self, order_id: int, price: str, size: str, *, symbol: str, account: int | None = None) -> OrderResult:
         spec = self.instrument(symbol)
         account = self.account if account is None else account
@@ -179,6 +196,7 @@ class Client:
             "account": account, "order_id": order_id, "price": price, "size": size, "nonce": str(nonce),
             "signature": self._sign(tx), "signer": self.address}))
 
+    @_local_errors
     def withdraw(self, amount: str, *, account: int | None = None) -> WithdrawResult:
         account = self.account if account is None else account
         nonce = self.next_nonce()
