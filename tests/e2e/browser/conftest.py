@@ -117,3 +117,16 @@ def shot():
         return path
 
     return take
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item, so fixtures can screenshot a failed test."""
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep
+
+
+def failed(request) -> bool:
+    rep = getattr(request.node, "rep_call", None)
+    return bool(rep and rep.failed)

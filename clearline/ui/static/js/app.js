@@ -18,7 +18,7 @@ const S = {
   trades: [],
   funding: null,
   accountId: null, account: null, positions: [], orders: [], fills: [], margin: null,
-  side: 0, type: "limit", tab: "positions", res: 5,
+  side: 0, type: "limit", tab: "positions", res: 5, group: 1n,
   lastNonce: 0n,
 };
 let wallet;
@@ -106,6 +106,7 @@ async function selectSymbol(sym) {
   $("#t-price").placeholder = formatUnits(sp.u.tick, USD_DECIMALS);
   $("#t-size").placeholder = sp.lot_size;
   priceChart.setPrecision(sp.u.priceDp);
+  renderGroupSelect();
   stream.subscribe(`book:${sym}`, {
     snapshot: (d) => { if (S.sym !== sym) return; applyLevels("bids", d.bids, true); applyLevels("asks", d.asks, true); dirty.book = true; },
     update: (d) => { if (S.sym !== sym) return; applyLevels("bids", d.bids || [], false); applyLevels("asks", d.asks || [], false); dirty.book = true; },
@@ -138,7 +139,8 @@ async function loadChart() {
       close: num(c.close), volume: num(c.volume) })));
     const m = S.marks[sym];
     if (m) priceChart.markPrice(m.time_ms, num(m.mark));
-    priceChart.chart.timeScale().fitContent();
+    if (r.candles.length > 80) priceChart.chart.timeScale().fitContent();
+    else priceChart.chart.timeScale().scrollToRealTime();
   } catch (exc) {
     console.warn("candles", exc);
   }
@@ -177,6 +179,30 @@ function rowsThatFit(container) {
   return Math.max(3, Math.floor(container.clientHeight / 17));
 }
 
+/** Levels of one side aggregated into price buckets of `group` ticks (bids floor, asks ceil),
+ * best first: [{k: bucket ticks (BigInt), lots (BigInt), orders, prices: Set of exact ticks}]. */
+function groupedLevels(side, u, group) {
+  const out = [];
+  for (const [t, [, s, c]] of sortedLevels(side)) {
+    const k = side === "bids" ? (t / group) * group : ((t + group - 1n) / group) * group;
+    let lots;
+    try { lots = u.sizeToLots(s); } catch { continue; }
+    const last = out.at(-1);
+    if (last && last.k === k) { last.lots += lots; last.orders += c ?? 0; last.prices.add(t.toString()); }
+    else out.push({ k, lots, orders: c ?? 0, prices: new Set([t.toString()]) });
+  }
+  return out;
+}
+
+function renderGroupSelect() {
+  const sp = spec();
+  const sel = $("#book-group");
+  const steps = [1n, 10n, 100n, 1000n].filter((g) => g * sp.u.tick <= 1_000_000_000n);
+  sel.replaceChildren(...steps.map((g) => el("option", { value: g.toString(), text: formatUnits(g * sp.u.tick, USD_DECIMALS) })));
+  if (!steps.includes(S.group)) S.group = 1n;
+  sel.value = S.group.toString();
+}
+
 function renderBook() {
   const sp = spec();
   if (!sp) return;
@@ -184,38 +210,48 @@ function renderBook() {
   const asksEl = $("#book-asks");
   const bidsEl = $("#book-bids");
   const n = Math.min(rowsThatFit(asksEl), rowsThatFit(bidsEl));
-  const asks = sortedLevels("asks").slice(0, n);
-  const bids = sortedLevels("bids").slice(0, n);
+  const g = S.group;
+  const asks = groupedLevels("asks", u, g).slice(0, n);
+  const bids = groupedLevels("bids", u, g).slice(0, n);
   const mine = new Set(S.orders.filter((o) => o.symbol === S.sym).map((o) => levelKey(u, o.price)));
-  let cum = 0;
-  const askRows = asks.map(([k, [p, s]]) => ({ k, p, s, cum: (cum += num(s)) }));
-  cum = 0;
-  const bidRows = bids.map(([k, [p, s]]) => ({ k, p, s, cum: (cum += num(s)) }));
-  const max = Math.max(askRows.at(-1)?.cum ?? 0, bidRows.at(-1)?.cum ?? 0, 1e-12);
+  const withCum = (rows) => { let c = 0n; return rows.map((r) => ({ ...r, cum: (c += r.lots) })); };
+  const askRows = withCum(asks);
+  const bidRows = withCum(bids);
+  const max = Number(askRows.at(-1)?.cum ?? 0n) > Number(bidRows.at(-1)?.cum ?? 0n) ? askRows.at(-1).cum : bidRows.at(-1)?.cum ?? 1n;
   const row = (side) => (r) => el("div", {
-    class: `lvl ${side}${mine.has(String(r.k)) ? " mine" : ""}`, dataset: { price: r.p, ticks: String(r.k) },
-    onclick: () => { $("#t-price").value = u.ticksToPrice(BigInt(r.k), false); setType("limit"); renderTicketEstimates(); },
+    class: `lvl ${side}${[...r.prices].some((t) => mine.has(t)) ? " mine" : ""}`,
+    dataset: { ticks: r.k.toString(), price: u.ticksToPrice(r.k, false) },
+    title: `${r.orders} order${r.orders === 1 ? "" : "s"}`,
+    onclick: () => { $("#t-price").value = u.ticksToPrice(r.k, false); setType("limit"); renderTicketEstimates(); },
   }, [
-    el("div", { class: "bar", style: `width:${(100 * r.cum / max).toFixed(1)}%` }),
-    el("span", { class: "px", text: u.ticksToPrice(BigInt(r.k)) }),
-    el("span", { text: fmtSize(u, r.s) }),
-    el("span", { text: r.cum.toLocaleString("en-US", { maximumFractionDigits: u.sizeDp }) }),
+    el("div", { class: "bar", style: `width:${(100 * Number(r.cum) / Number(max || 1n)).toFixed(1)}%` }),
+    el("span", { class: "px", text: u.ticksToPrice(r.k) }),
+    el("span", { text: u.lotsToSize(r.lots) }),
+    el("span", { text: u.lotsToSize(r.cum) }),
   ]);
   asksEl.replaceChildren(...askRows.slice().reverse().map(row("ask")));
   bidsEl.replaceChildren(...bidRows.map(row("bid")));
-  const bestBid = bids[0]?.[0];
-  const bestAsk = asks[0]?.[0];
+  const allBids = sortedLevels("bids");
+  const allAsks = sortedLevels("asks");
+  const bestBid = allBids[0]?.[0];
+  const bestAsk = allAsks[0]?.[0];
   const mark = S.marks[S.sym]?.mark;
   const spread = bestBid !== undefined && bestAsk !== undefined ? u.ticksToPrice(bestAsk - bestBid) : "—";
   $("#book-mid").replaceChildren(
-    el("span", { text: mark ? u.ticksToPrice(u.priceToTicks(mark)) : "—", title: "mark" }),
+    el("span", { text: mark ? fmtPrice(sp, mark) : "—", title: "mark price" }),
     el("span", { class: "muted small", text: `spread ${spread}` }),
   );
   setText("#st-spread", spread);
-  const all = sortedLevels("bids").slice(0, 50).map(([, [p, s]]) => [num(p), num(s)]);
-  const allA = sortedLevels("asks").slice(0, 50).map(([, [p, s]]) => [num(p), num(s)]);
-  depthChart.set(all, allA);
-  setText("#depth-note", `${all.length} bids · ${allA.length} asks`);
+  // depth: the 50 best levels a side, within 2% of the mid so a far order does not flatten it
+  const mid = bestBid !== undefined && bestAsk !== undefined ? Number(bestBid + bestAsk) / 2
+    : Number(bestBid ?? bestAsk ?? 0n);
+  const near = ([t]) => Math.abs(Number(t) - mid) <= mid * 0.02;
+  const px = (t) => Number(t * u.tick) / 1e6;
+  const sz = (s) => num(s);
+  const db = allBids.slice(0, 50).filter(near).map(([t, [, s]]) => [px(t), sz(s)]);
+  const da = allAsks.slice(0, 50).filter(near).map(([t, [, s]]) => [px(t), sz(s)]);
+  depthChart.set(db, da);
+  setText("#depth-note", `${allBids.length} bids · ${allAsks.length} asks · ±2%`);
 }
 
 function fmtSize(u, s) {
@@ -689,6 +725,7 @@ async function main() {
     location.reload();
   });
   $("#btn-withdraw").addEventListener("click", withdraw);
+  $("#book-group").addEventListener("change", (e) => { S.group = BigInt(e.target.value); dirty.book = true; });
   for (const b of $$("#tabs button")) b.addEventListener("click", () => setTab(b.dataset.tab));
   for (const b of $$("#chart-res button")) b.addEventListener("click", () => {
     for (const x of $$("#chart-res button")) x.classList.toggle("on", x === b);
