@@ -14,7 +14,7 @@ from clearline.l1 import compile as l1compile
 def test_package_json_pins_the_js_tools_exactly():
     pkg = json.loads((l1compile.REPO_ROOT / "package.json").read_text())
     deps = {**pkg["dependencies"], **pkg["optionalDependencies"]}
-    assert set(pkg["dependencies"]) == {"solc"}
+    assert "solc" in pkg["dependencies"]  # besides the UI's pinned libraries (chart.js, ethers, ...)
     assert set(pkg["optionalDependencies"]) == {"@foundry-rs/anvil-linux-amd64"}  # optional: Linux x64 only
     for name, version in deps.items():
         assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{name} must be pinned exactly, got {version}"
