@@ -315,6 +315,10 @@ def run_all(quick: bool = True, progress: bool = False) -> dict:
     out["remargin_100k_accounts_ms"] = round(bench_remargin(repeats=repeats), 2)
     say("Black-76 prices and Greeks for 10k options")
     out["price_greeks_10k_options_ms"] = round(bench_price_greeks(repeats=repeats), 3)
+    from .api.bench import run_api_benchmarks
+
+    say("API: signed orders over HTTP, order round trip, book stream fan-out to 100 WebSocket subscribers")
+    out.update(run_api_benchmarks(repeats=3))
     from .batcher.harness import measure_l1
 
     say("L1: simulated market through deposits, sequencer, batcher, contracts (in-process EVM), then verify")

@@ -14,6 +14,7 @@ import time
 from fractions import Fraction
 
 from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse
 
 from ..core import eip712
 from ..core import ledger as L
@@ -123,7 +124,8 @@ def router(api) -> APIRouter:
     @r.post("/orders", summary="Place an EIP-712 signed order (decimal strings in, exact integers signed)")
     async def place(body: OrderBody):
         tx, ack = await _apply(api, "order", body)
-        return order_result(node.specs[tx.instrument], tx, ack)
+        # the hot path: plain JSON, without FastAPI's generic re-encoding of the returned dict
+        return JSONResponse(order_result(node.specs[tx.instrument], tx, ack))
 
     @r.post("/cancels", summary="Cancel by order id, by client id, all in an instrument, or all")
     async def cancel(body: CancelBody):
