@@ -177,9 +177,11 @@ def test_account_channels(live):
     ({"op": "subscribe", "channel": "orders:99999999"}, "UNKNOWN_ACCOUNT"),
     ({"op": "dance"}, "BAD_OP"),
     ({"op": "heartbeat"}, "UNAUTHORIZED"),
-    ({"op": "login", "account": 0, "timestamp_ms": 1, "signature": "0x" + "11" * 65}, "UNAUTHORIZED"),
+    ({"op": "login", "account": "TRADER", "timestamp_ms": 1, "signature": "0x" + "11" * 65}, "UNAUTHORIZED"),
 ])
 def test_protocol_errors(live, frame, name):
+    if frame.get("account") == "TRADER":
+        frame = {**frame, "account": live.trader()[1]}
     with ws(live) as sock:
         sock.send(json.dumps({**frame, "id": 7}))
         msg = until(sock, lambda m: m.get("type") == "error")
