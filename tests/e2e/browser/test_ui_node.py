@@ -175,6 +175,11 @@ def test_trade_in_the_browser_against_a_real_node(ui, shot):
     assert "0x" in pg.inner_text("#l1-batches tbody")
     assert "not frozen" in pg.inner_text("#l1-cards")
     pg.wait_for_selector("#l1-batches .pill.ok", timeout=40_000)  # a batch past its challenge period
+    # a withdrawal signed in the browser shows up in the L1 panel's withdrawals
+    pg.fill("#wd-amount", "25.5")
+    pg.click("#btn-withdraw")
+    pg.wait_for_selector("#l1-withdrawals tbody tr.mine", timeout=20_000)
+    assert "25.50" in pg.inner_text("#l1-withdrawals tbody tr.mine")
     shot(pg, "l1")
 
     # 7. the WebSocket drops and resumes by sequence number: no gap, the book keeps updating

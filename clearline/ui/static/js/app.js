@@ -103,8 +103,8 @@ async function selectSymbol(sym) {
   for (const id of ["#book-sym", "#chart-sym", "#ticket-sym", "#tape-sym"]) setText(id, sym);
   setText("#t-size-unit", sp.underlying);
   $("#t-price").value = "";
-  $("#t-price").placeholder = formatUnits(sp.u.tick, USD_DECIMALS);
-  $("#t-size").placeholder = sp.lot_size;
+  $("#t-price").placeholder = `tick ${formatUnits(sp.u.tick, USD_DECIMALS)}`;
+  $("#t-size").placeholder = `lot ${sp.lot_size}`;
   priceChart.setPrecision(sp.u.priceDp);
   renderGroupSelect();
   stream.subscribe(`book:${sym}`, {
@@ -139,8 +139,7 @@ async function loadChart() {
       close: num(c.close), volume: num(c.volume) })));
     const m = S.marks[sym];
     if (m) priceChart.markPrice(m.time_ms, num(m.mark));
-    if (r.candles.length > 80) priceChart.chart.timeScale().fitContent();
-    else priceChart.chart.timeScale().scrollToRealTime();
+    priceChart.fit(r.candles.length);
   } catch (exc) {
     console.warn("candles", exc);
   }

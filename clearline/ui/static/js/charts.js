@@ -55,6 +55,15 @@ export class PriceChart {
     this.mark.applyOptions({ priceFormat: { type: "price", precision: dp, minMove } });
   }
 
+  /** Show `n` bars: all of them when there are many, else readable bars docked to the right. */
+  fit(n) {
+    const ts = this.chart.timeScale();
+    if (n >= 60) { ts.fitContent(); return; }
+    const width = this.el.clientWidth || 600;
+    ts.applyOptions({ barSpacing: Math.max(6, Math.min(14, width / Math.max(n + 30, 1))) });
+    ts.scrollToRealTime();
+  }
+
   setResolution(seconds) {
     this.res = seconds;
   }

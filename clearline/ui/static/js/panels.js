@@ -144,10 +144,10 @@ export class L1View {
     ]));
     fillBody($("#l1-batches"), batches);
     const mine = this.S.accountId;
-    const wds = [...(d.withdrawals || [])].reverse().slice(0, 30).map((w) => el("tr", { class: w.account === mine ? "mine" : "" }, [
+    const wds = [...(d.withdrawals || [])].sort((a, b) => b.seq - a.seq).slice(0, 30).map((w) => el("tr", { class: w.account === mine ? "mine" : "" }, [
       el("td", { text: `${w.account}${w.account === mine ? " (you)" : ""}` }),
       el("td", { class: "r", text: usd(w.amount) }),
-      el("td", { class: "r", text: w.batch ?? "—" }),
+      el("td", { class: "r", text: w.batch === null || w.batch === undefined ? "—" : String(w.batch) }),
       el("td", {}, el("span", { class: `pill ${w.status === "paid" ? "ok" : "pend"}`, text: w.status })),
     ]));
     fillBody($("#l1-withdrawals"), wds);
