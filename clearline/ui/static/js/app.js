@@ -244,13 +244,15 @@ function renderBook() {
   // depth: the 50 best levels a side, within 2% of the mid so a far order does not flatten it
   const mid = bestBid !== undefined && bestAsk !== undefined ? Number(bestBid + bestAsk) / 2
     : Number(bestBid ?? bestAsk ?? 0n);
-  const near = ([t]) => Math.abs(Number(t) - mid) <= mid * 0.02;
+  const spreadTicks = bestBid !== undefined && bestAsk !== undefined ? Number(bestAsk - bestBid) : 0;
+  const half = Math.max(mid * 0.02, spreadTicks * 3);
+  const near = ([t]) => Math.abs(Number(t) - mid) <= half;
   const px = (t) => Number(t * u.tick) / 1e6;
   const sz = (s) => num(s);
   const db = allBids.slice(0, 50).filter(near).map(([t, [, s]]) => [px(t), sz(s)]);
   const da = allAsks.slice(0, 50).filter(near).map(([t, [, s]]) => [px(t), sz(s)]);
   depthChart.set(db, da);
-  setText("#depth-note", `${allBids.length} bids · ${allAsks.length} asks · ±2%`);
+  setText("#depth-note", `${allBids.length} bids · ${allAsks.length} asks · ±${(100 * half / (mid || 1)).toFixed(1)}%`);
 }
 
 function fmtSize(u, s) {
@@ -374,9 +376,18 @@ function renderTicketEstimates() {
   } else if (S.side === 0) {
     im = notional; // a long option's requirement is its premium
   } else {
+    // a short option (README "Margin", standard mode): premium + max(15% U - OTM, 10% U),
+    // U = underlying value at the index, OTM = out-of-the-money amount (an estimate: "≈")
     const ix = S.index[sp.underlying]?.price;
-    const underlying = ix ? (parseUnits(ix, 6) * o.lots * o.u.lot) / 100_000_000n : 0n;
-    im = notional + (underlying * parseUnits(sp.initial_margin, 6) + 999_999n) / 1_000_000n;
+    const atoms = o.lots * o.u.lot;
+    const ixUsd6 = ix ? parseUnits(ix, 6) : 0n;
+    const underlying = (ixUsd6 * atoms) / 100_000_000n;
+    const strike = sp.strike ? parseUnits(sp.strike, 6) : 0n;
+    const diff = sp.option_type === "call" ? strike - ixUsd6 : ixUsd6 - strike;
+    const otm = diff > 0n ? (diff * atoms) / 100_000_000n : 0n;
+    const a = (underlying * parseUnits(sp.initial_margin, 6)) / 1_000_000n - otm;
+    const b = underlying / 10n;
+    im = notional + (a > b ? a : b);
   }
   setText("#t-notional", formatUnits(notional, 6, 2) + " USD");
   setText("#t-margin", (sp.kind === "option" && S.side === 1 ? "≈ " : "") + formatUnits(im, 6, 2) + " USD");

@@ -157,8 +157,8 @@ export class DepthChart {
     this.chart = new Chart(canvas, {
       type: "line",
       data: { datasets: [
-        { label: "bids", data: [], stepped: "before", borderColor: C.buy, backgroundColor: C.buyFill, fill: "origin", pointRadius: 0, borderWidth: 1.5 },
-        { label: "asks", data: [], stepped: "after", borderColor: C.sell, backgroundColor: C.sellFill, fill: "origin", pointRadius: 0, borderWidth: 1.5 },
+        { label: "bids", data: [], borderColor: C.buy, backgroundColor: C.buyFill, fill: "origin", pointRadius: 0, borderWidth: 1.5, tension: 0 },
+        { label: "asks", data: [], borderColor: C.sell, backgroundColor: C.sellFill, fill: "origin", pointRadius: 0, borderWidth: 1.5, tension: 0 },
       ] },
       options: {
         responsive: true, maintainAspectRatio: false, parsing: false,
@@ -173,12 +173,29 @@ export class DepthChart {
     });
   }
 
-  /** bids/asks: [[price, size], ...] best first (numbers). */
+  /** bids/asks: [[price, size], ...] best first (numbers). Drawn as explicit steps from the
+   * touch outwards (cumulative size), so even one level a side shows. */
   set(bids, asks) {
-    let cum = 0;
-    const b = bids.map(([p, s]) => ({ x: p, y: (cum += s) })).reverse();
-    cum = 0;
-    const a = asks.map(([p, s]) => ({ x: p, y: (cum += s) }));
+    const steps = (levels) => {
+      const pts = [];
+      let cum = 0;
+      for (const [p, s] of levels) {
+        pts.push({ x: p, y: cum });
+        cum += s;
+        pts.push({ x: p, y: cum });
+      }
+      return pts;
+    };
+    const b = steps(bids).reverse();
+    const a = steps(asks);
+    const xs = [...b, ...a].map((p) => p.x);
+    if (xs.length) {
+      const lo = Math.min(...xs), hi = Math.max(...xs), pad = (hi - lo) * 0.04 || hi * 0.001 || 1;
+      if (b.length) b.unshift({ x: lo - pad, y: b[0].y });
+      if (a.length) a.push({ x: hi + pad, y: a.at(-1).y });
+      this.chart.options.scales.x.min = lo - pad;
+      this.chart.options.scales.x.max = hi + pad;
+    }
     this.chart.data.datasets[0].data = b;
     this.chart.data.datasets[1].data = a;
     this.chart.update("none");
