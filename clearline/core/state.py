@@ -139,6 +139,8 @@ class State:
         self.dirty_slots: dict[int, RestingOrder | None] = {}
         self.dirty_markets: set[int] = set()
         self.dirty_underlyings: set[int] = set()
+        # instrument id -> (spec, its encoded constant leaf words): a cache for ``root``, not state
+        self._market_terms: dict[int, tuple[InstrumentSpec, bytes]] = {}
         for cfg in sorted(genesis.underlyings, key=lambda u: u.id):
             u = Underlying(cfg, OracleState(cfg.id))
             self.underlyings[cfg.id] = u
@@ -244,6 +246,21 @@ class State:
             last_funding_time=m.last_funding_time, last_funding_rate_ppm=m.last_funding_rate_ppm,
             settlement_price=m.settlement_price, last_sample_time=m.last_sample_time, risk_array=m.risk_array)
 
+    def _market_leaf_cached(self, m: Market) -> bytes:
+        """``market_leaf(m)``, with the leaf's constant words (tag and contract terms) encoded
+        once per spec: a mark update re-encodes every market it marks, and those 14 words never
+        change. Pinned to ``market_leaf`` by tests/property/test_fast_leaves.py."""
+        s = m.spec
+        cached = self._market_terms.get(s.id)
+        if cached is None or cached[0] is not s:
+            cached = self._market_terms[s.id] = (s, encoding.market_leaf_terms(
+                id=s.id, symbol=s.symbol, kind=s.kind, underlying=s.underlying, tick_size=s.tick_size,
+                lot_size=s.lot_size, im_ppm=s.im_ppm, mm_ppm=s.mm_ppm, maker_fee_ppm=s.maker_fee_ppm,
+                taker_fee_ppm=s.taker_fee_ppm, expiry=s.expiry, strike=s.strike, option_type=s.option_type))
+        return cached[1] + encoding.market_leaf_state(
+            m.status, m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.premium_sum, m.premium_samples,
+            m.last_funding_time, m.last_funding_rate_ppm, m.settlement_price, m.last_sample_time, m.risk_array)
+
     @staticmethod
     def underlying_leaf(u: Underlying) -> bytes:
         o = u.oracle
@@ -270,7 +287,7 @@ class State:
         if self.dirty_markets:
             tree = self.markets_tree
             for mid in sorted(self.dirty_markets):
-                tree.set(mid, keccak(self.market_leaf(self.markets[mid])))
+                tree.set(mid, keccak(self._market_leaf_cached(self.markets[mid])))
             self.dirty_markets.clear()
         if self.dirty_underlyings:
             tree = self.markets_tree
