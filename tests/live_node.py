@@ -9,6 +9,8 @@ import itertools
 import os
 import time
 
+import pytest
+
 from clearline.api.server import ApiServer
 from clearline.core import eip712
 from clearline.core.hashing import keccak
@@ -70,3 +72,19 @@ def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02):
             return value
         time.sleep(interval)
     raise AssertionError("condition not reached in time")
+
+
+# -- pytest fixtures shared by tests/api and tests/client (their conftest files import these)
+@pytest.fixture(scope="session")
+def live(tmp_path_factory):
+    node = Live(tmp_path_factory.mktemp("live"))
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session")
+def tight(tmp_path_factory):
+    """A node with a tiny rate limit (burst 3, 1/s) and a tiny stream ring (8 messages)."""
+    node = Live(tmp_path_factory.mktemp("tight"), rate=1.0, burst=3, ws_ring=8)
+    yield node
+    node.stop()
