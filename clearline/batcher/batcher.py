@@ -36,7 +36,7 @@ is used only if its ``header_hash`` is the chain's header of batch ``n``; otherw
 between the L1 append and the meta write, a lost meta row) the mapping is derived from L1:
 ``last_seq(n) = last_seq(n - 1) + number of transactions in batch n's calldata``, walking back
 to the newest batch with a valid record (or genesis, seq 0), and checked by hashing the
-journal's entries for that range into the header's ``txsHash``. A journal that does not
+journal's entries for that range into the header's ``txsHash`` (``formats.batch_data_hash``). A journal that does not
 reproduce the chain's batches is an error, never silently skipped.
 
 Other meta rows: ``batcher.withdrawals.<n>`` (the batch's withdrawal records as JSON
@@ -65,12 +65,11 @@ from typing import Any
 
 from clearline.core.encoding import decode_tx
 from clearline.core.errors import InvariantBroken
-from clearline.core.hashing import keccak
 from clearline.core.state import Genesis, State
 from clearline.journal import Journal, JournalEntry
 from clearline.l1.batch_v2 import tx_size_bound
-from clearline.l1.formats import (BATCH_FORMAT_V1, BatchFormatError, BatchHeader, WithdrawalRecord, decode_batch,
-                                  encode_batch, encode_batch_txs, withdrawals_tree)
+from clearline.l1.formats import (BATCH_FORMAT_V1, BatchFormatError, BatchHeader, WithdrawalRecord, batch_data_hash,
+                                  decode_batch, encode_batch, encode_batch_txs, withdrawals_tree)
 from clearline.sequencer.recovery import GENESIS_KEY, replay
 from clearline.watchtower.l1data import L1DataError, RollupReader
 
@@ -323,7 +322,7 @@ class Batcher:
                 again = encode_batch_txs(payloads)
             else:
                 again = encode_batch([decode_tx(p) for p in payloads], batch.txs_per_chunk)
-            if keccak(again) != ref.header.txs_hash:
+            if batch_data_hash(again) != ref.header.txs_hash:
                 raise BatcherError(f"L1 batch {n} is not journal entries {seq + 1}..{seq + count}: the journal "
                                    "and the chain disagree")
             self._set_meta_json(f"batch.{n}", {"first_seq": seq + 1, "last_seq": seq + count,

@@ -61,7 +61,7 @@ def _abi_type(inp: dict) -> str:
 @functools.cache
 def _error_table() -> dict[bytes, tuple[str, list[str], list[str]]]:
     table: dict[bytes, tuple[str, list[str], list[str]]] = {}
-    for name in ("Rollup", "Vault", "MockUSD", "SparseMerkle"):
+    for name in ("Rollup", "Vault", "MockUSD", "SparseMerkle", "FraudVerifier"):
         for item in contract_abi(name):
             if item.get("type") != "error":
                 continue
@@ -233,7 +233,8 @@ class L1Client:
             block_number=int(g["blockNumber"]), challenge_period=rollup.functions.challengePeriod().call(),
             forced_deadline=vault.functions.forcedDeadline().call(),
             genesis_state_root="0x" + bytes(g["args"]["stateRoot"]).hex(),
-            genesis_config_hash="0x" + bytes(g["args"]["configHash"]).hex())
+            genesis_config_hash="0x" + bytes(g["args"]["configHash"]).hex(),
+            verifier=rollup.functions.verifier().call())
         return cls(chain, deployment, sender)
 
     def refund_deposit(self, item: QueueItem) -> TxResult:
@@ -306,6 +307,38 @@ class L1Client:
 
     def is_claimed(self, batch: int, index: int) -> bool:
         return self.vault.functions.isClaimed(batch, index).call()
+
+    # -- disputes --------------------------------------------------------------------------
+    @staticmethod
+    def challenge_commitment(challenger: str, batch: int, chunk: int, salt: bytes) -> bytes:
+        """``keccak256(abi.encode(address challenger, uint256 batch, uint256 chunk, bytes32 salt))``."""
+        return keccak(bytes(12) + bytes.fromhex(to_checksum_address(challenger)[2:]) + batch.to_bytes(32, "big")
+                      + chunk.to_bytes(32, "big") + bytes(salt))
+
+    def commit_challenge(self, batch: int, chunk: int, salt: bytes) -> TxResult:
+        """``Rollup.commitChallenge`` of the sender's commitment; ``value`` is the commitment."""
+        c = self.challenge_commitment(self.address, batch, chunk, salt)
+        return _with_value(self._send(self.rollup.functions.commitChallenge(c)), c)
+
+    def prove_fraud(self, proof: tuple, salt: bytes) -> TxResult:
+        """``Rollup.proveFraud(proof, salt)`` (``proof``: the ``FraudProof`` ABI tuple, built by
+        ``clearline.watchtower.fraud``). ``value`` is the ``FraudProven`` event's arguments."""
+        r = self._send(self.rollup.functions.proveFraud(tuple(proof), bytes(salt)))
+        (event,) = self.rollup.events.FraudProven().process_receipt(r.receipt, errors=DISCARD)
+        return _with_value(r, dict(event["args"]))
+
+    def preview_fraud(self, proof: tuple, salt: bytes) -> int:
+        """``eth_call`` of ``proveFraud`` from the sender: the reason code (reverts raise)."""
+        return int(self._call(self.rollup.functions.proveFraud(tuple(proof), bytes(salt))))
+
+    def data_hash(self, txs: bytes) -> tuple[bytes, int]:
+        """``Rollup.dataHash``: the header's ``txsHash`` of ``txs`` and its number of chunks."""
+        h, n = self._call(self.rollup.functions.dataHash(bytes(txs)))
+        return bytes(h), int(n)
+
+    def balance(self, address: str | None = None) -> int:
+        """Ether balance (wei)."""
+        return int(self.w3.eth.get_balance(to_checksum_address(address or self.address)))
 
     def add_bond(self, value: int) -> TxResult:
         """Add ``value`` wei to the sequencer's bond (anyone may)."""

@@ -1,5 +1,5 @@
-"""Deploy MockUSD (unless a token is given) and the Rollup, which creates its Vault, on any
-``Chain``; load the committed artifacts.
+"""Deploy MockUSD (unless a token is given), the FraudVerifier (unless one is given) and the
+Rollup, which creates its Vault, on any ``Chain``; load the committed artifacts.
 
 The Rollup address can be predicted before deployment (``predict_addresses``), so the core's
 ``Genesis`` (whose EIP-712 domain binds the Rollup address) and its state root can be built
@@ -62,6 +62,7 @@ class Deployment:
     forced_deadline: int
     genesis_state_root: str  # 0x-hex
     genesis_config_hash: str  # 0x-hex
+    verifier: str = ""  # FraudVerifier address ("" in JSON written before fraud proofs)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -86,17 +87,22 @@ def _create_address(sender: str, nonce: int) -> str:
     return to_checksum_address(keccak(bytes((0xC0 + len(payload),)) + payload)[12:])
 
 
-def predict_addresses(chain: Chain, deployer: LocalAccount | None = None, *, deploy_token: bool = True) -> dict:
-    """``{"token", "rollup", "vault"}`` addresses that ``deploy`` will create if ``deployer``
-    sends nothing else first (``token`` is None when an existing token is used)."""
+def predict_addresses(chain: Chain, deployer: LocalAccount | None = None, *, deploy_token: bool = True,
+                      deploy_verifier: bool = True) -> dict:
+    """``{"token", "verifier", "rollup", "vault"}`` addresses that ``deploy`` will create if
+    ``deployer`` sends nothing else first (``token`` is None when an existing token is used,
+    ``verifier`` when an existing FraudVerifier is: pass ``deploy_verifier=False``)."""
     deployer = deployer or chain.accounts[0]
     nonce = chain.w3.eth.get_transaction_count(deployer.address, "pending")
-    token = None
+    token = verifier = None
     if deploy_token:
         token = _create_address(deployer.address, nonce)
         nonce += 1
+    if deploy_verifier:
+        verifier = _create_address(deployer.address, nonce)
+        nonce += 1
     rollup = _create_address(deployer.address, nonce)
-    return {"token": token, "rollup": rollup, "vault": _create_address(rollup, 1)}
+    return {"token": token, "verifier": verifier, "rollup": rollup, "vault": _create_address(rollup, 1)}
 
 
 def deploy(
@@ -105,14 +111,15 @@ def deploy(
     deployer: LocalAccount | None = None,
     sequencer: str | None = None,
     token: str | None = None,
+    verifier: str | None = None,
     challenge_period: int = DEFAULT_CHALLENGE_PERIOD,
     forced_deadline: int = DEFAULT_FORCED_DEADLINE,
     bond: int = DEFAULT_BOND,
     genesis_state_root: bytes = bytes(32),
     genesis_config: bytes = b"",
 ) -> Deployment:
-    """Deploy (MockUSD unless ``token``), then the Rollup with ``bond`` wei, which creates the
-    Vault. ``sequencer`` defaults to the deployer. ``genesis_state_root`` is the core's
+    """Deploy (MockUSD unless ``token``), the FraudVerifier (unless ``verifier``), then the
+    Rollup with ``bond`` wei, which creates the Vault. ``sequencer`` defaults to the deployer. ``genesis_state_root`` is the core's
     ``State(genesis).root()``; ``genesis_config`` is ``Genesis.to_json()`` (emitted on chain
     so a watchtower can rebuild from L1 alone)."""
     deployer = deployer or chain.accounts[0]
@@ -121,11 +128,15 @@ def deploy(
         art = load_artifact("MockUSD")
         factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
         token = chain.transact(factory.constructor(), deployer)["contractAddress"]
+    if verifier is None:
+        art = load_artifact("FraudVerifier")
+        factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+        verifier = chain.transact(factory.constructor(), deployer)["contractAddress"]
     art = load_artifact("Rollup")
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
     sequencer = to_checksum_address(sequencer or deployer.address)
     receipt = chain.transact(
-        factory.constructor(to_checksum_address(token), sequencer, challenge_period, forced_deadline,
+        factory.constructor(to_checksum_address(token), to_checksum_address(verifier), sequencer, challenge_period, forced_deadline,
                             bytes(genesis_state_root), bytes(genesis_config)),
         deployer,
         value=bond,
@@ -143,4 +154,5 @@ def deploy(
         forced_deadline=forced_deadline,
         genesis_state_root="0x" + bytes(genesis_state_root).hex(),
         genesis_config_hash="0x" + keccak(bytes(genesis_config)).hex(),
+        verifier=to_checksum_address(verifier),
     )

@@ -33,6 +33,8 @@ __all__ = [
     "DecodedBatch",
     "QueueItem",
     "WithdrawalRecord",
+    "batch_data_hash",
+    "batch_data_parts",
     "batch_format",
     "compress_proof",
     "decode_batch",
@@ -196,6 +198,62 @@ def state_roots_hash(state_roots: Sequence[bytes]) -> bytes:
     return keccak(b"".join(_hash32(r, "state root") for r in state_roots))
 
 
+# ---------------------------------------------------------------------- data commitment
+def _walk_varint(data: bytes, pos: int) -> tuple[int, int] | None:
+    """Lenient LEB128 (at most 10 bytes, overlong allowed), as the Rollup's walk reads it."""
+    v = 0
+    for i in range(10):
+        if pos >= len(data):
+            return None
+        b = data[pos]
+        pos += 1
+        v |= (b & 0x7F) << (7 * i)
+        if b < 0x80:
+            return v, pos
+    return None
+
+
+def batch_data_parts(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+    """``(head, [(start, end), ...])``: how ``Rollup.appendBatch`` splits batch data for its
+    commitment (``BatchDataLib`` in Rollup.sol): a v2 chunk table that walks (varints of at most
+    10 bytes, k > 0, ceil(n / k) table entries that fit, ends strictly increasing from the
+    table's end to the end of the data) gives the head (bytes before chunk 0) and the chunks;
+    anything else is one head (the whole data) and no chunk."""
+    data = bytes(data)
+    whole = (data, [])
+    if not data or data[0] != BATCH_FORMAT_V2:
+        return whole
+    r = _walk_varint(data, 1)
+    if r is None or r[0] == 0:
+        return whole
+    k, pos = r
+    r = _walk_varint(data, pos)
+    if r is None:
+        return whole
+    n, pos = r
+    c = -(-n // k)
+    if c > (len(data) - pos) // 4:
+        return whole
+    start = table_end = pos + 4 * c
+    chunks = []
+    for i in range(c):
+        (end,) = struct.unpack_from(">I", data, pos + 4 * i)
+        if end <= start or end > len(data):
+            return whole
+        chunks.append((start, end))
+        start = end
+    if start != len(data):
+        return whole
+    return data[:table_end], chunks
+
+
+def batch_data_hash(data: bytes) -> bytes:
+    """The header's ``txsHash`` of batch data: ``keccak256(keccak256(head) || keccak256(chunk_0)
+    || ...)`` over ``batch_data_parts`` (``keccak256(keccak256(data))`` when it does not walk)."""
+    head, chunks = batch_data_parts(data)
+    return keccak(keccak(head) + b"".join(keccak(data[a:b]) for a, b in chunks))
+
+
 # -------------------------------------------------------------------------- batch header
 @dataclass(frozen=True, slots=True)
 class BatchHeader:
@@ -203,7 +261,7 @@ class BatchHeader:
 
     number: int  # uint64
     prev_header_hash: bytes  # bytes32
-    txs_hash: bytes  # bytes32 keccak256(batch data)
+    txs_hash: bytes  # bytes32 batch_data_hash(batch data): per-chunk commitment
     state_roots_hash: bytes  # bytes32
     post_state_root: bytes  # bytes32
     withdrawals_root: bytes  # bytes32

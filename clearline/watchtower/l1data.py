@@ -27,7 +27,7 @@ from web3 import Web3
 
 from clearline.core.hashing import keccak
 from clearline.l1.deploy import contract_abi
-from clearline.l1.formats import BatchHeader, QueueItem, state_roots_hash
+from clearline.l1.formats import BatchHeader, QueueItem, batch_data_hash, state_roots_hash
 
 __all__ = [
     "APPEND_BATCH_SELECTOR",
@@ -207,7 +207,7 @@ class RollupReader:
                               " its calldata is not readable without tracing")
         cd = decode_append_batch(_hexbytes(tx["input"]))
         h = ref.header
-        if cd.number != h.number or keccak(cd.txs) != h.txs_hash or state_roots_hash(cd.state_roots) != h.state_roots_hash:
+        if cd.number != h.number or batch_data_hash(cd.txs) != h.txs_hash or state_roots_hash(cd.state_roots) != h.state_roots_hash:
             raise L1DataError(f"batch {ref.number}: transaction 0x{ref.tx_hash.hex()} calldata does not match its header")
         return cd
 

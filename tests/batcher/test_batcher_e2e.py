@@ -17,6 +17,7 @@ from clearline.core.units import USD6
 from clearline.journal import open_journal
 from clearline.l1.chain import InProcessChain
 from clearline.l1.client import L1Revert
+from clearline.l1.formats import batch_data_hash
 from clearline.watchtower import verify
 from rollup_env import make_rollup
 
@@ -117,7 +118,7 @@ def test_crash_between_build_and_post_and_after_the_append(chain):
     b2 = r.new_batcher()
     res = b2.post_pending(r.now_ms + 60_000)
     assert (res.number, res.first_seq, res.last_seq) == (1, 1, plan.last_seq)
-    assert res.header.txs_hash == keccak(plan.data)
+    assert res.header.txs_hash == batch_data_hash(plan.data)
 
     r.step(15)
     plan2 = b2.build()

@@ -17,6 +17,7 @@ from clearline.l1.formats import (
     WITHDRAWALS_DEPTH,
     BatchHeader,
     WithdrawalRecord,
+    batch_data_hash,
     deposit_item_hash,
     encode_batch_txs,
     queue_item_hash,
@@ -110,7 +111,7 @@ def test_append_consecutive_batches(env):
     r1 = seq.append_batch(txs, roots, queue_end=2, txs_per_root=1)
     h1 = r1.value
     assert h1.number == 1 and h1.prev_header_hash == seq.header_hash(0)
-    assert h1.txs_hash == keccak(txs) and h1.state_roots_hash == state_roots_hash(roots)
+    assert h1.txs_hash == batch_data_hash(txs) and h1.state_roots_hash == state_roots_hash(roots)
     assert h1.post_state_root == roots[-1] and (h1.queue_start, h1.queue_end) == (0, 2)
     assert h1.withdrawals_root == ZERO_HASHES[WITHDRAWALS_DEPTH]
     assert h1.l1_timestamp == env.chain.w3.eth.get_block(r1.block_number)["timestamp"]

@@ -51,7 +51,8 @@ interface IRollupState {
 ///  (zero) leaves. Once the batch is finalized, `claimWithdrawal` pays `amount` to `owner`,
 ///  once per (batch, index).
 ///
-///  Freeze. After `freeze()`, batches appended but not finalized are void: the system state is
+///  Freeze. `freeze()` (an overdue queue item) or `freezeByRollup` (a proven fraud, from the
+///  Rollup). After it, batches appended but not finalized are void: the system state is
 ///  the last finalized one. Deposits at queue index >= Rollup.finalizedQueuePosition() were
 ///  never consumed by it and are refunded by `refundDeposit`, once.
 ///
@@ -93,6 +94,7 @@ contract Vault {
         bytes32 itemHash
     );
     event Frozen(uint256 queueIndex, uint256 itemTime, uint256 deadline);
+    event FrozenByFraud(uint256 batch);
     event WithdrawalClaimed(
         uint256 indexed batch, uint256 indexed index, uint32 accountId, address indexed owner, uint64 amount
     );
@@ -117,6 +119,7 @@ contract Vault {
     error AlreadyRefunded(uint256 queueIndex);
     error AlreadyEscaped(uint32 accountId);
     error InsufficientVaultBalance(uint256 amount, uint256 balance);
+    error NotRollup(address caller);
 
     constructor(IERC20Minimal token_, uint64 forcedDeadline_) {
         token = token_;
@@ -192,6 +195,16 @@ contract Vault {
         frozen = true;
         frozenAt = uint64(block.timestamp);
         emit Frozen(position, t, deadline);
+    }
+
+    /// @notice Rollup only: freeze after a successful fraud proof against `batch` (the Rollup
+    ///         has already deleted that batch and every later one).
+    function freezeByRollup(uint256 batch) external {
+        if (msg.sender != address(rollup)) revert NotRollup(msg.sender);
+        if (frozen) revert AlreadyFrozen();
+        frozen = true;
+        frozenAt = uint64(block.timestamp);
+        emit FrozenByFraud(batch);
     }
 
     // -------------------------------------------------------------------------- withdrawals

@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {EscapeState} from "./Escape.sol";
+
+/// @notice What the Rollup tells the verifier about the chunk under challenge. Everything here
+///         has already been checked by the Rollup against the stored batch header: `head` and
+///         `chunk` are the batch data's framing and chunk `chunkIndex` (their hashes are in
+///         the header's `txsHash`), `preRoot`/`postRoot` the committed roots around the chunk.
+struct FraudContext {
+    uint8 kind; //          proof kind (FraudVerifier.KIND_*)
+    uint64 chunkIndex;
+    uint64 nChunks; //      chunk hashes committed by the Rollup's walk of the data
+    uint64 nRoots; //       state roots committed
+    uint32 txsPerRoot; //   the header's
+    uint64 queueStart; //   the header's
+    uint64 queueEnd; //     the header's
+    bytes32 preRoot; //     state root before the chunk (previous batch's post-root for chunk 0)
+    bytes32 postRoot; //    stateRoots[chunkIndex]
+    address vault; //       for the L1 queue items
+}
+
+interface IVaultQueue {
+    function queueLength() external view returns (uint64);
+    function queueItem(uint256 index) external view returns (bytes32 itemHash, uint64 time);
+}
+
+/// @title FraudVerifier
+/// @notice Stateless judge of one chunk of one batch (docs/fraud-proofs.md). The Rollup checks
+///         that the data it is given is the committed data, then calls `verify`, which returns
+///         a non-zero reason code when the chunk (or the batch framing) is provably wrong and 0
+///         when it is not. A witness that does not match the committed roots reverts (the
+///         challenger's mistake is never fraud).
+///
+///  Proof kinds and their `witness` (ABI-encoded):
+///
+///   1 FRAMING       (empty)  The data's framing (`head` = `0x02 || u k || u n || uint32
+///                   end[C]`, or the whole data when the Rollup's walk found no valid chunk
+///                   table) is wrong: not version 2, a bad varint, k = 0 or k != txsPerRoot,
+///                   the table is not C = ceil(n / k) entries, or the number of state roots is
+///                   not max(1, C) (reasons 1..5); or n = 0 and queueEnd != queueStart (23).
+///   2 CHUNK_DECODE  (empty)  Chunk `chunkIndex` does not hold exactly min(k, n - c*k)
+///                   transactions under the v2 rules checked here (known heads, varints of at
+///                   most 10 bytes and minimal, no zero time delta, every field inside the
+///                   chunk, no trailing byte). Reason 10.
+///   3 QUEUE_ITEM    (uint256 txIndex, EscapeState pre)  Transaction `txIndex` of the chunk is
+///                   a Deposit or ForcedWithdrawal that is not the next L1 queue item: its queue
+///                   index is not pre.l1QueuePos + (L1 transactions before it in the chunk)
+///                   (reason 20), or its fields are not that item's as the Vault stored it, or
+///                   there is no such item (reason 21). `pre` is the preimage of `preRoot`.
+///   4 QUEUE_END     (EscapeState pre)  For the last chunk: pre.l1QueuePos plus the chunk's
+///                   L1 transactions is not the header's queueEnd (reason 23). (A batch without
+///                   transactions whose queueEnd is not its queueStart is KIND_FRAMING's reason
+///                   23.) The pre-state is the last chunk's, known to a watchtower whenever the
+///                   roots before it are right (otherwise it proves an earlier chunk).
+///
+///  The chunk decoder here checks a subset of batch_v2's strict rules (every rule it checks is
+///  one of batch_v2's, so a chunk batch_v2 accepts never fails here); the rest (field ranges,
+///  flag bits, shortest nonce form, fallbacks for packable transactions, ABI fallbacks) is
+///  left for later proof kinds. Kinds 3 and 4 read transactions through the same decoder: on
+///  a chunk batch_v2 accepts they see exactly its transactions.
+contract FraudVerifier {
+    uint8 public constant KIND_FRAMING = 1;
+    uint8 public constant KIND_CHUNK_DECODE = 2;
+    uint8 public constant KIND_QUEUE_ITEM = 3;
+    uint8 public constant KIND_QUEUE_END = 4;
+
+    uint256 public constant REASON_BAD_VERSION = 1;
+    uint256 public constant REASON_BAD_HEADER_VARINT = 2;
+    uint256 public constant REASON_BAD_TXS_PER_ROOT = 3;
+    uint256 public constant REASON_CHUNK_TABLE = 4;
+    uint256 public constant REASON_ROOT_COUNT = 5;
+    uint256 public constant REASON_CHUNK_UNDECODABLE = 10;
+    uint256 public constant REASON_QUEUE_OUT_OF_ORDER = 20;
+    uint256 public constant REASON_QUEUE_ITEM_MISMATCH = 21;
+    uint256 public constant REASON_QUEUE_END = 23;
+
+    bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
+    uint256 private constant FALLBACK = 0xFF;
+
+    error UnknownProofKind(uint8 kind);
+    error FramingIsFraud(); //                the framing is wrong: prove KIND_FRAMING instead
+    error ChunkOutOfRange(uint256 chunkIndex, uint256 nChunks);
+    error ChunkDoesNotDecode(); //           prove KIND_CHUNK_DECODE instead
+    error TxIndexOutOfRange(uint256 txIndex, uint256 count);
+    error NotAQueueTransaction(uint256 txIndex, uint256 head);
+    error PreStateMismatch(bytes32 committed, bytes32 given);
+    error NotLastChunk(uint256 chunkIndex, uint256 nChunks);
+
+    /// @notice The reason code (non-zero) if the claim is fraud, else 0. Reverts on a witness
+    ///         that does not match the committed data.
+    function verify(FraudContext calldata x, bytes calldata head, bytes calldata chunk, bytes calldata witness)
+        external
+        view
+        returns (uint256 reason)
+    {
+        (uint256 framingReason, uint256 k, uint256 n) = _framing(x, head);
+        uint8 kind = x.kind;
+        if (kind == KIND_FRAMING) return framingReason;
+        if (framingReason != 0) revert FramingIsFraud();
+        if (x.chunkIndex >= x.nChunks) revert ChunkOutOfRange(x.chunkIndex, x.nChunks);
+        uint256 count = n - uint256(x.chunkIndex) * k;
+        if (count > k) count = k;
+        if (kind == KIND_CHUNK_DECODE) {
+            (bool ok,,,) = _walk(chunk, count, type(uint256).max);
+            return ok ? 0 : REASON_CHUNK_UNDECODABLE;
+        }
+        if (kind == KIND_QUEUE_ITEM) return _queueItem(x, chunk, count, witness);
+        if (kind == KIND_QUEUE_END) return _queueEnd(x, chunk, count, witness);
+        revert UnknownProofKind(kind);
+    }
+
+    // ------------------------------------------------------------------------------ framing
+    /// @dev (reason, k, n): reason 0 iff `head` is exactly `0x02 || u k || u n || uint32[C]`
+    ///      with k = txsPerRoot, C = ceil(n / k) = nChunks and nRoots = max(1, C).
+    function _framing(FraudContext calldata x, bytes calldata head)
+        private
+        pure
+        returns (uint256 reason, uint256 k, uint256 n)
+    {
+        if (head.length == 0 || uint8(head[0]) != 2) return (REASON_BAD_VERSION, 0, 0);
+        bool ok;
+        uint256 p;
+        (k, p, ok) = _u(head, 1);
+        if (!ok) return (REASON_BAD_HEADER_VARINT, 0, 0);
+        (n, p, ok) = _u(head, p);
+        if (!ok) return (REASON_BAD_HEADER_VARINT, 0, 0);
+        if (k == 0 || k != x.txsPerRoot) return (REASON_BAD_TXS_PER_ROOT, k, n);
+        uint256 c = (n + k - 1) / k;
+        if (head.length != p + 4 * c || c != x.nChunks) return (REASON_CHUNK_TABLE, k, n);
+        if (x.nRoots != (c == 0 ? 1 : c)) return (REASON_ROOT_COUNT, k, n);
+        if (c == 0 && x.queueEnd != x.queueStart) return (REASON_QUEUE_END, k, n);
+        return (0, k, n);
+    }
+
+    // ------------------------------------------------------------------------------ queue
+    function _queueItem(FraudContext calldata x, bytes calldata chunk, uint256 count, bytes calldata witness)
+        private
+        view
+        returns (uint256)
+    {
+        (uint256 txIndex, EscapeState memory pre) = abi.decode(witness, (uint256, EscapeState));
+        _checkState(pre, x.preRoot);
+        if (txIndex >= count) revert TxIndexOutOfRange(txIndex, count);
+        (bool ok, uint256 l1Before, uint256 at,) = _walk(chunk, count, txIndex);
+        if (!ok) revert ChunkDoesNotDecode();
+        uint256 head = uint8(chunk[at]);
+        uint256 kind = head & 0x0F;
+        if (head == FALLBACK || (kind != 1 && kind != 10)) revert NotAQueueTransaction(txIndex, head);
+        uint256 p = at + 1;
+        if (head & 0x80 != 0) (, p,) = _u(chunk, p);
+        uint256 queueIndex;
+        uint256 target;
+        uint256 amount;
+        (queueIndex, p,) = _u(chunk, p);
+        address owner = address(bytes20(chunk[p:p + 20]));
+        (target, p,) = _u(chunk, p + 20);
+        (amount,,) = _u(chunk, p);
+        uint256 expected = uint256(pre.l1QueuePos) + l1Before;
+        if (queueIndex != expected) return REASON_QUEUE_OUT_OF_ORDER;
+        IVaultQueue vault = IVaultQueue(x.vault);
+        if (expected >= vault.queueLength()) return REASON_QUEUE_ITEM_MISMATCH;
+        if (target > type(uint32).max || amount > type(uint64).max) return REASON_QUEUE_ITEM_MISMATCH;
+        (bytes32 stored,) = vault.queueItem(expected);
+        uint8 queueKind = kind == 1 ? 1 : 2;
+        bytes32 h = keccak256(abi.encode(queueKind, uint64(expected), owner, uint32(target), uint64(amount)));
+        return h == stored ? 0 : REASON_QUEUE_ITEM_MISMATCH;
+    }
+
+    function _queueEnd(FraudContext calldata x, bytes calldata chunk, uint256 count, bytes calldata witness)
+        private
+        pure
+        returns (uint256)
+    {
+        if (x.chunkIndex + 1 != x.nChunks) revert NotLastChunk(x.chunkIndex, x.nChunks);
+        EscapeState memory pre = abi.decode(witness, (EscapeState));
+        _checkState(pre, x.preRoot);
+        (bool ok,,, uint256 l1Total) = _walk(chunk, count, type(uint256).max);
+        if (!ok) revert ChunkDoesNotDecode();
+        return uint256(pre.l1QueuePos) + l1Total != x.queueEnd ? REASON_QUEUE_END : 0;
+    }
+
+    function _checkState(EscapeState memory s, bytes32 root) private pure {
+        bytes32 h = keccak256(abi.encode(STATE_TAG, s));
+        if (h != root) revert PreStateMismatch(root, h);
+    }
+
+    // ---------------------------------------------------------------------- chunk decoding
+    /// @dev Unsigned LEB128 at `p`: (value, next position, ok). Not ok: past the end, more than
+    ///      10 bytes, or not minimal (a last byte of 0 after the first) -- batch_v2's rules.
+    function _u(bytes calldata d, uint256 p) internal pure returns (uint256 v, uint256 q, bool ok) {
+        uint256 len = d.length;
+        unchecked {
+            for (uint256 i = 0; i < 10; ++i) {
+                if (p >= len) return (0, p, false);
+                uint256 b = uint8(d[p]);
+                ++p;
+                v |= (b & 0x7F) << (7 * i);
+                if (b < 0x80) return (v, p, !(b == 0 && i > 0));
+            }
+        }
+        return (0, p, false);
+    }
+
+    /// @dev Walk `count` transactions of `chunk`. ok: they parse and end exactly at the chunk's
+    ///      end. `at`: position of transaction `target`'s head (if target < count; the walk
+    ///      then stops there); `l1Before`: Deposits/ForcedWithdrawals before it (or in the
+    ///      whole chunk when it does not stop); `l1Total`: in the whole chunk.
+    function _walk(bytes calldata chunk, uint256 count, uint256 target)
+        internal
+        pure
+        returns (bool ok, uint256 l1Before, uint256 at, uint256 l1Total)
+    {
+        uint256 p;
+        uint256 len = chunk.length;
+        for (uint256 i = 0; i < count; ++i) {
+            if (p >= len) return (false, 0, 0, 0);
+            if (i == target) return (true, l1Total, p, 0);
+            uint256 head = uint8(chunk[p]);
+            bool l1;
+            (p, ok, l1) = _skipTx(chunk, p + 1, head);
+            if (!ok || p > len) return (false, 0, 0, 0);
+            if (l1) ++l1Total;
+        }
+        if (p != len) return (false, 0, 0, 0);
+        return (true, l1Total, 0, l1Total);
+    }
+
+    function _skipU(bytes calldata d, uint256 p, uint256 times) private pure returns (uint256, bool) {
+        bool ok = true;
+        for (uint256 i = 0; i < times && ok; ++i) (, p, ok) = _u(d, p);
+        return (p, ok);
+    }
+
+    /// @dev Skip one transaction body (after its head byte at p - 1). Returns (next, ok, isL1).
+    function _skipTx(bytes calldata d, uint256 p, uint256 head) private pure returns (uint256, bool, bool) {
+        bool ok;
+        uint256 v;
+        if (head == FALLBACK) {
+            (v, p, ok) = _u(d, p);
+            if (!ok || v > d.length) return (p, false, false);
+            return (p + v, true, false);
+        }
+        uint256 kind = head & 0x0F;
+        if (kind == 0 || kind > 10) return (p, false, false);
+        if (head & 0x80 != 0) {
+            (v, p, ok) = _u(d, p);
+            if (!ok || v == 0) return (p, false, false);
+        }
+        if (kind == 1 || kind == 10) {
+            (p, ok) = _skipU(d, p, 1);
+            if (!ok) return (p, false, false);
+            (p, ok) = _skipU(d, p + 20, 2);
+            return (p, ok, true);
+        }
+        if (kind == 2) {
+            (p, ok) = _skipU(d, p, 2);
+            if (!ok) return (p, false, false);
+            uint256 optional = 3 + (head & 0x10 != 0 ? 1 : 0) + (head & 0x20 != 0 ? 1 : 0);
+            (p, ok) = _skipU(d, p + 1, optional); // shape byte, price, size, [expiry], [clientId], nonce
+            return (p + 64, ok, false);
+        }
+        if (kind == 3 || kind == 4) {
+            (p, ok) = _skipU(d, p, 5);
+            return (p + 64, ok, false);
+        }
+        if (kind == 5 || kind == 6) {
+            (p, ok) = _skipU(d, p, kind == 5 ? 3 : 4);
+            return (p + 64, ok, false);
+        }
+        if (kind == 8) {
+            (p, ok) = _skipU(d, p + 1, 3);
+            return (p + 64, ok, false);
+        }
+        if (kind == 9) {
+            (p, ok) = _skipU(d, p, 1);
+            if (!ok) return (p, false, false);
+            (p, ok) = _skipU(d, p + 1, 1);
+            return (p + 64, ok, false);
+        }
+        return _skipMark(d, p, head);
+    }
+
+    function _skipMark(bytes calldata d, uint256 p, uint256 head) private pure returns (uint256, bool, bool) {
+        bool ok;
+        uint256 n;
+        (p, ok) = _skipU(d, p, 1); // timestamp delta
+        if (!ok) return (p, false, false);
+        (n, p, ok) = _u(d, p);
+        if (!ok || n > d.length) return (p, false, false);
+        (p, ok) = _skipU(d, p, (head & 0x10 != 0 ? 1 : n) + n); // instruments, prices
+        if (!ok) return (p, false, false);
+        if (head & 0x20 != 0) {
+            for (uint256 j = 0; j < n && ok; ++j) (p, ok) = _skipU(d, p + 1, 16); // mode byte, 16 residuals
+            if (!ok) return (p, false, false);
+        }
+        uint256 r;
+        (r, p, ok) = _u(d, p);
+        if (!ok || r > d.length) return (p, false, false);
+        for (uint256 j = 0; j < r && ok; ++j) {
+            (p, ok) = _skipU(d, p, 4);
+            p += 64;
+        }
+        return (p + 64, ok, false);
+    }
+}

@@ -1,0 +1,179 @@
+"""A faulty sequencer for tests of the dispute game: one chosen invalid transition, injected
+into what the batcher posts. Off unless a test asks for it; outside ``clearline.core`` (the
+core never sees a fault: the honest journal and the batcher's replica stay honest, only the
+posted batch is doctored, with roots that follow the doctored data as a cheating sequencer's
+own state would).
+
+``FaultyBatcher(journal, client, genesis, fault=FaultKind.X, fault_batch=None, **kw)`` is a
+``Batcher`` whose next batch (or batch number ``fault_batch``) that can carry the fault
+carries it, once; ``injected`` then describes it. Kinds:
+
+- ``skipped_queue_item``: the batch leaves out the Deposit of one L1 queue item and serves the
+  next item in its place (the cheating state jumps its queue position);
+- ``minted_collateral``: a Deposit credits more than its L1 queue item holds;
+- ``wrong_root``: one committed state root is not the root of the data (the first chunk made
+  only of deposits, else the first chunk);
+- ``malformed_chunk``: a chunk carries a trailing byte (the chunk table still walks);
+- ``bad_framing``: the header's txsPerRoot is not the data's chunk size;
+- ``wrong_queue_end``: the header's queueEnd claims one queue item fewer than the batch
+  consumed.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import replace
+from enum import Enum
+
+from clearline.batcher.batcher import Batcher, BatchPlan
+from clearline.batcher.records import withdrawal_records
+from clearline.core.apply import apply
+from clearline.core.encoding import decode_tx
+from clearline.core.hashing import keccak
+from clearline.core.state import State
+from clearline.core.txs import Deposit, ForcedWithdrawal
+from clearline.l1.batch_v2 import chunk_bounds
+from clearline.l1.formats import encode_batch, withdrawals_tree
+
+__all__ = ["FaultKind", "FaultyBatcher", "MINTED_EXTRA", "WRONG_ROOT"]
+
+MINTED_EXTRA = 1_000_000 * 10**6  # usd6 a minted deposit adds
+WRONG_ROOT = keccak(b"clearline.fault.wrong_root")
+
+
+class FaultKind(str, Enum):
+    SKIPPED_QUEUE_ITEM = "skipped_queue_item"
+    MINTED_COLLATERAL = "minted_collateral"
+    WRONG_ROOT = "wrong_root"
+    MALFORMED_CHUNK = "malformed_chunk"
+    BAD_FRAMING = "bad_framing"
+    WRONG_QUEUE_END = "wrong_queue_end"
+
+
+_L1 = (Deposit, ForcedWithdrawal)
+
+
+class FaultyBatcher(Batcher):
+    """A ``Batcher`` that posts one doctored batch (see the module docstring)."""
+
+    def __init__(self, *args, fault: FaultKind | str, fault_batch: int | None = None, **kw):
+        super().__init__(*args, **kw)
+        self.fault = FaultKind(fault)
+        self.fault_batch = fault_batch
+        self.injected: dict | None = None  # what was doctored, once it was
+
+    def build(self, entries=None) -> BatchPlan | None:
+        if entries is None:
+            self.sync()
+            entries = self.pending_entries()
+        armed = self.injected is None and entries and (self.fault_batch is None
+                                                        or self.fault_batch == self.batch + 1)
+        pre = State.from_blob(self.state.to_blob()) if armed else None
+        plan = super().build(entries)
+        if not armed or plan is None:
+            return plan
+        txs = []
+        for e in entries:
+            tx = decode_tx(e.payload)
+            if e.signer:
+                tx.signer = e.signer
+            txs.append(tx)
+        doctored = self._doctor(plan, pre, txs)
+        if doctored is None:
+            return plan
+        return doctored
+
+    # -- the faults ----------------------------------------------------------------------
+    def _doctor(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
+        k = plan.txs_per_root
+        f = self.fault
+        if f is FaultKind.SKIPPED_QUEUE_ITEM:
+            j = _skippable(txs, k)
+            if j is None:
+                return None
+            q = txs[j].queue_index
+            out = self._replan(plan, pre, txs[:j] + txs[j + 1:], skip=True)
+            self.injected = {"fault": f.value, "batch": plan.number, "tx_index": j, "queue_index": q}
+            return out
+        if f is FaultKind.MINTED_COLLATERAL:
+            j = next((i for i, tx in enumerate(txs) if type(tx) is Deposit and tx.owner != bytes(20)), None)
+            if j is None:
+                return None
+            txs = list(txs)
+            txs[j] = replace(txs[j], amount=txs[j].amount + MINTED_EXTRA)
+            out = self._replan(plan, pre, txs)
+            self.injected = {"fault": f.value, "batch": plan.number, "tx_index": j, "extra": MINTED_EXTRA}
+            return out
+        if f is FaultKind.WRONG_ROOT:
+            chunks = [txs[i:i + k] for i in range(0, len(txs), k)]
+            c = next((i for i, ch in enumerate(chunks) if all(type(tx) is Deposit for tx in ch)), 0)
+            roots = list(plan.state_roots)
+            roots[c] = WRONG_ROOT
+            self.injected = {"fault": f.value, "batch": plan.number, "chunk": c}
+            return replace(plan, state_roots=roots)
+        if f is FaultKind.MALFORMED_CHUNK:
+            if not txs:
+                return None
+            data = _trailing_byte(plan.data, 0)
+            self.injected = {"fault": f.value, "batch": plan.number, "chunk": 0}
+            return replace(plan, data=data)
+        if f is FaultKind.BAD_FRAMING:
+            self.injected = {"fault": f.value, "batch": plan.number}
+            return replace(plan, txs_per_root=k + 1)
+        if f is FaultKind.WRONG_QUEUE_END:
+            if plan.queue_end == plan.queue_start:
+                return None
+            self.injected = {"fault": f.value, "batch": plan.number, "queue_end": plan.queue_end - 1}
+            return replace(plan, queue_end=plan.queue_end - 1)
+        raise ValueError(f"unknown fault {f}")
+
+    def _replan(self, plan: BatchPlan, pre: State, txs: list, *, skip: bool = False) -> BatchPlan:
+        """The plan of ``txs`` as a cheating sequencer's state would commit it: applied to the
+        pre-batch state (an L1 transaction may jump the queue when ``skip``)."""
+        k = plan.txs_per_root
+        roots, records = [], []
+        st = pre
+        n = len(txs)
+        for i, tx in enumerate(txs):
+            if skip and type(tx) in _L1 and tx.queue_index > st.l1_queue_pos:
+                st.l1_queue_pos = tx.queue_index  # the skip: item(s) before it are never served
+            r = apply(st, tx)
+            if not r.ok:
+                raise RuntimeError(f"fault {self.fault.value}: doctored transaction {i} rejected: {r}")
+            if r.events:
+                records.extend(withdrawal_records(st, r))
+            if (i + 1) % k == 0 or i == n - 1:
+                roots.append(st.root())
+        if not roots:
+            roots.append(st.root())
+        return replace(plan, data=encode_batch(txs, k), state_roots=roots, queue_end=st.l1_queue_pos,
+                       withdrawals=records, withdrawals_root=withdrawals_tree(records).root())
+
+
+def _skippable(txs: list, k: int) -> int | None:
+    """A Deposit followed by another L1 transaction in the same chunk (after the drop), else
+    the first Deposit."""
+    first = None
+    for j, tx in enumerate(txs):
+        if type(tx) is not Deposit:
+            continue
+        first = j if first is None else first
+        rest = txs[:j] + txs[j + 1:]
+        c = j // k
+        if any(type(t) in _L1 for t in rest[j:min(len(rest), (c + 1) * k)]):
+            return j
+    return first
+
+
+def _trailing_byte(data: bytes, chunk: int) -> bytes:
+    """``data`` with one zero byte appended to chunk ``chunk`` and the chunk table shifted."""
+    _, _, bounds = chunk_bounds(data)
+    table = bounds[0][0] - 4 * len(bounds)
+    out = bytearray(data[:table])
+    for i, (_, end, _) in enumerate(bounds):
+        out += struct.pack(">I", end + (1 if i >= chunk else 0))
+    for i, (start, end, _) in enumerate(bounds):
+        out += data[start:end]
+        if i == chunk:
+            out.append(0)
+    return bytes(out)
