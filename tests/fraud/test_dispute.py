@@ -87,6 +87,12 @@ def _honest_proofs(reader: RollupReader, number: int) -> list[fraud.FraudProof]:
         out.append(b.proof(c, fraud.KIND_QUEUE_ITEM, encode(["uint256", fraud.STATE_TYPE], [0, pre]), 0))
         if c == len(b.parts) - 1:
             out.append(b.proof(c, fraud.KIND_QUEUE_END, encode([fraud.STATE_TYPE], [pre]), 0))
+        a, e = b.parts[c]
+        k = b.ref.header.txs_per_root
+        count = min(k, len(fraud.decode_batch(b.data).txs) - c * k)
+        p = fraud._deposit_root_proof(b, c, b.data[a:e], count, st, pre, force=True)
+        if p is not None:
+            out.append(p)
     return out
 
 
@@ -97,10 +103,12 @@ def test_no_kind_proves_an_honest_batch(fresh):
     assert rep.ok and proof is None
     ch = s.challenger
     salt = b"\x11" * 32
+    kinds = set()
     for number in range(2, s.r.client.last_batch() + 1):
         with pytest.raises(fraud.FraudError):
             fraud.build_proof(reader, number)
         for p in _honest_proofs(reader, number):
+            kinds.add(p.kind)
             ch.commit_challenge(p.batch, p.chunk_index, salt)
             with pytest.raises(L1Revert) as e:
                 ch.prove_fraud(p.as_tuple(), salt)
@@ -108,6 +116,7 @@ def test_no_kind_proves_an_honest_batch(fresh):
             assert e.value.error in ("NotFraud", "NotAQueueTransaction"), e.value
             salt = bytes([salt[0] + 1]) + salt[1:]
     assert not ch.frozen() and ch.bond() > 0
+    assert kinds == {1, 2, 3, 4, 5}  # batch 3 is a chunk of deposits into existing accounts
 
 
 # ------------------------------------------------------------------------------ the game
@@ -179,6 +188,7 @@ FAULTS = {
     "malformed_chunk": ("chunk_decode", "CHUNK_UNDECODABLE"),
     "bad_framing": ("framing", "BAD_TXS_PER_ROOT"),
     "wrong_queue_end": ("queue_end", "QUEUE_END"),
+    "wrong_root": ("deposit_root", "WRONG_POST_ROOT"),
 }
 
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {EscapeState} from "./Escape.sol";
+import {EscapeState, EscapeAccount} from "./Escape.sol";
+import {SparseMerkle} from "./SparseMerkle.sol";
 
 /// @notice What the Rollup tells the verifier about the chunk under challenge. Everything here
 ///         has already been checked by the Rollup against the stored batch header: `head` and
@@ -54,6 +55,17 @@ interface IVaultQueue {
 ///                   23.) The pre-state is the last chunk's, known to a watchtower whenever the
 ///                   roots before it are right (otherwise it proves an earlier chunk).
 ///
+///   5 DEPOSIT_ROOT  (EscapeState pre, EscapeAccount[] accounts)  The chunk holds only packed
+///                   Deposits; re-executing them as clearline.core.apply does (queue position
+///                   + 1, totalDeposits and timeMs, the account's collateral or, for the zero
+///                   owner, the insurance fund) from `pre` gives another post-root than the
+///                   committed one (reason 30), or the core would reject one (time going
+///                   backwards, queue index out of order: reason 31). `accounts[i]` is the
+///                   leaf of deposit i's account with its compressed proof against the
+///                   accounts root *after* deposits 0..i-1 (ignored for the zero owner).
+///                   A deposit that creates an account is not provable yet (its absence
+///                   cannot be shown without an index by owner): such chunks revert.
+///
 ///  The chunk decoder here checks a subset of batch_v2's strict rules (every rule it checks is
 ///  one of batch_v2's, so a chunk batch_v2 accepts never fails here); the rest (field ranges,
 ///  flag bits, shortest nonce form, fallbacks for packable transactions, ABI fallbacks) is
@@ -64,6 +76,7 @@ contract FraudVerifier {
     uint8 public constant KIND_CHUNK_DECODE = 2;
     uint8 public constant KIND_QUEUE_ITEM = 3;
     uint8 public constant KIND_QUEUE_END = 4;
+    uint8 public constant KIND_DEPOSIT_ROOT = 5;
 
     uint256 public constant REASON_BAD_VERSION = 1;
     uint256 public constant REASON_BAD_HEADER_VARINT = 2;
@@ -74,8 +87,12 @@ contract FraudVerifier {
     uint256 public constant REASON_QUEUE_OUT_OF_ORDER = 20;
     uint256 public constant REASON_QUEUE_ITEM_MISMATCH = 21;
     uint256 public constant REASON_QUEUE_END = 23;
+    uint256 public constant REASON_WRONG_POST_ROOT = 30;
+    uint256 public constant REASON_REJECTED = 31;
 
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
+    bytes32 internal constant ACCOUNT_TAG = keccak256("clearline.account.v1");
+    uint256 internal constant ACCOUNTS_DEPTH = 32;
     uint256 private constant FALLBACK = 0xFF;
 
     error UnknownProofKind(uint8 kind);
@@ -86,6 +103,10 @@ contract FraudVerifier {
     error NotAQueueTransaction(uint256 txIndex, uint256 head);
     error PreStateMismatch(bytes32 committed, bytes32 given);
     error NotLastChunk(uint256 chunkIndex, uint256 nChunks);
+    error NotADepositChunk(uint256 txIndex);
+    error WitnessCount(uint256 expected, uint256 given);
+    error AccountMismatch(uint256 txIndex);
+    error InvalidAccountWitness(uint256 txIndex);
 
     /// @notice The reason code (non-zero) if the claim is fraud, else 0. Reverts on a witness
     ///         that does not match the committed data.
@@ -107,6 +128,7 @@ contract FraudVerifier {
         }
         if (kind == KIND_QUEUE_ITEM) return _queueItem(x, chunk, count, witness);
         if (kind == KIND_QUEUE_END) return _queueEnd(x, chunk, count, witness);
+        if (kind == KIND_DEPOSIT_ROOT) return _depositRoot(x, chunk, count, witness);
         revert UnknownProofKind(kind);
     }
 
@@ -178,6 +200,116 @@ contract FraudVerifier {
         (bool ok,,, uint256 l1Total) = _walk(chunk, count, type(uint256).max);
         if (!ok) revert ChunkDoesNotDecode();
         return uint256(pre.l1QueuePos) + l1Total != x.queueEnd ? REASON_QUEUE_END : 0;
+    }
+
+    // --------------------------------------------------------------------------- deposits
+    struct Dep {
+        uint256 time;
+        uint256 queueIndex;
+        address owner;
+        uint256 subaccount;
+        uint256 amount;
+    }
+
+    function _depositRoot(FraudContext calldata x, bytes calldata chunk, uint256 count, bytes calldata witness)
+        private
+        pure
+        returns (uint256)
+    {
+        (EscapeState memory s, EscapeAccount[] memory accounts) =
+            abi.decode(witness, (EscapeState, EscapeAccount[]));
+        _checkState(s, x.preRoot);
+        if (accounts.length != count) revert WitnessCount(count, accounts.length);
+        (bool ok,,,) = _walk(chunk, count, type(uint256).max);
+        if (!ok) revert ChunkDoesNotDecode();
+        bytes memory zs = SparseMerkle.ZERO_HASHES;
+        uint256 p;
+        uint256 prev;
+        for (uint256 i = 0; i < count; ++i) {
+            Dep memory d;
+            bool valid;
+            (d, p, valid) = _readDeposit(chunk, p, prev, i);
+            if (!valid) return REASON_REJECTED;
+            prev = d.time;
+            // clearline.core.apply: time never goes back; then _deposit
+            if (d.time < s.timeMs || d.queueIndex != s.l1QueuePos) return REASON_REJECTED;
+            if (d.subaccount > type(uint32).max || d.amount > type(uint64).max) return REASON_REJECTED;
+            s.totalDeposits += d.amount;
+            s.l1QueuePos += 1;
+            s.timeMs = uint64(d.time);
+            if (d.owner == address(0)) {
+                s.insuranceFund += d.amount;
+                continue;
+            }
+            EscapeAccount memory a = accounts[i];
+            if (a.owner != d.owner || a.subaccount != d.subaccount) revert AccountMismatch(i);
+            if (_rootMem(zs, a.id, _accountLeaf(a), a.present, a.siblings) != s.accountsRoot) {
+                revert InvalidAccountWitness(i);
+            }
+            a.collateral += int256(d.amount);
+            s.accountsRoot = _rootMem(zs, a.id, _accountLeaf(a), a.present, a.siblings);
+        }
+        return keccak256(abi.encode(STATE_TAG, s)) != x.postRoot ? REASON_WRONG_POST_ROOT : 0;
+    }
+
+    /// @dev Deposit i of a chunk at p (head byte included); `valid` false when it is not a
+    ///      packed Deposit (reverts) or its time leaves uint64 (batch_v2 rejects it).
+    function _readDeposit(bytes calldata c, uint256 p, uint256 prev, uint256 i)
+        private
+        pure
+        returns (Dep memory d, uint256, bool)
+    {
+        uint256 head = uint8(c[p]);
+        if (head & 0x0F != 1 || head == FALLBACK) revert NotADepositChunk(i);
+        ++p;
+        d.time = prev;
+        if (head & 0x80 != 0) {
+            uint256 z;
+            (z, p,) = _u(c, p);
+            int256 t = int256(prev) + (z & 1 == 0 ? int256(z >> 1) : -int256((z + 1) >> 1));
+            if (t < 0 || t > int256(uint256(type(uint64).max))) return (d, p, false);
+            d.time = uint256(t);
+        }
+        (d.queueIndex, p,) = _u(c, p);
+        d.owner = address(bytes20(c[p:p + 20]));
+        (d.subaccount, p,) = _u(c, p + 20);
+        (d.amount, p,) = _u(c, p);
+        return (d, p, true);
+    }
+
+    function _accountLeaf(EscapeAccount memory a) private pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                ACCOUNT_TAG, a.id, a.owner, a.subaccount, a.collateral, a.nonce, a.marginMode, a.flags, a.positions
+            )
+        );
+    }
+
+    /// @dev SparseMerkle.rootFromCompressedProof (depth 32) over memory siblings.
+    function _rootMem(bytes memory zs, uint256 index, bytes32 leaf, uint256 present, bytes32[] memory siblings)
+        private
+        pure
+        returns (bytes32 h)
+    {
+        if (present >> ACCOUNTS_DEPTH != 0 || index >> ACCOUNTS_DEPTH != 0) return bytes32(uint256(1));
+        uint256 used;
+        uint256 n = siblings.length;
+        h = leaf;
+        for (uint256 i = 0; i < ACCOUNTS_DEPTH; ++i) {
+            bytes32 sib;
+            if ((present >> i) & 1 == 0) {
+                assembly ("memory-safe") {
+                    sib := mload(add(zs, shl(5, add(i, 1))))
+                }
+            } else {
+                if (used >= n) return bytes32(uint256(1)); // matches no root
+                sib = siblings[used++];
+            }
+            h = (index >> i) & 1 == 0
+                ? keccak256(abi.encodePacked(bytes1(0x01), h, sib))
+                : keccak256(abi.encodePacked(bytes1(0x01), sib, h));
+        }
+        if (used != n) return bytes32(uint256(1));
     }
 
     function _checkState(EscapeState memory s, bytes32 root) private pure {
