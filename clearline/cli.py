@@ -1,4 +1,4 @@
-"""clearline command line: ``clearline demo | node | bench | replay | margin | verify | escape``."""
+"""clearline command line: ``clearline demo | node | bench | replay | margin | verify | escape | watch``."""
 
 from __future__ import annotations
 
@@ -151,6 +151,14 @@ def main(argv: list[str] | None = None) -> int:
                                       "from L1 data alone and withdraw it")
     _escape_arguments(e)
     e.set_defaults(func=_escape_run)
+
+    from .watchtower.watch import add_arguments as _watch_arguments
+    from .watchtower.watch import run as _watch_run
+
+    w = sub.add_parser("watch", help="follow L1, rebuild from its data and prove fraud on the first wrong "
+                                     "commitment (--challenge)")
+    _watch_arguments(w)
+    w.set_defaults(func=_watch_run)
 
     args = p.parse_args(argv)
     from .core.errors import InvariantBroken

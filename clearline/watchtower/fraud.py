@@ -507,14 +507,32 @@ class Submitted:
                 "frozen": self.frozen}
 
 
-def submit_proof(client, proof: FraudProof, *, salt: bytes | None = None) -> Submitted:
-    """Commit (``commitChallenge``), then reveal (``proveFraud``) in the next block, from
-    ``client``'s sender (an ``L1Client``)."""
+def _wait_past(client, block: int, wait_s: float) -> None:
+    """Until the chain's head is past ``block`` (gas estimation runs on the head: a reveal
+    estimated in the commitment's block reverts ``RevealTooEarly``). A dev chain is asked to
+    mine a block; a real one is polled."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while client.w3.eth.block_number <= block:
+        mine = getattr(client.chain, "mine", None)
+        if mine is not None:
+            try:
+                mine()
+                continue
+            except Exception:  # not a dev node: wait for the next block
+                pass
+        if time.monotonic() > deadline:
+            raise FraudError(f"no block after the commitment's block {block} within {wait_s} s")
+        time.sleep(0.5)
+
+
+def submit_proof(client, proof: FraudProof, *, salt: bytes | None = None, wait_s: float = 120) -> Submitted:
+    """Commit (``commitChallenge``), then reveal (``proveFraud``) once the chain is past the
+    commitment's block, from ``client``'s sender (an ``L1Client``)."""
     salt = salt if salt is not None else os.urandom(32)
     c = client.commit_challenge(proof.batch, proof.chunk_index, salt)
-    chain = client.chain
-    if hasattr(chain, "mine"):
-        chain.mine()  # make sure the reveal is in a later block (automining nodes already are)
+    _wait_past(client, c.block_number, wait_s)
     r = client.prove_fraud(proof.as_tuple(), salt)
     ev = r.value
     return Submitted(proof, c.gas_used, r.gas_used, int(ev["reason"]), int(ev["reward"]), int(ev["burnt"]),

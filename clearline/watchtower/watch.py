@@ -1,0 +1,153 @@
+"""``clearline watch``: a watchtower that acts.
+
+Follows L1 (every ``--interval`` seconds, or once with ``--once``): rebuilds the whole state from
+L1 data alone (``verify``), and on the first commitment the data does not reproduce builds a
+fraud proof (``fraud.build_proof``) and, with ``--challenge``, submits it from ``--key``'s
+account: ``Rollup.commitChallenge``, then ``proveFraud`` in a later block. It then prints what
+it proved (batch, chunk, transaction, kind, reason, gas, bond paid to it and burnt) and that the
+system is frozen: accounts can now escape with ``clearline escape``.
+
+Exit status: 0 the chain is honest (``--once``) or already frozen; 1 a mismatch was found
+(proven on chain with ``--challenge``: the output says ``PROVEN``); 2 an error (L1 unreadable,
+no implemented proof kind proves the mismatch, or the proof transaction reverted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+__all__ = ["add_arguments", "build_parser", "main", "run", "watch_once"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--rpc", required=True, help="Ethereum JSON-RPC URL")
+    p.add_argument("--rollup", required=True, help="Rollup contract address (0x...)")
+    p.add_argument("--challenge", action="store_true",
+                   help="submit the fraud proof (commit, then reveal); without it, only report")
+    p.add_argument("--key", default=None,
+                   help="hex private key of the challenger (default: anvil's first dev key); "
+                        "it receives half the sequencer's bond")
+    p.add_argument("--once", action="store_true", help="check once and exit instead of following L1")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between checks (default 5)")
+    p.add_argument("--from-block", type=int, default=None, help="first block to scan for events")
+    p.add_argument("--json", action="store_true", help="print results as JSON lines")
+    return p
+
+
+def build_parser(prog: str = "clearline watch") -> argparse.ArgumentParser:
+    return add_arguments(argparse.ArgumentParser(
+        prog=prog, description="Follow L1, rebuild the state from its data, and prove fraud on the first "
+                               "wrong commitment (--challenge)."))
+
+
+def watch_once(chain: Any, rollup: str, *, challenge: bool, from_block: int | None = None) -> dict:
+    """One check. ``{"status": "ok" | "frozen" | "mismatch" | "proven", ...}``."""
+    from clearline.l1.client import L1Client
+
+    from .fraud import build_proof, submit_proof
+    from .l1data import RollupReader
+    from .verify import verify
+
+    client = L1Client.for_rollup(chain, rollup, chain.accounts[0])
+    out: dict = {"rollup": client.deployment.rollup}
+    if client.frozen():
+        out.update(status="frozen", last_batch=client.last_batch(), finalized=client.last_finalized_batch())
+        return out
+    report = verify(chain, rollup, progress=None, workers=1, mode="thread", from_block=from_block)
+    out.update(last_batch=report.last_batch, finalized=report.last_finalized_batch)
+    if report.ok:
+        out.update(status="ok", state_root="0x" + report.state_root.hex())
+        return out
+    m = report.mismatch
+    out.update(status="mismatch", mismatch=m.line())
+    if m.batch <= report.last_finalized_batch:
+        out["error"] = f"batch {m.batch} is already finalized: too late to prove"
+        return out
+    proof = build_proof(RollupReader(chain, rollup, from_block=from_block), m.batch)
+    out.update(batch=proof.batch, chunk=proof.chunk_index, tx_index=proof.tx_index, kind=proof.kind_name,
+               reason=proof.reason_name, detail=proof.detail, proof_bytes=proof.calldata_bytes())
+    if not challenge:
+        return out
+    sub = submit_proof(client, proof)
+    out.update(status="proven", **{k: v for k, v in sub.to_dict().items() if k not in out or k == "reason"})
+    out["gas"] = sub.commit_gas + sub.prove_gas
+    return out
+
+
+def _print(out: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(out, sort_keys=True), flush=True)
+        return
+    s = out["status"]
+    if s == "ok":
+        print(f"OK: batches 1..{out['last_batch']} reproduce from L1 data (finalized {out['finalized']}); "
+              f"state root {out['state_root']}", flush=True)
+    elif s == "frozen":
+        print(f"FROZEN: the system is frozen (last batch {out['last_batch']}, finalized {out['finalized']}); "
+              "accounts exit with `clearline escape`", flush=True)
+    else:
+        print(out["mismatch"], flush=True)
+        if "error" in out:
+            print(f"cannot prove: {out['error']}", flush=True)
+            return
+        where = f"batch {out['batch']}, chunk {out['chunk']}"
+        if out.get("tx_index") is not None:
+            where += f", transaction {out['tx_index']}"
+        print(f"FRAUD at {where}: {out['kind']} / {out['reason']} -- {out['detail']}", flush=True)
+        if s == "proven":
+            print(f"PROVEN: proveFraud succeeded (gas {out['commit_gas']:,} commit + {out['prove_gas']:,} prove); "
+                  f"bond paid to the challenger {out['reward_wei']} wei, burnt {out['burnt_wei']} wei; "
+                  f"{out['batches_reverted']} batch(es) reverted from batch {out['batch']}; "
+                  f"system frozen: {out['frozen']} (accounts exit with `clearline escape`)", flush=True)
+        else:
+            print("not challenged (run with --challenge to submit the proof)", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from clearline.l1.chain import RpcChain
+    from clearline.l1.client import L1Revert
+
+    from .fraud import FraudError
+    from .l1data import L1DataError
+
+    try:
+        chain = RpcChain(args.rpc, [args.key] if args.key else None)
+    except Exception as exc:
+        print(f"watch: error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 2
+    last_ok = None
+    while True:
+        try:
+            out = watch_once(chain, args.rollup, challenge=args.challenge, from_block=args.from_block)
+        except (FraudError, L1Revert) as exc:
+            print(f"watch: cannot prove: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+            return 2
+        except (L1DataError, OSError, ValueError) as exc:
+            print(f"watch: error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+            return 2
+        status = out["status"]
+        if status == "ok":
+            if args.once or (out["last_batch"], out["finalized"]) != last_ok:
+                _print(out, args.json)
+            last_ok = (out["last_batch"], out["finalized"])
+            if args.once:
+                return 0
+            time.sleep(args.interval)
+            continue
+        _print(out, args.json)
+        if status == "frozen":
+            return 0
+        return 2 if "error" in out else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``clearline watch --rpc URL --rollup ADDRESS [--challenge] [--key HEX] [--once]``."""
+    return run(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":  # python -m clearline.watchtower.watch --rpc ... --rollup ...
+    raise SystemExit(main())
