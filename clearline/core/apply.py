@@ -51,15 +51,23 @@ class Receipt:
 
 
 # -- entry points ------------------------------------------------------------------------
-def apply(state: State, tx) -> Receipt:
-    """Apply one transaction. Rejections return a receipt with ``ok=False`` and change nothing."""
+def apply(state: State, tx, reporters=None) -> Receipt:
+    """Apply one transaction. Rejections return a receipt with ``ok=False`` and change nothing.
+
+    ``reporters``: for a ``MarkUpdate``, optionally the signers of its oracle reports already
+    recovered by a verifier (``clearline.oracle.report.recover_reporters_ahead``); each is used
+    only for the very report it was recovered from (``RecoveredReporters.signer_of``), every
+    other report is recovered here. The result never depends on it, only the time taken."""
     if tx.time_ms < state.time_ms:
         return Receipt(False, E.TIME_WENT_BACKWARDS, f"time {tx.time_ms} < state time {state.time_ms}")
     handler = _HANDLERS.get(type(tx))
     if handler is None:
         return Receipt(False, E.UNKNOWN_TX_KIND, type(tx).__name__)
     try:
-        receipt = handler(state, tx)
+        if reporters is not None and handler is _mark_update:
+            receipt = _mark_update(state, tx, reporters)
+        else:
+            receipt = handler(state, tx)
     except Rejected as e:
         return Receipt(False, e.code, e.message)
     state.time_ms = tx.time_ms
@@ -371,7 +379,7 @@ def _set_account_flags(st: State, tx: SetAccountFlags) -> Receipt:
 
 
 # -- operator ---------------------------------------------------------------------------------
-def _mark_update(st: State, tx: MarkUpdate) -> Receipt:
+def _mark_update(st: State, tx: MarkUpdate, reporters=None) -> Receipt:
     from ..oracle.aggregate import OracleRejected, aggregate
     from ..oracle.report import recover_reporter
 
@@ -395,10 +403,13 @@ def _mark_update(st: State, tx: MarkUpdate) -> Receipt:
             raise Rejected(E.STALE_MARK, f"{m.spec.symbol} already has a mark at {m.mark_time}")
     # oracle: recover every report, aggregate per underlying (pure), apply after validation
     by_asset: dict[int, list] = {}
-    for rep in tx.reports:
+    for i, rep in enumerate(tx.reports):
         if rep.asset not in st.underlyings:
             raise Rejected(E.UNKNOWN_UNDERLYING, f"report for unknown underlying {rep.asset}")
-        by_asset.setdefault(rep.asset, []).append((rep, recover_reporter(st.domain, rep)))
+        signer = reporters.signer_of(st.domain, i, rep) if reporters is not None else None
+        if signer is None:
+            signer = recover_reporter(st.domain, rep)
+        by_asset.setdefault(rep.asset, []).append((rep, signer))
     results = {}
     for asset in sorted(by_asset):
         u = st.underlyings[asset]

@@ -957,7 +957,7 @@ def encode_underlying_leaf(
     return b"".join(parts)
 
 
-def encode_state(
+def _state_reference(
     *,
     accounts_root: bytes,
     orders_root: bytes,
@@ -986,6 +986,46 @@ def encode_state(
         _uint(total_deposits, 256, "total_deposits"),
         _uint(total_withdrawals, 256, "total_withdrawals"),
     ))
+
+
+# tag, accountsRoot, ordersRoot, marketsRoot, l1QueuePos, feePool, insuranceFund, nextOrderId,
+# nextAccountId, timeMs, totalDeposits, totalWithdrawals (uint256 words passed as 32 bytes)
+_STATE = struct.Struct(">32s32s32s32s24xQ32s32s24xQ28xI24xQ32s32s")
+
+
+def encode_state(
+    *,
+    accounts_root: bytes,
+    orders_root: bytes,
+    markets_root: bytes,
+    l1_queue_pos: int,
+    fee_pool: int,
+    insurance_fund: int,
+    next_order_id: int,
+    next_account_id: int,
+    time_ms: int,
+    total_deposits: int,
+    total_withdrawals: int,
+) -> bytes:
+    """The preimage of ``state_root`` (exposed for proofs that must reveal it). One
+    ``struct.pack`` (a root per transaction is a use case), falling back to the word-by-word
+    reference on anything unusual, like the fast leaf encoders above."""
+    try:
+        if (type(accounts_root) is bytes and len(accounts_root) == 32 and type(orders_root) is bytes
+                and len(orders_root) == 32 and type(markets_root) is bytes and len(markets_root) == 32
+                and all(map(isinstance, (l1_queue_pos, fee_pool, insurance_fund, next_order_id, next_account_id,
+                                         time_ms, total_deposits, total_withdrawals), _INT_TYPES))):
+            return _STATE.pack(STATE_TAG, accounts_root, orders_root, markets_root, l1_queue_pos,
+                               fee_pool.to_bytes(32, "big"), insurance_fund.to_bytes(32, "big"), next_order_id,
+                               next_account_id, time_ms, total_deposits.to_bytes(32, "big"),
+                               total_withdrawals.to_bytes(32, "big"))
+    except (struct.error, OverflowError):
+        pass
+    return _state_reference(
+        accounts_root=accounts_root, orders_root=orders_root, markets_root=markets_root, l1_queue_pos=l1_queue_pos,
+        fee_pool=fee_pool, insurance_fund=insurance_fund, next_order_id=next_order_id,
+        next_account_id=next_account_id, time_ms=time_ms, total_deposits=total_deposits,
+        total_withdrawals=total_withdrawals)
 
 
 def state_root(

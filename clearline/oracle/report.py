@@ -47,6 +47,7 @@ __all__ = [
     "PRICE_REPORT_TYPEHASH",
     "REPORT_SIZE",
     "PriceReport",
+    "RecoveredReporters",
     "decode_report",
     "decode_reports",
     "digest",
@@ -54,6 +55,7 @@ __all__ = [
     "encode_reports",
     "recover_reporter",
     "recover_reporters",
+    "recover_reporters_ahead",
     "sign",
     "signed",
     "struct_hash",
@@ -176,6 +178,47 @@ _REPORT_MASK = 0
 for _bits in (32, 64, 64, 64, 256, 256, 8):
     _REPORT_MASK = (_REPORT_MASK << 256) | (((1 << (256 - _bits)) - 1) << _bits)
 del _bits
+
+@dataclass(frozen=True, slots=True)
+class RecoveredReporters:
+    """A MarkUpdate's reporters recovered ahead of ``clearline.core.apply`` (by a verifier, on
+    another thread or process), as order signers are: ``apply(state, tx, reporters)`` then
+    skips recovering them. Made only by ``recover_reporters_ahead``. ``signers[i]`` is the
+    address that signed ``reports[i]`` under the domain whose separator is ``separator``, or
+    None where it does not recover (``apply`` recovers that one again, to reject it with the
+    exact error).
+
+    ``signer_of`` hands out an address only for a report equal, field by field and signature
+    included, to the one it was recovered from, at the same position and under the same
+    domain: anything else (another transaction's reports, another deployment) is recovered
+    again, so a stale or misplaced value can cost time but never change a result."""
+
+    separator: bytes
+    reports: tuple[PriceReport, ...]
+    signers: tuple[bytes | None, ...]
+
+    def signer_of(self, domain: Domain, index: int, report: PriceReport) -> bytes | None:
+        """The recovered signer of ``report``, the ``index``-th report of the transaction
+        being applied under ``domain``; None: recover it."""
+        if index < len(self.reports) and self.separator == domain.separator:
+            known = self.reports[index]
+            if known is report or known == report:
+                return self.signers[index]
+        return None
+
+
+def recover_reporters_ahead(domain: Domain, reports: Iterable[PriceReport]) -> RecoveredReporters:
+    """Recover every report's signer under ``domain`` (None where it does not recover), for
+    ``apply`` to use instead of recovering them itself."""
+    reports = tuple(reports)
+    signers: list[bytes | None] = []
+    for r in reports:
+        try:
+            signers.append(recover_reporter(domain, r))
+        except Exception:  # apply recovers this one again and rejects the transaction with the error
+            signers.append(None)
+    return RecoveredReporters(domain.separator, reports, tuple(signers))
+
 
 _ZERO_SIG = bytes(65)
 _ZERO_WORD = bytes(32)

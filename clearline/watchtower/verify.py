@@ -48,8 +48,9 @@ from clearline.core import eip712
 from clearline.core.apply import apply
 from clearline.core.encoding import decode_tx
 from clearline.core.state import Genesis, State
-from clearline.core.txs import SIGNED_KINDS, Deposit, ForcedWithdrawal
+from clearline.core.txs import SIGNED_KINDS, Deposit, ForcedWithdrawal, MarkUpdate
 from clearline.l1.batch_v2 import chunk_bounds, decode_chunk
+from clearline.oracle.report import recover_reporters_ahead
 from clearline.l1.formats import (BATCH_FORMAT_V2, QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchFormatError,
                                   decode_batch, decode_batch_txs, deposit_item_hash, queue_item_hash,
                                   withdrawals_tree)
@@ -200,10 +201,20 @@ class _Prepared:
     error: str | None  # why the batch data does not decode
     recovered: list = field(default_factory=list)  # (first index, future) of signer-recovery chunks
     error_tx: int | None = None  # the transaction at fault in data that does not decode
+    # tx index -> a MarkUpdate's oracle reporters recovered with the signers (for ``apply``)
+    reporters: dict = field(default_factory=dict)
 
 
-def _recover_chunk(domain: eip712.Domain, txs: list) -> None:
-    """Thread mode: fill ``signer`` in place (None where the signature does not recover)."""
+def _reporters(domain: eip712.Domain, txs: list) -> dict:
+    """``{index in txs: RecoveredReporters}`` of the MarkUpdates in ``txs`` that carry oracle
+    reports: recovered here, next to the signers, instead of on the applying thread."""
+    return {i: recover_reporters_ahead(domain, tx.reports) for i, tx in enumerate(txs)
+            if type(tx) is MarkUpdate and tx.reports}
+
+
+def _recover_chunk(domain: eip712.Domain, txs: list) -> dict:
+    """Thread mode: fill ``signer`` in place (None where the signature does not recover);
+    returns the MarkUpdates' recovered reporters (``_reporters``)."""
     signed = SIGNED_KINDS
     recover = eip712.recover_signer
     for tx in txs:
@@ -212,7 +223,7 @@ def _recover_chunk(domain: eip712.Domain, txs: list) -> None:
                 tx.signer = recover(domain, tx)
             except Exception:  # Rejected, or fields no signature can cover
                 tx.signer = None  # apply rejects it as unsigned
-    return None
+    return _reporters(domain, txs)
 
 
 _worker_domain: eip712.Domain | None = None
@@ -235,25 +246,26 @@ def _signers(txs: list) -> list:
     return out
 
 
-def _signers_chunk(payloads: list[bytes]) -> list:
+def _signers_chunk(payloads: list[bytes]) -> tuple[list, dict]:
     """Process mode, v1 data, in a worker: the recovered signer of each encoded transaction
-    (None if it is unsigned, does not decode or does not recover). Only 20-byte addresses
-    travel back."""
+    (None if it is unsigned, does not decode or does not recover), and the MarkUpdates'
+    recovered reporters (``_reporters``). Only addresses (and the reports) travel back."""
     txs = []
     for p in payloads:
         try:
             txs.append(decode_tx(p))
         except Exception:  # the applying thread sees the same decode failure
             txs.append(None)
-    return _signers(txs)
+    return _signers(txs), _reporters(_worker_domain, txs)
 
 
-def _decode_recover_v2(data: bytes, bounds: list, first_index: int) -> list | BatchFormatError:
+def _decode_recover_v2(data: bytes, bounds: list, first_index: int) -> tuple[list, dict] | BatchFormatError:
     """Process mode, v2 data, in a worker: decode the chunks ``bounds`` (start, end, count) of
     ``data`` (a slice of the batch: v2 chunks decode on their own), recover each signer
     (None where it does not recover) and send the transactions back with ``signer`` set:
-    unpickling them costs the applying process a quarter of decoding them. Data that does
-    not decode comes back as its ``BatchFormatError``."""
+    unpickling them costs the applying process a quarter of decoding them; with them the
+    MarkUpdates' recovered reporters (``_reporters``). Data that does not decode comes back
+    as its ``BatchFormatError``."""
     txs: list = []
     try:
         for start, end, count in bounds:
@@ -267,7 +279,7 @@ def _decode_recover_v2(data: bytes, bounds: list, first_index: int) -> list | Ba
                 tx.signer = recover(_worker_domain, tx)
             except Exception:  # the applying thread sees a missing signer and rejects the transaction
                 tx.signer = None
-    return txs
+    return txs, _reporters(_worker_domain, txs)
 
 
 class _Undecodable(Exception):
@@ -317,19 +329,23 @@ def _prepare(reader: RollupReader, ref: BatchRef, domain: eip712.Domain, pool, c
 
 def _fill_signers(prep: _Prepared, f) -> None:
     """Set ``signer`` on the transactions of one recovery chunk, or put the chunk's decoded
-    transactions in place (v2 in process mode); waits for it."""
+    transactions in place (v2 in process mode), and note its recovered reporters; waits for it."""
     lo, future = f
-    signers = future.result()
-    if signers is None:
-        return  # thread mode: filled in place
-    if isinstance(signers, BatchFormatError):
-        raise _Undecodable(signers)
-    if prep.txs[lo] is None:  # decoded by the worker, signers set
-        prep.txs[lo:lo + len(signers)] = signers
-        return
-    for tx, s in zip(prep.txs[lo:lo + len(signers)], signers):
-        if isinstance(tx, SIGNED_KINDS):
-            tx.signer = s
+    result = future.result()
+    if isinstance(result, BatchFormatError):
+        raise _Undecodable(result)
+    if isinstance(result, dict):  # thread mode: signers filled in place
+        reporters = result
+    else:
+        signers, reporters = result
+        if prep.txs[lo] is None:  # decoded by the worker, signers set
+            prep.txs[lo:lo + len(signers)] = signers
+        else:
+            for tx, s in zip(prep.txs[lo:lo + len(signers)], signers):
+                if isinstance(tx, SIGNED_KINDS):
+                    tx.signer = s
+    for i, rr in reporters.items():
+        prep.reporters[lo + i] = rr
 
 
 def _wait_signers(prep: _Prepared) -> None:
@@ -387,6 +403,7 @@ class _Verifier:
         records: list = []
         l1_kinds = (Deposit, ForcedWithdrawal)
         pending = deque(prep.recovered)  # recovery chunks, in order: wait for each when reached
+        reporters = prep.reporters  # filled in as the chunks are reached
         prep.recovered = []
         next_chunk = pending[0][0] if pending else n
         for j, tx in enumerate(txs):
@@ -404,7 +421,7 @@ class _Verifier:
                 bad = self._queue_check(number, j, tx, h.queue_end)
                 if bad is not None:
                     return bad
-            r = apply(state, tx)
+            r = apply(state, tx, reporters.get(j)) if type(tx) is MarkUpdate else apply(state, tx)
             if r.ok:
                 if r.events:
                     records.extend(withdrawal_records(state, r))

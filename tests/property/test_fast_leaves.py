@@ -124,3 +124,16 @@ def test_fast_encoders_raise_invariant_broken():
     m.risk_array = [0] * 15 + [1 << 63]
     with pytest.raises(InvariantBroken, match="risk_array"):
         State(Genesis(1, bytes(20), bytes(20), (_spec(0),)))._market_leaf_cached(m)
+
+
+hash32 = st.integers(0, 15).flatmap(lambda r: st.sampled_from([bytes(31), bytearray(32), None, "x" * 32])
+                                    if r == 0 else st.binary(min_size=32, max_size=32))
+
+
+@settings(max_examples=500, deadline=None)
+@given(kw=st.fixed_dictionaries(dict(
+    accounts_root=hash32, orders_root=hash32, markets_root=hash32, l1_queue_pos=near(64), fee_pool=near(256),
+    insurance_fund=near(256), next_order_id=near(64), next_account_id=near(32), time_ms=near(64),
+    total_deposits=near(256), total_withdrawals=near(256))))
+def test_state_encoding_fast_equals_reference(kw):
+    assert _outcome(encoding.encode_state, **kw) == _outcome(encoding._state_reference, **kw)
