@@ -19,7 +19,7 @@ from collections import deque
 
 from ..api.numbers import fmt_lots, fmt_ticks, fmt_usd6
 from ..core import ledger as L
-from ..core.txs import MarkUpdate, Order, Replace
+from ..core.txs import MarkUpdate, Order, OrderType, Replace
 from . import views
 
 __all__ = ["EventBus", "History"]
@@ -80,15 +80,22 @@ class History:
         return out
 
 
+def _order_terms(tif: int, flags: int) -> dict:
+    """The terms an order event repeats, so a client can keep its open-orders table from the
+    stream alone (the same fields as ``views.open_order``)."""
+    return {"type": "limit", "tif": views.TIFS[tif], "post_only": bool(flags & 1), "reduce_only": bool(flags & 2)}
+
+
 class EventBus:
     def __init__(self, state, publish=None):
         self.publish = publish or (lambda messages: None)
         self.history = History()
         self.seqs: dict[str, int] = {}
         self.active_accounts: set[int] = set()
-        self._orders: dict[int, list] = {}  # order id -> [account, inst, side, price, size, remaining]
+        # order id -> [account, inst, side, price, size, remaining, tif, flags]
+        self._orders: dict[int, list] = {}
         for o in state.orders.values():
-            self._orders[o.order_id] = [o.account, o.instrument, o.side, o.price, o.size, o.remaining]
+            self._orders[o.order_id] = [o.account, o.instrument, o.side, o.price, o.size, o.remaining, o.tif, o.flags]
         self._book_last: dict[int, tuple[dict, dict]] = {}
         self._last_positions: dict[int, str] = {}
         self._last_margin: dict[int, str] = {}
@@ -109,13 +116,16 @@ class EventBus:
         state_markets = self._markets
         t = tx.time_ms
         taker_oid = receipt.order_id if isinstance(tx, (Order, Replace)) else 0
-        taker = (-1, 0)  # (instrument, side) of an incoming order
+        taker = (-1, 0, None)  # (instrument, side, terms) of an incoming order
         if isinstance(tx, Order):
-            taker = (tx.instrument, tx.side)
+            terms = _order_terms(tx.tif, tx.flags)
+            if tx.order_type == OrderType.MARKET:
+                terms["type"] = "market"
+            taker = (tx.instrument, tx.side, terms)
         elif isinstance(tx, Replace):
             replaced = self._orders.get(tx.order_id)
             if replaced is not None:
-                taker = (replaced[1], replaced[2])
+                taker = (replaced[1], replaced[2], _order_terms(replaced[6], replaced[7]))
         taker_fill = 0
         for ev in receipt.events:
             kind = type(ev)
@@ -131,7 +141,10 @@ class EventBus:
                     size = tx.size
                 else:
                     size = ev.remaining
-                self._orders[ev.order_id] = [ev.account, ev.instrument, ev.side, ev.price, size, ev.remaining]
+                resting = self._state.orders.get(ev.order_id)
+                tif, flags = (resting.tif, resting.flags) if resting is not None else (0, 0)
+                self._orders[ev.order_id] = [ev.account, ev.instrument, ev.side, ev.price, size, ev.remaining,
+                                             tif, flags]
                 self._books.add(ev.instrument)
                 self._order_event(seq, ev.order_id, "open", None)
             elif kind is L.OrderClosed:
@@ -210,7 +223,7 @@ class EventBus:
         o = self._orders.get(oid)
         if o is None:
             return
-        aid, inst, side, price, size, remaining = o
+        aid, inst, side, price, size, remaining, tif, flags = o
         self._accounts.add(aid)
         if aid not in self.active_accounts:
             return
@@ -219,18 +232,18 @@ class EventBus:
             "order_id": oid, "symbol": spec.symbol, "side": views.SIDES[side],
             "price": fmt_ticks(price, spec.tick_size), "size": fmt_lots(size, spec.lot_size),
             "remaining": fmt_lots(remaining if status == "open" else 0, spec.lot_size),
-            "status": status, "reason": reason, "seq": seq})
+            **_order_terms(tif, flags), "status": status, "reason": reason, "seq": seq})
 
     def _taker_event(self, seq, tx, oid, aid, taker, status, reason) -> None:
         """An incoming order that never rested: filled on arrival, or its remainder dropped."""
-        inst, side = taker
+        inst, side, terms = taker
         if aid < 0 or inst < 0 or aid not in self.active_accounts:
             return
         spec = self._markets[inst].spec
         self._order_events.setdefault(aid, []).append({
             "order_id": oid, "symbol": spec.symbol, "side": views.SIDES[side],
             "price": fmt_ticks(tx.price, spec.tick_size), "size": fmt_lots(tx.size, spec.lot_size),
-            "remaining": "0", "status": status, "reason": reason, "seq": seq})
+            "remaining": "0", **terms, "status": status, "reason": reason, "seq": seq})
 
     def _funding(self, t: int, ev) -> None:
         spec = self._markets[ev.instrument].spec

@@ -163,12 +163,28 @@ def test_account_channels(live):
             got.setdefault(m["channel"], m)
         (ev,) = got[f"orders:{aid}"]["data"]["events"]
         assert (ev["order_id"], ev["status"], ev["size"]) == (r.order_id, "filled", "0.4")
+        assert (ev["type"], ev["tif"], ev["post_only"], ev["reduce_only"]) == ("limit", "IOC", False, False)
         (fill,) = got[f"fills:{aid}"]["data"]["fills"]
         assert (fill["liquidity"], fill["price"], fill["size"]) == ("taker", "3050", "0.4")
         (pos,) = got[f"positions:{aid}"]["data"]["positions"]
         assert (pos["symbol"], pos["side"], pos["size"]) == ("ETH-PERP", "long", "0.4")
         assert got[f"margin:{aid}"]["data"]["initial_margin"] != "0"
         assert all(m["seq"] == 1 for m in got.values())
+
+
+def test_order_events_carry_the_order_terms(live):
+    """Open and closed events repeat type, tif and flags, so the stream alone keeps an
+    open-orders table exact (the same fields as GET /accounts/{id})."""
+    c, aid = live.trader()
+    with ws(live) as sock:
+        subscribe(sock, f"orders:{aid}")
+        r = c.place_order("ETH-PERP", "buy", "2000", "0.2", post_only=True)
+        opened = until(sock, lambda m: m.get("type") == "update")["data"]["events"][0]
+        c.cancel(r.order_id)
+        closed = until(sock, lambda m: m.get("type") == "update")["data"]["events"][0]
+    for ev, status in ((opened, "open"), (closed, "cancelled")):
+        assert (ev["order_id"], ev["status"]) == (r.order_id, status)
+        assert (ev["type"], ev["tif"], ev["post_only"], ev["reduce_only"]) == ("limit", "GTC", True, False)
 
 
 @pytest.mark.parametrize("frame, name", [
