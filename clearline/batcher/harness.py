@@ -31,7 +31,7 @@ from clearline.sim.market import SimulatedMarket, demo_genesis
 from .batcher import Batcher
 from .feeder import L1QueueFeeder
 
-__all__ = ["SimRollup", "make_sim_rollup", "measure_l1", "rollup_genesis"]
+__all__ = ["SimRollup", "make_sim_rollup", "measure_fraud_gas", "measure_l1", "rollup_genesis"]
 
 T0_MS = 1_760_000_000_000
 STEP_MS = 50
@@ -265,3 +265,29 @@ def measure_l1(chain: Chain | None = None, *, steps: int = 300, makers: int = 4,
         "sim_seconds": round(sim_s, 2),
         "post_seconds": round(post_s, 2),
     }
+
+
+def measure_fraud_gas(*, deposits: int = 16) -> dict:
+    """Gas of ``Rollup.proveFraud`` for each proof kind, each against the fault of the faulty
+    batcher that it proves (``clearline.sequencer.faults.faulty_rollup`` on a fresh in-process
+    EVM; the faulty batch holds ``deposits`` deposits, a full chunk of 16 by default, so the
+    deposit re-execution carries 16 account proofs). ``fraud_proof_gas_max`` is the largest;
+    ``fraud_proof_gas_by_fault`` per fault (``"<fault>/<kind>"``); ``fraud_commit_gas`` the
+    commitment's. Whole-transaction gas (21,000 and calldata included)."""
+    from clearline.l1.chain import InProcessChain
+    from clearline.sequencer.faults import FaultKind, faulty_rollup
+    from clearline.watchtower.fraud import find_fraud, submit_proof
+
+    by_fault: dict[str, int] = {}
+    commit = 0
+    for fault in FaultKind:
+        chain = InProcessChain(n_accounts=10)
+        f = faulty_rollup(chain, fault, deposits=deposits, later_batch=False)
+        _, proof = find_fraud(chain, f.rollup.deployment.rollup)
+        if proof is None:
+            raise RuntimeError(f"fault {fault.value}: the watchtower found nothing")
+        sub = submit_proof(f.challenger, proof)
+        by_fault[f"{fault.value}/{proof.kind_name}"] = sub.prove_gas
+        commit = max(commit, sub.commit_gas)
+    return {"fraud_proof_gas_max": max(by_fault.values()), "fraud_proof_gas_by_fault": by_fault,
+            "fraud_commit_gas": commit}

@@ -22,8 +22,9 @@ carries it, once; ``injected`` then describes it. Kinds:
 from __future__ import annotations
 
 import struct
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from enum import Enum
+from typing import Any
 
 from clearline.batcher.batcher import Batcher, BatchPlan
 from clearline.batcher.records import withdrawal_records
@@ -35,7 +36,7 @@ from clearline.core.txs import Deposit, ForcedWithdrawal
 from clearline.l1.batch_v2 import chunk_bounds
 from clearline.l1.formats import encode_batch, withdrawals_tree
 
-__all__ = ["FaultKind", "FaultyBatcher", "MINTED_EXTRA", "WRONG_ROOT"]
+__all__ = ["FaultKind", "FaultyBatcher", "FaultyRollup", "MINTED_EXTRA", "WRONG_ROOT", "faulty_rollup"]
 
 MINTED_EXTRA = 1_000_000 * 10**6  # usd6 a minted deposit adds
 WRONG_ROOT = keccak(b"clearline.fault.wrong_root")
@@ -177,3 +178,46 @@ def _trailing_byte(data: bytes, chunk: int) -> bytes:
         if i == chunk:
             out.append(0)
     return bytes(out)
+
+
+# ------------------------------------------------------------------------- test scenario
+@dataclass
+class FaultyRollup:
+    """A rollup whose third batch carries one fault (see ``faulty_rollup``)."""
+
+    rollup: Any  # clearline.batcher.harness.SimRollup
+    challenger: Any  # L1Client of the chain's last account
+    finalized: int  # the batch finalized before the fault
+    faulty_batch: int
+
+
+def faulty_rollup(chain, fault: FaultKind | str | None, *, later_batch: bool = True, deposits: int = 3,
+                  challenge_period: int = 100, forced_deadline: int = 1_000) -> FaultyRollup:
+    """The simulated market on ``chain`` (``clearline.batcher.harness``: real contracts, real
+    signatures, Vault deposits): batch 1 (the traders' first deposits: new accounts) posted and
+    finalized; batch 2 some trading; batch 3 ``deposits`` new deposits into existing accounts
+    (one chunk when <= 16), carrying ``fault`` (honest if None); with ``later_batch`` a batch
+    4 of trading follows. The challenger is the chain's last account."""
+    from clearline.batcher.harness import make_sim_rollup
+
+    r = make_sim_rollup(chain, makers=1, takers=1, leveraged=1, challenge_period=challenge_period,
+                        forced_deadline=forced_deadline, max_delay_ms=10**9)
+    r.batcher.flush()
+    chain.advance_time(challenge_period)
+    r.client.finalize_ready()
+    r.step(6)
+    r.batcher.flush()
+    users = list(r.users.values())[:3]
+    for i in range(deposits):
+        u = users[i % len(users)]
+        amount = (7 + i) * 10**6
+        u.mint(u.address, amount)
+        u.deposit(0, amount)
+    r.feed()
+    if fault is not None:
+        r.batcher = FaultyBatcher(r.journal, r.client, r.genesis, fault=fault, **r.batcher_kw)
+    r.batcher.flush()
+    if later_batch:
+        r.step(4)
+        r.batcher.flush()
+    return FaultyRollup(r, r.client.with_sender(chain.accounts[-1]), 1, 3)
