@@ -267,13 +267,14 @@ def measure_l1(chain: Chain | None = None, *, steps: int = 300, makers: int = 4,
     }
 
 
-def measure_fraud_gas(*, deposits: int = 16) -> dict:
+def measure_fraud_gas(*, deposits: int = 15) -> dict:
     """Gas of ``Rollup.proveFraud`` for each proof kind, each against the fault of the faulty
     batcher that it proves (``clearline.sequencer.faults.faulty_rollup`` on a fresh in-process
-    EVM; the faulty batch holds ``deposits`` deposits, a full chunk of 16 by default, so the
-    deposit re-execution carries 16 account proofs). ``fraud_proof_gas_max`` is the largest;
-    ``fraud_proof_gas_by_fault`` per fault (``"<fault>/<kind>"``); ``fraud_commit_gas`` the
-    commitment's. Whole-transaction gas (21,000 and calldata included)."""
+    EVM; the faulty batch holds ``deposits`` deposits and one withdrawal: a full chunk of 16 by
+    default, so the re-execution carries 16 account proofs and one signature recovery).
+    ``fraud_proof_gas_max`` is the largest; ``fraud_proof_gas_by_fault`` per fault
+    (``"<fault>/<kind>"``); ``fraud_commit_gas`` the commitment's. Whole-transaction gas
+    (21,000 and calldata included)."""
     from clearline.l1.chain import InProcessChain
     from clearline.sequencer.faults import FaultKind, faulty_rollup
     from clearline.watchtower.fraud import find_fraud, submit_proof

@@ -12,7 +12,9 @@ carries it, once; ``injected`` then describes it. Kinds:
   next item in its place (the cheating state jumps its queue position);
 - ``minted_collateral``: a Deposit credits more than its L1 queue item holds;
 - ``wrong_root``: one committed state root is not the root of the data (the first chunk made
-  only of deposits, else the first chunk);
+  only of deposits and withdrawals, else the first chunk);
+- ``forged_signature``: a Withdraw pays more than its owner signed (the signature no longer
+  recovers to the owner; the cheating state debits the larger amount);
 - ``malformed_chunk``: a chunk carries a trailing byte (the chunk table still walks);
 - ``bad_framing``: the header's txsPerRoot is not the data's chunk size;
 - ``wrong_queue_end``: the header's queueEnd claims one queue item fewer than the batch
@@ -32,7 +34,7 @@ from clearline.core.apply import apply
 from clearline.core.encoding import decode_tx
 from clearline.core.hashing import keccak
 from clearline.core.state import State
-from clearline.core.txs import Deposit, ForcedWithdrawal
+from clearline.core.txs import Deposit, ForcedWithdrawal, Withdraw
 from clearline.l1.batch_v2 import chunk_bounds
 from clearline.l1.formats import encode_batch, withdrawals_tree
 
@@ -49,6 +51,7 @@ class FaultKind(str, Enum):
     MALFORMED_CHUNK = "malformed_chunk"
     BAD_FRAMING = "bad_framing"
     WRONG_QUEUE_END = "wrong_queue_end"
+    FORGED_SIGNATURE = "forged_signature"
 
 
 _L1 = (Deposit, ForcedWithdrawal)
@@ -107,11 +110,22 @@ class FaultyBatcher(Batcher):
             return out
         if f is FaultKind.WRONG_ROOT:
             chunks = [txs[i:i + k] for i in range(0, len(txs), k)]
-            c = next((i for i, ch in enumerate(chunks) if all(type(tx) is Deposit for tx in ch)), 0)
+            c = next((i for i, ch in enumerate(chunks) if all(type(tx) in (Deposit, Withdraw) for tx in ch)), 0)
             roots = list(plan.state_roots)
             roots[c] = WRONG_ROOT
             self.injected = {"fault": f.value, "batch": plan.number, "chunk": c}
             return replace(plan, state_roots=roots)
+        if f is FaultKind.FORGED_SIGNATURE:
+            j = next((i for i, tx in enumerate(txs) if type(tx) is Withdraw), None)
+            if j is None:
+                return None
+            txs = list(txs)
+            forged = replace(txs[j], amount=txs[j].amount + 1)
+            forged.signer = txs[j].signer  # the cheating sequencer "accepts" it as signed
+            txs[j] = forged
+            out = self._replan(plan, pre, txs)
+            self.injected = {"fault": f.value, "batch": plan.number, "tx_index": j}
+            return out
         if f is FaultKind.MALFORMED_CHUNK:
             if not txs:
                 return None
@@ -195,13 +209,25 @@ def faulty_rollup(chain, fault: FaultKind | str | None, *, later_batch: bool = T
                   challenge_period: int = 100, forced_deadline: int = 1_000) -> FaultyRollup:
     """The simulated market on ``chain`` (``clearline.batcher.harness``: real contracts, real
     signatures, Vault deposits): batch 1 (the traders' first deposits: new accounts) posted and
-    finalized; batch 2 some trading; batch 3 ``deposits`` new deposits into existing accounts
-    (one chunk when <= 16), carrying ``fault`` (honest if None); with ``later_batch`` a batch
-    4 of trading follows. The challenger is the chain's last account."""
+    finalized (with a "saver" account that never trades: the chain account after the
+    traders'); batch 2 some trading; batch 3 ``deposits`` new deposits into existing accounts
+    and one signed withdrawal of the saver (one chunk when ``deposits`` < 16), carrying
+    ``fault`` (honest if None); with ``later_batch`` a batch 4 of trading follows. The
+    challenger is the chain's last account."""
     from clearline.batcher.harness import make_sim_rollup
+
+    from clearline.core import eip712
+    from clearline.core.encoding import encode_tx
 
     r = make_sim_rollup(chain, makers=1, takers=1, leveraged=1, challenge_period=challenge_period,
                         forced_deadline=forced_deadline, max_delay_ms=10**9)
+    # a saver: an account that only deposits and withdraws (no positions)
+    saver_key = chain.accounts[len(r.sim.traders) + 1]
+    saver = r.client.with_sender(saver_key)
+    saver.mint(saver.address, 1_000 * 10**6)
+    saver.deposit(0, 1_000 * 10**6)
+    r.feed()
+    saver_id = r.sequencer.state.account_ids[(bytes.fromhex(saver.address[2:]), 0)]
     r.batcher.flush()
     chain.advance_time(challenge_period)
     r.client.finalize_ready()
@@ -214,6 +240,12 @@ def faulty_rollup(chain, fault: FaultKind | str | None, *, later_batch: bool = T
         u.mint(u.address, amount)
         u.deposit(0, amount)
     r.feed()
+    r.now_ms += 1
+    w = Withdraw(r.now_ms, saver_id, 250 * 10**6, 1)
+    w.signature = eip712.sign(r.sequencer.state.domain, w, bytes(saver_key.key))
+    (ack,) = r.sequencer.submit([encode_tx(w)], r.now_ms)
+    if not ack.receipt.ok:
+        raise RuntimeError(f"the saver's withdrawal was rejected: {ack.receipt}")
     if fault is not None:
         r.batcher = FaultyBatcher(r.journal, r.client, r.genesis, fault=fault, **r.batcher_kw)
     r.batcher.flush()

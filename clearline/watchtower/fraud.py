@@ -18,8 +18,10 @@ Kinds (``FraudVerifier.sol``; docs/fraud-proofs.md):
   (skipped, out of order, altered -- e.g. minted collateral -- or nonexistent);
 - ``KIND_QUEUE_END`` (4): the last chunk's L1 transactions do not end at the header's
   queueEnd;
-- ``KIND_DEPOSIT_ROOT`` (5): a chunk of deposits whose committed post-root is not the one
-  re-executing them gives (deposits into existing accounts or the insurance fund).
+- ``KIND_COLLATERAL_ROOT`` (5): a chunk of deposits and withdrawals whose committed post-root
+  is not the one re-executing them gives, or one of which the core rejects (deposits into
+  existing accounts or the insurance fund; withdrawals from accounts without positions:
+  signature, nonce, amount, collateral).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from clearline.core.apply import apply, recover_signer
 from clearline.core.errors import Rejected
 from clearline.core.hashing import keccak
 from clearline.core.state import Genesis, State
-from clearline.core.txs import Deposit
+from clearline.core.txs import Deposit, Withdraw
 from clearline.l1.batch_v2 import BatchFormatError, chunk_bounds, decode_chunk
 from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchHeader, batch_data_parts,
                                   compress_proof, decode_batch, queue_item_hash)
@@ -45,7 +47,7 @@ from .l1data import BatchRef, RollupReader
 
 __all__ = [
     "KIND_CHUNK_DECODE",
-    "KIND_DEPOSIT_ROOT",
+    "KIND_COLLATERAL_ROOT",
     "KIND_FRAMING",
     "KIND_NAMES",
     "KIND_QUEUE_END",
@@ -67,13 +69,13 @@ KIND_FRAMING = 1
 KIND_CHUNK_DECODE = 2
 KIND_QUEUE_ITEM = 3
 KIND_QUEUE_END = 4
-KIND_DEPOSIT_ROOT = 5
-KIND_NAMES = {1: "framing", 2: "chunk_decode", 3: "queue_item", 4: "queue_end", 5: "deposit_root"}
+KIND_COLLATERAL_ROOT = 5
+KIND_NAMES = {1: "framing", 2: "chunk_decode", 3: "queue_item", 4: "queue_end", 5: "collateral_root"}
 
 REASON_NAMES = {
     1: "BAD_VERSION", 2: "BAD_HEADER_VARINT", 3: "BAD_TXS_PER_ROOT", 4: "CHUNK_TABLE", 5: "ROOT_COUNT",
     10: "CHUNK_UNDECODABLE", 20: "QUEUE_OUT_OF_ORDER", 21: "QUEUE_ITEM_MISMATCH", 23: "QUEUE_END",
-    30: "WRONG_POST_ROOT",
+    30: "WRONG_POST_ROOT", 31: "REJECTED_TX",
 }
 
 STATE_TYPE = "(bytes32,bytes32,bytes32,uint64,uint256,uint256,uint64,uint32,uint64,uint256,uint256)"
@@ -406,7 +408,7 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
             return b.proof(c, KIND_QUEUE_END, witness, 23,
                            detail=f"the batch consumes up to queue item {pre[3] + l1_total}, queueEnd says "
                                   f"{h.queue_end}")
-        proof = _deposit_root_proof(b, c, chunk, count, state, pre)
+        proof = _collateral_root_proof(b, c, chunk, count, state, pre)
         if proof is not None:
             return proof
         # advance the rebuild past this chunk for the next one
@@ -420,38 +422,59 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
                      + (f" chunk {chunk_index}" if chunk_index is not None else ""))
 
 
-def _deposit_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: State, pre: tuple, *,
-                        force: bool = False) -> FraudProof | None:
-    """KIND_DEPOSIT_ROOT when chunk ``c`` holds only deposits into existing accounts (or the
-    insurance fund) and re-executing them does not give the committed post-root (``force``:
-    build it even when the root is right, for tests of honest batches)."""
+def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: State, pre: tuple, *,
+                           force: bool = False) -> FraudProof | None:
+    """KIND_COLLATERAL_ROOT when chunk ``c`` holds only Deposits (into existing accounts or the
+    insurance fund) and Withdraws (from accounts without positions, or unknown ones) and
+    re-executing them does not give the committed post-root (reason 30) or the core rejects
+    one (reason 31). ``force``: build it even for an honest chunk (tests)."""
     try:
         txs = decode_chunk(chunk, 0, len(chunk), count)
     except BatchFormatError:
         return None
-    if not txs or any(type(tx) is not Deposit for tx in txs):
+    if not txs or any(type(tx) not in (Deposit, Withdraw) for tx in txs):
         return None
     st = State.from_blob(state.to_blob())
     accesses = []
-    for tx in txs:
-        if tx.owner != bytes(20):
-            aid = st.account_ids.get((tx.owner, tx.subaccount))
-            if aid is None:
-                return None  # a new account: its absence cannot be proven (no index by owner)
-            st.root()
-            accesses.append(_account_witness(st, aid))
+    reason = 0
+    for i, tx in enumerate(txs):
+        st.root()
+        if type(tx) is Deposit:
+            if tx.owner == bytes(20):
+                accesses.append(_empty_account_witness())
+            else:
+                aid = st.account_ids.get((tx.owner, tx.subaccount))
+                if aid is None:
+                    return None  # a new account: its absence cannot be proven (no index by owner)
+                accesses.append(_account_witness(st, aid))
         else:
-            accesses.append(_empty_account_witness())
+            if not 0 <= tx.account < len(st.accounts):
+                accesses.append(_empty_account_witness())
+            else:
+                if st.accounts[tx.account].positions:
+                    return None  # its margin is not re-computed on L1 yet
+                accesses.append(_account_witness(st, tx.account))
+            try:
+                recover_signer(st, tx)
+            except Rejected:
+                tx.signer = None
         r = apply(st, tx)
         if not r.ok:
-            return None  # a rejected deposit: QUEUE_ITEM (or a later kind) proves it
-    post = st.root()
-    if post == b.roots[c] and not force:
+            reason = 31
+            accesses.extend(_empty_account_witness() for _ in txs[i + 1:])
+            break
+    if not reason:
+        post = st.root()
+        if post != b.roots[c]:
+            reason = 30
+    if not reason and not force:
         return None
     witness = abi_encode([STATE_TYPE, f"{ACCOUNT_TYPE}[]"], [pre, accesses])
-    return b.proof(c, KIND_DEPOSIT_ROOT, witness, 30, tx_index=c * len(txs),
-                   detail=f"re-executing the chunk's {len(txs)} deposits gives root 0x{post.hex()}, "
-                          f"committed 0x{b.roots[c].hex()}")
+    detail = (f"re-executing the chunk's {len(txs)} deposits/withdrawals gives another root than the committed "
+              f"0x{b.roots[c].hex()}" if reason == 30 else f"the core rejects transaction {c * b.ref.header.txs_per_root + i}"
+              if reason == 31 else "honest")
+    return b.proof(c, KIND_COLLATERAL_ROOT, witness, reason,
+                   tx_index=c * b.ref.header.txs_per_root + (i if reason == 31 else 0), detail=detail)
 
 
 def _account_witness(st: State, account_id: int) -> tuple:

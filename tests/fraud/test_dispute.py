@@ -90,7 +90,7 @@ def _honest_proofs(reader: RollupReader, number: int) -> list[fraud.FraudProof]:
         a, e = b.parts[c]
         k = b.ref.header.txs_per_root
         count = min(k, len(fraud.decode_batch(b.data).txs) - c * k)
-        p = fraud._deposit_root_proof(b, c, b.data[a:e], count, st, pre, force=True)
+        p = fraud._collateral_root_proof(b, c, b.data[a:e], count, st, pre, force=True)
         if p is not None:
             out.append(p)
     return out
@@ -188,7 +188,8 @@ FAULTS = {
     "malformed_chunk": ("chunk_decode", "CHUNK_UNDECODABLE"),
     "bad_framing": ("framing", "BAD_TXS_PER_ROOT"),
     "wrong_queue_end": ("queue_end", "QUEUE_END"),
-    "wrong_root": ("deposit_root", "WRONG_POST_ROOT"),
+    "wrong_root": ("collateral_root", "WRONG_POST_ROOT"),
+    "forged_signature": ("collateral_root", "REJECTED_TX"),
 }
 
 

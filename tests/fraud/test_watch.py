@@ -24,8 +24,9 @@ from clearline.watchtower.watch import watch_once  # noqa: E402
 EXPECTED = {
     "minted_collateral": "queue_item",
     "skipped_queue_item": "queue_item",
-    "wrong_root": "deposit_root",
+    "wrong_root": "collateral_root",
     "malformed_chunk": "chunk_decode",
+    "forged_signature": "collateral_root",
 }
 
 

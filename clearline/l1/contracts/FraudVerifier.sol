@@ -55,16 +55,22 @@ interface IVaultQueue {
 ///                   23.) The pre-state is the last chunk's, known to a watchtower whenever the
 ///                   roots before it are right (otherwise it proves an earlier chunk).
 ///
-///   5 DEPOSIT_ROOT  (EscapeState pre, EscapeAccount[] accounts)  The chunk holds only packed
-///                   Deposits; re-executing them as clearline.core.apply does (queue position
-///                   + 1, totalDeposits and timeMs, the account's collateral or, for the zero
-///                   owner, the insurance fund) from `pre` gives another post-root than the
-///                   committed one (reason 30), or the core would reject one (time going
-///                   backwards, queue index out of order: reason 31). `accounts[i]` is the
-///                   leaf of deposit i's account with its compressed proof against the
-///                   accounts root *after* deposits 0..i-1 (ignored for the zero owner).
-///                   A deposit that creates an account is not provable yet (its absence
-///                   cannot be shown without an index by owner): such chunks revert.
+///   5 COLLATERAL_ROOT  (EscapeState pre, EscapeAccount[] accounts)  The chunk holds only
+///                   packed Deposits and Withdraws; re-executing them as clearline.core.apply
+///                   does from `pre` gives another post-root than the committed one (reason
+///                   30), or the core rejects one of them (reason 31: time going backwards; a
+///                   deposit out of queue order or out of range; a withdrawal from an unknown
+///                   account, not signed by its owner (EIP-712 under the domain {clearline, 1,
+///                   chainid, this Rollup}, low-s), with a used nonce, a zero or out-of-range
+///                   amount, or more than the collateral). A Deposit credits the account's
+///                   collateral (the insurance fund for the zero owner), a Withdraw debits it
+///                   and sets the nonce; both move the queue/withdrawal totals and timeMs.
+///                   `accounts[i]` is the leaf of transaction i's account with its compressed
+///                   proof against the accounts root *after* transactions 0..i-1 (ignored for
+///                   the zero owner and for a withdrawal from an unknown account). Limits:
+///                   a deposit that creates an account (its absence cannot be shown without an
+///                   index by owner) and a withdrawal from an account with positions (its
+///                   margin is not re-computed here) make the call revert.
 ///
 ///  The chunk decoder here checks a subset of batch_v2's strict rules (every rule it checks is
 ///  one of batch_v2's, so a chunk batch_v2 accepts never fails here); the rest (field ranges,
@@ -76,7 +82,7 @@ contract FraudVerifier {
     uint8 public constant KIND_CHUNK_DECODE = 2;
     uint8 public constant KIND_QUEUE_ITEM = 3;
     uint8 public constant KIND_QUEUE_END = 4;
-    uint8 public constant KIND_DEPOSIT_ROOT = 5;
+    uint8 public constant KIND_COLLATERAL_ROOT = 5;
 
     uint256 public constant REASON_BAD_VERSION = 1;
     uint256 public constant REASON_BAD_HEADER_VARINT = 2;
@@ -92,6 +98,10 @@ contract FraudVerifier {
 
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
     bytes32 internal constant ACCOUNT_TAG = keccak256("clearline.account.v1");
+    bytes32 internal constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 internal constant WITHDRAW_TYPEHASH = keccak256("Withdraw(uint32 account,uint64 amount,uint64 nonce)");
+    uint256 internal constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     uint256 internal constant ACCOUNTS_DEPTH = 32;
     uint256 private constant FALLBACK = 0xFF;
 
@@ -103,7 +113,8 @@ contract FraudVerifier {
     error NotAQueueTransaction(uint256 txIndex, uint256 head);
     error PreStateMismatch(bytes32 committed, bytes32 given);
     error NotLastChunk(uint256 chunkIndex, uint256 nChunks);
-    error NotADepositChunk(uint256 txIndex);
+    error NotACollateralChunk(uint256 txIndex);
+    error AccountHasPositions(uint256 txIndex);
     error WitnessCount(uint256 expected, uint256 given);
     error AccountMismatch(uint256 txIndex);
     error InvalidAccountWitness(uint256 txIndex);
@@ -128,7 +139,7 @@ contract FraudVerifier {
         }
         if (kind == KIND_QUEUE_ITEM) return _queueItem(x, chunk, count, witness);
         if (kind == KIND_QUEUE_END) return _queueEnd(x, chunk, count, witness);
-        if (kind == KIND_DEPOSIT_ROOT) return _depositRoot(x, chunk, count, witness);
+        if (kind == KIND_COLLATERAL_ROOT) return _collateralRoot(x, chunk, count, witness);
         revert UnknownProofKind(kind);
     }
 
@@ -202,18 +213,30 @@ contract FraudVerifier {
         return uint256(pre.l1QueuePos) + l1Total != x.queueEnd ? REASON_QUEUE_END : 0;
     }
 
-    // --------------------------------------------------------------------------- deposits
-    struct Dep {
-        uint256 time;
-        uint256 queueIndex;
-        address owner;
-        uint256 subaccount;
-        uint256 amount;
+    // ------------------------------------------------------------------ deposits, withdraws
+    struct Ctx {
+        bytes zs;
+        uint256 p;
+        uint256 prev;
+        bytes32 domain;
     }
 
-    function _depositRoot(FraudContext calldata x, bytes calldata chunk, uint256 count, bytes calldata witness)
+    /// @dev One decoded Deposit (kind 1) or Withdraw (kind 5).
+    struct Op {
+        uint256 kind;
+        uint256 time;
+        uint256 queueIndex; //  deposit
+        address owner; //       deposit
+        uint256 target; //      deposit: subaccount; withdraw: account
+        uint256 amount;
+        uint256 nonce; //       withdraw
+        bytes32 r;
+        bytes32 vs;
+    }
+
+    function _collateralRoot(FraudContext calldata x, bytes calldata chunk, uint256 count, bytes calldata witness)
         private
-        pure
+        view
         returns (uint256)
     {
         (EscapeState memory s, EscapeAccount[] memory accounts) =
@@ -222,59 +245,124 @@ contract FraudVerifier {
         if (accounts.length != count) revert WitnessCount(count, accounts.length);
         (bool ok,,,) = _walk(chunk, count, type(uint256).max);
         if (!ok) revert ChunkDoesNotDecode();
-        bytes memory zs = SparseMerkle.ZERO_HASHES;
-        uint256 p;
-        uint256 prev;
+        Ctx memory c;
+        c.zs = SparseMerkle.ZERO_HASHES;
+        c.domain = keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("clearline"), keccak256("1"), block.chainid, msg.sender));
         for (uint256 i = 0; i < count; ++i) {
-            Dep memory d;
+            Op memory op;
             bool valid;
-            (d, p, valid) = _readDeposit(chunk, p, prev, i);
-            if (!valid) return REASON_REJECTED;
-            prev = d.time;
-            // clearline.core.apply: time never goes back; then _deposit
-            if (d.time < s.timeMs || d.queueIndex != s.l1QueuePos) return REASON_REJECTED;
-            if (d.subaccount > type(uint32).max || d.amount > type(uint64).max) return REASON_REJECTED;
-            s.totalDeposits += d.amount;
-            s.l1QueuePos += 1;
-            s.timeMs = uint64(d.time);
-            if (d.owner == address(0)) {
-                s.insuranceFund += d.amount;
-                continue;
-            }
-            EscapeAccount memory a = accounts[i];
-            if (a.owner != d.owner || a.subaccount != d.subaccount) revert AccountMismatch(i);
-            if (_rootMem(zs, a.id, _accountLeaf(a), a.present, a.siblings) != s.accountsRoot) {
-                revert InvalidAccountWitness(i);
-            }
-            a.collateral += int256(d.amount);
-            s.accountsRoot = _rootMem(zs, a.id, _accountLeaf(a), a.present, a.siblings);
+            (op, c.p, valid) = _readOp(chunk, c.p, c.prev, i);
+            if (!valid || op.time < s.timeMs) return REASON_REJECTED;
+            c.prev = op.time;
+            uint256 r = op.kind == 1 ? _applyDeposit(c, s, accounts[i], op, i) : _applyWithdraw(c, s, accounts[i], op, i);
+            if (r != 0) return r;
+            s.timeMs = uint64(op.time);
         }
         return keccak256(abi.encode(STATE_TAG, s)) != x.postRoot ? REASON_WRONG_POST_ROOT : 0;
     }
 
-    /// @dev Deposit i of a chunk at p (head byte included); `valid` false when it is not a
-    ///      packed Deposit (reverts) or its time leaves uint64 (batch_v2 rejects it).
-    function _readDeposit(bytes calldata c, uint256 p, uint256 prev, uint256 i)
+    function _applyDeposit(Ctx memory c, EscapeState memory s, EscapeAccount memory a, Op memory d, uint256 i)
         private
         pure
-        returns (Dep memory d, uint256, bool)
+        returns (uint256)
+    {
+        if (d.queueIndex != s.l1QueuePos) return REASON_REJECTED;
+        if (d.target > type(uint32).max || d.amount > type(uint64).max) return REASON_REJECTED;
+        s.totalDeposits += d.amount;
+        s.l1QueuePos += 1;
+        if (d.owner == address(0)) {
+            s.insuranceFund += d.amount;
+            return 0;
+        }
+        if (a.owner != d.owner || a.subaccount != d.target) revert AccountMismatch(i);
+        _openAccount(c, s, a, i);
+        a.collateral += int256(d.amount);
+        s.accountsRoot = _rootMem(c.zs, a.id, _accountLeaf(a), a.present, a.siblings);
+        return 0;
+    }
+
+    function _applyWithdraw(Ctx memory c, EscapeState memory s, EscapeAccount memory a, Op memory w, uint256 i)
+        private
+        pure
+        returns (uint256)
+    {
+        if (w.target >= s.nextAccountId) return REASON_REJECTED; // unknown account
+        if (a.id != w.target) revert AccountMismatch(i);
+        _openAccount(c, s, a, i);
+        // signature: EIP-712 Withdraw under the Rollup's domain, canonical (low s, r and s > 0)
+        if (w.target > type(uint32).max || w.amount > type(uint64).max || w.nonce > type(uint64).max) {
+            return REASON_REJECTED;
+        }
+        bytes32 structHash = keccak256(abi.encode(WITHDRAW_TYPEHASH, w.target, w.amount, w.nonce));
+        bytes32 digest = keccak256(abi.encodePacked(bytes2(0x1901), c.domain, structHash));
+        uint256 sv = uint256(w.vs);
+        uint8 v = uint8(27 + (sv >> 255));
+        bytes32 sigS = bytes32(sv & ((1 << 255) - 1));
+        if (uint256(sigS) > HALF_N || w.r == 0 || sigS == 0) return REASON_REJECTED;
+        address signer = ecrecover(digest, v, w.r, sigS);
+        if (signer == address(0) || signer != a.owner) return REASON_REJECTED;
+        if (w.nonce <= a.nonce) return REASON_REJECTED;
+        if (w.amount == 0) return REASON_REJECTED;
+        if (a.positions.length != 0) revert AccountHasPositions(i);
+        if (int256(w.amount) > a.collateral) return REASON_REJECTED;
+        a.nonce = uint64(w.nonce);
+        a.collateral -= int256(w.amount);
+        s.totalWithdrawals += w.amount;
+        s.accountsRoot = _rootMem(c.zs, a.id, _accountLeaf(a), a.present, a.siblings);
+        return 0;
+    }
+
+    function _openAccount(Ctx memory c, EscapeState memory s, EscapeAccount memory a, uint256 i) private pure {
+        if (_rootMem(c.zs, a.id, _accountLeaf(a), a.present, a.siblings) != s.accountsRoot) {
+            revert InvalidAccountWitness(i);
+        }
+    }
+
+    /// @dev Transaction i of a chunk at p (head byte included). `valid` false when its time
+    ///      or nonce leaves uint64 (batch_v2 rejects those). Reverts unless a packed Deposit
+    ///      or Withdraw.
+    function _readOp(bytes calldata c, uint256 p, uint256 prev, uint256 i)
+        private
+        pure
+        returns (Op memory op, uint256, bool)
     {
         uint256 head = uint8(c[p]);
-        if (head & 0x0F != 1 || head == FALLBACK) revert NotADepositChunk(i);
+        op.kind = head & 0x0F;
+        if (head == FALLBACK || (op.kind != 1 && op.kind != 5)) revert NotACollateralChunk(i);
         ++p;
-        d.time = prev;
+        op.time = prev;
         if (head & 0x80 != 0) {
             uint256 z;
             (z, p,) = _u(c, p);
-            int256 t = int256(prev) + (z & 1 == 0 ? int256(z >> 1) : -int256((z + 1) >> 1));
-            if (t < 0 || t > int256(uint256(type(uint64).max))) return (d, p, false);
-            d.time = uint256(t);
+            int256 t = int256(prev) + _unzz(z);
+            if (t < 0 || t > int256(uint256(type(uint64).max))) return (op, p, false);
+            op.time = uint256(t);
         }
-        (d.queueIndex, p,) = _u(c, p);
-        d.owner = address(bytes20(c[p:p + 20]));
-        (d.subaccount, p,) = _u(c, p + 20);
-        (d.amount, p,) = _u(c, p);
-        return (d, p, true);
+        if (op.kind == 1) {
+            (op.queueIndex, p,) = _u(c, p);
+            op.owner = address(bytes20(c[p:p + 20]));
+            (op.target, p,) = _u(c, p + 20);
+            (op.amount, p,) = _u(c, p);
+            return (op, p, true);
+        }
+        (op.target, p,) = _u(c, p);
+        (op.amount, p,) = _u(c, p);
+        uint256 n;
+        (n, p,) = _u(c, p);
+        if (head & 0x40 != 0) {
+            int256 nonce = int256(op.time) + _unzz(n);
+            if (nonce < 0 || nonce > int256(uint256(type(uint64).max))) return (op, p, false);
+            op.nonce = uint256(nonce);
+        } else {
+            op.nonce = n;
+        }
+        op.r = bytes32(c[p:p + 32]);
+        op.vs = bytes32(c[p + 32:p + 64]);
+        return (op, p + 64, true);
+    }
+
+    function _unzz(uint256 z) private pure returns (int256) {
+        return z & 1 == 0 ? int256(z >> 1) : -int256((z + 1) >> 1);
     }
 
     function _accountLeaf(EscapeAccount memory a) private pure returns (bytes32) {
