@@ -4,8 +4,10 @@ Contents
 --------
 - ``contracts/*.sol``: ``MockUSD`` (6-decimal ERC-20, public mint), ``SparseMerkle`` (proof
   verification identical to ``clearline.core.merkle``), ``Batch`` (the header struct),
-  ``Vault`` (custody, L1 queue, withdrawal claims, freeze, refunds) and ``Rollup`` (bonded
-  sequencer, batch chain, finalization; creates its Vault). Solidity 0.8.30 through the
+  ``Vault`` (custody, L1 queue, withdrawal claims, freeze, refunds, escape), ``Rollup``
+  (bonded sequencer, batch chain, finalization, the dispute game; creates its Vault) and
+  ``FraudVerifier`` (judges one chunk of a challenged batch; deployed separately, its address
+  is a Rollup constructor argument; docs/fraud-proofs.md). Solidity 0.8.30 through the
   npm ``solc`` pinned in ``package.json``; evmVersion cancun; optimizer + via-IR.
 - ``artifacts/*.json``: committed compiler output; ``compile.py`` rebuilds it deterministically.
 - ``chain.py``: ``InProcessChain`` (eth-tester + py-evm), ``RpcChain(url)``, ``start_anvil()``.
@@ -56,7 +58,7 @@ overdue, ``stateRoots`` non-empty, ``txsPerRoot > 0``. The contract builds and s
     struct BatchHeader {            // ten 32-byte ABI words
         uint64  number;             // consecutive; 0 = genesis (all zero but postStateRoot)
         bytes32 prevHeaderHash;
-        bytes32 txsHash;            // keccak256(txs), hashed by the contract from calldata
+        bytes32 txsHash;            // formats.batch_data_hash(txs): per-chunk, see below
         bytes32 stateRootsHash;     // keccak256(abi.encodePacked(stateRoots)), idem
         bytes32 postStateRoot;      // stateRoots[last]
         bytes32 withdrawalsRoot;    // see below
@@ -78,6 +80,14 @@ later). Watchtowers and the batcher also read format v1 = ``0x01 || for each tx:
 big-endian length || core.encoding.encode_tx(tx)`` (``formats.encode_batch_txs``), what
 earlier batchers posted. The queue items ``[queueStart, queueEnd)`` must appear in it, in
 order, as their L1 transactions.
+
+``txsHash`` commits to the data per chunk (``BatchDataLib`` in Rollup.sol,
+``formats.batch_data_hash``): ``keccak256(keccak256(head) || keccak256(chunk_0) || ...)`` with
+``head`` = the v2 bytes before chunk 0 (version, k, n, the uint32 end table) when the table
+walks (varints of at most 10 bytes, k > 0, ceil(n / k) entries that fit, ends strictly
+increasing from the table's end to the end of the data); otherwise ``keccak256(keccak256(txs))``.
+A fraud proof then carries one chunk, the chunk hashes and the roots
+(``Rollup.proveFraud``; ``clearline.watchtower.fraud`` builds it).
 
 ``stateRoots[i]`` = ``core`` state root (``encoding.state_root``) after transaction
 ``min((i + 1) * txsPerRoot, n) - 1`` of the batch's ``n`` transactions; so there are
