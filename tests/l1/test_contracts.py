@@ -345,3 +345,24 @@ def test_sparse_merkle_proofs_from_the_core_verify_on_chain(env):
         with pytest.raises(L1Revert) as e:
             client._call(call)
         assert _revert(e) == error
+
+
+def test_data_commitment_is_formats_batch_data_hash(env):
+    """Rollup's per-chunk txsHash (BatchDataLib) = formats.batch_data_hash, on both backends:
+    v2 batches walk into their chunks; v1, garbage and broken tables are one head."""
+    from clearline.l1.batch_v2 import encode_batch_v2
+    from clearline.l1.formats import batch_data_parts
+    from clearline.l1.gas import sample_order_txs
+
+    orders = sample_order_txs(33)
+    v2 = encode_batch_v2(orders, 16)
+    broken = bytearray(v2)
+    broken[3] ^= 0xFF  # the first chunk end offset (its top byte: beyond the data)
+    cases = [v2, encode_batch_v2(orders, 1), encode_batch_v2([], 4), encode_batch_txs([b"\x01"]), b"", b"\x02",
+             bytes(broken), v2 + b"\x00"]
+    for data in cases:
+        h, n = env.seq.data_hash(data)
+        assert h == batch_data_hash(data) and n == len(batch_data_parts(data)[1])
+    assert len(batch_data_parts(v2)[1]) == 3 and batch_data_parts(bytes(broken))[1] == []
+    header = env.seq.append_batch(v2, [keccak(b"r")] * 3, txs_per_root=16).value
+    assert header.txs_hash == batch_data_hash(v2)
