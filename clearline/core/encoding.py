@@ -84,6 +84,7 @@ _U8, _U32, _U64, _ADDR, _B32 = "31xB", "28xI", "24xQ", "12x20s", "32s"
 _SIG = (_B32, _B32, _U8)  # r, s, v
 
 _ZERO_SIG = bytes(65)
+_ZERO_31 = bytes(31)  # the padding of the kind word
 _EMPTY_RSV = (bytes(32), bytes(32), 0)
 
 
@@ -291,11 +292,16 @@ def encode_tx(tx: Tx) -> bytes:
 
 
 def _check_static(data: bytes, layout: struct.Struct, mask: int) -> tuple:
+    """``layout.unpack(data)`` of canonical bytes. ``mask`` marks the padding bits, which must
+    be zero; checked as ``pack(unpack(data)) == data`` (unpack skips the pad bytes, pack writes
+    them as zeros: equal exactly when ``int(data) & mask == 0``, and ~2x faster than building
+    the int; tests/property/test_fast_leaves.py pins the two)."""
     if len(data) != layout.size:
         raise Rejected(ErrorCode.MALFORMED, f"expected {layout.size} bytes, got {len(data)}")
-    if int.from_bytes(data, "big") & mask:
+    fields = layout.unpack(data)
+    if layout.pack(*fields) != data:
         raise Rejected(ErrorCode.MALFORMED, "non-canonical padding")
-    return layout.unpack(data)
+    return fields
 
 
 def _dec_deposit(data: bytes) -> Deposit:
@@ -448,7 +454,7 @@ def decode_tx(data: bytes) -> Tx:
     data = bytes(data)
     if len(data) < 32:
         raise Rejected(ErrorCode.MALFORMED, "shorter than one word")
-    if any(data[:31]):
+    if not data.startswith(_ZERO_31):
         raise Rejected(ErrorCode.MALFORMED, "non-canonical kind word")
     decoder = _DECODERS.get(data[31])
     if decoder is None:

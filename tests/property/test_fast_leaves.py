@@ -137,3 +137,40 @@ hash32 = st.integers(0, 15).flatmap(lambda r: st.sampled_from([bytes(31), bytear
     total_deposits=near(256), total_withdrawals=near(256))))
 def test_state_encoding_fast_equals_reference(kw):
     assert _outcome(encoding.encode_state, **kw) == _outcome(encoding._state_reference, **kw)
+
+
+LAYOUTS = [(encoding._DEPOSIT, encoding._DEPOSIT_MASK), (encoding._ORDER, encoding._ORDER_MASK),
+           (encoding._CANCEL, encoding._CANCEL_MASK), (encoding._REPLACE, encoding._REPLACE_MASK),
+           (encoding._WITHDRAW, encoding._WITHDRAW_MASK), (encoding._TRANSFER, encoding._TRANSFER_MASK),
+           (encoding._OPERATOR, encoding._OPERATOR_MASK), (encoding._MARGIN_MODE, encoding._MARGIN_MODE_MASK)]
+
+
+def _check_static_reference(data, layout, mask):
+    if len(data) != layout.size:
+        raise encoding.Rejected(encoding.ErrorCode.MALFORMED, f"expected {layout.size} bytes, got {len(data)}")
+    if int.from_bytes(data, "big") & mask:
+        raise encoding.Rejected(encoding.ErrorCode.MALFORMED, "non-canonical padding")
+    return layout.unpack(data)
+
+
+@settings(max_examples=500, deadline=None)
+@given(which=st.integers(0, len(LAYOUTS) - 1), seed=st.binary(min_size=32, max_size=32),
+       flips=st.lists(st.integers(0, 32 * 17 * 8 - 1), max_size=3), trim=st.sampled_from([0, 0, 0, 1, -1]))
+def test_static_decode_check_equals_the_mask_check(which, seed, flips, trim):
+    """``_check_static`` (pack(unpack(data)) == data) accepts exactly the bytes the padding
+    mask accepts, and returns the same fields."""
+    layout, mask = LAYOUTS[which]
+    # canonical bytes: random field values through pack, then maybe a few bits flipped anywhere
+    words = bytearray()
+    while len(words) < layout.size:
+        seed = encoding.keccak(seed)
+        words += seed
+    canonical = (int.from_bytes(words[:layout.size], "big") & ~mask).to_bytes(layout.size, "big")
+    n = int.from_bytes(canonical, "big")
+    for bit in flips:
+        if bit < layout.size * 8:
+            n ^= 1 << bit
+    data = n.to_bytes(layout.size, "big")
+    data = data[:-1] if trim == -1 else data + b"\x00" * trim
+    assert _outcome(encoding._check_static, data, layout, mask) == _outcome(_check_static_reference, data, layout,
+                                                                             mask)
