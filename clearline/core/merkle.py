@@ -282,7 +282,9 @@ class SparseMerkleTree:
 
     def _rehash(self) -> None:
         if len(self._dirty) == 1:
-            self._rehash_one()
+            (pos,) = self._dirty
+            self._walk_up(0, pos)
+            self._dirty.clear()
             return
         k = _keccak_256
         one = NODE_PREFIX
@@ -316,17 +318,23 @@ class SparseMerkleTree:
                     right = zc
                 parent[p] = k(one + left + right).digest()
             positions = nxt
+            if len(positions) == 1:
+                # The dirty paths have merged (in a sparse tree usually well below the root:
+                # the upper levels are one path with empty siblings): walk it up without the
+                # per-level list bookkeeping.
+                self._walk_up(height + 1, positions[0])
+                break
         self._dirty.clear()
 
-    def _rehash_one(self) -> None:
-        """Fast path for a single dirty leaf: walk its path, one sibling lookup per level."""
+    def _walk_up(self, height: int, pos: int) -> None:
+        """Re-hash the path from node ``pos`` at ``height`` (already up to date) to the root,
+        one sibling lookup per level (the fast path for a single dirty leaf, ``height`` 0)."""
         k = _keccak_256
         one = NODE_PREFIX
         levels = self._levels
         zeros = ZERO_HASHES
-        (pos,) = self._dirty
-        h = levels[0].get(pos)  # None: the subtree under the path is empty
-        for height in range(self._depth):
+        h = levels[height].get(pos)  # None: the subtree under the path is empty
+        for height in range(height, self._depth):
             sib = levels[height].get(pos ^ 1)
             if sib is None:
                 if h is None:
@@ -342,7 +350,6 @@ class SparseMerkleTree:
                 h = k(one + h + sib).digest()
             pos >>= 1
             levels[height + 1][pos] = h
-        self._dirty.clear()
 
     def proof(self, index: int) -> list[bytes]:
         """The ``depth`` siblings of the path of ``index``, bottom-up."""
