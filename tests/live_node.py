@@ -42,7 +42,10 @@ class Live:
 
     def fund(self, key: bytes, amount_usd: int = 100_000, subaccount: int = 0) -> int:
         """Deposit for ``key``'s address through the node's intake (as the L1 feeder does)."""
-        owner = eip712.address_of(key)
+        return self.fund_owner(eip712.address_of(key), amount_usd, subaccount)
+
+    def fund_owner(self, owner: bytes, amount_usd: int = 100_000, subaccount: int = 0) -> int:
+        """Deposit for an address whose key lives elsewhere (a browser wallet); the account id."""
 
         def deposit(n):
             (ack,) = n.commit([Deposit(0, n.state.l1_queue_pos, owner, subaccount, amount_usd * USD6)])

@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE)]
-from conftest import CHROMIUM_ARGS, VIEWPORT, chromium_path  # noqa: E402
+from browser_env import CHROMIUM_ARGS, VIEWPORT, chromium_path  # noqa: E402
 
 
 def main() -> int:

@@ -7,7 +7,8 @@ wallet's localStorage starts empty.
 
 Fixtures:
 - ``browser``: one Chromium per test module.
-- ``static_server``: the UI's static files on 127.0.0.1 (free port), no node behind it.
+- ``static_server``: the UI's static files on 127.0.0.1 (free port), no node behind it (for the
+  signing and number-conversion checks, which need only the page's modules).
 - ``shot(page, name)``: saves a PNG under tests/e2e/browser/screenshots/.
 """
 
@@ -16,27 +17,12 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import shutil
 import threading
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-STATIC = ROOT / "clearline" / "ui" / "static"
-SHOTS = Path(__file__).resolve().parent / "screenshots"
-CHROMIUM = os.environ.get("CLEARLINE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--font-render-hinting=none",
-]
-VIEWPORT = {"width": 1680, "height": 1000}
-
-
-def chromium_path() -> str | None:
-    path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
-    return path
+from browser_env import CHROMIUM_ARGS, SHOTS, STATIC, VIEWPORT, chromium_path
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +111,3 @@ def pytest_runtest_makereport(item, call):
     rep = yield
     setattr(item, f"rep_{rep.when}", rep)
     return rep
-
-
-def failed(request) -> bool:
-    rep = getattr(request.node, "rep_call", None)
-    return bool(rep and rep.failed)

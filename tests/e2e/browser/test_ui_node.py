@@ -19,7 +19,7 @@ import time
 from decimal import ROUND_FLOOR, Decimal
 
 import pytest
-from conftest import SHOTS, VIEWPORT, failed
+from browser_env import SHOTS, VIEWPORT, failed
 
 STARTUP_S = 60
 
