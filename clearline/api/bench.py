@@ -8,6 +8,8 @@ is not measured; the node still recovers every signature.
 
 - orders: ``CONNECTIONS`` keep-alive HTTP/1.1 connections post pre-signed resting orders of
   ``ACCOUNTS`` funded accounts (rate limits set out of the way), as fast as answers come back;
+- batched orders: the same load through ``POST /orders/batch``, ``BATCH`` orders of one account
+  per request (``api_batch_orders_per_s`` counts orders, not requests);
 - round trip: one connection, one order at a time, each timed from send to full response;
 - fan-out: 100 WebSocket subscribers of ``book:BTC-PERP`` while orders change the book (in-memory
   journal, so the update rate is not bounded by fsync); the figure is messages delivered to all
@@ -30,6 +32,7 @@ __all__ = ["bench_api_orders", "bench_ws_fanout", "run_api_benchmarks"]
 
 ACCOUNTS = 32
 CONNECTIONS = 32
+BATCH = 20  # orders per POST /orders/batch in the batch figure
 SUBSCRIBERS = 100
 
 
@@ -127,6 +130,18 @@ def bench_api_orders(workdir: str, per_account: int = 150, rtt_orders: int = 400
         accepted = bn.node.call(lambda n: len(n.state.orders)).result(30)
         if accepted < len(bodies):
             raise RuntimeError(f"only {accepted} of {len(bodies)} orders rest on the book: {res.get('errors')}")
+        # the same load through POST /orders/batch: BATCH orders of one account per request
+        more = bn.order_bodies(per_account, nonce0=per_account + rtt_orders + 1)
+        per = [more[j::ACCOUNTS] for j in range(ACCOUNTS)]  # each account's orders, nonces increasing
+        batches = ['{"orders":[' + ",".join(per[j][b:b + BATCH]) + "]}"
+                   for b in range(0, per_account, BATCH) for j in range(ACCOUNTS)]
+        with open(path, "w") as f:
+            json.dump({"bodies": batches, "rtt": [], "connections": CONNECTIONS, "path": "/api/v1/orders/batch"}, f)
+        batch = _run_child("load", bn.server.port, path)
+        accepted2 = bn.node.call(lambda n: len(n.state.orders)).result(30) - accepted
+        if accepted2 < len(more):
+            raise RuntimeError(f"only {accepted2} of {len(more)} batched orders rest: {batch.get('errors')}")
+        res["batch_orders_per_s"] = len(more) / batch["seconds"]
         return res
     finally:
         bn.close()
@@ -174,6 +189,7 @@ def run_api_benchmarks(repeats: int = 3) -> dict:
             fan.append(bench_ws_fanout(wd))
     return {
         "api_orders_per_s": round(statistics.median(r["orders_per_s"] for r in runs)),
+        "api_batch_orders_per_s": round(statistics.median(r["batch_orders_per_s"] for r in runs)),
         "api_order_rtt_p50_ms": round(statistics.median(r["rtt_p50_ms"] for r in runs), 3),
         "api_order_rtt_p99_ms": round(statistics.median(r["rtt_p99_ms"] for r in runs), 3),
         "ws_fanout_msgs_per_s": round(statistics.median(f["msgs_per_s"] for f in fan)),
@@ -187,8 +203,8 @@ async def _http_conn(port: int):
     return reader, writer
 
 
-async def _post(reader, writer, body: bytes) -> int:
-    writer.write(b"POST /api/v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+async def _post(reader, writer, body: bytes, path: bytes = b"/api/v1/orders") -> int:
+    writer.write(b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                  b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
@@ -203,13 +219,14 @@ async def _post(reader, writer, body: bytes) -> int:
 
 async def _load(port: int, data: dict) -> dict:
     bodies = [b.encode() for b in data["bodies"]]
+    path = data.get("path", "/api/v1/orders").encode()
     n_conn = data["connections"]
     errors: dict[int, int] = {}
 
     async def worker(part):
         reader, writer = await _http_conn(port)
         for b in part:
-            status = await _post(reader, writer, b)
+            status = await _post(reader, writer, b, path)
             if status != 200:
                 errors[status] = errors.get(status, 0) + 1
         writer.close()
@@ -227,10 +244,11 @@ async def _load(port: int, data: dict) -> dict:
         if status != 200:
             errors[status] = errors.get(status, 0) + 1
     writer.close()
-    lat.sort()
-    return {"orders": len(bodies), "seconds": round(dt, 3), "orders_per_s": len(bodies) / dt,
-            "rtt_p50_ms": lat[len(lat) // 2], "rtt_p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
-            "errors": errors}
+    out = {"requests": len(bodies), "seconds": round(dt, 3), "orders_per_s": len(bodies) / dt, "errors": errors}
+    if lat:
+        lat.sort()
+        out.update(rtt_p50_ms=lat[len(lat) // 2], rtt_p99_ms=lat[min(len(lat) - 1, int(len(lat) * 0.99))])
+    return out
 
 
 async def _fanout(port: int, data: dict) -> dict:

@@ -18,7 +18,7 @@ from ..core.txs import Cancel, Order, Replace, SetAccountFlags, SetMarginMode, T
 from .errors import ApiCode, ApiError
 from .numbers import amount_to_usd6, parse_uint, price_to_ticks, size_to_lots
 
-__all__ = ["OrderBody", "CancelBody", "ReplaceBody", "WithdrawBody", "TransferBody", "AccountFlagsBody",
+__all__ = ["OrderBody", "OrderBatchBody", "MAX_BATCH_ORDERS", "CancelBody", "ReplaceBody", "WithdrawBody", "TransferBody", "AccountFlagsBody",
            "MarginModeBody", "LoginBody", "BODIES", "to_tx", "parse_signature", "ENUMS"]
 
 UInt = Union[int, str]
@@ -58,6 +58,14 @@ class OrderBody(_Signed):
     stp: Literal["cancel_resting", "cancel_incoming", "cancel_both"] = "cancel_resting"
     expiry_ms: UInt = 0
     client_id: UInt = 0
+
+
+MAX_BATCH_ORDERS = 50
+
+
+class OrderBatchBody(_Body):
+    orders: list[OrderBody] = Field(min_length=1, max_length=MAX_BATCH_ORDERS,
+                                    description=f"1 to {MAX_BATCH_ORDERS} signed orders, applied in this order")
 
 
 class CancelBody(_Signed):

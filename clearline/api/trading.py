@@ -9,6 +9,7 @@ re-checks ownership and everything else when it applies the transaction.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from fractions import Fraction
@@ -21,8 +22,8 @@ from ..core import ledger as L
 from ..core.errors import ErrorCode, Rejected
 from ..node import views
 from .auth import LOGIN_WINDOW_MS, login_digest, login_typed_data, recover_login
-from .bodies import (AccountFlagsBody, CancelBody, LoginBody, MarginModeBody, OrderBody, ReplaceBody, TransferBody,
-                     WithdrawBody, parse_address, parse_signature, to_tx)
+from .bodies import (MAX_BATCH_ORDERS, AccountFlagsBody, CancelBody, LoginBody, MarginModeBody, OrderBatchBody,
+                     OrderBody, ReplaceBody, TransferBody, WithdrawBody, parse_address, parse_signature, to_tx)
 from .errors import ApiCode, ApiError, from_core
 from .numbers import fmt_lots, fmt_ticks, fmt_usd6, parse_uint
 
@@ -30,6 +31,14 @@ __all__ = ["router", "login_account"]
 
 
 async def _verified(api, kind: str, body):
+    tx = _recovered(api, kind, body)
+    _charge(api, tx)
+    return tx
+
+
+def _recovered(api, kind: str, body):
+    """The body's transaction with its signer recovered (pure CPU; coincurve releases the GIL,
+    so a batch can do this on a worker thread while the event loop serves other requests)."""
     node = api.node
     tx = to_tx(kind, body, node)
     tx.signature = parse_signature(body.signature)
@@ -44,12 +53,16 @@ async def _verified(api, kind: str, body):
             raise ApiError(ErrorCode.BAD_SIGNATURE,
                            f"the signature recovers to {views.hex_addr(tx.signer)}, not the signer {body.signer}: "
                            f"sign exactly this message: {json.dumps(message, separators=(',', ':'))}")
-    if node.owner_of(tx.account) == tx.signer:
+    return tx
+
+
+def _charge(api, tx) -> None:
+    """Charge a write to its account's rate limit, only once the signature proves the owner."""
+    if api.node.owner_of(tx.account) == tx.signer:
         retry = api.limiter.take(tx.account, time.monotonic())
         if retry is not None:
             raise ApiError(ApiCode.RATE_LIMITED, f"account {tx.account} is over {api.limiter.rate:g} signed "
                                                   f"writes per second: retry in {retry} ms", retry_after_ms=retry)
-    return tx
 
 
 async def _apply(api, kind: str, body):
@@ -126,6 +139,40 @@ def router(api) -> APIRouter:
         tx, ack = await _apply(api, "order", body)
         # the hot path: plain JSON, without FastAPI's generic re-encoding of the returned dict
         return JSONResponse(order_result(node.specs[tx.instrument], tx, ack))
+
+    @r.post("/orders/batch", summary=f"Place 1 to {MAX_BATCH_ORDERS} signed orders in one request (one result each)")
+    async def place_batch(body: OrderBatchBody):
+        """Every order is verified on its own and the valid ones are applied in the given order,
+        in one group commit; the answer has one entry per order, in the same order: the order's
+        result, or its error (a bad order does not stop the others)."""
+        results: list = [None] * len(body.orders)
+
+        def recover_all():
+            out = []
+            for item in body.orders:
+                try:
+                    out.append(_recovered(api, "order", item))
+                except ApiError as e:
+                    out.append(e)
+            return out
+
+        txs = []
+        for i, tx in enumerate(await asyncio.to_thread(recover_all)):
+            if not isinstance(tx, ApiError):
+                try:
+                    _charge(api, tx)
+                    txs.append((i, tx))
+                    continue
+                except ApiError as e:
+                    tx = e
+            results[i] = tx.body()
+        if txs:
+            acks = await api.submit([tx for _, tx in txs])
+            for (i, tx), ack in zip(txs, acks):
+                r = ack.receipt
+                results[i] = (order_result(node.specs[tx.instrument], tx, ack) if r.ok
+                              else from_core(r.code, r.message).body())
+        return JSONResponse({"results": results})
 
     @r.post("/cancels", summary="Cancel by order id, by client id, all in an instrument, or all")
     async def cancel(body: CancelBody):

@@ -19,7 +19,7 @@ from ..api.errors import ApiError
 from ..api.numbers import amount_to_usd6, price_to_ticks, size_to_lots
 from ..core import eip712
 from ..core.txs import Cancel, Order, Replace, SetAccountFlags, Withdraw
-from .types import CancelResult, ClearlineError, OrderResult, RateLimitedError, WithdrawResult
+from .types import CancelResult, ClearlineError, OrderResult, WithdrawResult, error_from_json
 
 __all__ = ["Client", "Heartbeat"]
 
@@ -76,8 +76,7 @@ class Client:
                 err = r.json()["error"]
             except Exception:  # noqa: BLE001 - not our error shape
                 raise ClearlineError(0, "HTTP_ERROR", r.text[:200], r.status_code) from None
-            cls = RateLimitedError if err["name"] == "RATE_LIMITED" else ClearlineError
-            raise cls(err["code"], err["name"], err["message"], r.status_code, err.get("retry_after_ms"))
+            raise error_from_json(err, r.status_code)
         return r.json()
 
     def get(self, path: str, **params) -> dict:
@@ -140,6 +139,27 @@ class Client:
         return OrderResult.from_json(self.post("/orders", self.order_body(
             symbol, side, price, size, type=type, tif=tif, post_only=post_only, reduce_only=reduce_only, stp=stp,
             client_id=client_id, expiry_ms=expiry_ms, account=account)))
+
+    def place_orders(self, orders: list[dict]) -> list[OrderResult | ClearlineError]:
+        """Up to 50 orders in one request (``POST /orders/batch``), each a dict of
+        ``place_order``'s arguments (``{"symbol", "side", "price", "size", ...}``). The node
+        applies the valid ones in this order; the answer has one entry per order: its
+        ``OrderResult``, or the ``ClearlineError`` that refused it (returned, not raised; an
+        order that does not convert locally, e.g. off the tick grid, is never sent)."""
+        out: list[OrderResult | ClearlineError | None] = []
+        bodies = []
+        for o in orders:
+            try:
+                bodies.append(self.order_body(**o))
+                out.append(None)
+            except ClearlineError as e:
+                out.append(e)
+        answers = iter(self.post("/orders/batch", {"orders": bodies})["results"] if bodies else [])
+        for i, entry in enumerate(out):
+            if entry is None:
+                a = next(answers)
+                out[i] = error_from_json(a["error"]) if "error" in a else OrderResult.from_json(a)
+        return out
 
     @_local_errors
     def order_body(self, symbol: str, side: str, price: str, size: str, *, type: str = "limit", tif: str = "GTC",

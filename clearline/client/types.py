@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ClearlineError", "RateLimitedError", "Fill", "OrderResult", "CancelResult", "WithdrawResult"]
+__all__ = ["ClearlineError", "RateLimitedError", "error_from_json", "Fill", "OrderResult", "CancelResult", "WithdrawResult"]
 
 
 class ClearlineError(Exception):
@@ -21,6 +21,12 @@ class ClearlineError(Exception):
 
 class RateLimitedError(ClearlineError):
     """RATE_LIMITED: wait ``retry_after_ms`` before the next signed write of this account."""
+
+
+def error_from_json(err: dict, status: int = 0) -> ClearlineError:
+    """The typed exception of an ``{"error": {...}}`` answer (or of one batch entry)."""
+    cls = RateLimitedError if err["name"] == "RATE_LIMITED" else ClearlineError
+    return cls(err["code"], err["name"], err["message"], status, err.get("retry_after_ms"))
 
 
 @dataclass(frozen=True)

@@ -188,3 +188,37 @@ def test_typed_data_matches_what_the_node_verifies(http, live):
 def test_l1_is_reported_disabled_and_faucet_is_refused(http):
     assert http.get("/l1").json() == {"enabled": False}
     err(http.post("/demo/faucet", json={"address": "0x" + "11" * 20}), 503, "L1_UNAVAILABLE")
+
+
+def test_order_batch_applies_each_valid_order_and_reports_each_error(http, live):
+    c, aid = live.trader()
+    maker, _ = live.trader()
+    maker.place_order("ETH-PERP", "sell", "3100", "1")
+    good = c.order_body("ETH-PERP", "buy", "2900", "0.5", post_only=True)
+    forged = dict(c.order_body("ETH-PERP", "buy", "2901", "0.5"), signature="0x" + "11" * 65)
+    crossing_post_only = c.order_body("ETH-PERP", "buy", "3100", "0.1", post_only=True)
+    taker = c.order_body("ETH-PERP", "buy", "3100", "0.2", tif="IOC")
+    r = http.post("/orders/batch", json={"orders": [good, forged, crossing_post_only, taker]})
+    assert r.status_code == 200, r.text
+    ok, bad_sig, would_cross, filled = r.json()["results"]
+    assert ok["status"] == "resting" and ok["seq"] > 0
+    assert bad_sig["error"]["name"] in ("BAD_SIGNATURE", "NOT_ACCOUNT_OWNER")
+    assert would_cross["error"]["name"] == "POST_ONLY_WOULD_CROSS"
+    assert (filled["status"], filled["filled"], filled["seq"]) == ("filled", "0.2", ok["seq"] + 1)  # one group
+    opened = {o["order_id"] for o in http.get(f"/accounts/{aid}").json()["open_orders"]}
+    assert opened == {ok["order_id"]}
+
+    # the SDK: one result or one typed error per order, in order
+    res = c.place_orders([{"symbol": "ETH-PERP", "side": "buy", "price": "2899", "size": "0.1"},
+                          {"symbol": "ETH-PERP", "side": "buy", "price": "2899.001", "size": "0.1"},
+                          {"symbol": "NOPE-PERP", "side": "buy", "price": "1", "size": "1"}])
+    assert res[0].status == "resting"
+    assert isinstance(res[1], Exception) and res[1].name == "NOT_A_MULTIPLE"
+    assert isinstance(res[2], Exception) and res[2].name == "UNKNOWN_INSTRUMENT"
+
+
+def test_order_batch_size_is_bounded(http, live):
+    c, _ = live.trader()
+    err(http.post("/orders/batch", json={"orders": []}), 400, "BAD_REQUEST")
+    body = c.order_body("ETH-PERP", "buy", "2000", "0.1")
+    err(http.post("/orders/batch", json={"orders": [body] * 51}), 400, "BAD_REQUEST")
