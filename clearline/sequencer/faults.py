@@ -12,7 +12,7 @@ carries it, once; ``injected`` then describes it. Kinds:
   next item in its place (the cheating state jumps its queue position);
 - ``minted_collateral``: a Deposit credits more than its L1 queue item holds;
 - ``wrong_root``: one committed state root is not the root of the data (the first chunk made
-  only of deposits and withdrawals, else the first chunk);
+  only of deposits, withdrawals and transfers, else the first chunk);
 - ``forged_signature``: a Withdraw pays more than its owner signed (the signature no longer
   recovers to the owner; the cheating state debits the larger amount);
 - ``malformed_chunk``: a chunk carries a trailing byte (the chunk table still walks);
@@ -34,7 +34,7 @@ from clearline.core.apply import apply
 from clearline.core.encoding import decode_tx
 from clearline.core.hashing import keccak
 from clearline.core.state import State
-from clearline.core.txs import Deposit, ForcedWithdrawal, Withdraw
+from clearline.core.txs import Deposit, ForcedWithdrawal, Transfer, Withdraw
 from clearline.l1.batch_v2 import chunk_bounds
 from clearline.l1.formats import encode_batch, withdrawals_tree
 
@@ -110,7 +110,8 @@ class FaultyBatcher(Batcher):
             return out
         if f is FaultKind.WRONG_ROOT:
             chunks = [txs[i:i + k] for i in range(0, len(txs), k)]
-            c = next((i for i, ch in enumerate(chunks) if all(type(tx) in (Deposit, Withdraw) for tx in ch)), 0)
+            c = next((i for i, ch in enumerate(chunks) if all(type(tx) in (Deposit, Withdraw, Transfer) for tx in ch)),
+                     0)
             roots = list(plan.state_roots)
             roots[c] = WRONG_ROOT
             self.injected = {"fault": f.value, "batch": plan.number, "chunk": c}
@@ -210,8 +211,9 @@ def faulty_rollup(chain, fault: FaultKind | str | None, *, later_batch: bool = T
     """The simulated market on ``chain`` (``clearline.batcher.harness``: real contracts, real
     signatures, Vault deposits): batch 1 (the traders' first deposits: new accounts) posted and
     finalized (with a "saver" account that never trades: the chain account after the
-    traders'); batch 2 some trading; batch 3 ``deposits`` new deposits into existing accounts
-    and one signed withdrawal of the saver (one chunk when ``deposits`` < 16), carrying
+    traders', subaccounts 0 and 1); batch 2 some trading; batch 3 ``deposits`` new deposits
+    into existing accounts, then the saver's signed withdrawal and transfer (subaccount 0 to 1;
+    one chunk when ``deposits`` <= 14), carrying
     ``fault`` (honest if None); with ``later_batch`` a batch 4 of trading follows. The
     challenger is the chain's last account."""
     from clearline.batcher.harness import make_sim_rollup
@@ -224,8 +226,9 @@ def faulty_rollup(chain, fault: FaultKind | str | None, *, later_batch: bool = T
     # a saver: an account that only deposits and withdraws (no positions)
     saver_key = chain.accounts[len(r.sim.traders) + 1]
     saver = r.client.with_sender(saver_key)
-    saver.mint(saver.address, 1_000 * 10**6)
+    saver.mint(saver.address, 1_100 * 10**6)
     saver.deposit(0, 1_000 * 10**6)
+    saver.deposit(1, 100 * 10**6)
     r.feed()
     saver_id = r.sequencer.state.account_ids[(bytes.fromhex(saver.address[2:]), 0)]
     r.batcher.flush()
@@ -244,8 +247,12 @@ def faulty_rollup(chain, fault: FaultKind | str | None, *, later_batch: bool = T
     w = Withdraw(r.now_ms, saver_id, 250 * 10**6, 1)
     w.signature = eip712.sign(r.sequencer.state.domain, w, bytes(saver_key.key))
     (ack,) = r.sequencer.submit([encode_tx(w)], r.now_ms)
-    if not ack.receipt.ok:
-        raise RuntimeError(f"the saver's withdrawal was rejected: {ack.receipt}")
+    r.now_ms += 1
+    t = Transfer(r.now_ms, saver_id, 1, 40 * 10**6, 2)
+    t.signature = eip712.sign(r.sequencer.state.domain, t, bytes(saver_key.key))
+    (ack2,) = r.sequencer.submit([encode_tx(t)], r.now_ms)
+    if not (ack.receipt.ok and ack2.receipt.ok):
+        raise RuntimeError(f"the saver's withdrawal or transfer was rejected: {ack.receipt} {ack2.receipt}")
     if fault is not None:
         r.batcher = FaultyBatcher(r.journal, r.client, r.genesis, fault=fault, **r.batcher_kw)
     r.batcher.flush()

@@ -18,7 +18,7 @@ Kinds (``FraudVerifier.sol``; docs/fraud-proofs.md):
   (skipped, out of order, altered -- e.g. minted collateral -- or nonexistent);
 - ``KIND_QUEUE_END`` (4): the last chunk's L1 transactions do not end at the header's
   queueEnd;
-- ``KIND_COLLATERAL_ROOT`` (5): a chunk of deposits and withdrawals whose committed post-root
+- ``KIND_COLLATERAL_ROOT`` (5): a chunk of deposits, withdrawals and transfers whose committed post-root
   is not the one re-executing them gives, or one of which the core rejects (deposits into
   existing accounts or the insurance fund; withdrawals from accounts without positions:
   signature, nonce, amount, collateral).
@@ -38,7 +38,7 @@ from clearline.core.apply import apply, recover_signer
 from clearline.core.errors import Rejected
 from clearline.core.hashing import keccak
 from clearline.core.state import Genesis, State
-from clearline.core.txs import Deposit, Withdraw
+from clearline.core.txs import Deposit, Transfer, Withdraw
 from clearline.l1.batch_v2 import BatchFormatError, chunk_bounds, decode_chunk
 from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchHeader, batch_data_parts,
                                   compress_proof, decode_batch, queue_item_hash)
@@ -425,14 +425,15 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
 def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: State, pre: tuple, *,
                            force: bool = False) -> FraudProof | None:
     """KIND_COLLATERAL_ROOT when chunk ``c`` holds only Deposits (into existing accounts or the
-    insurance fund) and Withdraws (from accounts without positions, or unknown ones) and
+    insurance fund), Withdraws and Transfers (from accounts without positions, or unknown ones;
+    transfers to an existing subaccount) and
     re-executing them does not give the committed post-root (reason 30) or the core rejects
     one (reason 31). ``force``: build it even for an honest chunk (tests)."""
     try:
         txs = decode_chunk(chunk, 0, len(chunk), count)
     except BatchFormatError:
         return None
-    if not txs or any(type(tx) not in (Deposit, Withdraw) for tx in txs):
+    if not txs or any(type(tx) not in (Deposit, Withdraw, Transfer) for tx in txs):
         return None
     st = State.from_blob(state.to_blob())
     accesses = []
@@ -448,16 +449,27 @@ def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: S
                     return None  # a new account: its absence cannot be proven (no index by owner)
                 accesses.append(_account_witness(st, aid))
         else:
-            if not 0 <= tx.account < len(st.accounts):
-                accesses.append(_empty_account_witness())
-            else:
-                if st.accounts[tx.account].positions:
-                    return None  # its margin is not re-computed on L1 yet
-                accesses.append(_account_witness(st, tx.account))
             try:
                 recover_signer(st, tx)
             except Rejected:
                 tx.signer = None
+            if not 0 <= tx.account < len(st.accounts):
+                accesses.append(_empty_account_witness())
+            else:
+                src = st.accounts[tx.account]
+                accesses.append(_account_witness(st, tx.account))
+                probe = State.from_blob(st.to_blob())
+                probe_tx = Transfer(tx.time_ms, tx.account, tx.to_subaccount, tx.amount, tx.nonce, tx.signature) \
+                    if type(tx) is Transfer else Withdraw(tx.time_ms, tx.account, tx.amount, tx.nonce, tx.signature)
+                probe_tx.signer = tx.signer
+                ok = apply(probe, probe_tx).ok
+                if src.positions and (ok or tx.amount <= src.collateral):
+                    return None  # its margin is not re-computed on L1 yet
+                if type(tx) is Transfer and ok:
+                    dest = st.account_ids.get((src.owner, tx.to_subaccount))
+                    if dest is None:
+                        return None  # a new subaccount: its absence cannot be proven
+                    accesses.append(_dest_witness(st, src, tx, dest))
         r = apply(st, tx)
         if not r.ok:
             reason = 31
@@ -487,6 +499,20 @@ def _account_witness(st: State, account_id: int) -> tuple:
     fields[1] = to_checksum_address(fields[1])
     present, kept = compress_proof(st.accounts_tree.proof(account_id))
     return (*fields, present, kept)
+
+
+def _dest_witness(st: State, src, tx, dest: int) -> tuple:
+    """The destination's leaf and proof after the source's debit (what the verifier sees)."""
+    saved = (src.collateral, src.nonce)
+    src.collateral -= tx.amount
+    src.nonce = tx.nonce
+    st.dirty_accounts.add(src.id)
+    st.root()
+    w = _account_witness(st, dest)
+    src.collateral, src.nonce = saved
+    st.dirty_accounts.add(src.id)
+    st.root()
+    return w
 
 
 def _empty_account_witness() -> tuple:

@@ -56,21 +56,24 @@ interface IVaultQueue {
 ///                   roots before it are right (otherwise it proves an earlier chunk).
 ///
 ///   5 COLLATERAL_ROOT  (EscapeState pre, EscapeAccount[] accounts)  The chunk holds only
-///                   packed Deposits and Withdraws; re-executing them as clearline.core.apply
+///                   packed Deposits, Withdraws and Transfers; re-executing them as clearline.core.apply
 ///                   does from `pre` gives another post-root than the committed one (reason
 ///                   30), or the core rejects one of them (reason 31: time going backwards; a
 ///                   deposit out of queue order or out of range; a withdrawal from an unknown
 ///                   account, not signed by its owner (EIP-712 under the domain {clearline, 1,
 ///                   chainid, this Rollup}, low-s), with a used nonce, a zero or out-of-range
-///                   amount, or more than the collateral). A Deposit credits the account's
-///                   collateral (the insurance fund for the zero owner), a Withdraw debits it
-///                   and sets the nonce; both move the queue/withdrawal totals and timeMs.
-///                   `accounts[i]` is the leaf of transaction i's account with its compressed
-///                   proof against the accounts root *after* transactions 0..i-1 (ignored for
-///                   the zero owner and for a withdrawal from an unknown account). Limits:
-///                   a deposit that creates an account (its absence cannot be shown without an
-///                   index by owner) and a withdrawal from an account with positions (its
-///                   margin is not re-computed here) make the call revert.
+///                   amount, or more than the collateral; a transfer likewise, or to its own
+///                   subaccount). A Deposit credits the account's collateral (the insurance
+///                   fund for the zero owner), a Withdraw debits it and sets the nonce, a
+///                   Transfer debits the source (nonce) and credits the owner's `toSubaccount`;
+///                   all move timeMs and their totals. `accounts` lists the account leaves in
+///                   access order (one per Deposit and Withdraw, two per Transfer: source,
+///                   then destination), each with its compressed proof against the accounts
+///                   root *after* the accesses before it (a placeholder for the zero owner and
+///                   for an unknown account). Limits: a deposit or transfer that creates an
+///                   account (its absence cannot be shown without an index by owner) and a
+///                   withdrawal or transfer from an account with positions (its margin is not
+///                   re-computed here) make the call revert.
 ///
 ///  The chunk decoder here checks a subset of batch_v2's strict rules (every rule it checks is
 ///  one of batch_v2's, so a chunk batch_v2 accepts never fails here); the rest (field ranges,
@@ -101,6 +104,8 @@ contract FraudVerifier {
     bytes32 internal constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes32 internal constant WITHDRAW_TYPEHASH = keccak256("Withdraw(uint32 account,uint64 amount,uint64 nonce)");
+    bytes32 internal constant TRANSFER_TYPEHASH =
+        keccak256("Transfer(uint32 account,uint32 toSubaccount,uint64 amount,uint64 nonce)");
     uint256 internal constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     uint256 internal constant ACCOUNTS_DEPTH = 32;
     uint256 private constant FALLBACK = 0xFF;
@@ -219,17 +224,19 @@ contract FraudVerifier {
         uint256 p;
         uint256 prev;
         bytes32 domain;
+        uint256 ai; // next entry of `accounts`
     }
 
-    /// @dev One decoded Deposit (kind 1) or Withdraw (kind 5).
+    /// @dev One decoded Deposit (kind 1), Withdraw (kind 5) or Transfer (kind 6).
     struct Op {
         uint256 kind;
         uint256 time;
         uint256 queueIndex; //  deposit
         address owner; //       deposit
-        uint256 target; //      deposit: subaccount; withdraw: account
+        uint256 target; //      deposit: subaccount; withdraw, transfer: account
+        uint256 toSubaccount; // transfer
         uint256 amount;
-        uint256 nonce; //       withdraw
+        uint256 nonce; //       withdraw, transfer
         bytes32 r;
         bytes32 vs;
     }
@@ -242,7 +249,6 @@ contract FraudVerifier {
         (EscapeState memory s, EscapeAccount[] memory accounts) =
             abi.decode(witness, (EscapeState, EscapeAccount[]));
         _checkState(s, x.preRoot);
-        if (accounts.length != count) revert WitnessCount(count, accounts.length);
         (bool ok,,,) = _walk(chunk, count, type(uint256).max);
         if (!ok) revert ChunkDoesNotDecode();
         Ctx memory c;
@@ -254,11 +260,19 @@ contract FraudVerifier {
             (op, c.p, valid) = _readOp(chunk, c.p, c.prev, i);
             if (!valid || op.time < s.timeMs) return REASON_REJECTED;
             c.prev = op.time;
-            uint256 r = op.kind == 1 ? _applyDeposit(c, s, accounts[i], op, i) : _applyWithdraw(c, s, accounts[i], op, i);
+            uint256 r = op.kind == 1
+                ? _applyDeposit(c, s, _next(c, accounts), op, i)
+                : _applySigned(c, s, accounts, op, i);
             if (r != 0) return r;
             s.timeMs = uint64(op.time);
         }
+        if (c.ai != accounts.length) revert WitnessCount(c.ai, accounts.length);
         return keccak256(abi.encode(STATE_TAG, s)) != x.postRoot ? REASON_WRONG_POST_ROOT : 0;
+    }
+
+    function _next(Ctx memory c, EscapeAccount[] memory accounts) private pure returns (EscapeAccount memory a) {
+        if (c.ai >= accounts.length) revert WitnessCount(c.ai + 1, accounts.length);
+        a = accounts[c.ai++];
     }
 
     function _applyDeposit(Ctx memory c, EscapeState memory s, EscapeAccount memory a, Op memory d, uint256 i)
@@ -281,35 +295,53 @@ contract FraudVerifier {
         return 0;
     }
 
-    function _applyWithdraw(Ctx memory c, EscapeState memory s, EscapeAccount memory a, Op memory w, uint256 i)
+    /// @dev A Withdraw or a Transfer (clearline.core.apply._withdraw / _transfer).
+    function _applySigned(Ctx memory c, EscapeState memory s, EscapeAccount[] memory accounts, Op memory w, uint256 i)
         private
         pure
         returns (uint256)
     {
+        EscapeAccount memory a = _next(c, accounts);
         if (w.target >= s.nextAccountId) return REASON_REJECTED; // unknown account
         if (a.id != w.target) revert AccountMismatch(i);
         _openAccount(c, s, a, i);
-        // signature: EIP-712 Withdraw under the Rollup's domain, canonical (low s, r and s > 0)
         if (w.target > type(uint32).max || w.amount > type(uint64).max || w.nonce > type(uint64).max) {
             return REASON_REJECTED;
         }
-        bytes32 structHash = keccak256(abi.encode(WITHDRAW_TYPEHASH, w.target, w.amount, w.nonce));
-        bytes32 digest = keccak256(abi.encodePacked(bytes2(0x1901), c.domain, structHash));
-        uint256 sv = uint256(w.vs);
-        uint8 v = uint8(27 + (sv >> 255));
-        bytes32 sigS = bytes32(sv & ((1 << 255) - 1));
-        if (uint256(sigS) > HALF_N || w.r == 0 || sigS == 0) return REASON_REJECTED;
-        address signer = ecrecover(digest, v, w.r, sigS);
-        if (signer == address(0) || signer != a.owner) return REASON_REJECTED;
+        if (_signer(c, w) != a.owner) return REASON_REJECTED;
         if (w.nonce <= a.nonce) return REASON_REJECTED;
         if (w.amount == 0) return REASON_REJECTED;
+        bool isTransfer = w.kind == 6;
+        if (isTransfer && (w.toSubaccount > type(uint32).max || w.toSubaccount == a.subaccount)) {
+            return REASON_REJECTED;
+        }
+        if (int256(w.amount) > a.collateral) return REASON_REJECTED; // before the margin, as the core
         if (a.positions.length != 0) revert AccountHasPositions(i);
-        if (int256(w.amount) > a.collateral) return REASON_REJECTED;
         a.nonce = uint64(w.nonce);
         a.collateral -= int256(w.amount);
-        s.totalWithdrawals += w.amount;
         s.accountsRoot = _rootMem(c.zs, a.id, _accountLeaf(a), a.present, a.siblings);
+        if (!isTransfer) {
+            s.totalWithdrawals += w.amount;
+            return 0;
+        }
+        EscapeAccount memory d = _next(c, accounts);
+        if (d.owner != a.owner || d.subaccount != w.toSubaccount) revert AccountMismatch(i);
+        _openAccount(c, s, d, i);
+        d.collateral += int256(w.amount);
+        s.accountsRoot = _rootMem(c.zs, d.id, _accountLeaf(d), d.present, d.siblings);
         return 0;
+    }
+
+    /// @dev The EIP-712 signer under the Rollup's domain; 0 unless canonical (low s, r, s > 0).
+    function _signer(Ctx memory c, Op memory w) private pure returns (address) {
+        bytes32 structHash = w.kind == 6
+            ? keccak256(abi.encode(TRANSFER_TYPEHASH, w.target, w.toSubaccount, w.amount, w.nonce))
+            : keccak256(abi.encode(WITHDRAW_TYPEHASH, w.target, w.amount, w.nonce));
+        bytes32 digest = keccak256(abi.encodePacked(bytes2(0x1901), c.domain, structHash));
+        uint256 sv = uint256(w.vs);
+        bytes32 sigS = bytes32(sv & ((1 << 255) - 1));
+        if (uint256(sigS) > HALF_N || w.r == 0 || sigS == 0) return address(0);
+        return ecrecover(digest, uint8(27 + (sv >> 255)), w.r, sigS);
     }
 
     function _openAccount(Ctx memory c, EscapeState memory s, EscapeAccount memory a, uint256 i) private pure {
@@ -328,7 +360,7 @@ contract FraudVerifier {
     {
         uint256 head = uint8(c[p]);
         op.kind = head & 0x0F;
-        if (head == FALLBACK || (op.kind != 1 && op.kind != 5)) revert NotACollateralChunk(i);
+        if (head == FALLBACK || (op.kind != 1 && op.kind != 5 && op.kind != 6)) revert NotACollateralChunk(i);
         ++p;
         op.time = prev;
         if (head & 0x80 != 0) {
@@ -346,6 +378,7 @@ contract FraudVerifier {
             return (op, p, true);
         }
         (op.target, p,) = _u(c, p);
+        if (op.kind == 6) (op.toSubaccount, p,) = _u(c, p);
         (op.amount, p,) = _u(c, p);
         uint256 n;
         (n, p,) = _u(c, p);
