@@ -267,12 +267,12 @@ def measure_l1(chain: Chain | None = None, *, steps: int = 300, makers: int = 4,
     }
 
 
-def measure_fraud_gas(*, deposits: int = 14) -> dict:
+def measure_fraud_gas(*, deposits: int = 13) -> dict:
     """Gas of ``Rollup.proveFraud`` for each proof kind, each against the fault of the faulty
     batcher that it proves (``clearline.sequencer.faults.faulty_rollup`` on a fresh in-process
-    EVM; the faulty batch holds ``deposits`` deposits, one withdrawal and one transfer: a full
-    chunk of 16 by default, so the re-execution carries 17 account proofs and two signature
-    recoveries).
+    EVM; the faulty batch holds a forced withdrawal, ``deposits`` deposits, one withdrawal and
+    one transfer: a full chunk of 16 by default, so the re-execution carries 17 account proofs
+    and two signature recoveries).
     ``fraud_proof_gas_max`` is the largest; ``fraud_proof_gas_by_fault`` per fault
     (``"<fault>/<kind>"``); ``fraud_commit_gas`` the commitment's. Whole-transaction gas
     (21,000 and calldata included)."""

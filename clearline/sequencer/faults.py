@@ -110,8 +110,8 @@ class FaultyBatcher(Batcher):
             return out
         if f is FaultKind.WRONG_ROOT:
             chunks = [txs[i:i + k] for i in range(0, len(txs), k)]
-            c = next((i for i, ch in enumerate(chunks) if all(type(tx) in (Deposit, Withdraw, Transfer) for tx in ch)),
-                     0)
+            c = next((i for i, ch in enumerate(chunks)
+                      if all(type(tx) in (Deposit, ForcedWithdrawal, Withdraw, Transfer) for tx in ch)), 0)
             roots = list(plan.state_roots)
             roots[c] = WRONG_ROOT
             self.injected = {"fault": f.value, "batch": plan.number, "chunk": c}
@@ -211,9 +211,9 @@ def faulty_rollup(chain, fault: FaultKind | str | None, *, later_batch: bool = T
     """The simulated market on ``chain`` (``clearline.batcher.harness``: real contracts, real
     signatures, Vault deposits): batch 1 (the traders' first deposits: new accounts) posted and
     finalized (with a "saver" account that never trades: the chain account after the
-    traders', subaccounts 0 and 1); batch 2 some trading; batch 3 ``deposits`` new deposits
-    into existing accounts, then the saver's signed withdrawal and transfer (subaccount 0 to 1;
-    one chunk when ``deposits`` <= 14), carrying
+    traders', subaccounts 0 and 1); batch 2 some trading; batch 3 the saver's forced
+    withdrawal, ``deposits`` new deposits into existing accounts, then the saver's signed
+    withdrawal and transfer (subaccount 0 to 1; one chunk when ``deposits`` <= 13), carrying
     ``fault`` (honest if None); with ``later_batch`` a batch 4 of trading follows. The
     challenger is the chain's last account."""
     from clearline.batcher.harness import make_sim_rollup
@@ -236,6 +236,7 @@ def faulty_rollup(chain, fault: FaultKind | str | None, *, later_batch: bool = T
     r.client.finalize_ready()
     r.step(6)
     r.batcher.flush()
+    saver.request_forced_withdrawal(saver_id, 30 * 10**6)  # served from free collateral
     users = list(r.users.values())[:3]
     for i in range(deposits):
         u = users[i % len(users)]

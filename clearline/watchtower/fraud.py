@@ -18,7 +18,8 @@ Kinds (``FraudVerifier.sol``; docs/fraud-proofs.md):
   (skipped, out of order, altered -- e.g. minted collateral -- or nonexistent);
 - ``KIND_QUEUE_END`` (4): the last chunk's L1 transactions do not end at the header's
   queueEnd;
-- ``KIND_COLLATERAL_ROOT`` (5): a chunk of deposits, withdrawals and transfers whose committed post-root
+- ``KIND_COLLATERAL_ROOT`` (5): a chunk of deposits, forced and signed withdrawals and
+  transfers whose committed post-root
   is not the one re-executing them gives, or one of which the core rejects (deposits into
   existing accounts or the insurance fund; withdrawals from accounts without positions:
   signature, nonce, amount, collateral).
@@ -38,7 +39,7 @@ from clearline.core.apply import apply, recover_signer
 from clearline.core.errors import Rejected
 from clearline.core.hashing import keccak
 from clearline.core.state import Genesis, State
-from clearline.core.txs import Deposit, Transfer, Withdraw
+from clearline.core.txs import Deposit, ForcedWithdrawal, Transfer, Withdraw
 from clearline.l1.batch_v2 import BatchFormatError, chunk_bounds, decode_chunk
 from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchHeader, batch_data_parts,
                                   compress_proof, decode_batch, queue_item_hash)
@@ -425,7 +426,7 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
 def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: State, pre: tuple, *,
                            force: bool = False) -> FraudProof | None:
     """KIND_COLLATERAL_ROOT when chunk ``c`` holds only Deposits (into existing accounts or the
-    insurance fund), Withdraws and Transfers (from accounts without positions, or unknown ones;
+    insurance fund), ForcedWithdrawals, Withdraws and Transfers (from accounts without positions, or unknown ones;
     transfers to an existing subaccount) and
     re-executing them does not give the committed post-root (reason 30) or the core rejects
     one (reason 31). ``force``: build it even for an honest chunk (tests)."""
@@ -433,7 +434,7 @@ def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: S
         txs = decode_chunk(chunk, 0, len(chunk), count)
     except BatchFormatError:
         return None
-    if not txs or any(type(tx) not in (Deposit, Withdraw, Transfer) for tx in txs):
+    if not txs or any(type(tx) not in (Deposit, ForcedWithdrawal, Withdraw, Transfer) for tx in txs):
         return None
     st = State.from_blob(state.to_blob())
     accesses = []
@@ -448,6 +449,15 @@ def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: S
                 if aid is None:
                     return None  # a new account: its absence cannot be proven (no index by owner)
                 accesses.append(_account_witness(st, aid))
+        elif type(tx) is ForcedWithdrawal:
+            if not 0 <= tx.account < len(st.accounts):
+                accesses.append(_empty_account_witness())
+            else:
+                a = st.accounts[tx.account]
+                denied_anyway = a.owner != tx.owner or tx.amount == 0 or tx.amount > a.collateral
+                if a.positions and not denied_anyway:
+                    return None  # served or denied by margin: not re-computed on L1 yet
+                accesses.append(_account_witness(st, tx.account))
         else:
             try:
                 recover_signer(st, tx)

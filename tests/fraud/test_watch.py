@@ -91,7 +91,7 @@ def test_watch_command_proves_fraud_on_anvil(anvil, capsys):
     # without --challenge: reported, nothing sent
     assert cli_main(["watch", "--rpc", anvil.url, "--rollup", rollup, "--once"]) == 1
     out = capsys.readouterr().out
-    assert "FRAUD at batch 3, chunk 0, transaction 0: queue_item / QUEUE_ITEM_MISMATCH" in out
+    assert "FRAUD at batch 3, chunk 0, transaction 1: queue_item / QUEUE_ITEM_MISMATCH" in out  # 0: forced
     assert "not challenged" in out and not seq.frozen()
     before = seq.balance(challenger)
     assert cli_main(["watch", "--rpc", anvil.url, "--rollup", rollup, "--challenge", "--key", key, "--json"]) == 1

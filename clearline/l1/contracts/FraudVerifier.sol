@@ -56,18 +56,22 @@ interface IVaultQueue {
 ///                   roots before it are right (otherwise it proves an earlier chunk).
 ///
 ///   5 COLLATERAL_ROOT  (EscapeState pre, EscapeAccount[] accounts)  The chunk holds only
-///                   packed Deposits, Withdraws and Transfers; re-executing them as clearline.core.apply
+///                   packed Deposits, ForcedWithdrawals, Withdraws and Transfers; re-executing
+///                   them as clearline.core.apply
 ///                   does from `pre` gives another post-root than the committed one (reason
 ///                   30), or the core rejects one of them (reason 31: time going backwards; a
 ///                   deposit out of queue order or out of range; a withdrawal from an unknown
 ///                   account, not signed by its owner (EIP-712 under the domain {clearline, 1,
 ///                   chainid, this Rollup}, low-s), with a used nonce, a zero or out-of-range
 ///                   amount, or more than the collateral; a transfer likewise, or to its own
-///                   subaccount). A Deposit credits the account's collateral (the insurance
+///                   subaccount; a forced withdrawal out of queue order or range). A forced
+///                   withdrawal consumes its queue item and is served (debit) unless denied
+///                   (unknown account, not the owner, zero, more than the collateral). A Deposit
+///                   credits the account's collateral (the insurance
 ///                   fund for the zero owner), a Withdraw debits it and sets the nonce, a
 ///                   Transfer debits the source (nonce) and credits the owner's `toSubaccount`;
 ///                   all move timeMs and their totals. `accounts` lists the account leaves in
-///                   access order (one per Deposit and Withdraw, two per Transfer: source,
+///                   access order (one per Deposit, ForcedWithdrawal and Withdraw, two per Transfer: source,
 ///                   then destination), each with its compressed proof against the accounts
 ///                   root *after* the accesses before it (a placeholder for the zero owner and
 ///                   for an unknown account). Limits: a deposit or transfer that creates an
@@ -227,7 +231,7 @@ contract FraudVerifier {
         uint256 ai; // next entry of `accounts`
     }
 
-    /// @dev One decoded Deposit (kind 1), Withdraw (kind 5) or Transfer (kind 6).
+    /// @dev One decoded Deposit (kind 1), Withdraw (5), Transfer (6) or ForcedWithdrawal (10).
     struct Op {
         uint256 kind;
         uint256 time;
@@ -262,7 +266,7 @@ contract FraudVerifier {
             c.prev = op.time;
             uint256 r = op.kind == 1
                 ? _applyDeposit(c, s, _next(c, accounts), op, i)
-                : _applySigned(c, s, accounts, op, i);
+                : op.kind == 10 ? _applyForced(c, s, _next(c, accounts), op, i) : _applySigned(c, s, accounts, op, i);
             if (r != 0) return r;
             s.timeMs = uint64(op.time);
         }
@@ -291,6 +295,26 @@ contract FraudVerifier {
         if (a.owner != d.owner || a.subaccount != d.target) revert AccountMismatch(i);
         _openAccount(c, s, a, i);
         a.collateral += int256(d.amount);
+        s.accountsRoot = _rootMem(c.zs, a.id, _accountLeaf(a), a.present, a.siblings);
+        return 0;
+    }
+
+    /// @dev clearline.core.apply._forced_withdrawal: served or denied, the item is consumed.
+    function _applyForced(Ctx memory c, EscapeState memory s, EscapeAccount memory a, Op memory f, uint256 i)
+        private
+        pure
+        returns (uint256)
+    {
+        if (f.queueIndex != s.l1QueuePos) return REASON_REJECTED;
+        if (f.target > type(uint32).max || f.amount > type(uint64).max) return REASON_REJECTED;
+        s.l1QueuePos += 1;
+        if (f.target >= s.nextAccountId) return 0; // denied: unknown account
+        if (a.id != f.target) revert AccountMismatch(i);
+        _openAccount(c, s, a, i);
+        if (a.owner != f.owner || f.amount == 0 || int256(f.amount) > a.collateral) return 0; // denied
+        if (a.positions.length != 0) revert AccountHasPositions(i);
+        a.collateral -= int256(f.amount);
+        s.totalWithdrawals += f.amount;
         s.accountsRoot = _rootMem(c.zs, a.id, _accountLeaf(a), a.present, a.siblings);
         return 0;
     }
@@ -360,7 +384,9 @@ contract FraudVerifier {
     {
         uint256 head = uint8(c[p]);
         op.kind = head & 0x0F;
-        if (head == FALLBACK || (op.kind != 1 && op.kind != 5 && op.kind != 6)) revert NotACollateralChunk(i);
+        if (head == FALLBACK || (op.kind != 1 && op.kind != 5 && op.kind != 6 && op.kind != 10)) {
+            revert NotACollateralChunk(i);
+        }
         ++p;
         op.time = prev;
         if (head & 0x80 != 0) {
@@ -370,7 +396,7 @@ contract FraudVerifier {
             if (t < 0 || t > int256(uint256(type(uint64).max))) return (op, p, false);
             op.time = uint256(t);
         }
-        if (op.kind == 1) {
+        if (op.kind == 1 || op.kind == 10) {
             (op.queueIndex, p,) = _u(c, p);
             op.owner = address(bytes20(c[p:p + 20]));
             (op.target, p,) = _u(c, p + 20);
