@@ -8,6 +8,7 @@ Targets (issue 2, 2-core machine): matching >= 1,000,000 ops/s; end-to-end signe
 Issue 4 (L1): gas <= 2,500 and DA <= 120 bytes per trade, escape <= 500,000 gas, watchtower
 rebuild >= 20,000 tx/s. ``da_signature_bytes_per_trade`` is the floor under the DA figure (and
 x 40 gas under the gas figure): signatures are kept in the batch data.
+Issue 6 (fraud proofs): fraud_proof_gas_max <= 3,000,000 (worst proof kind, whole transaction).
 """
 
 import argparse
@@ -29,6 +30,7 @@ TARGETS = {
     "da_bytes_per_trade": lambda f: f["da_bytes_per_trade"] <= 120,
     "escape_gas": lambda f: f["escape_gas"] <= 500_000,
     "verify_tx_per_s": lambda f: f["verify_tx_per_s"] >= 20_000,
+    "fraud_proof_gas_max": lambda f: f["fraud_proof_gas_max"] <= 3_000_000,
 }
 
 

@@ -332,5 +332,12 @@ def run_all(quick: bool = True, progress: bool = False) -> dict:
 
     say("L1 escape of an account with 16 positions")
     out["escape_gas"] = measure_escape_gas(positions=16)["escape_gas"]
+    from .batcher.harness import FRAUD_GAS_FAULTS_PER_KIND, measure_fraud_gas
+
+    say("L1 fraud proofs: one fault per proof kind, found, committed and proven (in-process EVM)")
+    fg = measure_fraud_gas(faults=FRAUD_GAS_FAULTS_PER_KIND, workers=2)
+    out["fraud_proof_gas_max"] = fg["fraud_proof_gas_max"]
+    out["fraud_proof_gas_by_kind"] = fg["fraud_proof_gas_by_kind"]
+    out["fraud_commit_gas"] = fg["fraud_commit_gas"]
     out["cpu_count"] = os.cpu_count()
     return out
