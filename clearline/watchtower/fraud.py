@@ -423,19 +423,12 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
                      + (f" chunk {chunk_index}" if chunk_index is not None else ""))
 
 
-def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: State, pre: tuple, *,
-                           force: bool = False) -> FraudProof | None:
-    """KIND_COLLATERAL_ROOT when chunk ``c`` holds only Deposits (into existing accounts or the
-    insurance fund), ForcedWithdrawals, Withdraws and Transfers (from accounts without positions, or unknown ones;
-    transfers to an existing subaccount) and
-    re-executing them does not give the committed post-root (reason 30) or the core rejects
-    one (reason 31). ``force``: build it even for an honest chunk (tests)."""
-    try:
-        txs = decode_chunk(chunk, 0, len(chunk), count)
-    except BatchFormatError:
-        return None
-    if not txs or any(type(tx) not in (Deposit, ForcedWithdrawal, Withdraw, Transfer) for tx in txs):
-        return None
+def collateral_witness(state: State, txs: list) -> tuple[int, int, bytes | None, list] | None:
+    """Re-execute ``txs`` (Deposits, ForcedWithdrawals, Withdraws, Transfers) from ``state``
+    (left untouched) as KIND_COLLATERAL_ROOT does: ``(reason, index, post_root, accesses)``
+    with reason 31 and the index of the first transaction the core rejects (post_root None),
+    or 0 and the post-root; ``accesses`` the account witnesses in access order. None when the
+    verifier cannot re-execute them (a new account, an account with positions)."""
     st = State.from_blob(state.to_blob())
     accesses = []
     reason = 0
@@ -485,8 +478,27 @@ def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: S
             reason = 31
             accesses.extend(_empty_account_witness() for _ in txs[i + 1:])
             break
+    return reason, i, (st.root() if not reason else None), accesses
+
+
+def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: State, pre: tuple, *,
+                           force: bool = False) -> FraudProof | None:
+    """KIND_COLLATERAL_ROOT when chunk ``c`` holds only Deposits (into existing accounts or the
+    insurance fund), ForcedWithdrawals, Withdraws and Transfers (from accounts without positions, or unknown ones;
+    transfers to an existing subaccount) and
+    re-executing them does not give the committed post-root (reason 30) or the core rejects
+    one (reason 31). ``force``: build it even for an honest chunk (tests)."""
+    try:
+        txs = decode_chunk(chunk, 0, len(chunk), count)
+    except BatchFormatError:
+        return None
+    if not txs or any(type(tx) not in (Deposit, ForcedWithdrawal, Withdraw, Transfer) for tx in txs):
+        return None
+    got = collateral_witness(state, txs)
+    if got is None:
+        return None
+    reason, i, post, accesses = got
     if not reason:
-        post = st.root()
         if post != b.roots[c]:
             reason = 30
     if not reason and not force:
