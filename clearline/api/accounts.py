@@ -50,7 +50,7 @@ def router(api) -> APIRouter:
             return {**views.risk(n.state, account_id), "journal_seq": n.seq.seq}
         return await api.read(read)
 
-    @r.get("/accounts/{account_id}/fills", summary="The account's fills since node start, newest first")
+    @r.get("/accounts/{account_id}/fills", summary="The account's recent fills (kept across restarts), newest first")
     async def fills(account_id: int, limit: int = Query(100, ge=1, le=500)):
         def read(n):
             _check(n.state, account_id)

@@ -85,7 +85,7 @@ def router(api) -> APIRouter:
             return {"symbol": symbol, "trades": rows}
         return await api.read(read)
 
-    @r.get("/candles/{symbol}", summary="OHLCV candles from trades since node start, oldest first")
+    @r.get("/candles/{symbol}", summary="OHLCV candles from recent trades (kept across restarts), oldest first")
     async def candles(symbol: str, interval_s: int = Query(60, ge=1, le=86_400),
                       limit: int = Query(300, ge=1, le=1000)):
         def read(n):

@@ -19,10 +19,14 @@ from collections import deque
 
 from ..api.numbers import fmt_lots, fmt_ticks, fmt_usd6
 from ..core import ledger as L
+from ..core.state import State
 from ..core.txs import MarkUpdate, Order, OrderType, Replace
+from ..sequencer.recovery import load_genesis, replay
 from . import views
 
-__all__ = ["EventBus", "History"]
+__all__ = ["EventBus", "History", "rebuild_history"]
+
+HISTORY_REPLAY = 100_000  # journal entries (at least) replayed at start to refill the history
 
 TRADES_KEPT = 2_000  # per instrument, for REST and stream snapshots
 FILLS_KEPT = 500  # per account
@@ -36,7 +40,8 @@ def _dumps(obj) -> str:
 
 
 class History:
-    """Trades, 1-second candles, fills per account, funding and withdrawals since node start."""
+    """Trades, 1-second candles, fills per account, funding and withdrawals: since node start,
+    refilled on start by ``rebuild_history`` from the journal."""
 
     def __init__(self):
         self.trade_id = 0
@@ -356,3 +361,29 @@ class EventBus:
             if m.spec.symbol == symbol:
                 return inst
         raise KeyError(symbol)
+
+
+def rebuild_history(journal, live_state, max_entries: int = HISTORY_REPLAY) -> History | None:
+    """The history (trades, candles, fills, funding, withdrawals) of the journal's last
+    ``max_entries`` or more transactions, so a restarted node's tape and charts do not start
+    empty: a shadow state replays them from the newest snapshot before that point (or from
+    genesis) through an ``EventBus`` that publishes nothing. ``None`` if the journal is empty,
+    or if the replay does not end on the live state's root (then the history starts empty,
+    as before, rather than show something the state does not back)."""
+    head, _ = journal.head()
+    if head == 0:
+        return None
+    snap = journal.snapshot_at_or_before(head - max_entries) if head > max_entries else None
+    if snap is None:
+        state, start = State(load_genesis(journal, None)), 0
+    else:
+        state, start = State.from_blob(snap.state_blob), snap.seq
+    bus = EventBus(state)
+    bus.bind(state)
+
+    def on_tx(entry, tx, receipt) -> None:
+        bus.on_tx(entry.seq, tx, receipt)
+        bus._reset_batch()  # nothing is published: only the history is kept
+
+    replay(state, journal.entries(start + 1, head), on_tx)
+    return bus.history if state.root() == live_state.root() else None

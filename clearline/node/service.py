@@ -31,7 +31,7 @@ from ..core import eip712
 from ..core.errors import InvariantBroken
 from ..core.txs import CancelTrigger, OperatorAction, OperatorActionKind
 from ..journal import JournalError
-from .bus import EventBus
+from .bus import EventBus, rebuild_history
 from .safety import DeadMan
 
 __all__ = ["NodeService", "NodeHalted", "NodeOverloaded"]
@@ -86,6 +86,9 @@ class NodeService:
         self.epoch = os.urandom(4).hex()  # stream numbering restarts with every node start
         self.bus = EventBus(self.state)
         self.bus.bind(self.state)
+        history = rebuild_history(sequencer.journal, self.state)  # a restart keeps its tape and charts
+        if history is not None:
+            self.bus.history = history
         sequencer.listeners.append(self.bus.on_tx)
         self.deadman = DeadMan()
         self.observers: list = []  # fn(txs, acks) on the node thread after each commit (demo stats)
