@@ -9,14 +9,37 @@ import tempfile
 import threading
 import time
 
-__all__ = ["run_node"]
+__all__ = ["run_node", "require_fresh_journal"]
+
+
+def require_fresh_journal(path: str) -> None:
+    """Refuse to resume a journal with the simulated market or the embedded L1: both start
+    from scratch (the in-process chain lives in memory), so they would feed the old state
+    deposits of a chain it never saw and nonces it already used. The journal itself resumes
+    exactly, by a node without them (``clearline node --no-l1``)."""
+    if not os.path.exists(path):
+        return
+    from ..journal import open_journal
+
+    journal = open_journal(path)
+    try:
+        head, _ = journal.head()
+    finally:
+        journal.close()
+    if head:
+        raise SystemExit(f"{path} already holds {head:,} transactions: the simulated market and the embedded L1 "
+                         f"chain start from scratch and cannot resume it. Use a new --data-dir, or serve this "
+                         f"journal with `clearline node --no-l1 --data-dir {os.path.dirname(path) or '.'}` "
+                         f"(without --sim).")
 
 
 def run_node(*, data_dir: str | None = None, port: int = 8700, sim: bool = False, seed: int = 1,
              seconds: float | None = None, with_l1: bool = True, rate: float = 100.0, burst: int = 200) -> int:
     from ..api.server import ApiServer
     from ..journal import open_journal
+    from ..core.state import Genesis
     from ..sequencer import Sequencer, recover_state
+    from ..sequencer.recovery import GENESIS_KEY
     from ..sim.demo import L1_CHALLENGE_S, DemoMarket
     from ..sim.market import PRICING_TIME_SCALE, SimulatedMarket, demo_genesis
     from .l1 import L1Worker
@@ -25,6 +48,8 @@ def run_node(*, data_dir: str | None = None, port: int = 8700, sim: bool = False
     data_dir = data_dir or tempfile.mkdtemp(prefix="clearline-node-")
     os.makedirs(data_dir, exist_ok=True)
     path = os.path.join(data_dir, "journal.sqlite")
+    if with_l1 or sim:
+        require_fresh_journal(path)
     start = time.monotonic()
     market_s = lambda: time.monotonic() - start  # noqa: E731
     rollup = None
@@ -38,8 +63,10 @@ def run_node(*, data_dir: str | None = None, port: int = 8700, sim: bool = False
         seq, market = rollup.sequencer, rollup.sim
         chain_t0 = chain.now()
     else:
-        genesis = demo_genesis(seed)
-        seq = Sequencer(open_journal(path), genesis)
+        journal = open_journal(path)
+        stored = journal.get_meta(GENESIS_KEY)  # a resumed journal keeps the genesis it started from
+        genesis = Genesis.from_json(stored) if stored is not None else demo_genesis(seed)
+        seq = Sequencer(journal, genesis)
         market = SimulatedMarket(genesis, seed=seed)
         if sim:
             t = int(time.time() * 1000)
