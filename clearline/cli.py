@@ -11,7 +11,7 @@ def _cmd_demo(args) -> int:
     from .sim.demo import run_demo
 
     run_demo(args.seconds, seed=args.seed, data_dir=args.data_dir, steps_per_s=args.steps_per_s, speed=args.speed,
-             with_l1=not args.no_l1, api=not args.no_api, port=args.port)
+             with_l1=not args.no_l1, api=not args.no_api, port=args.port, watch=args.watch)
     return 0
 
 
@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--port", type=int, default=8700, help="API and web UI port on 127.0.0.1 (default 8700; "
                                                            "a free port if taken)")
     d.add_argument("--no-api", action="store_true", help="do not serve the API and the web UI")
+    d.add_argument("--watch", action="store_true",
+                   help="attach a watchtower to the embedded chain: it checks every posted batch from L1 data "
+                        "(watch_checked_batches, watch_challenges, watch_lag_s in the summary)")
     d.set_defaults(func=_cmd_demo)
 
     n = sub.add_parser("node", help="run a node with the API (embedded L1; --sim adds the simulated market)")

@@ -141,6 +141,10 @@ def render(state, stats: DemoStats, sim: SimulatedMarket, seq: Sequencer, elapse
         t.caption += (f"\nL1: batches posted {l1_state['batches']}, gas used {l1_state['gas']:,}, finalized height "
                       f"{l1_state['finalized']}, withdrawals paid on L1 {l1_state['paid']} "
                       f"({_usd(l1_state['paid_usd6'])})")
+        w = l1_state.get("watch")
+        if w is not None:
+            t.caption += (f"\nwatchtower: batches checked {w['watch_checked_batches']}, challenges "
+                          f"{w['watch_challenges']}, lag {w.get('watch_lag_s', '-')} s (max {w.get('watch_lag_max_s', '-')} s)")
     if ui_url:
         t.caption += f"\nUI: {ui_url}"
     return t
@@ -196,11 +200,16 @@ class DemoMarket:
 
 def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, steps_per_s: float = 20.0,
              console: Console | None = None, speed: float = 1.0, with_l1: bool = True, api: bool = True,
-             port: int = 8700) -> bytes:
+             port: int = 8700, watch: bool = False, watch_out: dict | None = None) -> bytes:
     """Run the demo for ``seconds`` of wall time (None: until Ctrl-C). ``speed`` > 1 runs the
     simulated clock faster than the wall clock (the node's clock is passed into the core, so
     the core cannot tell): at speed 4, 30 s of wall time cover 2 minutes of market time.
-    ``api``: serve the API and the web UI on 127.0.0.1:``port`` (a free port if it is taken)."""
+    ``api``: serve the API and the web UI on 127.0.0.1:``port`` (a free port if it is taken).
+    ``watch``: attach a watchtower (``clearline.watchtower.watch.Follower``) to the embedded
+    chain in a thread: it checks every posted batch from L1 data alone; the summary shows
+    ``watch_checked_batches``, ``watch_challenges`` and ``watch_lag_s`` (median seconds from a
+    batch's append to its verdict; ``watch_lag_max_s`` the largest). ``watch_out``: a dict
+    filled with those figures and ``l1_batches`` / ``batch_interval_s``."""
     from ..node import NodeService
 
     console = console or Console()
@@ -241,11 +250,42 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
     if l1 is not None:
         from ..node.l1 import L1Worker
 
-        worker = L1Worker(node, l1, period_s=0.5, chain_time=lambda: chain_t0 + market_s(), auto_claim=True,
-                          faucet_account=chain.accounts[-1])
+        worker_cls = L1Worker
+        if watch:
+            import threading
+
+            chain_lock = threading.RLock()  # the watchtower thread reads the chain the worker writes
+            appended: dict[int, float] = {}
+
+            class _WatchedWorker(L1Worker):
+                def tick(self, flush: bool = False) -> None:
+                    with chain_lock:
+                        n0 = len(self.posted)
+                        super().tick(flush)
+                        for p in self.posted[n0:]:
+                            appended[p.number] = time.monotonic()
+
+                def _flush(self) -> None:
+                    with chain_lock:
+                        super()._flush()
+
+                def _faucet(self, owner: bytes, amount: int) -> dict:
+                    with chain_lock:
+                        return super()._faucet(owner, amount)
+
+            worker_cls = _WatchedWorker
+        worker = worker_cls(node, l1, period_s=0.5, chain_time=lambda: chain_t0 + market_s(), auto_claim=True,
+                            faucet_account=chain.accounts[-1])
+    elif watch:
+        raise SystemExit("--watch needs the embedded L1 chain (not --no-l1)")
     node.start()
+    follower = None
     if worker is not None:
         worker.start()
+        if watch:
+            from ..watchtower.watch import Follower
+
+            follower = Follower(chain, l1.deployment.rollup, lock=chain_lock).start(0.1)
     server = None
     if api:
         from ..api.server import ApiServer
@@ -258,8 +298,11 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
     def l1_view():
         if worker is None:
             return None
-        return {"batches": len(worker.posted), "gas": worker.gas, "finalized": worker.finalized,
-                "paid": len(worker.paid), "paid_usd6": worker.paid_usd6}
+        v = {"batches": len(worker.posted), "gas": worker.gas, "finalized": worker.finalized,
+             "paid": len(worker.paid), "paid_usd6": worker.paid_usd6}
+        if follower is not None:
+            v["watch"] = follower.summary(dict(appended))
+        return v
 
     def view(elapsed):
         return node.call(lambda n: render(n.state, stats, sim, seq, elapsed, n.seq.root(), l1_view(),
@@ -278,6 +321,8 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
             market.running = False
             if worker is not None:  # post what is left and let the last batches finalize
                 worker.stop(flush=True)
+            if follower is not None:  # check what was posted last
+                follower.stop(drain=True)
             live.update(view(time.monotonic() - start))
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -301,6 +346,20 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
         l1_state = l1_view()
         print(f"l1_batches={l1_state['batches']} l1_gas={l1_state['gas']} l1_finalized={l1_state['finalized']} "
               f"l1_withdrawals_paid={l1_state['paid']}", flush=True)
+        if follower is not None:
+            w = l1_state["watch"]
+            times = sorted(appended.values())
+            interval = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else None
+            print(f"watch_checked_batches={w['watch_checked_batches']} watch_challenges={w['watch_challenges']} "
+                  f"watch_lag_s={w.get('watch_lag_s', 'n/a')} watch_lag_max_s={w.get('watch_lag_max_s', 'n/a')} "
+                  f"batch_interval_s={'n/a' if interval is None else round(interval, 3)}", flush=True)
+            if follower.mismatches:
+                print(f"watch: {follower.mismatches[0]}", flush=True)
+            if watch_out is not None:
+                watch_out.update(w, l1_batches=l1_state["batches"], batch_interval_s=interval,
+                                 watch_lags=follower.lags(dict(appended)), watch_error=follower.last_error)
+            if follower.challenges:
+                raise SystemExit("the watchtower found a commitment that L1 data does not reproduce")
     print(f"trades={stats.trades} option_trades={stats.option_trades} liquidations={stats.liquidations} "
           f"expiries={len(stats.expiries)} funding_paid_usd={stats.funding_paid / 1e6:.2f} "
           f"volume_usd={stats.volume_usd6 / 1e6:.2f} state_root=0x{root.hex()}", flush=True)

@@ -15,12 +15,15 @@ no implemented proof kind proves the mismatch, or the proof transaction reverted
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import statistics
 import sys
+import threading
 import time
 from typing import Any
 
-__all__ = ["add_arguments", "build_parser", "main", "run", "watch_once"]
+__all__ = ["Follower", "add_arguments", "build_parser", "main", "run", "watch_once"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -76,6 +79,122 @@ def watch_once(chain: Any, rollup: str, *, challenge: bool, from_block: int | No
     out.update(status="proven", **{k: v for k, v in sub.to_dict().items() if k not in out or k == "reason"})
     out["gas"] = sub.commit_gas + sub.prove_gas
     return out
+
+
+class Follower:
+    """An incremental watchtower: keeps the state rebuilt from L1 data and, at each ``poll``,
+    checks only the batches appended since (``verify``'s checks, batch by batch). It only
+    reports: ``challenges`` counts the batches whose commitment the data does not reproduce
+    (each one a batch ``watch_once`` would prove fraud in).
+
+    ``lock``: held around every read of the chain (an in-process chain shared with the
+    thread that posts batches); the re-execution runs outside it. ``verdicts``: one dict per
+    checked batch (``batch``, ``ok``, ``mismatch``, ``t`` = ``time.monotonic()`` of the
+    verdict). ``start(interval)`` follows in a daemon thread until ``stop()``."""
+
+    def __init__(self, source: Any, rollup: str, *, from_block: int | None = None, lock=None):
+        from .l1data import RollupReader
+        from .verify import _genesis_check, _Verifier
+
+        self.reader = RollupReader(source, rollup, from_block=from_block)
+        self.lock = lock if lock is not None else contextlib.nullcontext()
+        with self.lock:
+            state, mismatch = _genesis_check(self.reader)
+            self.prev_hash = self.reader.genesis_header().hash()
+        if mismatch is not None:
+            raise ValueError(f"watch: genesis: {mismatch.line()}")
+        self.v = _Verifier(self.reader, {}, state)
+        self.next = 1
+        self.checked = 0
+        self.challenges = 0
+        self.mismatches: list[str] = []
+        self.errors = 0
+        self.last_error: str | None = None
+        self.verdicts: list[dict] = []
+        self._pool = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poll(self) -> list[dict]:
+        """Check the batches appended since the last poll; their verdicts."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .verify import Mismatch, _prepare
+
+        if self.challenges:  # stop at the first wrong commitment (later ones build on it)
+            return []
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="watch-sig")
+        with self.lock:
+            last = self.reader.last_batch()
+            if last < self.next:
+                return []
+            refs = self.reader.batch_refs(self.next)
+            known = len(self.v.queue)
+            for item, h in self.reader.queue_items(known):
+                self.v.queue[item.index] = (item, h)
+            preps = [_prepare(self.reader, ref, self.v.state.domain, self._pool, 256, False) for ref in refs]
+        out = []
+        for prep in preps:
+            h = prep.ref.header
+            if h.prev_header_hash != self.prev_hash:
+                m = Mismatch("header_link", h.number, None, self.prev_hash, h.prev_header_hash)
+            else:
+                m = self.v.batch(prep)
+            self.checked += 1
+            verdict = {"batch": h.number, "ok": m is None, "mismatch": m.line() if m else None,
+                       "t": time.monotonic()}
+            out.append(verdict)
+            self.verdicts.append(verdict)
+            if m is not None:
+                self.challenges += 1
+                self.mismatches.append(m.line())
+                break
+            self.prev_hash = prep.ref.header_hash
+            self.next = h.number + 1
+        return out
+
+    def _loop(self, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except Exception as exc:  # noqa: BLE001 - an unreadable L1 is not a verdict: retry
+                self.errors += 1
+                self.last_error = f"{exc.__class__.__name__}: {exc}"
+            self._stop.wait(interval)
+
+    def start(self, interval: float = 0.1) -> "Follower":
+        self._thread = threading.Thread(target=self._loop, args=(interval,), name="clearline-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, *, drain: bool = True) -> None:
+        """Stop following (with ``drain``: one last poll so every posted batch is checked)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(60)
+        if drain:
+            try:
+                self.poll()
+            except Exception as exc:  # noqa: BLE001
+                self.errors += 1
+                self.last_error = f"{exc.__class__.__name__}: {exc}"
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def lags(self, appended: dict[int, float]) -> list[float]:
+        """Seconds from each batch's append (``appended``: number -> ``time.monotonic()``) to
+        its verdict."""
+        return [v["t"] - appended[v["batch"]] for v in self.verdicts if v["batch"] in appended]
+
+    def summary(self, appended: dict[int, float] | None = None) -> dict:
+        lags = self.lags(appended or {})
+        out = {"watch_checked_batches": self.checked, "watch_challenges": self.challenges,
+               "watch_errors": self.errors}
+        if lags:
+            out["watch_lag_s"] = round(statistics.median(lags), 3)
+            out["watch_lag_max_s"] = round(max(lags), 3)
+        return out
 
 
 def _print(out: dict, as_json: bool) -> None:
