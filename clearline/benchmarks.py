@@ -286,6 +286,31 @@ def bench_ack_latency(genesis, deposits, payloads, rate: float, workdir: str) ->
     return lat[len(lat) // 2] * 1e3, lat[int(len(lat) * 0.99)] * 1e3
 
 
+def bench_watchtower_lag(seconds: float = 15.0, speed: float = 1.0) -> dict:
+    """``clearline demo --watch`` for ``seconds``: seconds from each batch's append to the
+    watchtower's verdict on it (median ``watchtower_lag_s``, ``watchtower_lag_max_s``), the
+    mean time between appends (``watchtower_batch_interval_s``, the target's bound), batches
+    checked and challenges (0 on an honest run)."""
+    import io
+
+    from rich.console import Console
+
+    from .sim.demo import run_demo
+
+    w: dict = {}
+    with tempfile.TemporaryDirectory(prefix="clearline-bench-watch-") as wd, \
+            open(os.devnull, "w") as devnull:
+        import contextlib
+
+        with contextlib.redirect_stdout(devnull):
+            run_demo(seconds, data_dir=wd, speed=speed, api=False, watch=True, watch_out=w,
+                     console=Console(file=io.StringIO()))
+    return {"watchtower_lag_s": w.get("watch_lag_s"), "watchtower_lag_max_s": w.get("watch_lag_max_s"),
+            "watchtower_batch_interval_s": round(w["batch_interval_s"], 3) if w.get("batch_interval_s") else None,
+            "watchtower_checked_batches": w.get("watch_checked_batches"),
+            "watchtower_challenges": w.get("watch_challenges")}
+
+
 def run_all(quick: bool = True, progress: bool = False) -> dict:
     repeats = 3 if quick else 5
     say = (lambda m: print(f"[bench] {m}", flush=True)) if progress else (lambda m: None)
@@ -339,5 +364,7 @@ def run_all(quick: bool = True, progress: bool = False) -> dict:
     out["fraud_proof_gas_max"] = fg["fraud_proof_gas_max"]
     out["fraud_proof_gas_by_kind"] = fg["fraud_proof_gas_by_kind"]
     out["fraud_commit_gas"] = fg["fraud_commit_gas"]
+    say("watchtower lag: the demo (embedded L1, speed 1) for 15 s with a watchtower attached")
+    out.update(bench_watchtower_lag())
     out["cpu_count"] = os.cpu_count()
     return out

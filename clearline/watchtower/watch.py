@@ -105,6 +105,7 @@ class Follower:
             raise ValueError(f"watch: genesis: {mismatch.line()}")
         self.v = _Verifier(self.reader, {}, state)
         self.next = 1
+        self._queue_block: int | None = None  # block of the last queue item read
         self.checked = 0
         self.challenges = 0
         self.mismatches: list[str] = []
@@ -131,8 +132,9 @@ class Follower:
                 return []
             refs = self.reader.batch_refs(self.next)
             known = len(self.v.queue)
-            for item, h in self.reader.queue_items(known):
+            for item, h in self.reader.queue_items(known, from_block=self._queue_block):
                 self.v.queue[item.index] = (item, h)
+                self._queue_block = max(self._queue_block or 0, item.block_number)
             preps = [_prepare(self.reader, ref, self.v.state.domain, self._pool, 256, False) for ref in refs]
         out = []
         for prep in preps:
@@ -152,6 +154,8 @@ class Follower:
                 break
             self.prev_hash = prep.ref.header_hash
             self.next = h.number + 1
+            # later batches are appended in this block or after: scan the events from there
+            self.reader._from_block = prep.ref.block_number
         return out
 
     def _loop(self, interval: float) -> None:
