@@ -288,17 +288,17 @@ def test_open_journal_urls(tmp_path, monkeypatch):
         assert j.keep_snapshots == 4
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "postgresql://user@localhost/clearline",
-        "postgres://localhost/db",
-        "postgresql+psycopg://localhost/db",
-    ],
-)
-def test_open_journal_postgres_not_yet(url):
-    with pytest.raises(JournalError, match="postgres backend not available yet"):
-        open_journal(url)
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
+def test_open_journal_postgres_urls_reach_the_backend(scheme):
+    # the backend itself is tested against a real server in
+    # tests/integration/test_journal_postgres.py; here: no server listens -> a clean JournalError
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(JournalError, match="cannot connect to the PostgreSQL journal"):
+        open_journal(f"{scheme}://user@127.0.0.1:{port}/clearline?connect_timeout=2")
 
 
 @pytest.mark.parametrize(
