@@ -38,14 +38,33 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update && apt-get install -y chromium
 
-.PHONY: install demo test bench ui
+# PostgreSQL server binaries (initdb, pg_ctl, postgres) for the postgres journal tests, which
+# start their own throwaway server: Debian's package if missing, installed with a temporary
+# policy-rc.d so the Debian cluster service is not started. Idempotent; a non-root user
+# without the binaries gets a note (the tests skip then, but fail under CI=1).
+PG_INITDB_GLOB ?= /usr/lib/postgresql/*/bin/initdb
+postgres:
+	@if ls $(PG_INITDB_GLOB) >/dev/null 2>&1 || [ -x "$$(pg_config --bindir 2>/dev/null)/initdb" ]; then :; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "note: PostgreSQL server binaries missing and not root: postgres journal tests will skip"; \
+	else \
+	  added=; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && added=1; \
+	  fi; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; rc=$$?; \
+	  if [ -n "$$added" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	  exit $$rc; \
+	fi
+
+.PHONY: install demo test bench ui postgres
 install: $(STAMP) $(NODE_STAMP) $(UI_STAMP)
 ui: $(UI_STAMP)
 
 demo: $(STAMP) $(UI_STAMP)
 	$(VENV)/bin/clearline demo $(ARGS)
 
-test: $(STAMP) $(NODE_STAMP) $(UI_STAMP) $(CHROMIUM)
+test: $(STAMP) $(NODE_STAMP) $(UI_STAMP) $(CHROMIUM) postgres
 	$(VENV)/bin/pytest -n 2 $(ARGS)
 
 bench: $(STAMP)

@@ -10,8 +10,8 @@ Every ``append`` is one PostgreSQL transaction (a group commit: all rows sent in
 runs with ``synchronous_commit = on`` (the default; see ``synchronous_commit=``), so COMMIT
 waits until the WAL record is flushed to disk — an acknowledged append survives a server crash
 and a power loss, provided the *server* runs with ``fsync = on`` and ``full_page_writes = on``
-(PostgreSQL's defaults; the journal warns through :attr:`PostgresJournal.server_fsync` if fsync
-is off). With synchronous replication configured, ``remote_apply`` / ``remote_write`` make
+(PostgreSQL's defaults; the server's fsync setting is read on open into
+:attr:`PostgresJournal.server_fsync`, and a warning is logged if it is off). With synchronous replication configured, ``remote_apply`` / ``remote_write`` make
 COMMIT wait for the standby too. ``off`` / ``local`` are accepted for throwaway setups only.
 ``save_snapshot`` and ``set_meta`` are also single committed transactions.
 
@@ -44,6 +44,7 @@ The object is safe to share between threads (one connection guarded by a lock).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -255,6 +256,10 @@ class PostgresJournal(Journal):
                         )
             row = conn.execute("SELECT current_setting('fsync')").fetchone()
             self.server_fsync = row is not None and row[0] == "on"
+            if not self.server_fsync:
+                logging.getLogger(__name__).warning(
+                    "PostgreSQL server runs with fsync=off: journal appends are not crash-safe"
+                )
         except psycopg.Error as e:
             raise JournalError(f"cannot use schema {self.schema!r} as a journal: {e}") from e
 
