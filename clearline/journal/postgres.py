@@ -150,12 +150,17 @@ class PostgresJournal(Journal):
                 conninfo,
                 autocommit=True,
                 connect_timeout=max(1, int(connect_timeout)),
-                options=f"-c synchronous_commit={sync}",
             )
         except psycopg.Error as e:
             raise JournalError(f"cannot connect to the PostgreSQL journal database: {e}") from e
         try:
             self._conn = conn
+            # a session setting (not the startup 'options' parameter, which some poolers reject
+            # and which would clobber an 'options' given in the URL)
+            try:
+                conn.execute("SELECT set_config('synchronous_commit', %s, false)", (sync,))
+            except psycopg.Error as e:
+                raise JournalError(f"cannot set synchronous_commit: {e}") from e
             self._q = self._queries(conn)
             self._setup(conn)
             if verify_on_open:

@@ -240,7 +240,10 @@ def test_open_journal_url_schema_and_params(pg_server):
             j.save_snapshot(1, b"a", bytes(32))
             j.save_snapshot(2, b"b", bytes(32))
             assert j.snapshot_seqs() == [2]
-            assert _raw(base, "SHOW synchronous_commit") == [("on",)]
+            assert j._c().execute("SHOW synchronous_commit").fetchone() == ("on",)
+        with open_journal(f"{base}?schema={one}&synchronous_commit=off") as j:
+            assert j._c().execute("SHOW synchronous_commit").fetchone() == ("off",)
+            assert j.head()[0] == 3
         # the postgres:// alias, and a unix-socket URL; another schema is another journal
         with open_journal(f"postgres://postgres@127.0.0.1:{pg_server.port}/postgres?schema={one}") as j:
             assert j.head()[0] == 3
