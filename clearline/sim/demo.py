@@ -216,6 +216,9 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
     data_dir = data_dir or tempfile.mkdtemp(prefix="clearline-demo-")
     os.makedirs(data_dir, exist_ok=True)
     path = os.path.join(data_dir, "journal.sqlite")
+    from ..node.run import require_fresh_journal
+
+    require_fresh_journal(path)  # the simulated market (and the embedded L1) start from scratch
     l1 = None
     if with_l1:
         from ..batcher.harness import make_sim_rollup

@@ -32,3 +32,14 @@ def test_a_node_resumes_its_journal_and_the_sim_or_embedded_l1_refuse(tmp_path):
     resumed = run(["--data-dir", str(tmp_path), "--seconds", "2", "--no-l1"])
     assert resumed.returncode == 0, resumed.stderr
     assert root_of(resumed.stdout) == (seq, root)
+
+
+def test_the_demo_refuses_a_journal_that_is_not_empty(tmp_path):
+    first = run(["--data-dir", str(tmp_path), "--seconds", "2", "--no-l1", "--sim"])
+    assert first.returncode == 0, first.stderr
+    seq, _ = root_of(first.stdout)
+    demo = subprocess.run([sys.executable, "-m", "clearline.cli", "demo", "--seconds", "2", "--no-l1",
+                           "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert demo.returncode == 1
+    assert f"already holds {seq:,} transactions" in demo.stderr + demo.stdout
+
