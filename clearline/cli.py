@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     b.set_defaults(func=_cmd_bench)
 
     r = sub.add_parser("replay", help="rebuild state from a journal and print its state root")
-    r.add_argument("--journal", required=True, help="journal path or sqlite:/// URL")
+    r.add_argument("--journal", required=True, help="journal: a path, a sqlite:/// URL or a postgresql://… URL (?schema=…)")
     r.add_argument("--from-genesis", action="store_true", help="ignore snapshots, replay everything")
     r.set_defaults(func=_cmd_replay)
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     msub = mg.add_subparsers(dest="margin_command", required=True)
     me = msub.add_parser("explain", help="explain an account's margin: equity, requirements, binding scenario, "
                                          "per-position contributions, liquidation prices")
-    me.add_argument("--journal", required=True, help="journal path or sqlite:/// URL")
+    me.add_argument("--journal", required=True, help="journal: a path, a sqlite:/// URL or a postgresql://… URL (?schema=…)")
     me.add_argument("--account", type=int, required=True, help="account id")
     me.add_argument("--json", action="store_true", help="print the report as one JSON object")
     me.set_defaults(func=_cmd_margin_explain)
