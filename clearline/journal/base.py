@@ -156,6 +156,37 @@ def check_seq(seq: object, what: str = "seq", minimum: int = 1) -> int:
     return seq
 
 
+def check_snapshot_args(seq: object, state_blob: object, state_root: object) -> tuple[int, bytes, bytes]:
+    """The arguments of ``save_snapshot``, checked the same way by every backend."""
+    check_seq(seq, "seq", 0)
+    blob = as_bytes(state_blob, "state_blob")
+    root = as_bytes(state_root, "state_root")
+    if len(root) != 32:
+        raise InvalidEntry(f"state_root must be 32 bytes, got {len(root)}")
+    return seq, blob, root  # type: ignore[return-value]
+
+
+def refuse_snapshot_conflict(seq: int, stored_root: bytes | None, root: bytes) -> None:
+    """A snapshot at a seq is immutable: the same root again is fine, another one is not."""
+    if stored_root is not None and stored_root != root:
+        raise SnapshotConflict(f"snapshot at seq {seq} exists with state root {stored_root.hex()}, "
+                               f"refusing {root.hex()}")
+
+
+def check_meta_key(key: object) -> str:
+    if not isinstance(key, str) or not key:
+        raise InvalidEntry(f"meta key must be a non-empty str, got {key!r}")
+    return key
+
+
+def meta_needs_write(key: str, stored: bytes | None, value: bytes, overwrite: bool) -> bool:
+    """Whether ``set_meta`` must write; raises ``MetaConflict`` for a different value without
+    ``overwrite`` (the rule every backend shares)."""
+    if stored is not None and stored != value and not overwrite:
+        raise MetaConflict(f"meta key {key!r} already holds a different value (pass overwrite=True to replace it)")
+    return stored != value
+
+
 def build_entries(
     prev_hash: bytes, first_seq: int, items: Sequence[tuple[bytes, bytes]]
 ) -> tuple[list[JournalEntry], list[tuple[int, bytes, bytes, bytes]]]:

@@ -58,14 +58,16 @@ from clearline.journal.base import (
     JournalCorrupt,
     JournalEntry,
     JournalError,
-    MetaConflict,
     Snapshot,
     SnapshotBeyondHead,
-    SnapshotConflict,
     as_bytes,
     build_entries,
     chain_link,
+    check_meta_key,
     check_seq,
+    check_snapshot_args,
+    meta_needs_write,
+    refuse_snapshot_conflict,
 )
 
 try:  # psycopg is a dependency, but keep `import clearline.journal` working without it
@@ -377,11 +379,7 @@ class PostgresJournal(Journal):
     # ------------------------------------------------------------------ snapshots
 
     def save_snapshot(self, seq: int, state_blob: bytes, state_root: bytes) -> Snapshot:
-        check_seq(seq, "seq", 0)
-        blob = as_bytes(state_blob, "state_blob")
-        root = as_bytes(state_root, "state_root")
-        if len(root) != 32:
-            raise InvalidEntry(f"state_root must be 32 bytes, got {len(root)}")
+        seq, blob, root = check_snapshot_args(seq, state_blob, state_root)
         q = self._q
         with self._lock:
             conn = self._c()
@@ -400,11 +398,7 @@ class PostgresJournal(Journal):
                             )
                         journal_hash = bytes(row[0])
                     old = conn.execute(q["snap_root"], (seq,)).fetchone()
-                    if old is not None and bytes(old[0]) != root:
-                        raise SnapshotConflict(
-                            f"snapshot at seq {seq} exists with state root {bytes(old[0]).hex()}, "
-                            f"refusing {root.hex()}"
-                        )
+                    refuse_snapshot_conflict(seq, None if old is None else bytes(old[0]), root)
                     conn.execute(q["snap_put"], (seq, blob, root, journal_hash))
                     conn.execute(q["snap_prune"], (self.keep_snapshots,))
             except psycopg.Error as e:
@@ -437,8 +431,7 @@ class PostgresJournal(Journal):
     # ------------------------------------------------------------------ meta
 
     def set_meta(self, key: str, value: bytes, *, overwrite: bool = False) -> None:
-        if not isinstance(key, str) or not key:
-            raise InvalidEntry(f"meta key must be a non-empty str, got {key!r}")
+        check_meta_key(key)
         if "\x00" in key:
             raise InvalidEntry("meta key must not contain NUL (PostgreSQL text)")
         value = as_bytes(value, "meta value")
@@ -454,13 +447,7 @@ class PostgresJournal(Journal):
                         (f"{self.schema}/{key}",),
                     )
                     old = conn.execute(q["meta_lock"], (key,)).fetchone()
-                    old_value = None if old is None else bytes(old[0])
-                    if old_value is not None and old_value != value and not overwrite:
-                        raise MetaConflict(
-                            f"meta key {key!r} already holds a different value "
-                            "(pass overwrite=True to replace it)"
-                        )
-                    if old_value != value:
+                    if meta_needs_write(key, None if old is None else bytes(old[0]), value, overwrite):
                         conn.execute(q["meta_put"], (key, value))
             except psycopg.Error as e:
                 raise JournalError(f"set_meta failed: {e}") from e

@@ -36,14 +36,16 @@ from clearline.journal.base import (
     JournalCorrupt,
     JournalEntry,
     JournalError,
-    MetaConflict,
     Snapshot,
     SnapshotBeyondHead,
-    SnapshotConflict,
     as_bytes,
     build_entries,
     chain_link,
+    check_meta_key,
     check_seq,
+    check_snapshot_args,
+    meta_needs_write,
+    refuse_snapshot_conflict,
 )
 
 __all__ = ["SQLiteJournal", "APPLICATION_ID", "SCHEMA_VERSION"]
@@ -298,11 +300,7 @@ class SQLiteJournal(Journal):
     # ------------------------------------------------------------------ snapshots
 
     def save_snapshot(self, seq: int, state_blob: bytes, state_root: bytes) -> Snapshot:
-        check_seq(seq, "seq", 0)
-        blob = as_bytes(state_blob, "state_blob")
-        root = as_bytes(state_root, "state_root")
-        if len(root) != 32:
-            raise InvalidEntry(f"state_root must be 32 bytes, got {len(root)}")
+        seq, blob, root = check_snapshot_args(seq, state_blob, state_root)
         with self._lock:
             conn = self._c()
             try:
@@ -323,11 +321,7 @@ class SQLiteJournal(Journal):
                     old = conn.execute(
                         "SELECT state_root FROM snapshots WHERE seq = ?", (seq,)
                     ).fetchone()
-                    if old is not None and old[0] != root:
-                        raise SnapshotConflict(
-                            f"snapshot at seq {seq} exists with state root {old[0].hex()}, "
-                            f"refusing {root.hex()}"
-                        )
+                    refuse_snapshot_conflict(seq, None if old is None else old[0], root)
                     conn.execute(
                         "INSERT OR REPLACE INTO snapshots (seq, state_blob, state_root, "
                         "journal_hash) VALUES (?, ?, ?, ?)",
@@ -375,8 +369,7 @@ class SQLiteJournal(Journal):
     # ------------------------------------------------------------------ meta
 
     def set_meta(self, key: str, value: bytes, *, overwrite: bool = False) -> None:
-        if not isinstance(key, str) or not key:
-            raise InvalidEntry(f"meta key must be a non-empty str, got {key!r}")
+        check_meta_key(key)
         value = as_bytes(value, "meta value")
         with self._lock:
             conn = self._c()
@@ -384,12 +377,7 @@ class SQLiteJournal(Journal):
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     old = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-                    if old is not None and old[0] != value and not overwrite:
-                        raise MetaConflict(
-                            f"meta key {key!r} already holds a different value "
-                            "(pass overwrite=True to replace it)"
-                        )
-                    if old is None or old[0] != value:
+                    if meta_needs_write(key, None if old is None else old[0], value, overwrite):
                         conn.execute(
                             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)
                         )
