@@ -11,22 +11,13 @@ import pytest
 
 from clearline.core.hashing import keccak
 from clearline.core.units import USD6
-from clearline.l1.chain import anvil_executable, start_anvil
 from clearline.l1.client import L1Revert
 from clearline.watchtower.verify import main as verify_main
+from anvil_env import anvil  # noqa: F401  (pytest finds fixtures by name)
 from rollup_env import make_rollup
 
 CHALLENGE = 100
 DEADLINE = 1_000
-
-
-@pytest.fixture(scope="module")
-def anvil():
-    if anvil_executable() is None:
-        pytest.skip("anvil unavailable: node_modules/.bin/anvil missing (run `npm ci` at the repo root; Linux x64)")
-    node = start_anvil()
-    yield node
-    node.stop()
 
 
 def test_rollup_end_to_end_on_anvil(anvil, capsys):

@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from fraud_env import scenario  # noqa: E402
 
 from clearline.cli import main as cli_main  # noqa: E402
-from clearline.l1.chain import InProcessChain, anvil_executable, start_anvil  # noqa: E402
+from anvil_env import anvil  # noqa: E402, F401  (pytest finds fixtures by name)
+from clearline.l1.chain import InProcessChain  # noqa: E402
 from clearline.watchtower.escape import rebuild_finalized  # noqa: E402
 from clearline.watchtower.watch import watch_once  # noqa: E402
 
@@ -63,15 +64,6 @@ def _as_challenger(chain):
     v = _View()
     v.accounts = [chain.accounts[-1]]
     return v
-
-
-@pytest.fixture(scope="module")
-def anvil():
-    if anvil_executable() is None:
-        pytest.skip("anvil unavailable: node_modules/.bin/anvil missing (run `npm ci` at the repo root; Linux x64)")
-    node = start_anvil()
-    yield node
-    node.stop()
 
 
 def test_watch_command_proves_fraud_on_anvil(anvil, capsys):

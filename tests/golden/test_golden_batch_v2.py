@@ -12,8 +12,6 @@ transaction kind added to the core does not move these vectors.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import pytest
@@ -25,9 +23,9 @@ from clearline.core.txs import (Cancel, Deposit, ForcedWithdrawal, MarkUpdate, O
 from clearline.l1.batch_v2 import FALLBACK, decode_batch_v2, decode_chunk, encode_batch_v2, encode_chunk
 from clearline.oracle.report import PriceReport
 from clearline.oracle.report import signed as signed_report
+from golden_store import load_vectors
 
 VECTORS = Path(__file__).parent / "vectors" / "batch_v2.json"
-REGEN = os.environ.get("CLEARLINE_REGEN_GOLDEN") == "1"
 
 PRIVATE_KEY = bytes([1]) * 32
 REPORTER_KEY = bytes([2]) * 32
@@ -109,10 +107,7 @@ def build_vectors() -> dict:
 
 @pytest.fixture(scope="module")
 def stored() -> dict:
-    if REGEN:
-        VECTORS.parent.mkdir(parents=True, exist_ok=True)
-        VECTORS.write_text(json.dumps(build_vectors(), indent=2) + "\n")
-    return json.loads(VECTORS.read_text())
+    return load_vectors(VECTORS, build_vectors)
 
 
 def test_golden_v2_vectors_unchanged(stored):

@@ -12,8 +12,6 @@ the TypeScript UI) can consume the file.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import pytest
@@ -47,9 +45,9 @@ from clearline.core.txs import (
 )
 from clearline.oracle.report import PriceReport, recover_reporter
 from clearline.oracle.report import signed as signed_report
+from golden_store import load_vectors
 
 VECTORS = Path(__file__).parent / "vectors" / "encoding.json"
-REGEN = os.environ.get("CLEARLINE_REGEN_GOLDEN") == "1"
 
 PRIVATE_KEY = bytes([1]) * 32  # 0x0101...01
 DOMAIN = eip712.Domain(31337, bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3"))
@@ -195,10 +193,7 @@ def build_vectors() -> dict:
 
 @pytest.fixture(scope="module")
 def stored() -> dict:
-    if REGEN:
-        VECTORS.parent.mkdir(parents=True, exist_ok=True)
-        VECTORS.write_text(json.dumps(build_vectors(), indent=2) + "\n")
-    return json.loads(VECTORS.read_text())
+    return load_vectors(VECTORS, build_vectors)
 
 
 def test_golden_vectors_unchanged(stored):

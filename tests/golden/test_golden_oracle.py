@@ -12,8 +12,6 @@ Numbers are decimal strings and bytes 0x-hex, so any language can consume the fi
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import pytest
@@ -34,9 +32,9 @@ from clearline.oracle.report import (
     struct_hash,
     typed_data,
 )
+from golden_store import load_vectors
 
 VECTORS = Path(__file__).parent / "vectors" / "oracle.json"
-REGEN = os.environ.get("CLEARLINE_REGEN_GOLDEN") == "1"
 
 DOMAIN = Domain(31337, bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3"))
 KEYS = [bytes([b]) * 32 for b in (0x11, 0x22, 0x33, 0x44)]  # 0..2 reporters, 3 a stranger
@@ -154,10 +152,7 @@ def build_vectors() -> dict:
 
 @pytest.fixture(scope="module")
 def stored() -> dict:
-    if REGEN:
-        VECTORS.parent.mkdir(parents=True, exist_ok=True)
-        VECTORS.write_text(json.dumps(build_vectors(), indent=2) + "\n")
-    return json.loads(VECTORS.read_text())
+    return load_vectors(VECTORS, build_vectors)
 
 
 def test_golden_vectors_unchanged(stored):
