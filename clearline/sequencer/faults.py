@@ -15,6 +15,8 @@ carries it, once; ``injected`` then describes it. Kinds:
   only of deposits, withdrawals and transfers, else the first chunk);
 - ``forged_signature``: a Withdraw pays more than its owner signed (the signature no longer
   recovers to the owner; the cheating state debits the larger amount);
+- ``replayed_signature``: a Withdraw the owner signed once is posted twice (same signature,
+  same nonce: the cheating state pays it again, as if the nonce were unused);
 - ``malformed_chunk``: a chunk carries a trailing byte (the chunk table still walks);
 - ``bad_framing``: the header's txsPerRoot is not the data's chunk size;
 - ``wrong_queue_end``: the header's queueEnd claims one queue item fewer than the batch
@@ -52,6 +54,7 @@ class FaultKind(str, Enum):
     BAD_FRAMING = "bad_framing"
     WRONG_QUEUE_END = "wrong_queue_end"
     FORGED_SIGNATURE = "forged_signature"
+    REPLAYED_SIGNATURE = "replayed_signature"
 
 
 _L1 = (Deposit, ForcedWithdrawal)
@@ -127,6 +130,16 @@ class FaultyBatcher(Batcher):
             out = self._replan(plan, pre, txs)
             self.injected = {"fault": f.value, "batch": plan.number, "tx_index": j}
             return out
+        if f is FaultKind.REPLAYED_SIGNATURE:
+            j = next((i for i, tx in enumerate(txs) if type(tx) is Withdraw), None)
+            if j is None:
+                return None
+            replay = replace(txs[j])
+            replay.signer = txs[j].signer
+            txs = txs[:j + 1] + [replay] + txs[j + 1:]
+            out = self._replan(plan, pre, txs, replayed=j + 1)
+            self.injected = {"fault": f.value, "batch": plan.number, "tx_index": j + 1, "replay_of": j}
+            return out
         if f is FaultKind.MALFORMED_CHUNK:
             if not txs:
                 return None
@@ -143,9 +156,11 @@ class FaultyBatcher(Batcher):
             return replace(plan, queue_end=plan.queue_end - 1)
         raise ValueError(f"unknown fault {f}")
 
-    def _replan(self, plan: BatchPlan, pre: State, txs: list, *, skip: bool = False) -> BatchPlan:
+    def _replan(self, plan: BatchPlan, pre: State, txs: list, *, skip: bool = False,
+                replayed: int | None = None) -> BatchPlan:
         """The plan of ``txs`` as a cheating sequencer's state would commit it: applied to the
-        pre-batch state (an L1 transaction may jump the queue when ``skip``)."""
+        pre-batch state (an L1 transaction may jump the queue when ``skip``; transaction
+        ``replayed`` is applied as if its nonce were still unused)."""
         k = plan.txs_per_root
         roots, records = [], []
         st = pre
@@ -153,6 +168,8 @@ class FaultyBatcher(Batcher):
         for i, tx in enumerate(txs):
             if skip and type(tx) in _L1 and tx.queue_index > st.l1_queue_pos:
                 st.l1_queue_pos = tx.queue_index  # the skip: item(s) before it are never served
+            if i == replayed:
+                st.accounts[tx.account].nonce = tx.nonce - 1  # the replay: the nonce "forgotten"
             r = apply(st, tx)
             if not r.ok:
                 raise RuntimeError(f"fault {self.fault.value}: doctored transaction {i} rejected: {r}")

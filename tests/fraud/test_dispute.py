@@ -190,6 +190,7 @@ FAULTS = {
     "wrong_queue_end": ("queue_end", "QUEUE_END"),
     "wrong_root": ("collateral_root", "WRONG_POST_ROOT"),
     "forged_signature": ("collateral_root", "REJECTED_TX"),
+    "replayed_signature": ("collateral_root", "REJECTED_TX"),
 }
 
 

@@ -28,6 +28,7 @@ EXPECTED = {
     "wrong_root": "collateral_root",
     "malformed_chunk": "chunk_decode",
     "forged_signature": "collateral_root",
+    "replayed_signature": "collateral_root",
 }
 
 
