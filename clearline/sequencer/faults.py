@@ -17,6 +17,10 @@ carries it, once; ``injected`` then describes it. Kinds:
   recovers to the owner; the cheating state debits the larger amount);
 - ``replayed_signature``: a Withdraw the owner signed once is posted twice (same signature,
   same nonce: the cheating state pays it again, as if the nonce were unused);
+- ``wrongful_liquidation``: an operator-signed LIQUIDATE of a healthy account (equity at or
+  above its maintenance requirement) is added after the first chunk's withdrawals; the
+  cheating state liquidates it anyway (as if its markets were marked against it). Needs
+  ``operator_key``;
 - ``malformed_chunk``: a chunk carries a trailing byte (the chunk table still walks);
 - ``bad_framing``: the header's txsPerRoot is not the data's chunk size;
 - ``wrong_queue_end``: the header's queueEnd claims one queue item fewer than the batch
@@ -32,11 +36,13 @@ from typing import Any
 
 from clearline.batcher.batcher import Batcher, BatchPlan
 from clearline.batcher.records import withdrawal_records
+from clearline.core import eip712
 from clearline.core.apply import apply
 from clearline.core.encoding import decode_tx
 from clearline.core.hashing import keccak
 from clearline.core.state import State
-from clearline.core.txs import Deposit, ForcedWithdrawal, Transfer, Withdraw
+from clearline.core.margin import health
+from clearline.core.txs import Deposit, ForcedWithdrawal, OperatorAction, OperatorActionKind, Transfer, Withdraw
 from clearline.l1.batch_v2 import chunk_bounds
 from clearline.l1.formats import encode_batch, withdrawals_tree
 
@@ -55,6 +61,7 @@ class FaultKind(str, Enum):
     WRONG_QUEUE_END = "wrong_queue_end"
     FORGED_SIGNATURE = "forged_signature"
     REPLAYED_SIGNATURE = "replayed_signature"
+    WRONGFUL_LIQUIDATION = "wrongful_liquidation"
 
 
 _L1 = (Deposit, ForcedWithdrawal)
@@ -63,9 +70,11 @@ _L1 = (Deposit, ForcedWithdrawal)
 class FaultyBatcher(Batcher):
     """A ``Batcher`` that posts one doctored batch (see the module docstring)."""
 
-    def __init__(self, *args, fault: FaultKind | str, fault_batch: int | None = None, **kw):
+    def __init__(self, *args, fault: FaultKind | str, fault_batch: int | None = None,
+                 operator_key: bytes | None = None, **kw):
         super().__init__(*args, **kw)
         self.fault = FaultKind(fault)
+        self.operator_key = operator_key
         self.fault_batch = fault_batch
         self.injected: dict | None = None  # what was doctored, once it was
 
@@ -140,6 +149,8 @@ class FaultyBatcher(Batcher):
             out = self._replan(plan, pre, txs, replayed=j + 1)
             self.injected = {"fault": f.value, "batch": plan.number, "tx_index": j + 1, "replay_of": j}
             return out
+        if f is FaultKind.WRONGFUL_LIQUIDATION:
+            return self._wrongful_liquidation(plan, pre, txs)
         if f is FaultKind.MALFORMED_CHUNK:
             if not txs:
                 return None
@@ -156,8 +167,25 @@ class FaultyBatcher(Batcher):
             return replace(plan, queue_end=plan.queue_end - 1)
         raise ValueError(f"unknown fault {f}")
 
+    def _wrongful_liquidation(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
+        if self.operator_key is None:
+            raise ValueError("wrongful_liquidation needs the operator's key (operator_key=)")
+        k = plan.txs_per_root
+        victim = next((a.id for a in pre.accounts if a.positions and (lambda h: h[0] >= h[2])(health(pre, a))), None)
+        j = next((i + 1 for i in range(min(k, len(txs)) - 1, -1, -1) if type(txs[i]) in (Withdraw, Transfer)), None)
+        if victim is None or j is None or j >= k:
+            return None
+        t = txs[j - 1].time_ms
+        liq = OperatorAction(t, int(OperatorActionKind.LIQUIDATE), victim, 0, t)
+        liq.signature = eip712.sign(pre.domain, liq, self.operator_key)
+        liq.signer = pre.operator
+        txs = txs[:j] + [liq] + txs[j:]
+        out = self._replan(plan, pre, txs, liquidated=j)
+        self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j, "account": victim}
+        return out
+
     def _replan(self, plan: BatchPlan, pre: State, txs: list, *, skip: bool = False,
-                replayed: int | None = None) -> BatchPlan:
+                replayed: int | None = None, liquidated: int | None = None) -> BatchPlan:
         """The plan of ``txs`` as a cheating sequencer's state would commit it: applied to the
         pre-batch state (an L1 transaction may jump the queue when ``skip``; transaction
         ``replayed`` is applied as if its nonce were still unused)."""
@@ -170,7 +198,10 @@ class FaultyBatcher(Batcher):
                 st.l1_queue_pos = tx.queue_index  # the skip: item(s) before it are never served
             if i == replayed:
                 st.accounts[tx.account].nonce = tx.nonce - 1  # the replay: the nonce "forgotten"
-            r = apply(st, tx)
+            if i == liquidated:
+                r = _liquidate_anyway(st, tx)
+            else:
+                r = apply(st, tx)
             if not r.ok:
                 raise RuntimeError(f"fault {self.fault.value}: doctored transaction {i} rejected: {r}")
             if r.events:
@@ -181,6 +212,23 @@ class FaultyBatcher(Batcher):
             roots.append(st.root())
         return replace(plan, data=encode_batch(txs, k), state_roots=roots, queue_end=st.l1_queue_pos,
                        withdrawals=records, withdrawals_root=withdrawals_tree(records).root())
+
+
+def _liquidate_anyway(st: State, tx: OperatorAction):
+    """Apply a LIQUIDATE of a healthy account as a cheating sequencer would: with the
+    account's markets marked against it for the check, and the marks restored afterwards."""
+    acct = st.accounts[tx.target]
+    saved = {}
+    for inst, pos in acct.positions.items():
+        m = st.markets[inst]
+        saved[inst] = m.mark_price
+        m.mark_price = 1 if pos.size > 0 else m.mark_price * 1_000
+        st.dirty_markets.add(inst)
+    r = apply(st, tx)
+    for inst, mark in saved.items():
+        st.markets[inst].mark_price = mark
+        st.dirty_markets.add(inst)
+    return r
 
 
 def _skippable(txs: list, k: int) -> int | None:
@@ -235,7 +283,6 @@ def faulty_rollup(chain, fault: FaultKind | str | None, *, later_batch: bool = T
     challenger is the chain's last account."""
     from clearline.batcher.harness import make_sim_rollup
 
-    from clearline.core import eip712
     from clearline.core.encoding import encode_tx
 
     r = make_sim_rollup(chain, makers=1, takers=1, leveraged=1, challenge_period=challenge_period,
@@ -272,7 +319,8 @@ def faulty_rollup(chain, fault: FaultKind | str | None, *, later_batch: bool = T
     if not (ack.receipt.ok and ack2.receipt.ok):
         raise RuntimeError(f"the saver's withdrawal or transfer was rejected: {ack.receipt} {ack2.receipt}")
     if fault is not None:
-        r.batcher = FaultyBatcher(r.journal, r.client, r.genesis, fault=fault, **r.batcher_kw)
+        r.batcher = FaultyBatcher(r.journal, r.client, r.genesis, fault=fault, operator_key=r.sim.operator_key,
+                                  **r.batcher_kw)
     r.batcher.flush()
     if later_batch:
         r.step(4)
