@@ -8,6 +8,9 @@ error IndexCountMismatch(uint256 markets, uint256 indices);
 /// @notice An index price above uint64: the underlying leaf stores indexPrice as uint64, so no
 ///         committed state has one (rejected instead of wrapping in the int256 conversion).
 error IndexOutOfRange(uint256 market, uint256 indexUsd6);
+/// @notice healthAfter's size must fit int64, the leaf's position size: a larger position has
+///         no leaf (the core halts rather than encode it), so there is no state to compare with.
+error SizeOutOfRange(int256 size);
 /// @notice floorDiv / ceilDiv are defined for positive divisors only (every divisor in the
 ///         margin rules is a positive constant).
 error NonPositiveDivisor(int256 divisor);
@@ -69,12 +72,13 @@ contract MarginVerifier {
         pure
         returns (int256 equity, int256 initial, int256 maintenance)
     {
-        uint256 n = a.positions.length;
+        EscapePosition[] calldata ps = a.positions;
+        uint256 n = ps.length;
         if (markets.length != n) revert MarketCountMismatch(n, markets.length);
         if (indexUsd6.length != n) revert IndexCountMismatch(n, indexUsd6.length);
         Acc memory acc = _start(a, 0);
         for (uint256 i = 0; i < n; ++i) {
-            EscapePosition calldata p = a.positions[i];
+            EscapePosition calldata p = ps[i];
             _checkMarket(i, p.instrument, markets[i]);
             _add(acc, markets[i], indexUsd6, i, p.size, p.quote);
         }
@@ -96,14 +100,16 @@ contract MarginVerifier {
         int256 quote,
         int256 extraFee
     ) external pure returns (int256 equity, int256 initial, int256 maintenance) {
-        uint256 n = a.positions.length;
+        if (size < type(int64).min || size > type(int64).max) revert SizeOutOfRange(size);
+        EscapePosition[] calldata ps = a.positions;
+        uint256 n = ps.length;
         uint256 m = markets.length;
         if (m != n && m != n + 1) revert MarketCountMismatch(n, m);
         if (indexUsd6.length != m) revert IndexCountMismatch(m, indexUsd6.length);
         Acc memory acc = _start(a, extraFee);
         bool seen = false;
         for (uint256 i = 0; i < n; ++i) {
-            EscapePosition calldata p = a.positions[i];
+            EscapePosition calldata p = ps[i];
             _checkMarket(i, p.instrument, markets[i]);
             if (p.instrument == instrument) {
                 seen = true;
@@ -150,22 +156,27 @@ contract MarginVerifier {
         private
         pure
     {
-        int256 tickValue = int256(uint256(ml.tickSize) * uint256(ml.lotSize)) / UNDERLYING_ATOMS; // >= 0: floor
+        int256 tickValue;
         int256 mark = int256(uint256(ml.markPrice));
-        acc.equity += q + s * mark * tickValue;
+        int256 value;
+        unchecked {
+            // tickSize * lotSize < 2^128, so tickValue < 2^102 (floor: it is >= 0); |s| <= 2^63
+            // (an int64 field, or checked by healthAfter), so |value| < 2^63 * 2^64 * 2^102
+            tickValue = int256(uint256(ml.tickSize) * uint256(ml.lotSize)) / UNDERLYING_ATOMS;
+            value = s * mark * tickValue;
+        }
+        acc.equity += q + value;
         if (s == 0) return; // no requirement (and, in portfolio mode, no contingency)
         // the index is read only for options: perpetuals may pass anything
         int256 index = ml.kind == PERPETUAL ? int256(0) : _index(indexUsd6, i);
-        if (!acc.portfolio || !_hasArray(ml)) {
+        // an all-zero array adds nothing to the losses and counts as no array (see the title)
+        if (!acc.portfolio || !_addScenarios(acc.losses, ml, s)) {
             (int256 im, int256 mm) = _standard(ml, s, mark, tickValue, index);
             acc.im += im;
             acc.mm += mm;
             return;
         }
         acc.anyArray = true;
-        for (uint256 k = 0; k < N_SCENARIOS; ++k) {
-            acc.losses[k] -= s * int256(ml.riskArray[k]);
-        }
         int256 lots = s > 0 ? s : -s;
         acc.contingency += lots;
         if (ml.kind == OPTION && s < 0) {
@@ -178,8 +189,10 @@ contract MarginVerifier {
         if (!acc.portfolio) return (equity, acc.im, acc.mm);
         int256 worst = 0; // max(0, max_s loss_s); 0 when no position has an array
         if (acc.anyArray) {
+            int256[16] memory losses = acc.losses;
             for (uint256 k = 0; k < N_SCENARIOS; ++k) {
-                if (acc.losses[k] > worst) worst = acc.losses[k];
+                int256 l = losses[k];
+                if (l > worst) worst = l;
             }
         }
         int256 core = worst + acc.som + acc.contingency;
@@ -193,8 +206,12 @@ contract MarginVerifier {
         pure
         returns (int256 im, int256 mm)
     {
-        int256 lots = s > 0 ? s : -s;
-        int256 premium = lots * mark * tickValue;
+        int256 lots;
+        int256 premium;
+        unchecked {
+            lots = s > 0 ? s : -s; //         s >= -2^63
+            premium = lots * mark * tickValue; // < 2^229, as the value in _add
+        }
         if (ml.kind == PERPETUAL) {
             return (
                 _ceilDiv(premium * int256(uint256(ml.imPpm)), PPM), _ceilDiv(premium * int256(uint256(ml.mmPpm)), PPM)
@@ -210,7 +227,11 @@ contract MarginVerifier {
 
     /// @dev requirements.underlying_value: usd6 value of `lots` lots of underlying, rounded up.
     function _underlyingValue(MarketLeaf calldata ml, int256 lots, int256 index) private pure returns (int256) {
-        return _ceilDiv(lots * index * int256(uint256(ml.lotSize)), UNDERLYING_ATOMS);
+        int256 atomsUsd6;
+        unchecked {
+            atomsUsd6 = lots * index * int256(uint256(ml.lotSize)); // < 2^63 * 2^64 * 2^64
+        }
+        return _ceilDiv(atomsUsd6, UNDERLYING_ATOMS);
     }
 
     /// @dev requirements.otm_value: how far `lots` lots are out of the money, usd6, rounded down.
@@ -221,12 +242,30 @@ contract MarginVerifier {
         return _floorDiv(lots * perUnit * int256(uint256(ml.lotSize)), UNDERLYING_ATOMS);
     }
 
-    /// @dev requirements.has_risk_array: some scenario is non-zero.
-    function _hasArray(MarketLeaf calldata ml) private pure returns (bool) {
-        for (uint256 k = 0; k < N_SCENARIOS; ++k) {
-            if (ml.riskArray[k] != 0) return true;
+    /// @dev losses[k] -= s * riskArray[k] for the 16 scenarios; returns whether some entry is
+    ///      non-zero (requirements.has_risk_array). In assembly because it is the hot loop (16
+    ///      per position; checked Solidity costs ~5x the gas). No overflow is possible: |s| and
+    ///      |riskArray[k]| are at most 2^63 (health takes s from an int64 field, healthAfter
+    ///      checks its size), so each product is below 2^126 and the sum of fewer than 2^128 of
+    ///      them fits int256. A riskArray word that is not a sign-extended int64 reverts with no
+    ///      data, as Solidity's own calldata decoding does.
+    function _addScenarios(int256[16] memory losses, MarketLeaf calldata ml, int256 s)
+        private
+        pure
+        returns (bool nonZero)
+    {
+        int64[16] calldata arr = ml.riskArray;
+        assembly ("memory-safe") {
+            for { let k := 0 } lt(k, 16) { k := add(k, 1) } {
+                let r := calldataload(add(arr, shl(5, k)))
+                if iszero(eq(r, signextend(7, r))) { revert(0, 0) }
+                if r {
+                    nonZero := 1
+                    let at := add(losses, shl(5, k))
+                    mstore(at, sub(mload(at), mul(s, r)))
+                }
+            }
         }
-        return false;
     }
 
     function _index(uint256[] calldata indexUsd6, uint256 i) private pure returns (int256) {
@@ -237,13 +276,17 @@ contract MarginVerifier {
 
     /// @dev Python's a // b for b > 0 (Solidity's / truncates toward zero).
     function _floorDiv(int256 a, int256 b) private pure returns (int256 q) {
-        q = a / b;
-        if (a % b != 0 && a < 0) --q;
+        unchecked {
+            q = a / b; // b > 0: no overflow; --q only if a % b != 0, so b >= 2 and q > int256.min / 2
+            if (a % b != 0 && a < 0) --q;
+        }
     }
 
     /// @dev Python's -((-a) // b) for b > 0, without negating a (no overflow at int256.min).
     function _ceilDiv(int256 a, int256 b) private pure returns (int256 q) {
-        q = a / b;
-        if (a % b != 0 && a > 0) ++q;
+        unchecked {
+            q = a / b; // b > 0: no overflow; ++q only if a % b != 0, so b >= 2 and q < int256.max / 2
+            if (a % b != 0 && a > 0) ++q;
+        }
     }
 }
