@@ -33,9 +33,11 @@ error NonPositiveDivisor(int256 divisor);
 ///
 ///         Rounding is Python's: requirements round up, the OTM credit rounds down, both with
 ///         explicit floor / ceil helpers (Solidity's `/` truncates toward zero). Arithmetic is
-///         checked: a state whose values overflow int256 reverts (Panic 0x11) where Python
-///         would return a huge number; no state within the core's uint64 / int64 leaf fields
-///         and realistic collateral gets near it.
+///         checked except where the leaf field widths (uint64 prices and sizes of ticks / lots,
+///         int64 sizes and risk arrays) bound it, as noted at each unchecked block: a state whose
+///         values overflow int256 (collateral or quotes near 2^255) reverts with Panic 0x11
+///         where Python would return a huge number. Numerators are never negative here (marks,
+///         indices, ppm and lots are not), but the helpers are exact for any sign.
 ///
 ///         Stateless and deployed on its own so the FraudVerifier (close to the 24 KB code size
 ///         limit) can CALL it. It checks no Merkle proof: the caller proves the leaves first (the
@@ -169,7 +171,7 @@ contract MarginVerifier {
         if (s == 0) return; // no requirement (and, in portfolio mode, no contingency)
         // the index is read only for options: perpetuals may pass anything
         int256 index = ml.kind == PERPETUAL ? int256(0) : _index(indexUsd6, i);
-        // an all-zero array adds nothing to the losses and counts as no array (see the title)
+        // an all-zero array adds nothing to the losses and counts as no array (contract notice)
         if (!acc.portfolio || !_addScenarios(acc.losses, ml, s)) {
             (int256 im, int256 mm) = _standard(ml, s, mark, tickValue, index);
             acc.im += im;
