@@ -191,6 +191,7 @@ FAULTS = {
     "wrong_root": ("collateral_root", "WRONG_POST_ROOT"),
     "forged_signature": ("collateral_root", "REJECTED_TX"),
     "replayed_signature": ("collateral_root", "REJECTED_TX"),
+    "wrongful_liquidation": ("collateral_root", "REJECTED_TX"),
 }
 
 

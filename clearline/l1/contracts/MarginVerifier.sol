@@ -1,7 +1,24 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {EscapeAccount, EscapePosition, MarketLeaf, MarketCountMismatch, MarketMismatch} from "./Escape.sol";
+import {
+    EscapeAccount,
+    EscapeMarket,
+    EscapePosition,
+    MarketLeaf,
+    MarketCountMismatch,
+    MarketMismatch,
+    InvalidMarketProof
+} from "./Escape.sol";
+import {IMarginVerifier, MarginWitness, UnderlyingWitness} from "./MarginWitness.sol";
+import {SparseMerkle} from "./SparseMerkle.sol";
+
+/// @notice An underlying witness whose bytes are not an underlying leaf of its id.
+error InvalidUnderlyingLeaf(uint32 id);
+/// @notice An underlying leaf that does not prove against the markets root.
+error InvalidUnderlyingProof(uint32 id);
+/// @notice Position i is an option whose underlying leaf was not given (its index is needed).
+error MissingUnderlying(uint256 position);
 
 /// @notice indexUsd6 must hold one index price per market leaf.
 error IndexCountMismatch(uint256 markets, uint256 indices);
@@ -42,7 +59,7 @@ error NonPositiveDivisor(int256 divisor);
 ///         Stateless and deployed on its own so the FraudVerifier (close to the 24 KB code size
 ///         limit) can CALL it. It checks no Merkle proof: the caller proves the leaves first (the
 ///         account's present / siblings fields are not read).
-contract MarginVerifier {
+contract MarginVerifier is IMarginVerifier {
     int256 internal constant PPM = 1e6;
     int256 internal constant UNDERLYING_ATOMS = 1e8;
     int256 internal constant SHORT_OPTION_FLOOR_PPM = 100_000; // 10% of the underlying per short lot
@@ -50,6 +67,10 @@ contract MarginVerifier {
     int256 internal constant PM_MAINTENANCE_PPM = 750_000; //    portfolio maintenance = 75% of initial
     uint256 internal constant N_SCENARIOS = 16;
     uint8 internal constant PERPETUAL = 0;
+    uint256 internal constant MARKETS_DEPTH = 24;
+    uint256 internal constant UNDERLYING_BASE = 1 << 23; // clearline.core.state.UNDERLYING_BASE
+    bytes32 internal constant MARKET_TAG = keccak256("clearline.market.v1");
+    bytes32 internal constant UNDERLYING_TAG = keccak256("clearline.underlying.v1");
     uint8 internal constant OPTION = 1;
     uint8 internal constant CALL = 1;
 
@@ -82,7 +103,7 @@ contract MarginVerifier {
         for (uint256 i = 0; i < n; ++i) {
             EscapePosition calldata p = ps[i];
             _checkMarket(i, p.instrument, markets[i]);
-            _add(acc, markets[i], indexUsd6, i, p.size, p.quote);
+            _add(acc, markets[i], _index(markets[i], indexUsd6, i), p.size, p.quote);
         }
         return _finish(acc);
     }
@@ -115,18 +136,92 @@ contract MarginVerifier {
             _checkMarket(i, p.instrument, markets[i]);
             if (p.instrument == instrument) {
                 seen = true;
-                _add(acc, markets[i], indexUsd6, i, size, quote);
+                _add(acc, markets[i], _index(markets[i], indexUsd6, i), size, quote);
             } else {
-                _add(acc, markets[i], indexUsd6, i, p.size, p.quote);
+                _add(acc, markets[i], _index(markets[i], indexUsd6, i), p.size, p.quote);
             }
         }
         // a held instrument takes no extra leaf; a new one takes exactly one, last
         if (m != (seen ? n : n + 1)) revert MarketCountMismatch(seen ? n : n + 1, m);
         if (!seen) {
             _checkMarket(n, instrument, markets[n]);
-            if (size != 0) _add(acc, markets[n], indexUsd6, n, size, quote);
+            if (size != 0) _add(acc, markets[n], _index(markets[n], indexUsd6, n), size, quote);
         }
         return _finish(acc);
+    }
+
+    /// @notice IMarginVerifier.provenHealth: `health` of `a` from leaves proven against
+    ///         `marketsRoot` (the FraudVerifier proves the account leaf itself). Each position's
+    ///         market leaf proves at its instrument id; each underlying leaf (raw bytes) at
+    ///         UNDERLYING_BASE + id, and gives the index price of the markets whose `underlying`
+    ///         equals its symbol (a genesis never configures a symbol twice). An option whose
+    ///         underlying leaf is missing reverts (its index is needed); `paused` is true when
+    ///         a given underlying of a position has an unconfirmed index jump (the core then
+    ///         refuses liquidations), so the caller must pass every configured underlying of the
+    ///         positions for a "not paused" answer to mean anything.
+    function provenHealth(bytes32 marketsRoot, EscapeAccount calldata a, MarginWitness calldata w)
+        external
+        pure
+        returns (int256 equity, int256 initial, int256 maintenance, bool paused)
+    {
+        uint256 n = a.positions.length;
+        if (w.markets.length != n) revert MarketCountMismatch(n, w.markets.length);
+        bytes memory zs = SparseMerkle.ZERO_HASHES;
+        uint256 nu = w.underlyings.length;
+        bytes32[] memory symbols = new bytes32[](nu);
+        uint256[] memory indices = new uint256[](nu);
+        bool[] memory pausedFlags = new bool[](nu);
+        for (uint256 j = 0; j < nu; ++j) {
+            UnderlyingWitness calldata u = w.underlyings[j];
+            bytes calldata leaf = u.leaf;
+            // tag, id, symbol, indexPrice, indexTime, lastRoundMs, pendingPrice, pendingCount,
+            // liquidationsPaused, accTime, offset(windows), ...
+            if (leaf.length < 352 || bytes32(leaf[0:32]) != UNDERLYING_TAG || uint256(bytes32(leaf[32:64])) != u.id) {
+                revert InvalidUnderlyingLeaf(u.id);
+            }
+            bytes32 root = SparseMerkle.rootFromCompressedProof(
+                zs, MARKETS_DEPTH, UNDERLYING_BASE + uint256(u.id), keccak256(leaf), u.present, u.siblings
+            );
+            if (root != marketsRoot) revert InvalidUnderlyingProof(u.id);
+            symbols[j] = bytes32(leaf[64:96]);
+            indices[j] = uint256(bytes32(leaf[96:128]));
+            pausedFlags[j] = uint256(bytes32(leaf[256:288])) != 0;
+        }
+        Acc memory acc = _start(a, 0);
+        for (uint256 i = 0; i < n; ++i) {
+            EscapePosition calldata p = a.positions[i];
+            EscapeMarket calldata m = w.markets[i];
+            _checkMarket(i, p.instrument, m.leaf);
+            bytes32 root = SparseMerkle.rootFromCompressedProof(
+                zs, MARKETS_DEPTH, p.instrument, _marketLeafHash(m.leaf), m.present, m.siblings
+            );
+            if (root != marketsRoot) revert InvalidMarketProof(p.instrument);
+            int256 index = 0;
+            bool found = false;
+            for (uint256 j = 0; j < nu; ++j) {
+                if (symbols[j] == m.leaf.underlying) {
+                    found = true;
+                    index = int256(indices[j]);
+                    if (pausedFlags[j]) paused = true;
+                    break;
+                }
+            }
+            if (m.leaf.kind != PERPETUAL && !found) revert MissingUnderlying(i);
+            _add(acc, m.leaf, index, p.size, p.quote);
+        }
+        (equity, initial, maintenance) = _finish(acc);
+    }
+
+    /// @dev keccak256(abi.encode(MARKET_TAG, leaf)): the static struct in calldata is its ABI
+    ///      encoding (40 words), hashed through scratch memory (as EscapeLib does).
+    function _marketLeafHash(MarketLeaf calldata leaf) private pure returns (bytes32 h) {
+        bytes32 tag = MARKET_TAG;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, tag)
+            calldatacopy(add(p, 32), leaf, 1280)
+            h := keccak256(p, 1312)
+        }
     }
 
     /// @notice floor(a / b) for b > 0 (Python's a // b), exposed so tests can pin the helper.
@@ -153,11 +248,9 @@ contract MarginVerifier {
     }
 
     /// @dev One position (size s, cash balance q) in market ml: its value into equity and its
-    ///      requirement into the sums of the account's mode.
-    function _add(Acc memory acc, MarketLeaf calldata ml, uint256[] calldata indexUsd6, uint256 i, int256 s, int256 q)
-        private
-        pure
-    {
+    ///      requirement into the sums of the account's mode. `index` (usd6) is read only for
+    ///      options.
+    function _add(Acc memory acc, MarketLeaf calldata ml, int256 index, int256 s, int256 q) private pure {
         int256 tickValue;
         int256 mark = int256(uint256(ml.markPrice));
         int256 value;
@@ -169,8 +262,6 @@ contract MarginVerifier {
         }
         acc.equity += q + value;
         if (s == 0) return; // no requirement (and, in portfolio mode, no contingency)
-        // the index is read only for options: perpetuals may pass anything
-        int256 index = ml.kind == PERPETUAL ? int256(0) : _index(indexUsd6, i);
         // an all-zero array adds nothing to the losses and counts as no array (contract notice)
         if (!acc.portfolio || !_addScenarios(acc.losses, ml, s)) {
             (int256 im, int256 mm) = _standard(ml, s, mark, tickValue, index);
@@ -270,7 +361,9 @@ contract MarginVerifier {
         }
     }
 
-    function _index(uint256[] calldata indexUsd6, uint256 i) private pure returns (int256) {
+    /// @dev The index of market ml (position i): read only for options, perpetuals pass anything.
+    function _index(MarketLeaf calldata ml, uint256[] calldata indexUsd6, uint256 i) private pure returns (int256) {
+        if (ml.kind == PERPETUAL) return 0;
         uint256 v = indexUsd6[i];
         if (v > type(uint64).max) revert IndexOutOfRange(i, v);
         return int256(v);
