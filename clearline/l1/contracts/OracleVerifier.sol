@@ -158,7 +158,8 @@ contract OracleVerifier {
         bytes32 separator = domainSeparator(chainId, verifyingContract);
         address[] memory signers = new address[](reports.length);
         for (uint256 i = 0; i < reports.length; ++i) {
-            (uint8 code, address signer) = _recover(_digest(separator, reports[i]), reports[i].signature);
+            ReportIn calldata r = reports[i];
+            (uint8 code, address signer) = _recover(_digest(separator, r), r.signature);
             if (code != CODE_OK) {
                 _checkInputs(cfg, st); // an invalid input reverts whatever the reports hold
                 return (code, OUTCOME_NO_UPDATE, st, 0, 0);
@@ -183,8 +184,13 @@ contract OracleVerifier {
         if (sig.length != 65) return (CODE_BAD_SIGNATURE, address(0));
         uint8 v = uint8(sig[64]);
         if (v != 27 && v != 28) return (CODE_BAD_SIGNATURE, address(0));
-        bytes32 r = bytes32(sig[0:32]);
-        bytes32 s = bytes32(sig[32:64]);
+        bytes32 r;
+        bytes32 s;
+        assembly ("memory-safe") {
+            // sig.length == 65: both words lie inside it
+            r := calldataload(sig.offset)
+            s := calldataload(add(sig.offset, 32))
+        }
         if (r == 0 || uint256(r) >= N || s == 0 || uint256(s) >= N) return (CODE_BAD_SIGNATURE, address(0));
         if (uint256(s) > HALF_N) return (CODE_HIGH_S_SIGNATURE, address(0));
         signer = ecrecover(digest, v, r, s);
@@ -193,26 +199,57 @@ contract OracleVerifier {
     }
 
     /// @dev The checks of `OracleConfig.__post_init__` and `OracleState.__post_init__` that the
-    ///      ABI types do not already make.
-    function _checkInputs(OracleConfigIn calldata cfg, OracleStateIn calldata st) private pure {
-        address[] calldata rep = cfg.reporters;
-        if (rep.length == 0) revert NoReporters();
-        for (uint256 i = 1; i < rep.length; ++i) {
-            for (uint256 j = 0; j < i; ++j) {
-                if (rep[i] == rep[j]) revert DuplicateConfigReporter(rep[i]);
-            }
-        }
-        if (cfg.quorum == 0 || cfg.quorum > rep.length) revert QuorumOutOfRange(cfg.quorum, rep.length);
+    ///      ABI types do not already make. Returns the reporters, copied to memory once.
+    function _checkInputs(OracleConfigIn calldata cfg, OracleStateIn calldata st)
+        private
+        pure
+        returns (address[] memory rep)
+    {
+        rep = cfg.reporters;
+        uint256 m = rep.length;
+        if (m == 0) revert NoReporters();
+        uint256 k = _firstRepeat(rep);
+        if (k < m) revert DuplicateConfigReporter(rep[k]);
+        if (cfg.quorum == 0 || cfg.quorum > m) revert QuorumOutOfRange(cfg.quorum, m);
         if (cfg.confirmations == 0) revert ZeroConfirmations();
         if ((st.pendingCount == 0) != (st.pendingPrice == 0)) revert PendingMismatch(st.pendingPrice, st.pendingCount);
         if (st.pendingCount != 0 && st.indexPrice == 0) revert PendingWithoutIndex();
     }
 
-    function _isReporter(address[] calldata rep, address who) private pure returns (bool) {
-        for (uint256 i = 0; i < rep.length; ++i) {
-            if (rep[i] == who) return true;
+    // The two scans below run O(n * m) and O(n^2) times per round, hence assembly: plain
+    // word compares over memory arrays that Solidity decoded (and so cleaned) itself, without
+    // the per-element bounds checks (the loops stay inside the arrays' lengths).
+
+    /// @dev Whether `who` is in `a`.
+    function _contains(address[] memory a, address who) private pure returns (bool found) {
+        assembly ("memory-safe") {
+            let p := add(a, 0x20)
+            let end := add(p, shl(5, mload(a)))
+            for {} lt(p, end) { p := add(p, 0x20) } {
+                if eq(mload(p), who) {
+                    found := 1
+                    break
+                }
+            }
         }
-        return false;
+    }
+
+    /// @dev The smallest index i with a[i] == a[j] for some j < i, or a.length if all differ.
+    function _firstRepeat(address[] memory a) private pure returns (uint256 index) {
+        assembly ("memory-safe") {
+            let n := mload(a)
+            let base := add(a, 0x20)
+            index := n
+            for { let i := 1 } and(lt(i, n), eq(index, n)) { i := add(i, 1) } {
+                let x := mload(add(base, shl(5, i)))
+                for { let p := base } lt(p, add(base, shl(5, i))) { p := add(p, 0x20) } {
+                    if eq(mload(p), x) {
+                        index := i
+                        break
+                    }
+                }
+            }
+        }
     }
 
     /// @dev The rules of `clearline.oracle.aggregate` (module docstring), in its order.
@@ -223,29 +260,33 @@ contract OracleVerifier {
         address[] memory signers,
         uint64 nowMs
     ) private pure returns (uint8, uint8, OracleStateIn memory next, uint64 med, uint256 used) {
-        _checkInputs(cfg, st);
+        address[] memory rep = _checkInputs(cfg, st);
         next = st;
         // 1. whole-update rejections: time, then any wrong asset, then any repeated signer
         if (nowMs < st.lastRoundMs) return (CODE_TIME_WENT_BACKWARDS, OUTCOME_NO_UPDATE, next, 0, 0);
         uint256 n = reports.length;
-        for (uint256 i = 0; i < n; ++i) {
-            if (reports[i].asset != st.asset) return (CODE_WRONG_ASSET, OUTCOME_NO_UPDATE, next, 0, 0);
-        }
-        for (uint256 i = 1; i < n; ++i) {
-            for (uint256 j = 0; j < i; ++j) {
-                if (signers[i] == signers[j]) return (CODE_DUPLICATE_REPORTER, OUTCOME_NO_UPDATE, next, 0, 0);
-            }
-        }
-        // 2. fresh reports: known signer, price > 0, not in the future, age <= staleness
-        //    (inclusive), newer than the last round (the replay guard). Dropped otherwise; the
-        //    reason is not needed for the result.
         uint64[] memory prices = new uint64[](n);
+        uint64[] memory times = new uint64[](n);
+        uint32 asset = st.asset;
         for (uint256 i = 0; i < n; ++i) {
             ReportIn calldata r = reports[i];
-            if (!_isReporter(cfg.reporters, signers[i])) continue;
-            if (r.price == 0 || r.timestamp > nowMs) continue;
-            if (nowMs - r.timestamp > cfg.stalenessMs || r.timestamp <= st.lastRoundMs) continue;
-            prices[used++] = r.price;
+            if (r.asset != asset) return (CODE_WRONG_ASSET, OUTCOME_NO_UPDATE, next, 0, 0);
+            prices[i] = r.price;
+            times[i] = r.timestamp;
+        }
+        if (_firstRepeat(signers) < n) return (CODE_DUPLICATE_REPORTER, OUTCOME_NO_UPDATE, next, 0, 0);
+        // 2. fresh reports: known signer, price > 0, not in the future, age <= staleness
+        //    (inclusive), newer than the last round (the replay guard). Dropped otherwise; the
+        //    reason is not needed for the result. The fresh prices are packed at the front of
+        //    `prices` (each is read before its slot can be overwritten: used <= i).
+        uint64 staleness = cfg.stalenessMs;
+        uint64 lastRound = st.lastRoundMs;
+        for (uint256 i = 0; i < n; ++i) {
+            uint64 price = prices[i];
+            uint64 t = times[i];
+            if (price == 0 || t > nowMs || nowMs - t > staleness || t <= lastRound) continue;
+            if (!_contains(rep, signers[i])) continue;
+            prices[used++] = price;
         }
         // 3. quorum: below it nothing changes (a pending jump neither advances nor resets)
         if (used < cfg.quorum) return (CODE_OK, OUTCOME_NO_UPDATE, next, 0, used);
@@ -256,7 +297,7 @@ contract OracleVerifier {
         uint256 last = st.indexPrice;
         uint256 diff = med > last ? med - last : last - med;
         if (last == 0 || diff * PPM <= uint256(cfg.maxDeviationPpm) * last) {
-            next = OracleStateIn(st.asset, med, nowMs, nowMs, 0, 0);
+            next = OracleStateIn(asset, med, nowMs, nowMs, 0, 0);
             return (CODE_OK, OUTCOME_ACCEPTED, next, med, used);
         }
         // beyond the bound: a pending jump on the same side counts on, any other restarts at 1
@@ -264,11 +305,11 @@ contract OracleVerifier {
         bool up = med > last;
         uint256 count = (st.pendingCount > 0 && (st.pendingPrice > last) == up) ? uint256(st.pendingCount) + 1 : 1;
         if (count >= cfg.confirmations) {
-            next = OracleStateIn(st.asset, med, nowMs, nowMs, 0, 0);
+            next = OracleStateIn(asset, med, nowMs, nowMs, 0, 0);
             return (CODE_OK, OUTCOME_CONFIRMED, next, med, used);
         }
         // count < confirmations <= 2**32 - 1: fits
-        next = OracleStateIn(st.asset, st.indexPrice, st.indexTimeMs, nowMs, med, uint64(count));
+        next = OracleStateIn(asset, st.indexPrice, st.indexTimeMs, nowMs, med, uint64(count));
         return (CODE_OK, OUTCOME_UNCONFIRMED, next, med, used);
     }
 
