@@ -137,7 +137,13 @@ contract OracleVerifier {
         returns (uint8 rejectCode, uint8 outcome, OracleStateIn memory next, uint64 medianPrice, uint256 usedCount)
     {
         if (reports.length != signers.length) revert LengthMismatch(reports.length, signers.length);
-        return _aggregate(cfg, st, reports, signers, nowMs);
+        uint256 n = reports.length;
+        uint256[] memory words = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            ReportIn calldata r = reports[i];
+            words[i] = _pack(r.asset, r.price, r.timestamp);
+        }
+        return _aggregate(cfg, st, words, signers, nowMs);
     }
 
     /// @notice Recover every report's signer under the domain (in order; the first bad
@@ -156,24 +162,57 @@ contract OracleVerifier {
         returns (uint8 rejectCode, uint8 outcome, OracleStateIn memory next, uint64 medianPrice, uint256 usedCount)
     {
         bytes32 separator = domainSeparator(chainId, verifyingContract);
-        address[] memory signers = new address[](reports.length);
-        for (uint256 i = 0; i < reports.length; ++i) {
+        uint256 n = reports.length;
+        uint256[] memory words = new uint256[](n);
+        address[] memory signers = new address[](n);
+        for (uint256 i = 0; i < n; ++i) {
             ReportIn calldata r = reports[i];
-            (uint8 code, address signer) = _recover(_digest(separator, r), r.signature);
+            (uint32 asset, uint64 price, uint64 timestamp) = (r.asset, r.price, r.timestamp);
+            (uint8 code, address signer) =
+                _recover(_hashReport(separator, asset, price, timestamp, r.round), r.signature);
             if (code != CODE_OK) {
                 _checkInputs(cfg, st); // an invalid input reverts whatever the reports hold
                 return (code, OUTCOME_NO_UPDATE, st, 0, 0);
             }
+            words[i] = _pack(asset, price, timestamp);
             signers[i] = signer;
         }
-        return _aggregate(cfg, st, reports, signers, nowMs);
+        return _aggregate(cfg, st, words, signers, nowMs);
     }
 
     // ------------------------------------------------------------------------------ internals
 
     function _digest(bytes32 separator, ReportIn calldata r) private pure returns (bytes32) {
-        bytes32 structHash = keccak256(abi.encode(REPORT_TYPEHASH, r.asset, r.price, r.timestamp, r.round));
-        return keccak256(abi.encodePacked(bytes2(0x1901), separator, structHash));
+        return _hashReport(separator, r.asset, r.price, r.timestamp, r.round);
+    }
+
+    /// @dev keccak(0x1901 || separator || keccak(abi.encode(REPORT_TYPEHASH, asset, price,
+    ///      timeMs, round))), built in scratch memory past the free pointer (not kept).
+    function _hashReport(bytes32 separator, uint32 asset, uint64 price, uint64 timeMs, uint64 round)
+        private
+        pure
+        returns (bytes32 d)
+    {
+        bytes32 typehash = REPORT_TYPEHASH;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, typehash)
+            mstore(add(p, 0x20), asset)
+            mstore(add(p, 0x40), price)
+            mstore(add(p, 0x60), timeMs)
+            mstore(add(p, 0x80), round)
+            let structHash := keccak256(p, 0xa0)
+            mstore(p, shl(240, 0x1901))
+            mstore(add(p, 0x02), separator)
+            mstore(add(p, 0x22), structHash)
+            d := keccak256(p, 0x42)
+        }
+    }
+
+    /// @dev One word per report for the rules: price in bits 0-63, timestamp 64-127, asset
+    ///      128-159 (one memory read instead of three, and the fresh prices reuse the array).
+    function _pack(uint32 asset, uint64 price, uint64 timestamp) private pure returns (uint256) {
+        return uint256(price) | (uint256(timestamp) << 64) | (uint256(asset) << 128);
     }
 
     /// @dev `clearline.core.eip712.recover`, check for check and in its order: length, v (27 or
@@ -256,7 +295,7 @@ contract OracleVerifier {
     function _aggregate(
         OracleConfigIn calldata cfg,
         OracleStateIn calldata st,
-        ReportIn[] calldata reports,
+        uint256[] memory words, //  `_pack`ed reports
         address[] memory signers,
         uint64 nowMs
     ) private pure returns (uint8, uint8, OracleStateIn memory next, uint64 med, uint256 used) {
@@ -264,34 +303,30 @@ contract OracleVerifier {
         next = st;
         // 1. whole-update rejections: time, then any wrong asset, then any repeated signer
         if (nowMs < st.lastRoundMs) return (CODE_TIME_WENT_BACKWARDS, OUTCOME_NO_UPDATE, next, 0, 0);
-        uint256 n = reports.length;
-        uint64[] memory prices = new uint64[](n);
-        uint64[] memory times = new uint64[](n);
+        uint256 n = words.length;
         uint32 asset = st.asset;
         for (uint256 i = 0; i < n; ++i) {
-            ReportIn calldata r = reports[i];
-            if (r.asset != asset) return (CODE_WRONG_ASSET, OUTCOME_NO_UPDATE, next, 0, 0);
-            prices[i] = r.price;
-            times[i] = r.timestamp;
+            if (uint32(words[i] >> 128) != asset) return (CODE_WRONG_ASSET, OUTCOME_NO_UPDATE, next, 0, 0);
         }
         if (_firstRepeat(signers) < n) return (CODE_DUPLICATE_REPORTER, OUTCOME_NO_UPDATE, next, 0, 0);
         // 2. fresh reports: known signer, price > 0, not in the future, age <= staleness
         //    (inclusive), newer than the last round (the replay guard). Dropped otherwise; the
-        //    reason is not needed for the result. The fresh prices are packed at the front of
-        //    `prices` (each is read before its slot can be overwritten: used <= i).
+        //    reason is not needed for the result. The fresh prices are written over the front
+        //    of `words` (each word is read before its slot can be overwritten: used <= i).
         uint64 staleness = cfg.stalenessMs;
         uint64 lastRound = st.lastRoundMs;
         for (uint256 i = 0; i < n; ++i) {
-            uint64 price = prices[i];
-            uint64 t = times[i];
+            uint256 w = words[i];
+            uint64 price = uint64(w);
+            uint64 t = uint64(w >> 64);
             if (price == 0 || t > nowMs || nowMs - t > staleness || t <= lastRound) continue;
             if (!_contains(rep, signers[i])) continue;
-            prices[used++] = price;
+            words[used++] = price;
         }
         // 3. quorum: below it nothing changes (a pending jump neither advances nor resets)
         if (used < cfg.quorum) return (CODE_OK, OUTCOME_NO_UPDATE, next, 0, used);
         // 4. lower median: always one of the signed prices, no rounding rule
-        med = _lowerMedian(prices, used);
+        med = uint64(_lowerMedian(words, used));
         // 5. deviation guard against the last confirmed index (uint256: no overflow possible,
         //    64 + 20 bits and 32 + 64 bits)
         uint256 last = st.indexPrice;
@@ -315,9 +350,9 @@ contract OracleVerifier {
 
     /// @dev `sorted(values[:n])[(n - 1) // 2]` for n >= 1 (insertion sort in memory: n is a
     ///      handful of reporters).
-    function _lowerMedian(uint64[] memory a, uint256 n) private pure returns (uint64) {
+    function _lowerMedian(uint256[] memory a, uint256 n) private pure returns (uint256) {
         for (uint256 i = 1; i < n; ++i) {
-            uint64 x = a[i];
+            uint256 x = a[i];
             uint256 j = i;
             while (j > 0 && a[j - 1] > x) {
                 a[j] = a[j - 1];
