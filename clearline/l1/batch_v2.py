@@ -748,16 +748,28 @@ _DECODERS = {1: _dec_l1, 2: _dec_order, 3: _dec_cancel, 4: _dec_replace, 5: _dec
              7: _dec_mark, 8: _dec_operator, 9: _dec_margin_mode, 10: _dec_l1}
 
 
-def decode_chunk(data: bytes, start: int, end: int, count: int, first_index: int = 0) -> list:
+def decode_chunk(data: bytes, start: int, end: int, count: int | None, first_index: int = 0, *,
+                 max_count: int | None = None) -> list:
     """Exactly ``count`` transactions from ``data[start:end]`` (one chunk); ``first_index``
-    numbers them in errors. Raises ``BatchFormatError``."""
+    numbers them in errors. ``count`` None (format v3): every transaction up to ``end``, at
+    most ``max_count`` of them. Raises ``BatchFormatError``."""
     out: list = []
     pos, prev = start, 0
     index = first_index
     try:
-        for index in range(first_index, first_index + count):
-            if pos >= end:
-                raise _Bad("chunk ends before its transactions")
+        while True:
+            if count is not None:
+                if len(out) == count:
+                    break
+                index = first_index + len(out)
+                if pos >= end:
+                    raise _Bad("chunk ends before its transactions")
+            elif pos >= end:
+                break
+            else:
+                index = first_index + len(out)
+                if max_count is not None and len(out) >= max_count:
+                    raise _Bad(f"more than {max_count} transactions in the chunk")
             head = data[pos]
             pos += 1
             if head == FALLBACK:
