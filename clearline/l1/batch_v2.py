@@ -1,5 +1,9 @@
 """Batch data format v2: a compact, byte-exact binary encoding of core transactions.
 
+The per-transaction encoding below (heads, bodies, fallback) is also format v3's
+(``clearline.l1.batch_v3``, what the batcher writes now: the same transactions in variable
+chunks, each operator-signed one alone in its chunk); v2's fixed chunks are still read.
+
 Why: format v1 posts each transaction's canonical ABI encoding (~970 bytes a transaction,
 mostly zero padding), and calldata is what a rollup pays for. v2 writes the same
 transactions in ~9x fewer bytes at the demo's mix, keeps every signature (fraud proofs need them) and stays
@@ -75,7 +79,8 @@ and ``encode_batch_v2`` of it gives the same bytes except possibly for a risk ar
 in a longer mode than the encoder's choice (accepted: checking the choice would cost the
 watchtower more than the bytes it saves).
 
-The set of packed kinds and their layouts are version 2: packing another kind is version 3.
+The set of packed kinds and their layouts are version 2 (and 3, which only changes the
+chunking): packing another kind is a new version.
 Pure and deterministic (no I/O, clock or randomness).
 """
 
