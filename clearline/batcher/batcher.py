@@ -1,10 +1,12 @@
 """The batcher: replays the journal into its own replica state and posts L1 batches.
 
 What a batch is (format in ``clearline.l1``): the next journal entries, in journal order,
-as batch data format v2 (``clearline.l1.batch_v2``: compact, one chunk per state root; the
-journal payloads are the canonical ``encode_tx`` bytes, which v2 decodes back exactly); the
-core state root after every ``txs_per_root`` transactions and after
-the last; the root of the batch's withdrawal records (``records.withdrawal_records``: user
+as batch data format v3 (``clearline.l1.batch_v3``: batch_v2's compact transactions in
+chunks of at most ``txs_per_root``, each MarkUpdate / OperatorAction alone in its chunk; the
+journal payloads are the canonical ``encode_tx`` bytes, which v3 decodes back exactly); the
+core state root after every chunk (``batch_v3.chunk_sizes``: a chunk ends after
+``txs_per_root`` transactions and right before and after each operator-signed one), one
+root for an empty batch; the root of the batch's withdrawal records (``records.withdrawal_records``: user
 withdrawals and served forced withdrawals, in transaction order); and the queue end (the
 replica's ``l1_queue_pos`` after the batch). Batches cover the journal without gaps or
 overlaps: batch ``n`` holds entries ``last_seq(n - 1) + 1 .. last_seq(n)``.
@@ -68,6 +70,7 @@ from clearline.core.errors import InvariantBroken
 from clearline.core.state import Genesis, State
 from clearline.journal import Journal, JournalEntry
 from clearline.l1.batch_v2 import tx_size_bound
+from clearline.l1.batch_v3 import chunk_sizes, payload_is_operator_signed
 from clearline.l1.formats import (BATCH_FORMAT_V1, BatchFormatError, BatchHeader, WithdrawalRecord, batch_data_hash,
                                   decode_batch, encode_batch, encode_batch_txs, withdrawals_tree)
 from clearline.sequencer.recovery import GENESIS_KEY, replay
@@ -94,7 +97,7 @@ class BatchPlan:
     prev_header_hash: bytes
     first_seq: int
     last_seq: int
-    data: bytes  # batch data, format v2
+    data: bytes  # batch data, format v3
     state_roots: list[bytes]
     txs_per_root: int
     queue_start: int
@@ -339,11 +342,17 @@ class Batcher:
             return []
         out, size = [], 11  # version byte and two varints at most
         sizes = self._sizes
+        in_chunk, k = 0, self.txs_per_root  # transactions in the current chunk (batch_v3.chunk_sizes)
         for e in self.journal.entries(self.last_seq + 1, min(head, self.last_seq + self.max_txs)):
             n = sizes.get(e.seq)
             if n is None:
                 n = sizes[e.seq] = tx_size_bound(decode_tx(e.payload))
-            size += n + (4 if len(out) % self.txs_per_root == 0 else 0)  # + a chunk's end offset
+            operator = payload_is_operator_signed(e.payload)
+            if operator or in_chunk == 0 or in_chunk == k:
+                n += 4  # a new chunk: its end offset in the table
+                in_chunk = 0
+            in_chunk = k if operator else in_chunk + 1  # nothing joins an operator's chunk
+            size += n
             if out and size > self.max_bytes:
                 break
             out.append(e)
@@ -388,7 +397,11 @@ class Batcher:
         queue_start = state.l1_queue_pos
         roots: list[bytes] = []
         records: list[WithdrawalRecord] = []
-        n = len(entries)
+        sizes = chunk_sizes([e.payload for e in entries], k, payload_is_operator_signed)
+        ends, total = set(), 0  # transactions done when a root is taken: after each chunk
+        for size in sizes:
+            total += size
+            ends.add(total)
         done = [0]
         txs: list = []
 
@@ -397,13 +410,15 @@ class Batcher:
             if receipt.events:
                 records.extend(withdrawal_records(state, receipt))
             done[0] += 1
-            if done[0] % k == 0 or done[0] == n:
+            if done[0] in ends:
                 roots.append(state.root())
 
         try:
             replay(state, entries, on_tx=after)  # the same replay as recovery and the watchtower
         except InvariantBroken as e:
             raise BatcherError(str(e)) from e
+        if chunk_sizes(txs, k) != sizes:
+            raise BatcherError("the journal payloads' kinds are not their transactions' (chunk cut differs)")
         return BatchPlan(
             number=self.batch + 1, prev_header_hash=self.header.hash(), first_seq=entries[0].seq,
             last_seq=entries[-1].seq, data=encode_batch(txs, k), state_roots=roots,

@@ -167,9 +167,9 @@ def measure_l1(chain: Chain | None = None, *, steps: int = 300, makers: int = 4,
       and 10 a zero byte, which a batch always pays); ``l1_gas_per_tx`` per transaction;
       ``l1_calldata_gas_per_trade`` the batch data's share of it and
       ``l1_signature_gas_per_trade`` the signatures' share (the floor, see below);
-    - ``da_bytes_per_trade`` / ``da_bytes_per_tx``: batch data bytes as posted (format v2);
+    - ``da_bytes_per_trade`` / ``da_bytes_per_tx``: batch data bytes as posted (format v3);
       ``da_bytes_per_trade_v1``: the same transactions in format v1 (and the ratio
-      ``da_v1_over_v2``); ``da_bytes_per_trade_zlib``: the posted data deflated (level 9),
+      ``da_v1_over_v2``, the name kept: v1 over the posted format); ``da_bytes_per_trade_zlib``: the posted data deflated (level 9),
       for comparison only (a fraud proof must parse the data as posted);
     - where the bytes go: ``da_bytes_per_trade_by_kind`` (each transaction kind, plus
       ``framing``: version, counts and chunk table), ``da_signatures_per_trade``,
@@ -186,7 +186,7 @@ def measure_l1(chain: Chain | None = None, *, steps: int = 300, makers: int = 4,
     from collections import Counter
 
     from clearline.core.encoding import decode_tx
-    from clearline.l1.batch_v2 import tx_sizes
+    from clearline.l1.batch_v3 import tx_sizes_v3 as tx_sizes
     from clearline.watchtower.verify import verify
 
     if chain is None:

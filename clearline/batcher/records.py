@@ -10,8 +10,10 @@ commitments from them, so the derivations live in one place:
   account, -1, amount)``) alike. The record pays the account's owner (for a forced
   withdrawal the core serves it only when the L1 requester owns the account, so the two are
   the same address). A denied forced withdrawal (``ForcedWithdrawalDenied``) adds nothing.
-- ``root_count(n, txs_per_root)`` / ``is_root_position``: where the batch's state roots sit
-  (after transaction ``min((i + 1) * txsPerRoot, n) - 1``; one root for an empty batch).
+- ``root_count(n, txs_per_root)`` / ``root_tx_index``: where a batch's state roots sit in
+  the fixed chunks of formats v1 and v2 (after transaction ``min((i + 1) * txsPerRoot, n) -
+  1``; one root for an empty batch). Format v3, what the batcher posts, cuts variable chunks:
+  its roots follow ``clearline.l1.batch_v3.chunk_sizes`` (one after each chunk).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ def withdrawal_records(state, receipt) -> list[WithdrawalRecord]:
 
 
 def root_count(n_txs: int, txs_per_root: int) -> int:
-    """Number of state roots a batch of ``n_txs`` commits: ``max(1, ceil(n / txsPerRoot))``."""
+    """Number of state roots a v1 / v2 batch of ``n_txs`` commits: ``max(1, ceil(n / txsPerRoot))``
+    (v3: ``max(1, len(batch_v3.chunk_sizes(txs, k)))``)."""
     if txs_per_root <= 0:
         raise ValueError("txs_per_root must be positive")
     return max(1, -(-n_txs // txs_per_root))

@@ -69,29 +69,34 @@ overdue, ``stateRoots`` non-empty, ``txsPerRoot > 0``. The contract builds and s
     }
 
 ``txs`` (opaque to the contract; a batch that does not decode is fraud) is batch data,
-told apart by its first byte. The batcher writes format v2 (``batch_v2``, the full layout in
-its docstring; ``formats.encode_batch`` / ``decode_batch``): ``0x02 || varint txsPerRoot ||
-varint n || uint32 chunk ends || chunks``, one chunk per state root, so a fraud proof finds
-chunk ``c`` at fixed offsets and decodes it alone; each transaction is a head byte (kind,
+told apart by its first byte. The batcher writes format v3 (``batch_v3``, the layout in its
+docstring; the per-transaction codec is ``batch_v2``'s; ``formats.encode_batch`` /
+``decode_batch``): ``0x03 || varint txsPerRoot || varint C || uint32 chunk ends || chunks``,
+one chunk per state root, each of 1..txsPerRoot transactions and each MarkUpdate /
+OperatorAction alone in its chunk, so a fraud proof finds chunk ``c`` at fixed offsets and
+decodes it alone (its count is what parses to its end); each transaction is a head byte (kind,
 flags, time delta present), varints sized to the values, EIP-2098 64-byte signatures (kept:
 fraud proofs need them), risk arrays as residuals of a scenario-grid predictor; ``0xFF ||
 varint length || encode_tx(tx)`` carries any transaction without a packed form (a kind added
-later). Watchtowers and the batcher also read format v1 = ``0x01 || for each tx: uint32
+later). Watchtowers and the batcher also read format v2 (``0x02 || varint k || varint n ||
+...``: chunks of exactly k) and format v1 = ``0x01 || for each tx: uint32
 big-endian length || core.encoding.encode_tx(tx)`` (``formats.encode_batch_txs``), what
 earlier batchers posted. The queue items ``[queueStart, queueEnd)`` must appear in it, in
 order, as their L1 transactions.
 
 ``txsHash`` commits to the data per chunk (``BatchDataLib`` in Rollup.sol,
 ``formats.batch_data_hash``): ``keccak256(keccak256(head) || keccak256(chunk_0) || ...)`` with
-``head`` = the v2 bytes before chunk 0 (version, k, n, the uint32 end table) when the table
-walks (varints of at most 10 bytes, k > 0, ceil(n / k) entries that fit, ends strictly
-increasing from the table's end to the end of the data); otherwise ``keccak256(keccak256(txs))``.
+``head`` = the v3 bytes before chunk 0 (version, k, C, the uint32 end table) when the table
+walks (varints of at most 10 bytes, k > 0, C entries that fit, ends strictly increasing from
+the table's end to the end of the data; v2's with C = ceil(n / k) walks too); otherwise
+``keccak256(keccak256(txs))``.
 A fraud proof then carries one chunk, the chunk hashes and the roots
 (``Rollup.proveFraud``; ``clearline.watchtower.fraud`` builds it).
 
-``stateRoots[i]`` = ``core`` state root (``encoding.state_root``) after transaction
-``min((i + 1) * txsPerRoot, n) - 1`` of the batch's ``n`` transactions; so there are
-``max(1, ceil(n / txsPerRoot))`` roots (for ``n = 0``, one: the unchanged root).
+``stateRoots[c]`` = ``core`` state root (``encoding.state_root``) after chunk ``c`` of the
+batch data (v3: after its last transaction); so there are ``max(1, C)`` roots (for an empty
+batch, one: the unchanged root). The batcher's cut (``batch_v3.chunk_sizes``) ends a chunk
+after ``txsPerRoot`` transactions and right before and after each operator-signed one.
 
 Finalization: ``Rollup.finalize(BatchHeader[] headers)`` (anyone) takes the next headers in
 order; each finalizes when ``block.timestamp >= l1Timestamp + challengePeriod``. Views:

@@ -1,5 +1,9 @@
 """Batch data format v2: a compact, byte-exact binary encoding of core transactions.
 
+The per-transaction encoding below (heads, bodies, fallback) is also format v3's
+(``clearline.l1.batch_v3``, what the batcher writes now: the same transactions in variable
+chunks, each operator-signed one alone in its chunk); v2's fixed chunks are still read.
+
 Why: format v1 posts each transaction's canonical ABI encoding (~970 bytes a transaction,
 mostly zero padding), and calldata is what a rollup pays for. v2 writes the same
 transactions in ~9x fewer bytes at the demo's mix, keeps every signature (fraud proofs need them) and stays
@@ -75,7 +79,8 @@ and ``encode_batch_v2`` of it gives the same bytes except possibly for a risk ar
 in a longer mode than the encoder's choice (accepted: checking the choice would cost the
 watchtower more than the bytes it saves).
 
-The set of packed kinds and their layouts are version 2: packing another kind is version 3.
+The set of packed kinds and their layouts are version 2 (and 3, which only changes the
+chunking): packing another kind is a new version.
 Pure and deterministic (no I/O, clock or randomness).
 """
 
@@ -748,16 +753,28 @@ _DECODERS = {1: _dec_l1, 2: _dec_order, 3: _dec_cancel, 4: _dec_replace, 5: _dec
              7: _dec_mark, 8: _dec_operator, 9: _dec_margin_mode, 10: _dec_l1}
 
 
-def decode_chunk(data: bytes, start: int, end: int, count: int, first_index: int = 0) -> list:
+def decode_chunk(data: bytes, start: int, end: int, count: int | None, first_index: int = 0, *,
+                 max_count: int | None = None) -> list:
     """Exactly ``count`` transactions from ``data[start:end]`` (one chunk); ``first_index``
-    numbers them in errors. Raises ``BatchFormatError``."""
+    numbers them in errors. ``count`` None (format v3): every transaction up to ``end``, at
+    most ``max_count`` of them. Raises ``BatchFormatError``."""
     out: list = []
     pos, prev = start, 0
     index = first_index
     try:
-        for index in range(first_index, first_index + count):
-            if pos >= end:
-                raise _Bad("chunk ends before its transactions")
+        while True:
+            if count is not None:
+                if len(out) == count:
+                    break
+                index = first_index + len(out)
+                if pos >= end:
+                    raise _Bad("chunk ends before its transactions")
+            elif pos >= end:
+                break
+            else:
+                index = first_index + len(out)
+                if max_count is not None and len(out) >= max_count:
+                    raise _Bad(f"more than {max_count} transactions in the chunk")
             head = data[pos]
             pos += 1
             if head == FALLBACK:

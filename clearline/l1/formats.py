@@ -1,5 +1,6 @@
 """Byte formats shared by the L1 contracts and Python: queue items, batch headers, batch data
-(format v2 written, v1 and v2 read; v2 itself lives in ``batch_v2``), withdrawal records and
+(format v3 written, v1, v2 and v3 read; v2's transaction codec lives in ``batch_v2``, v3's
+variable chunks in ``batch_v3``), withdrawal records and
 compressed Merkle proofs. Each function here is pinned against the
 contracts by the tests in ``tests/l1`` (same hashes on a real EVM).
 
@@ -19,11 +20,13 @@ from clearline.core.hashing import keccak, tag
 from clearline.core.merkle import ZERO_HASHES, SparseMerkleTree
 from clearline.core.txs import Deposit
 
-from .batch_v2 import BATCH_FORMAT_V2, BatchFormatError, decode_batch_v2, encode_batch_v2
+from .batch_v2 import BATCH_FORMAT_V2, BatchFormatError, decode_batch_v2
+from .batch_v3 import BATCH_FORMAT_V3, decode_chunks_v3, encode_batch_v3
 
 __all__ = [
     "BATCH_FORMAT_V1",
     "BATCH_FORMAT_V2",
+    "BATCH_FORMAT_V3",
     "QUEUE_DEPOSIT",
     "QUEUE_FORCED_WITHDRAWAL",
     "WITHDRAWALS_DEPTH",
@@ -123,24 +126,28 @@ class QueueItem:
 
 
 def encode_batch(txs: Sequence, txs_per_root: int) -> bytes:
-    """Batch data as the batcher posts it: format v2 (``batch_v2``) of core transaction
-    objects, one chunk per state root."""
-    return encode_batch_v2(txs, txs_per_root)
+    """Batch data as the batcher posts it: format v3 (``batch_v3``) of core transaction
+    objects, one chunk per state root (at most ``txs_per_root`` transactions a chunk, each
+    operator-signed transaction alone in its chunk)."""
+    return encode_batch_v3(txs, txs_per_root)
 
 
 @dataclass(frozen=True, slots=True)
 class DecodedBatch:
     """Batch data decoded: its format version, its transactions (core objects, ``signer``
-    None) and, for v2, the transactions per chunk it declares (None for v1)."""
+    None) and, for v2 and v3, the transactions per chunk it declares (``k``, None for v1) and
+    the number of transactions in each chunk (``chunk_sizes``: one state root after each;
+    None for v1)."""
 
     version: int
     txs: list
     txs_per_chunk: int | None
+    chunk_sizes: list[int] | None = None
 
 
 def batch_format(data: bytes) -> int:
     """The format version byte of batch data (``BatchFormatError`` if unknown)."""
-    if not data or data[0] not in (BATCH_FORMAT_V1, BATCH_FORMAT_V2):
+    if not data or data[0] not in (BATCH_FORMAT_V1, BATCH_FORMAT_V2, BATCH_FORMAT_V3):
         raise BatchFormatError("unknown batch format")
     return data[0]
 
@@ -149,9 +156,13 @@ def decode_batch(data: bytes) -> DecodedBatch:
     """Decode batch data of either version by its leading byte; strict: anything that is not
     exactly a batch raises ``BatchFormatError`` (with ``tx_index`` when one transaction is
     at fault)."""
-    if batch_format(data) == BATCH_FORMAT_V2:
+    version = batch_format(data)
+    if version == BATCH_FORMAT_V3:
+        k, chunks = decode_chunks_v3(data)
+        return DecodedBatch(BATCH_FORMAT_V3, [tx for c in chunks for tx in c], k, [len(c) for c in chunks])
+    if version == BATCH_FORMAT_V2:
         k, txs = decode_batch_v2(data)
-        return DecodedBatch(BATCH_FORMAT_V2, txs, k)
+        return DecodedBatch(BATCH_FORMAT_V2, txs, k, [min(k, len(txs) - i) for i in range(0, len(txs), k)])
     txs = []
     for i, raw in enumerate(decode_batch_txs(data)):
         try:
@@ -175,11 +186,11 @@ def encode_batch_txs(encoded_txs: Sequence[bytes]) -> bytes:
 
 
 def decode_batch_txs(data: bytes) -> list[bytes]:
-    """The canonical ABI bytes (``encode_tx``) of each transaction of batch data, v1 or v2:
-    for v1 the framing is undone (the bytes are not parsed), for v2 each decoded transaction
-    is re-encoded. Anything else raises ``BatchFormatError``."""
-    if batch_format(data) == BATCH_FORMAT_V2:
-        return [encode_tx(tx) for tx in decode_batch_v2(data)[1]]
+    """The canonical ABI bytes (``encode_tx``) of each transaction of batch data, v1, v2 or
+    v3: for v1 the framing is undone (the bytes are not parsed), for v2 and v3 each decoded
+    transaction is re-encoded. Anything else raises ``BatchFormatError``."""
+    if batch_format(data) != BATCH_FORMAT_V1:
+        return [encode_tx(tx) for tx in decode_batch(data).txs]
     out, pos, end = [], 1, len(data)
     while pos < end:
         if pos + 4 > end:
@@ -215,13 +226,14 @@ def _walk_varint(data: bytes, pos: int) -> tuple[int, int] | None:
 
 def batch_data_parts(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
     """``(head, [(start, end), ...])``: how ``Rollup.appendBatch`` splits batch data for its
-    commitment (``BatchDataLib`` in Rollup.sol): a v2 chunk table that walks (varints of at most
-    10 bytes, k > 0, ceil(n / k) table entries that fit, ends strictly increasing from the
-    table's end to the end of the data) gives the head (bytes before chunk 0) and the chunks;
-    anything else is one head (the whole data) and no chunk."""
+    commitment (``BatchDataLib`` in Rollup.sol): a v3 chunk table that walks (``0x03 || u k ||
+    u C``: varints of at most 10 bytes, k > 0, C table entries that fit, ends strictly
+    increasing from the table's end to the end of the data; or v2's, ``0x02 || u k || u n``
+    with C = ceil(n / k)) gives the head (bytes before chunk 0) and the chunks; anything else
+    is one head (the whole data) and no chunk."""
     data = bytes(data)
     whole = (data, [])
-    if not data or data[0] != BATCH_FORMAT_V2:
+    if not data or data[0] not in (BATCH_FORMAT_V2, BATCH_FORMAT_V3):
         return whole
     r = _walk_varint(data, 1)
     if r is None or r[0] == 0:
@@ -230,8 +242,9 @@ def batch_data_parts(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
     r = _walk_varint(data, pos)
     if r is None:
         return whole
-    n, pos = r
-    c = -(-n // k)
+    c, pos = r
+    if data[0] == BATCH_FORMAT_V2:
+        c = -(-c // k)  # v2 writes n
     if c > (len(data) - pos) // 4:
         return whole
     start = table_end = pos + 4 * c

@@ -71,7 +71,7 @@ def measure_gas(chain: Chain, *, challenge_period: int = 10, forced_deadline: in
     g["append_batch_per_zero_byte"] = round((append(b"\x01" + bytes(4096)) - g["append_batch_min"]) / 4096, 2)
     g["append_batch_per_root"] = round((append(b"\x01", 65) - g["append_batch_min"]) / 64, 2)
     orders = sample_order_txs(200)
-    data = encode_batch(orders, 16)  # format v2, as the batcher posts
+    data = encode_batch(orders, 16)  # format v3, as the batcher posts (orders only: 13 chunks of up to 16)
     with_roots = append(data, 200 // 16 + 1, txs_per_root=16)
     g["append_batch_200_orders_bytes"] = len(data)
     g["append_batch_200_orders_bytes_v1"] = len(encode_batch_txs([encode_tx(o) for o in orders]))

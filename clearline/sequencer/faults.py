@@ -43,7 +43,7 @@ from clearline.core.hashing import keccak
 from clearline.core.state import State
 from clearline.core.margin import health
 from clearline.core.txs import Deposit, ForcedWithdrawal, OperatorAction, OperatorActionKind, Transfer, Withdraw
-from clearline.l1.batch_v2 import chunk_bounds
+from clearline.l1.batch_v3 import chunk_sizes, chunk_table_v3
 from clearline.l1.formats import encode_batch, withdrawals_tree
 
 __all__ = ["FaultKind", "FaultyBatcher", "FaultyRollup", "MINTED_EXTRA", "WRONG_ROOT", "faulty_rollup"]
@@ -121,7 +121,7 @@ class FaultyBatcher(Batcher):
             self.injected = {"fault": f.value, "batch": plan.number, "tx_index": j, "extra": MINTED_EXTRA}
             return out
         if f is FaultKind.WRONG_ROOT:
-            chunks = [txs[i:i + k] for i in range(0, len(txs), k)]
+            chunks = _chunks(txs, k)
             c = next((i for i, ch in enumerate(chunks)
                       if all(type(tx) in (Deposit, ForcedWithdrawal, Withdraw, Transfer) for tx in ch)), 0)
             roots = list(plan.state_roots)
@@ -193,7 +193,10 @@ class FaultyBatcher(Batcher):
         k = plan.txs_per_root
         roots, records = [], []
         st = pre
-        n = len(txs)
+        ends, total = set(), 0
+        for size in chunk_sizes(txs, k):
+            total += size
+            ends.add(total - 1)
         for i, tx in enumerate(txs):
             if skip and type(tx) in _L1 and tx.queue_index > st.l1_queue_pos:
                 st.l1_queue_pos = tx.queue_index  # the skip: item(s) before it are never served
@@ -207,7 +210,7 @@ class FaultyBatcher(Batcher):
                 raise RuntimeError(f"fault {self.fault.value}: doctored transaction {i} rejected: {r}")
             if r.events:
                 records.extend(withdrawal_records(st, r))
-            if (i + 1) % k == 0 or i == n - 1:
+            if i in ends:
                 roots.append(st.root())
         if not roots:
             roots.append(st.root())
@@ -232,6 +235,15 @@ def _liquidate_anyway(st: State, tx: OperatorAction):
     return r
 
 
+def _chunks(txs: list, k: int) -> list[list]:
+    """``txs`` cut into the chunks batch data v3 gives them (``batch_v3.chunk_sizes``)."""
+    out, i = [], 0
+    for size in chunk_sizes(txs, k):
+        out.append(txs[i:i + size])
+        i += size
+    return out
+
+
 def _skippable(txs: list, k: int) -> int | None:
     """A Deposit followed by another L1 transaction in the same chunk (after the drop), else
     the first Deposit."""
@@ -241,20 +253,26 @@ def _skippable(txs: list, k: int) -> int | None:
             continue
         first = j if first is None else first
         rest = txs[:j] + txs[j + 1:]
-        c = j // k
-        if any(type(t) in _L1 for t in rest[j:min(len(rest), (c + 1) * k)]):
+        start = 0
+        for chunk in _chunks(rest, k):  # the chunk of rest[j], the transaction after the drop
+            if start + len(chunk) > j:
+                break
+            start += len(chunk)
+        else:
+            continue
+        if any(type(t) in _L1 for t in rest[j:start + len(chunk)]):
             return j
     return first
 
 
 def _trailing_byte(data: bytes, chunk: int) -> bytes:
     """``data`` with one zero byte appended to chunk ``chunk`` and the chunk table shifted."""
-    _, _, bounds = chunk_bounds(data)
+    _, bounds = chunk_table_v3(data)
     table = bounds[0][0] - 4 * len(bounds)
     out = bytearray(data[:table])
-    for i, (_, end, _) in enumerate(bounds):
+    for i, (_, end) in enumerate(bounds):
         out += struct.pack(">I", end + (1 if i >= chunk else 0))
-    for i, (start, end, _) in enumerate(bounds):
+    for i, (start, end) in enumerate(bounds):
         out += data[start:end]
         if i == chunk:
             out.append(0)

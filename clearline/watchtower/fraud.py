@@ -10,10 +10,10 @@ locally first with Python mirrors of the contract's checks (``framing_reason``,
 
 Kinds (``FraudVerifier.sol``; docs/fraud-proofs.md):
 
-- ``KIND_FRAMING`` (1): the batch data's v2 framing is wrong (version, varints, k, chunk
+- ``KIND_FRAMING`` (1): the batch data's v3 framing is wrong (version, varints, k, chunk
   table, number of roots; an empty batch whose queueEnd moved);
 - ``KIND_CHUNK_DECODE`` (2): one chunk does not decode (the contract's subset of batch_v2's
-  strict rules);
+  strict rules, and batch_v3's: 1..k transactions, an operator-signed one alone);
 - ``KIND_QUEUE_ITEM`` (3): a Deposit / ForcedWithdrawal that is not the next L1 queue item
   (skipped, out of order, altered -- e.g. minted collateral -- or nonexistent);
 - ``KIND_QUEUE_END`` (4): the last chunk's L1 transactions do not end at the header's
@@ -41,7 +41,8 @@ from clearline.core.hashing import keccak
 from clearline.core.margin import health
 from clearline.core.state import UNDERLYING_BASE, Genesis, State
 from clearline.core.txs import Deposit, ForcedWithdrawal, OperatorAction, OperatorActionKind, Transfer, Withdraw
-from clearline.l1.batch_v2 import BatchFormatError, chunk_bounds, decode_chunk
+from clearline.l1.batch_v2 import BatchFormatError
+from clearline.l1.batch_v3 import OPERATOR_KINDS, chunk_table_v3, decode_chunk_v3
 from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchHeader, batch_data_parts,
                                   compress_proof, decode_batch, queue_item_hash)
 
@@ -59,6 +60,7 @@ __all__ = [
     "FraudProof",
     "Submitted",
     "build_proof",
+    "chunk_count",
     "find_fraud",
     "framing_reason",
     "rebuild_before",
@@ -206,27 +208,48 @@ def walk_chunk(chunk: bytes, count: int, target: int | None = None) -> tuple[boo
     return True, l1_total, 0, l1_total
 
 
+def chunk_count(chunk: bytes, k: int) -> tuple[bool, int]:
+    """``FraudVerifier._chunkCount``: ``(ok, count)``, the transactions that parse up to the
+    chunk's end; not ok unless 1..k of them, an operator-signed one alone."""
+    p, count, operator = 0, 0, False
+    while p < len(chunk):
+        if count == k:
+            return False, count
+        head = chunk[p]
+        q, ok, _ = _skip_tx(chunk, p + 1, head)
+        if not ok or q > len(chunk):
+            return False, count
+        kind = head & 0x0F
+        if head == 0xFF:
+            n, a, _ = _u(chunk, p + 1)
+            kind = chunk[a + 31] if n >= 32 else 0
+        if kind in OPERATOR_KINDS:
+            operator = True
+        p = q
+        count += 1
+    return count != 0 and not (operator and count > 1), count
+
+
 def framing_reason(head: bytes, *, txs_per_root: int, n_chunks: int, n_roots: int, queue_start: int,
-                   queue_end: int) -> tuple[int, int, int]:
-    """``FraudVerifier._framing``: ``(reason, k, n)``, reason 0 when the framing is right."""
-    if not head or head[0] != 2:
-        return 1, 0, 0
+                   queue_end: int) -> tuple[int, int]:
+    """``FraudVerifier._framing``: ``(reason, k)``, reason 0 when the (v3) framing is right."""
+    if not head or head[0] != 3:
+        return 1, 0
     k, p, ok = _u(head, 1)
     if not ok:
-        return 2, 0, 0
-    n, p, ok = _u(head, p)
+        return 2, 0
+    c, p, ok = _u(head, p)
     if not ok:
-        return 2, 0, 0
+        return 2, 0
     if k == 0 or k != txs_per_root:
-        return 3, k, n
-    c = -(-n // k)
-    if len(head) != p + 4 * c or c != n_chunks:
-        return 4, k, n
+        return 3, k
+    if c != n_chunks or len(head) != p + 4 * c:
+        return 4, k
     if n_roots != max(1, c):
-        return 5, k, n
+        return 5, k
     if c == 0 and queue_end != queue_start:
-        return 23, k, n
-    return 0, k, n
+        return 23, k
+    return 0, k
 
 
 # ------------------------------------------------------------------------------ the proof
@@ -301,10 +324,12 @@ def rebuild_before(reader: RollupReader, number: int, chunk_index: int) -> State
         if ref.number < number:
             _apply_all(state, decode_batch(data).txs)
             continue
-        _, _, bounds = chunk_bounds(data)
-        k = ref.header.txs_per_root
-        for c, (start, end, count) in enumerate(bounds[:chunk_index]):
-            _apply_all(state, decode_chunk(data, start, end, count, c * k))
+        k, table = chunk_table_v3(data)
+        first = 0
+        for start, end in table[:chunk_index]:
+            txs = decode_chunk_v3(data, start, end, k, first)
+            _apply_all(state, txs)
+            first += len(txs)
     return state
 
 
@@ -317,10 +342,21 @@ class _Batch:
     roots: list[bytes]
     head: bytes
     parts: list[tuple[int, int]]
+    _firsts: list[int] | None = None
 
     @property
     def chunk_hashes(self) -> list[bytes]:
         return [keccak(self.data[a:b]) for a, b in self.parts]
+
+    def first_tx_index(self, c: int, k: int) -> int:
+        """Index in the batch of chunk ``c``'s first transaction: the counts of the chunks
+        before it (as the verifier counts them, ``chunk_count``)."""
+        if self._firsts is None:
+            self._firsts, first = [], 0
+            for a, e in self.parts:
+                self._firsts.append(first)
+                first += chunk_count(self.data[a:e], k)[1]
+        return self._firsts[c]
 
     def proof(self, chunk_index: int, kind: int, witness: bytes, reason: int, **kw) -> FraudProof:
         chunk = b""
@@ -375,8 +411,8 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
     b = _load(reader, number)
     h = b.ref.header
     n_chunks = len(b.parts)
-    reason, k, n = framing_reason(b.head, txs_per_root=h.txs_per_root, n_chunks=n_chunks, n_roots=len(b.roots),
-                                  queue_start=h.queue_start, queue_end=h.queue_end)
+    reason, k = framing_reason(b.head, txs_per_root=h.txs_per_root, n_chunks=n_chunks, n_roots=len(b.roots),
+                               queue_start=h.queue_start, queue_end=h.queue_end)
     if reason:
         return b.proof(0, KIND_FRAMING, b"", reason, detail="the batch data's framing is wrong")
     if queue is None:
@@ -387,10 +423,11 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
     for c in chunks:
         a, e = b.parts[c]
         chunk = b.data[a:e]
-        count = min(k, n - c * k)
-        ok, _, _, l1_total = walk_chunk(chunk, count)
+        first = b.first_tx_index(c, k)
+        counted, count = chunk_count(chunk, k)
+        ok, _, _, l1_total = walk_chunk(chunk, count) if counted else (False, 0, 0, 0)
         if not ok:
-            return b.proof(c, KIND_CHUNK_DECODE, b"", 10, tx_index=c * k,
+            return b.proof(c, KIND_CHUNK_DECODE, b"", 10, tx_index=first,
                            detail=f"chunk {c} does not decode")
         if state is None or state_at != c:
             state = rebuild_before(reader, number, c)
@@ -407,8 +444,8 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
                 r = _queue_item_reason(chunk, at, pre[3] + before, queue)
                 if r:
                     witness = abi_encode(["uint256", STATE_TYPE], [j, pre])
-                    return b.proof(c, KIND_QUEUE_ITEM, witness, r, tx_index=c * k + j,
-                                   detail=f"transaction {c * k + j} is not L1 queue item {pre[3] + before}")
+                    return b.proof(c, KIND_QUEUE_ITEM, witness, r, tx_index=first + j,
+                                   detail=f"transaction {first + j} is not L1 queue item {pre[3] + before}")
         if c == n_chunks - 1 and pre[3] + l1_total != h.queue_end:
             witness = abi_encode([STATE_TYPE], [pre])
             return b.proof(c, KIND_QUEUE_END, witness, 23,
@@ -419,9 +456,9 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
             return proof
         # advance the rebuild past this chunk for the next one
         try:
-            _apply_all(state, decode_chunk(b.data, a, e, count, c * k))
+            _apply_all(state, decode_chunk_v3(b.data, a, e, k, first))
         except BatchFormatError as exc:
-            raise FraudError(f"batch {number} chunk {c} does not decode under batch_v2 ({exc}) in a way the "
+            raise FraudError(f"batch {number} chunk {c} does not decode under batch_v3 ({exc}) in a way the "
                              "verifier's decoder does not check yet") from None
         state_at = c + 1
     raise FraudError(f"no implemented proof kind proves batch {number}"
@@ -572,10 +609,14 @@ def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: S
     transfers to an existing subaccount) and
     re-executing them does not give the committed post-root (reason 30) or the core rejects
     one (reason 31). ``force``: build it even for an honest chunk (tests)."""
+    k = b.ref.header.txs_per_root
     try:
-        txs = decode_chunk(chunk, 0, len(chunk), count)
+        txs = decode_chunk_v3(chunk, 0, len(chunk), k)
     except BatchFormatError:
         return None
+    if len(txs) != count:
+        return None
+    first = b.first_tx_index(c, k)
     if not txs or any(type(tx) not in (Deposit, ForcedWithdrawal, Withdraw, Transfer, OperatorAction) for tx in txs):
         return None
     got = collateral_witness(state, txs)
@@ -589,10 +630,10 @@ def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: S
         return None
     witness = got.encode(pre)
     detail = (f"re-executing the chunk's {len(txs)} deposits/withdrawals gives another root than the committed "
-              f"0x{b.roots[c].hex()}" if reason == 30 else f"the core rejects transaction {c * b.ref.header.txs_per_root + i}"
+              f"0x{b.roots[c].hex()}" if reason == 30 else f"the core rejects transaction {first + i}"
               if reason == 31 else "honest")
     return b.proof(c, KIND_COLLATERAL_ROOT, witness, reason,
-                   tx_index=c * b.ref.header.txs_per_root + (i if reason == 31 else 0), detail=detail)
+                   tx_index=first + (i if reason == 31 else 0), detail=detail)
 
 
 def _account_witness(st: State, account_id: int) -> tuple:

@@ -10,16 +10,17 @@ have diverged, so later comparisons would say nothing new):
 - genesis: the config decodes, ``State(genesis).root()`` is the committed genesis root, and
   its EIP-712 domain binds this chain id and this Rollup (else signatures could be replayed);
 - per batch: it links to the previous header; its data decodes (``formats.decode_batch``:
-  format v2, or v1 as older batchers posted it; strict), a v2 batch's chunk size is the
-  header's ``txsPerRoot``; it carries ``max(1, ceil(n / txsPerRoot))`` roots; ``queueStart`` is the
-  rebuilt queue position;
+  format v3, or v2 / v1 as older batchers posted them; strict), a v2 or v3 batch's ``k`` is
+  the header's ``txsPerRoot``; it carries one root per chunk (v3: the chunk table, each
+  chunk 1..k transactions, an operator-signed one alone; v1, v2: chunks of ``txsPerRoot``),
+  one for an empty batch; ``queueStart`` is the rebuilt queue position;
 - per transaction: an L1 transaction (``Deposit``, ``ForcedWithdrawal``) consumes an item in
   ``[queueStart, queueEnd)`` that exists on L1 and whose stored hash it matches; signatures
   are recovered here (``clearline.core.eip712``, on worker threads, in chunks) and the
   transaction is applied with ``clearline.core.apply``;
-- after every ``txsPerRoot`` transactions (and the last): the rebuilt state root equals the
-  committed one. With ``txsPerRoot > 1`` the first bad root pins the chunk; the report names
-  the chunk's last transaction (whose post-state the root commits to) and its first one;
+- after every chunk: the rebuilt state root equals the committed one. With chunks of more
+  than one transaction the first bad root pins the chunk; the report names the chunk's last
+  transaction (whose post-state the root commits to) and its first one;
 - per batch end: the withdrawals root (``clearline.batcher.records``) and ``queueEnd``.
 
 A transaction the core rejects is not by itself a mismatch (a rejection changes nothing, so
@@ -45,15 +46,15 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from clearline.batcher.records import root_count, withdrawal_records
+from clearline.batcher.records import withdrawal_records
 from clearline.core import eip712
 from clearline.core.apply import apply
 from clearline.core.encoding import decode_tx
 from clearline.core.state import Genesis, State
 from clearline.core.txs import SIGNED_KINDS, Deposit, ForcedWithdrawal, MarkUpdate
-from clearline.l1.batch_v2 import chunk_bounds, decode_chunk
+from clearline.l1.batch_v3 import chunk_table_v3, decode_chunk_v3
 from clearline.oracle.report import recover_reporters_ahead
-from clearline.l1.formats import (BATCH_FORMAT_V2, QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchFormatError,
+from clearline.l1.formats import (BATCH_FORMAT_V3, QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchFormatError,
                                   decode_batch, decode_batch_txs, deposit_item_hash, queue_item_hash,
                                   withdrawals_tree)
 
@@ -205,6 +206,8 @@ class _Prepared:
     error_tx: int | None = None  # the transaction at fault in data that does not decode
     # tx index -> a MarkUpdate's oracle reporters recovered with the signers (for ``apply``)
     reporters: dict = field(default_factory=dict)
+    chunk_sizes: list | None = None  # transactions per chunk: a state root after each
+    groups: list = field(default_factory=list)  # process mode, v3: futures of decoded chunk groups, in order
 
 
 def _reporters(domain: eip712.Domain, txs: list) -> dict:
@@ -286,17 +289,21 @@ def _signers_chunk(payloads: list[bytes]) -> tuple[list, dict]:
     return _signers(txs), _reporters(_worker_domain, txs)
 
 
-def _decode_recover_v2(data: bytes, bounds: list, first_index: int) -> tuple[list, dict] | BatchFormatError:
-    """Process mode, v2 data, in a worker: decode the chunks ``bounds`` (start, end, count) of
-    ``data`` (a slice of the batch: v2 chunks decode on their own), recover each signer
+def _decode_recover_v3(data: bytes, bounds: list, k: int) -> tuple[list, list, dict] | BatchFormatError:
+    """Process mode, v3 data, in a worker: decode the chunks ``bounds`` (start, end) of
+    ``data`` (a slice of the batch: v3 chunks decode on their own), recover each signer
     (None where it does not recover) and send the transactions back with ``signer`` set:
     unpickling them costs the applying process a quarter of decoding them; with them the
-    MarkUpdates' recovered reporters (``_reporters``). Data that does not decode comes back
-    as its ``BatchFormatError``."""
+    chunks' sizes and the MarkUpdates' recovered reporters (``_reporters``). Data that does
+    not decode comes back as its ``BatchFormatError`` (``tx_index`` counted from the group's
+    first transaction)."""
     txs: list = []
+    sizes: list = []
     try:
-        for start, end, count in bounds:
-            txs.extend(decode_chunk(data, start, end, count, first_index + len(txs)))
+        for start, end in bounds:
+            chunk = decode_chunk_v3(data, start, end, k, len(txs))
+            txs.extend(chunk)
+            sizes.append(len(chunk))
     except BatchFormatError as exc:
         return exc
     signed, recover = SIGNED_KINDS, eip712.recover_signer
@@ -306,11 +313,11 @@ def _decode_recover_v2(data: bytes, bounds: list, first_index: int) -> tuple[lis
                 tx.signer = recover(_worker_domain, tx)
             except Exception:  # the applying thread sees a missing signer and rejects the transaction
                 tx.signer = None
-    return txs, _reporters(_worker_domain, txs)
+    return txs, sizes, _reporters(_worker_domain, txs)
 
 
 class _Undecodable(Exception):
-    """A v2 chunk that a worker could not decode (``_Verifier.batch`` reports it)."""
+    """A v3 chunk that a worker could not decode (``_Verifier.batch`` reports it)."""
 
     def __init__(self, error: BatchFormatError):
         super().__init__(str(error))
@@ -320,57 +327,75 @@ class _Undecodable(Exception):
 def _prepare(reader: RollupReader, ref: BatchRef, domain: eip712.Domain, pool, chunk: int,
              processes: bool) -> _Prepared:
     """Fetch one batch's calldata, decode it and start recovering its signers. In process
-    mode a v2 batch is only framed here (its chunk table checked): the workers decode the
-    chunks and recover, and ``txs`` fills in as their results arrive (``_fill_signers``)."""
+    mode a v3 batch is only framed here (its chunk table checked): the workers decode groups
+    of chunks and recover, and ``_Verifier.batch`` collects them (``_collect_groups``)."""
     cd = reader.batch_calldata(ref)
     k = ref.header.txs_per_root
-    if processes and cd.txs[:1] == bytes((BATCH_FORMAT_V2,)):
+    if processes and cd.txs[:1] == bytes((BATCH_FORMAT_V3,)):
         try:
-            k2, n, bounds = chunk_bounds(cd.txs)
+            k2, bounds = chunk_table_v3(cd.txs)
         except BatchFormatError as exc:
             return _Prepared(ref, cd, None, str(exc), error_tx=exc.tx_index)
         if k2 != k:
-            return _Prepared(ref, cd, None, f"chunks of {k2} transactions, but txsPerRoot is {k}")
+            return _Prepared(ref, cd, None, f"chunks of up to {k2} transactions, but txsPerRoot is {k}")
         per_task = max(1, chunk // k)
-        futures = []
+        groups = []
         for g in range(0, len(bounds), per_task):
             group = bounds[g:g + per_task]
             lo, hi = group[0][0], group[-1][1]
-            rel = [(a - lo, b - lo, c) for a, b, c in group]
-            futures.append((g * k, pool.submit(_decode_recover_v2, cd.txs[lo:hi], rel, g * k)))
-        return _Prepared(ref, cd, [None] * n, None, futures)
+            rel = [(a - lo, b - lo) for a, b in group]
+            groups.append(pool.submit(_decode_recover_v3, cd.txs[lo:hi], rel, k))
+        return _Prepared(ref, cd, [], None, chunk_sizes=[], groups=groups)
     try:
         batch = decode_batch(cd.txs)
     except BatchFormatError as exc:
         return _Prepared(ref, cd, None, str(exc), error_tx=exc.tx_index)
     txs = batch.txs
-    if batch.version == BATCH_FORMAT_V2 and batch.txs_per_chunk != k:
-        return _Prepared(ref, cd, None, f"chunks of {batch.txs_per_chunk} transactions, but txsPerRoot is {k}")
+    if batch.txs_per_chunk is not None and batch.txs_per_chunk != k:
+        return _Prepared(ref, cd, None, f"chunks of up to {batch.txs_per_chunk} transactions, but txsPerRoot is {k}")
+    sizes = batch.chunk_sizes
+    if sizes is None:  # v1: a root every txsPerRoot transactions
+        sizes = [min(k, len(txs) - i) for i in range(0, len(txs), k)]
     if not processes:
         futures = [(i, pool.submit(_recover_chunk, domain, txs[i:i + chunk])) for i in range(0, len(txs), chunk)]
     else:
         raw = decode_batch_txs(cd.txs)
         futures = [(i, pool.submit(_signers_chunk, raw[i:i + chunk])) for i in range(0, len(raw), chunk)]
-    return _Prepared(ref, cd, txs, None, futures)
+    return _Prepared(ref, cd, txs, None, futures, chunk_sizes=sizes)
+
+
+def _collect_groups(prep: _Prepared) -> None:
+    """Process mode, v3: wait for the workers' decoded chunk groups, in order, and put their
+    transactions, chunk sizes and recovered reporters in ``prep``. Raises ``_Undecodable``
+    (with the transaction's index in the batch) for a group that does not decode."""
+    for future in prep.groups:
+        result = future.result()
+        lo = len(prep.txs)
+        if isinstance(result, BatchFormatError):
+            if result.tx_index is None:
+                raise _Undecodable(result)
+            msg = str(result).removeprefix(f"transaction {result.tx_index}: ")
+            raise _Undecodable(BatchFormatError(msg, lo + result.tx_index))
+        txs, sizes, reporters = result
+        prep.txs.extend(txs)
+        prep.chunk_sizes.extend(sizes)
+        for i, rr in reporters.items():
+            prep.reporters[lo + i] = rr
+    prep.groups = []
 
 
 def _fill_signers(prep: _Prepared, f) -> None:
-    """Set ``signer`` on the transactions of one recovery chunk, or put the chunk's decoded
-    transactions in place (v2 in process mode), and note its recovered reporters; waits for it."""
+    """Set ``signer`` on the transactions of one recovery chunk and note its recovered
+    reporters; waits for it."""
     lo, future = f
     result = future.result()
-    if isinstance(result, BatchFormatError):
-        raise _Undecodable(result)
     if isinstance(result, dict):  # thread mode: signers filled in place
         reporters = result
     else:
         signers, reporters = result
-        if prep.txs[lo] is None:  # decoded by the worker, signers set
-            prep.txs[lo:lo + len(signers)] = signers
-        else:
-            for tx, s in zip(prep.txs[lo:lo + len(signers)], signers):
-                if isinstance(tx, SIGNED_KINDS):
-                    tx.signer = s
+        for tx, s in zip(prep.txs[lo:lo + len(signers)], signers):
+            if isinstance(tx, SIGNED_KINDS):
+                tx.signer = s
     for i, rr in reporters.items():
         prep.reporters[lo + i] = rr
 
@@ -416,15 +441,30 @@ class _Verifier:
         number = h.number
         state = self.state
         if prep.txs is None:
-            return Mismatch("undecodable", number, prep.error_tx, "batch data format v1 or v2", None, prep.error or "")
+            return Mismatch("undecodable", number, prep.error_tx, "batch data format v3, v2 or v1", None,
+                            prep.error or "")
+        if prep.groups:
+            tw = time.perf_counter()
+            try:
+                _collect_groups(prep)
+            except _Undecodable as exc:
+                return Mismatch("undecodable", number, exc.error.tx_index, "batch data format v3", None, str(exc))
+            self.wait_seconds += time.perf_counter() - tw
         txs = prep.txs
         n = len(txs)
         k = h.txs_per_root
         roots = prep.calldata.state_roots
-        want = root_count(n, k)
+        sizes = prep.chunk_sizes
+        want = max(1, len(sizes))
         if len(roots) != want:
             return Mismatch("root_count", number, None, want, len(roots),
-                            f"{n} transactions at {k} per root need {want} roots")
+                            f"{n} transactions in {len(sizes)} chunks of up to {k} need {want} roots")
+        ends = []  # (index of a chunk's last transaction, of its first)
+        total = 0
+        for size in sizes:
+            ends.append((total + size - 1, total))
+            total += size
+        next_root = 0
         if h.queue_start != state.l1_queue_pos:
             return Mismatch("queue_start", number, None, state.l1_queue_pos, h.queue_start)
         records: list = []
@@ -436,14 +476,9 @@ class _Verifier:
         for j, tx in enumerate(txs):
             if j == next_chunk:
                 tw = time.perf_counter()
-                try:
-                    _fill_signers(prep, pending.popleft())
-                except _Undecodable as exc:
-                    return Mismatch("undecodable", number, exc.error.tx_index, "batch data format v1 or v2", None,
-                                    str(exc))
+                _fill_signers(prep, pending.popleft())
                 self.wait_seconds += time.perf_counter() - tw
                 next_chunk = pending[0][0] if pending else n
-                tx = txs[j]  # a worker may have just put it there
             if type(tx) in l1_kinds:
                 bad = self._queue_check(number, j, tx, h.queue_end)
                 if bad is not None:
@@ -456,11 +491,13 @@ class _Verifier:
                 self.rejected += 1
                 if self.first_rejected is None:
                     self.first_rejected = f"batch {number} transaction {j}: {r}"
-            if (j + 1) % k == 0 or j == n - 1:
-                i = j // k
+            if j == ends[next_root][0]:
+                i = next_root
+                next_root += 1
                 root = state.root()
                 if root != roots[i]:
-                    return Mismatch("state_root", number, j, root, roots[i], root_index=i, chunk_first_tx=i * k)
+                    return Mismatch("state_root", number, j, root, roots[i], root_index=i,
+                                    chunk_first_tx=ends[i][1])
         if n == 0:
             root = state.root()
             if root != roots[0]:

@@ -28,7 +28,7 @@ from clearline.core.apply import apply, recover_signer
 from clearline.core.errors import Rejected
 from clearline.core.state import Genesis, State
 from clearline.core.txs import Deposit, ForcedWithdrawal, Transfer, Withdraw
-from clearline.l1.batch_v2 import decode_chunk, encode_batch_v2
+from clearline.l1.batch_v3 import decode_chunk_v3, encode_batch_v3
 from clearline.l1.chain import InProcessChain
 from clearline.l1.deploy import contract_abi, deploy
 from clearline.l1.formats import batch_data_parts
@@ -124,7 +124,7 @@ class Gen:
 def _verify(verifier, dep, st: State, txs: list, post_root: bytes, w) -> int:
     """The verifier's reason for ``txs`` as one chunk from ``st`` claimed to end at ``post_root``
     (eth_call from the Rollup's address: the EIP-712 domain is the Rollup's)."""
-    data = encode_batch_v2(txs, len(txs))
+    data = encode_batch_v3(txs, len(txs))
     head, parts = batch_data_parts(data)
     (a, e), = parts
     chunk = data[a:e]
@@ -199,7 +199,7 @@ def test_core_and_verifier_agree_on_generated_transactions(env):
 
 def _decoded(txs: list) -> list:
     """``txs`` as the verifier sees them: encoded as one chunk and decoded back."""
-    data = encode_batch_v2(txs, len(txs))
+    data = encode_batch_v3(txs, len(txs))
     _, parts = batch_data_parts(data)
     (a, e), = parts
-    return decode_chunk(data[a:e], 0, e - a, len(txs))
+    return decode_chunk_v3(data[a:e], 0, e - a, len(txs))

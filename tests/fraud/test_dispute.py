@@ -18,6 +18,7 @@ from fraud_env import CHALLENGE, scenario  # noqa: E402
 
 from clearline.core.margin import health  # noqa: E402
 from clearline.l1.batch_v2 import encode_batch_v2  # noqa: E402
+from clearline.l1.batch_v3 import encode_batch_v3  # noqa: E402
 from clearline.l1.chain import InProcessChain  # noqa: E402
 from clearline.l1.client import L1Revert  # noqa: E402
 from clearline.l1.formats import batch_data_hash, batch_data_parts, encode_batch_txs  # noqa: E402
@@ -49,11 +50,21 @@ def _data_cases() -> list[bytes]:
     cases = [v2, encode_batch_v2(orders[:1], 16), encode_batch_v2([], 16), encode_batch_v2(orders, 1),
              encode_batch_txs([b"\x01\x02"]), b"", b"\x02", b"\x02\x00\x05", b"\x02\x10\x28" + v2[3:20],
              v2[:-1], v2 + b"\x00", b"\x02\x90\x00\x01\x00\x00\x00\x04\x00"]
-    for _ in range(20):  # corrupted tables and headers
-        b = bytearray(v2)
-        i = rng.randrange(0, 20)
-        b[i] = rng.randrange(256)
-        cases.append(bytes(b))
+    # v3: variable chunks (the order batch with a mark update and an operator action cut in)
+    from clearline.core.txs import MarkUpdate, OperatorAction
+
+    mixed = orders[:5] + [MarkUpdate(1, 1, [1], [5], [], [], signature=b"")] + orders[5:30] \
+        + [OperatorAction(2, 1, 3, 0, 2, b"")] + orders[30:]
+    v3 = encode_batch_v3(mixed, 16)
+    cases += [v3, encode_batch_v3(orders[:1], 16), encode_batch_v3([], 16), encode_batch_v3(orders, 1),
+              b"\x03", b"\x03\x00\x00", b"\x03\x10\x00", b"\x03\x10\x01", v3[:-1], v3 + b"\x00",
+              b"\x03\x90\x00\x01\x00\x00\x00\x04\x00"]
+    for data in (v2, v3):
+        for _ in range(20):  # corrupted tables and headers
+            b = bytearray(data)
+            i = rng.randrange(0, 20)
+            b[i] = rng.randrange(256)
+            cases.append(bytes(b))
     return cases
 
 
@@ -64,10 +75,10 @@ def test_batch_data_hash_matches_the_contract(fresh):
         h, n = c.data_hash(data)
         assert h == batch_data_hash(data)
         assert n == len(batch_data_parts(data)[1])
-    # an honest v2 batch walks into its chunks; anything else is one head
-    v2 = encode_batch_v2(sample_order_txs(40), 16)
-    head, parts = batch_data_parts(v2)
-    assert len(parts) == 3 and head == v2[:parts[0][0]]
+    # an honest v3 (or v2) batch walks into its chunks; anything else is one head
+    for data in (encode_batch_v3(sample_order_txs(40), 16), encode_batch_v2(sample_order_txs(40), 16)):
+        head, parts = batch_data_parts(data)
+        assert len(parts) == 3 and head == data[:parts[0][0]]
     assert batch_data_parts(b"\x01abc") == (b"\x01abc", [])
 
 
@@ -88,8 +99,7 @@ def _honest_proofs(reader: RollupReader, number: int) -> list[fraud.FraudProof]:
         if c == len(b.parts) - 1:
             out.append(b.proof(c, fraud.KIND_QUEUE_END, encode([fraud.STATE_TYPE], [pre]), 0))
         a, e = b.parts[c]
-        k = b.ref.header.txs_per_root
-        count = min(k, len(fraud.decode_batch(b.data).txs) - c * k)
+        count = fraud.decode_batch(b.data).chunk_sizes[c]
         p = fraud._collateral_root_proof(b, c, b.data[a:e], count, st, pre, force=True)
         if p is not None:
             out.append(p)

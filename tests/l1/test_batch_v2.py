@@ -13,7 +13,7 @@ from clearline.core.txs import (Cancel, Deposit, ForcedWithdrawal, MarkUpdate, O
 from clearline.l1.batch_v2 import (_PREDICTORS, BatchFormatError, _unpredict, chunk_bounds, decode_batch_v2,
                                    decode_chunk, encode_batch_v2, encode_chunk, packed_kind, tx_size_bound,
                                    tx_sizes)
-from clearline.l1.formats import (BATCH_FORMAT_V1, BATCH_FORMAT_V2, decode_batch, decode_batch_txs, encode_batch,
+from clearline.l1.formats import (BATCH_FORMAT_V1, BATCH_FORMAT_V2, BATCH_FORMAT_V3, decode_batch, decode_batch_txs, encode_batch,
                                   encode_batch_txs)
 from clearline.oracle.report import PriceReport
 
@@ -243,14 +243,15 @@ def test_nonce_must_take_its_shortest_form():
     _bad(_rechunk(b"", bytes(plain[:pos]) + bytes(vb) + bytes(plain[pos + 1:])), 0)
 
 
-def test_formats_reads_both_versions_and_writes_v2():
+def test_formats_reads_every_version_and_writes_v3():
     txs = [Deposit(T0, 0, OWNER, 0, 5), _order()]
-    v2 = encode_batch(txs, 16)
+    v3 = encode_batch(txs, 16)
+    v2 = encode_batch_v2(txs, 16)
     v1 = encode_batch_txs([encode_tx(t) for t in txs])
-    assert v2[0] == BATCH_FORMAT_V2 and v1[0] == BATCH_FORMAT_V1
-    for data, version, k in ((v2, 2, 16), (v1, 1, None)):
+    assert v3[0] == BATCH_FORMAT_V3 and v2[0] == BATCH_FORMAT_V2 and v1[0] == BATCH_FORMAT_V1
+    for data, version, k, sizes in ((v3, 3, 16, [2]), (v2, 2, 16, [2]), (v1, 1, None, None)):
         d = decode_batch(data)
-        assert (d.version, d.txs_per_chunk) == (version, k)
+        assert (d.version, d.txs_per_chunk, d.chunk_sizes) == (version, k, sizes)
         assert [encode_tx(t) for t in d.txs] == decode_batch_txs(data) == [encode_tx(t) for t in txs]
     with pytest.raises(BatchFormatError) as exc:
         decode_batch(encode_batch_txs([b"abc"]))

@@ -349,7 +349,7 @@ def test_sparse_merkle_proofs_from_the_core_verify_on_chain(env):
 
 def test_data_commitment_is_formats_batch_data_hash(env):
     """Rollup's per-chunk txsHash (BatchDataLib) = formats.batch_data_hash, on both backends:
-    v2 batches walk into their chunks; v1, garbage and broken tables are one head."""
+    v3 and v2 batches walk into their chunks; v1, garbage and broken tables are one head."""
     from clearline.l1.batch_v2 import encode_batch_v2
     from clearline.l1.formats import batch_data_parts
     from clearline.l1.gas import sample_order_txs
@@ -360,9 +360,21 @@ def test_data_commitment_is_formats_batch_data_hash(env):
     broken[3] ^= 0xFF  # the first chunk end offset (its top byte: beyond the data)
     cases = [v2, encode_batch_v2(orders, 1), encode_batch_v2([], 4), encode_batch_txs([b"\x01"]), b"", b"\x02",
              bytes(broken), v2 + b"\x00"]
+    # v3 (what the batcher posts): variable chunks, an operator transaction alone in its chunk
+    from clearline.core.txs import OperatorAction
+    from clearline.l1.batch_v3 import encode_batch_v3
+
+    v3 = encode_batch_v3(orders[:10] + [OperatorAction(1, 1, 0, 0, 1, b"")] + orders[10:], 16)
+    broken3 = bytearray(v3)
+    broken3[3] ^= 0xFF
+    cases += [v3, encode_batch_v3(orders, 1), encode_batch_v3([], 4), b"\x03", b"\x03\x10\x00",
+              b"\x03\x10\x05", bytes(broken3), v3 + b"\x00", v3[:-1]]
     for data in cases:
         h, n = env.seq.data_hash(data)
         assert h == batch_data_hash(data) and n == len(batch_data_parts(data)[1])
     assert len(batch_data_parts(v2)[1]) == 3 and batch_data_parts(bytes(broken))[1] == []
+    assert len(batch_data_parts(v3)[1]) == 4 and batch_data_parts(bytes(broken3))[1] == []  # 10 | op | 16 | 7
     header = env.seq.append_batch(v2, [keccak(b"r")] * 3, txs_per_root=16).value
     assert header.txs_hash == batch_data_hash(v2)
+    header = env.seq.append_batch(v3, [keccak(b"r")] * 4, txs_per_root=16).value
+    assert header.txs_hash == batch_data_hash(v3)

@@ -14,7 +14,7 @@ from clearline.core.txs import Deposit
 from clearline.core.units import USD6
 from clearline.l1.chain import InProcessChain
 from clearline.l1.deploy import deploy
-from clearline.l1.formats import deposit_item_hash, encode_batch_txs
+from clearline.l1.formats import decode_batch, deposit_item_hash, encode_batch_txs
 from clearline.sim.market import demo_genesis
 from clearline.watchtower import verify
 from rollup_env import make_rollup
@@ -62,8 +62,8 @@ def test_honest_chain_verifies_with_progress(rollup, capsys):
     assert verify(r.chain, r.deployment.rollup, progress=None, mode="process").state_root == rep.state_root
 
 
-@pytest.mark.parametrize("k, root_index, tx_index", [(1, 5, 5), (4, 2, 11)])
-def test_tampered_state_root_is_reported_at_its_batch_and_transaction(rollup, k, root_index, tx_index):
+@pytest.mark.parametrize("k, root_index", [(1, 5), (4, 2)])
+def test_tampered_state_root_is_reported_at_its_batch_and_transaction(rollup, k, root_index):
     r = rollup
     honest_last = r.client.last_batch()
 
@@ -71,6 +71,8 @@ def test_tampered_state_root_is_reported_at_its_batch_and_transaction(rollup, k,
         plan.state_roots[root_index] = BAD
 
     plan, honest = _post_tampered(r, k, tamper, min_txs=16)
+    sizes = decode_batch(plan.data).chunk_sizes  # v3: chunks of up to k, operator transactions alone
+    first, tx_index = sum(sizes[:root_index]), sum(sizes[:root_index + 1]) - 1
     r.step(3)
     r.new_batcher().flush()  # later batches built on it (their roots are honest again)
     rep = verify(r.chain, r.deployment.rollup, progress=None)
@@ -78,13 +80,13 @@ def test_tampered_state_root_is_reported_at_its_batch_and_transaction(rollup, k,
     assert not rep.ok and m is not None
     assert (m.kind, m.batch, m.tx_index, m.root_index) == ("state_root", plan.number, tx_index, root_index)
     assert (m.expected, m.committed) == (honest[root_index], BAD)
-    assert m.chunk_first_tx == root_index * k
+    assert m.chunk_first_tx == first
     assert rep.verified_batch == honest_last and rep.last_batch > plan.number
     line = rep.line()
     assert line.startswith("FAIL") and f"batch {plan.number}, transaction {tx_index}" in line
     assert "0x" + BAD.hex() in line and "0x" + honest[root_index].hex() in line
-    if k > 1:
-        assert f"after transactions {root_index * k}..{tx_index}" in line
+    if first != tx_index:
+        assert f"after transactions {first}..{tx_index}" in line
 
 
 def test_tampered_withdrawals_root_and_root_count(rollup):
@@ -102,8 +104,9 @@ def test_tampered_withdrawals_root_and_root_count(rollup):
     r2.step(4)
     plan, _ = _post_tampered(r2, 4, lambda p: p.state_roots.pop(), min_txs=9)
     m = verify(r2.chain, r2.deployment.rollup, progress=None).mismatch
-    assert (m.kind, m.batch, m.expected, m.committed) == ("root_count", plan.number, -(-plan.n_txs // 4),
-                                                          -(-plan.n_txs // 4) - 1)
+    n_chunks = len(decode_batch(plan.data).chunk_sizes)
+    assert n_chunks >= -(-plan.n_txs // 4)
+    assert (m.kind, m.batch, m.expected, m.committed) == ("root_count", plan.number, n_chunks, n_chunks - 1)
 
 
 def test_queue_item_that_does_not_match_l1_is_reported(rollup):
@@ -156,32 +159,32 @@ def test_genesis_that_does_not_bind_the_rollup_is_reported():
 
 
 @pytest.mark.parametrize("mode", ["thread", "process"])
-def test_a_v2_chunk_that_does_not_decode_is_reported_at_its_transaction(rollup, mode):
-    """Batch data v2 whose framing is sound but whose second chunk holds an unknown head:
+def test_a_v3_chunk_that_does_not_decode_is_reported_at_its_transaction(rollup, mode):
+    """Batch data v3 whose framing is sound but whose second chunk holds an unknown head:
     the same mismatch whether the chunks are decoded here or in worker processes."""
     r = rollup
     while r.sequencer.seq - r.batcher.last_seq < 10:
         r.step(1)
     plan = r.new_batcher(txs_per_root=4).build()
     data = bytearray(plan.data)
-    from clearline.l1.batch_v2 import chunk_bounds
+    from clearline.l1.batch_v3 import chunk_bounds_v3
 
-    _, _, bounds = chunk_bounds(bytes(data))
+    _, bounds = chunk_bounds_v3(bytes(data))
     data[bounds[1][0]] = 0x0B  # kind 11: no such packed kind
     r.client.append_batch(bytes(data), plan.state_roots, **plan.append_args())
     m = verify(r.chain, r.deployment.rollup, progress=None, mode=mode).mismatch
-    assert (m.kind, m.batch, m.tx_index) == ("undecodable", plan.number, 4)
+    assert (m.kind, m.batch, m.tx_index) == ("undecodable", plan.number, bounds[1][3])
     assert "unknown head 0x0b" in m.detail
 
 
 def test_v1_batches_still_verify(rollup):
     """A chain whose batches an older batcher posted in format v1 is read as before, and the
-    batcher resumes after it in v2."""
+    batcher resumes after it in v3."""
     r = rollup
     r.step(3)
-    plan = r.new_batcher().build()
+    plan = r.new_batcher(txs_per_root=1_000).build()  # v1: one root (every 1,000 transactions)
     payloads = [e.payload for e in r.journal.entries(plan.first_seq, plan.last_seq)]
-    r.client.append_batch(encode_batch_txs(payloads), plan.state_roots, **plan.append_args())
+    r.client.append_batch(encode_batch_txs(payloads), plan.state_roots[-1:], **plan.append_args())
     rep = verify(r.chain, r.deployment.rollup, progress=None)
     assert rep.ok and rep.verified_batch == plan.number
     r.step(3)
@@ -189,5 +192,5 @@ def test_v1_batches_still_verify(rollup):
     b.sync()  # derives the v1 batch's journal range from L1 and checks its hash
     assert b.last_seq == plan.last_seq
     (posted,) = b.flush()
-    assert b.reader.batch_calldata(b.reader.batch_refs(number=posted.number)[0]).txs[0] == 2
+    assert b.reader.batch_calldata(b.reader.batch_refs(number=posted.number)[0]).txs[0] == 3
     assert verify(r.chain, r.deployment.rollup, progress=None).ok

@@ -16,7 +16,7 @@ struct BatchHeader {
     bytes32 withdrawalsRoot; // root of the batch's withdrawal records (SparseMerkle, depth 16)
     uint64 queueStart; //       L1 queue position before the batch (= previous queueEnd)
     uint64 queueEnd; //         L1 queue position after the batch (items [start, end) consumed)
-    uint32 txsPerRoot; //       stateRoots[i] is the root after tx min((i+1)*txsPerRoot, n) - 1
+    uint32 txsPerRoot; //       the largest chunk: stateRoots[c] is the root after chunk c (batch data v3)
     uint64 l1Timestamp; //      block.timestamp of the append: the challenge period starts here
 }
 

@@ -36,13 +36,14 @@ interface IVaultQueue {
 ///
 ///  Proof kinds and their `witness` (ABI-encoded):
 ///
-///   1 FRAMING       (empty)  The data's framing (`head` = `0x02 || u k || u n || uint32
-///                   end[C]`, or the whole data when the Rollup's walk found no valid chunk
-///                   table) is wrong: not version 2, a bad varint, k = 0 or k != txsPerRoot,
-///                   the table is not C = ceil(n / k) entries, or the number of state roots is
-///                   not max(1, C) (reasons 1..5); or n = 0 and queueEnd != queueStart (23).
-///   2 CHUNK_DECODE  (empty)  Chunk `chunkIndex` does not hold exactly min(k, n - c*k)
-///                   transactions under the v2 rules checked here (known heads, varints of at
+///   1 FRAMING       (empty)  The data's framing (`head` = `0x03 || u k || u C || uint32
+///                   end[C]`, batch data v3, or the whole data when the Rollup's walk found no
+///                   valid chunk table) is wrong: not version 3, a bad varint, k = 0 or k !=
+///                   txsPerRoot, C is not the number of table entries, or the number of state
+///                   roots is not max(1, C) (reasons 1..5); or C = 0 and queueEnd != queueStart (23).
+///   2 CHUNK_DECODE  (empty)  Chunk `chunkIndex` is not 1..k transactions parsing to its end, an
+///                   operator-signed one (MarkUpdate, OperatorAction) alone, under the v2 rules
+///                   checked here (known heads, varints of at
 ///                   most 10 bytes and minimal, no zero time delta, every field inside the
 ///                   chunk, no trailing byte). Reason 10.
 ///   3 QUEUE_ITEM    (uint256 txIndex, EscapeState pre)  Transaction `txIndex` of the chunk is
@@ -144,17 +145,18 @@ contract FraudVerifier {
         view
         returns (uint256 reason)
     {
-        (uint256 framingReason, uint256 k, uint256 n) = _framing(x, head);
+        (uint256 framingReason, uint256 k) = _framing(x, head);
         uint8 kind = x.kind;
         if (kind == KIND_FRAMING) return framingReason;
         if (framingReason != 0) revert FramingIsFraud();
         if (x.chunkIndex >= x.nChunks) revert ChunkOutOfRange(x.chunkIndex, x.nChunks);
-        uint256 count = n - uint256(x.chunkIndex) * k;
-        if (count > k) count = k;
+        (bool counted, uint256 count) = _chunkCount(chunk, k);
         if (kind == KIND_CHUNK_DECODE) {
+            if (!counted) return REASON_CHUNK_UNDECODABLE;
             (bool ok,,,) = _walk(chunk, count, type(uint256).max);
             return ok ? 0 : REASON_CHUNK_UNDECODABLE;
         }
+        if (!counted) revert ChunkDoesNotDecode();
         if (kind == KIND_QUEUE_ITEM) return _queueItem(x, chunk, count, witness);
         if (kind == KIND_QUEUE_END) return _queueEnd(x, chunk, count, witness);
         if (kind == KIND_COLLATERAL_ROOT) return _collateralRoot(x, chunk, count, witness);
@@ -162,26 +164,48 @@ contract FraudVerifier {
     }
 
     // ------------------------------------------------------------------------------ framing
-    /// @dev (reason, k, n): reason 0 iff `head` is exactly `0x02 || u k || u n || uint32[C]`
-    ///      with k = txsPerRoot, C = ceil(n / k) = nChunks and nRoots = max(1, C).
-    function _framing(FraudContext calldata x, bytes calldata head)
-        private
-        pure
-        returns (uint256 reason, uint256 k, uint256 n)
-    {
-        if (head.length == 0 || uint8(head[0]) != 2) return (REASON_BAD_VERSION, 0, 0);
+    /// @dev (reason, k): reason 0 iff `head` is exactly `0x03 || u k || u C || uint32[C]`
+    ///      (batch data v3) with k = txsPerRoot, C = nChunks and nRoots = max(1, C); an empty
+    ///      batch (C = 0) must not move the queue.
+    function _framing(FraudContext calldata x, bytes calldata head) private pure returns (uint256 reason, uint256 k) {
+        if (head.length == 0 || uint8(head[0]) != 3) return (REASON_BAD_VERSION, 0);
         bool ok;
         uint256 p;
+        uint256 c;
         (k, p, ok) = _u(head, 1);
-        if (!ok) return (REASON_BAD_HEADER_VARINT, 0, 0);
-        (n, p, ok) = _u(head, p);
-        if (!ok) return (REASON_BAD_HEADER_VARINT, 0, 0);
-        if (k == 0 || k != x.txsPerRoot) return (REASON_BAD_TXS_PER_ROOT, k, n);
-        uint256 c = (n + k - 1) / k;
-        if (head.length != p + 4 * c || c != x.nChunks) return (REASON_CHUNK_TABLE, k, n);
-        if (x.nRoots != (c == 0 ? 1 : c)) return (REASON_ROOT_COUNT, k, n);
-        if (c == 0 && x.queueEnd != x.queueStart) return (REASON_QUEUE_END, k, n);
-        return (0, k, n);
+        if (!ok) return (REASON_BAD_HEADER_VARINT, 0);
+        (c, p, ok) = _u(head, p);
+        if (!ok) return (REASON_BAD_HEADER_VARINT, 0);
+        if (k == 0 || k != x.txsPerRoot) return (REASON_BAD_TXS_PER_ROOT, k);
+        if (c != x.nChunks || head.length != p + 4 * c) return (REASON_CHUNK_TABLE, k);
+        if (x.nRoots != (c == 0 ? 1 : c)) return (REASON_ROOT_COUNT, k);
+        if (c == 0 && x.queueEnd != x.queueStart) return (REASON_QUEUE_END, k);
+        return (0, k);
+    }
+
+    /// @dev Batch data v3: (ok, count) with count the transactions that parse (`_skipTx`) up to
+    ///      the chunk's end. Not ok: one does not parse or runs past the end, more than k of
+    ///      them, none, or more than one with a MarkUpdate or an OperatorAction among them
+    ///      (head kind 7 or 8, or a fallback whose ABI kind byte is 7 or 8): batch_v3's rules.
+    function _chunkCount(bytes calldata chunk, uint256 k) private pure returns (bool, uint256 count) {
+        uint256 len = chunk.length;
+        uint256 p;
+        bool operator;
+        while (p < len) {
+            if (count == k) return (false, count);
+            uint256 head = uint8(chunk[p]);
+            (uint256 q, bool ok,) = _skipTx(chunk, p + 1, head);
+            if (!ok || q > len) return (false, count);
+            uint256 kind = head & 0x0F;
+            if (head == FALLBACK) {
+                (uint256 n, uint256 a,) = _u(chunk, p + 1);
+                kind = n >= 32 ? uint8(chunk[a + 31]) : 0;
+            }
+            if (kind == 7 || kind == 8) operator = true;
+            p = q;
+            ++count;
+        }
+        return (count != 0 && !(operator && count > 1), count);
     }
 
     // ------------------------------------------------------------------------------ queue

@@ -32,17 +32,18 @@ struct FraudProof {
 }
 
 /// @title BatchDataLib
-/// @notice The data commitment `txsHash`. The Rollup walks batch data v2's chunk table
-///         (`0x02 || u k || u n || uint32 end[C] || chunks`, clearline/l1/batch_v2.py) and
+/// @notice The data commitment `txsHash`. The Rollup walks batch data v3's chunk table
+///         (`0x03 || u k || u C || uint32 end[C] || chunks`, clearline/l1/batch_v3.py) and
 ///         commits
 ///
 ///           txsHash = keccak256(keccak256(head) || keccak256(chunk_0) || ... || keccak256(chunk_{C-1}))
 ///
-///         with head = the bytes before chunk 0 (version, k, n and the table), so a proof
+///         with head = the bytes before chunk 0 (version, k, C and the table), so a proof
 ///         carries one chunk, the C chunk hashes and the head instead of the whole batch. The
-///         walk is lenient: varints of at most 10 bytes, k > 0, C = ceil(n / k) table entries
-///         that fit in the data, ends strictly increasing from the table's end, the last at the
-///         end of the data. Data that does not walk (any other version included) is committed
+///         walk is lenient: varints of at most 10 bytes, k > 0, C table entries that fit in
+///         the data, ends strictly increasing from the table's end, the last at the end of the
+///         data. v2 data (`0x02 || u k || u n || ...`, C = ceil(n / k)) walks the same way.
+///         Data that does not walk (any other version included) is committed
 ///         as head = the whole data and no chunk: `keccak256(keccak256(data))`. Whether the
 ///         framing is right (k = txsPerRoot, C = number of roots, minimal varints) is for the
 ///         fraud game (FraudVerifier KIND_FRAMING), not for the append. Python mirror:
@@ -69,13 +70,13 @@ library BatchDataLib {
     /// @dev (framed, table start, C) as described above.
     function _walk(bytes calldata txs) private pure returns (bool, uint256, uint256) {
         uint256 len = txs.length;
-        if (len == 0 || uint8(txs[0]) != 2) return (false, 0, 0);
+        if (len == 0 || (uint8(txs[0]) != 3 && uint8(txs[0]) != 2)) return (false, 0, 0);
         (uint256 k, uint256 p, bool ok) = _varint(txs, 1);
         if (!ok || k == 0) return (false, 0, 0);
-        uint256 n;
-        (n, p, ok) = _varint(txs, p);
+        uint256 c;
+        (c, p, ok) = _varint(txs, p);
         if (!ok) return (false, 0, 0);
-        uint256 c = (n + k - 1) / k;
+        if (uint8(txs[0]) == 2) c = (c + k - 1) / k; // v2 writes n: C = ceil(n / k)
         if (c > (len - p) / 4) return (false, 0, 0);
         uint256 start = p + 4 * c;
         for (uint256 i = 0; i < c; ++i) {
@@ -232,7 +233,7 @@ contract Rollup {
     // ------------------------------------------------------------------------------ batches
     /// @notice Append batch `number` (sequencer only). See the contract notice for the checks.
     /// @param txs          the batch data (opaque here; format in clearline.l1)
-    /// @param stateRoots   state roots after each chunk of `txsPerRoot` transactions
+    /// @param stateRoots   state roots after each chunk (at most `txsPerRoot` transactions each)
     /// @return newHeaderHash keccak256(abi.encode(header))
     function appendBatch(
         uint64 number,

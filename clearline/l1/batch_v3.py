@@ -1,0 +1,211 @@
+"""Batch data format v3: batch_v2's transaction codec in variable chunks, each operator-signed
+transaction alone in its chunk.
+
+Why: a fraud proof re-executes one chunk, from the state root committed before it to the one
+committed after it. In v2 a chunk is every ``k = txsPerRoot`` transactions, so an
+operator-signed transaction (``MarkUpdate``: kind 7; ``OperatorAction``: kind 8 -- funding
+ticks, liquidations, expiry settlement, listings, operator cancels) usually sits in the
+middle of a chunk of orders, which the L1 verifier cannot re-execute: the operator's
+transaction could not be proven wrong. In v3 it has its own pre- and post-root.
+
+Layout (``u`` = batch_v2's minimal unsigned LEB128 varint, at most 10 bytes)::
+
+    data   = 0x03 || u k || u C || end[0] .. end[C-1] || chunk[0] .. chunk[C-1]
+    end[c] = uint32 big-endian: offset in ``data`` where chunk c ends (chunk 0 starts right
+             after the table, chunk c > 0 at end[c-1]; end[C-1] = len(data))
+    chunk  = its transactions back to back, each in batch_v2's per-transaction encoding
+             (unchanged; ``batch_v2`` documents it). The chunk's transaction count is the
+             number of transactions that parse up to its end: it is not written.
+
+``k`` is the batch's ``txsPerRoot``, now the *largest* chunk; ``C`` the number of chunks, so
+the batch commits ``max(1, C)`` state roots (root c after chunk c; one root, the unchanged
+one, for an empty batch). ``n``, the number of transactions, is not written (the sum of the
+chunks' counts). As in v2 a transaction without the T bit has the time of the previous
+transaction *in the same chunk* (0 before the chunk's first), so every chunk decodes on its
+own.
+
+Rules (the strict decoder, ``BatchFormatError``, rejects anything else): ``1 <= k <= 2**32 -
+1``; ``C = 0`` only for an empty batch (and an empty batch has ``C = 0``); every chunk holds
+1..k transactions; a chunk holding a ``MarkUpdate`` or an ``OperatorAction`` (packed or
+fallback) holds only that transaction; ends strictly increasing, the last at the end of the
+data; minimal varints, no trailing byte, and every batch_v2 rule inside the chunks.
+
+The honest encoder (``encode_batch_v3``, ``chunk_sizes``) cuts greedily: a chunk ends when it
+holds ``k`` transactions, and right before and right after each operator-signed
+transaction. Its output for a transaction list is unique, so ``encode_batch_v3(decode) ==
+data`` for every batch it wrote (up to batch_v2's risk-array mode choice). A strict decoder
+accepts other cuts too (e.g. chunks shorter than the greedy ones): the rules above are what
+a fraud proof can check about one chunk.
+
+Pure and deterministic (no I/O, clock or randomness).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from clearline.core.txs import MarkUpdate, OperatorAction
+
+from .batch_v2 import (_END, _U32, BatchFormatError, _Bad, _chunk_parts, _read_u, _u, decode_chunk, encode_chunk,
+                       FALLBACK)
+
+__all__ = ["BATCH_FORMAT_V3", "chunk_bounds_v3", "chunk_sizes", "chunk_table_v3", "decode_batch_v3",
+           "decode_chunk_v3", "decode_chunks_v3", "encode_batch_v3", "is_operator_signed", "payload_is_operator_signed", "tx_sizes_v3"]
+
+BATCH_FORMAT_V3 = 0x03
+OPERATOR_KINDS = (7, 8)  # TxKind.MARK_UPDATE, TxKind.OPERATOR: the head kind / ABI kind byte
+
+
+def is_operator_signed(tx) -> bool:
+    """A transaction that must be alone in its chunk (MarkUpdate, OperatorAction)."""
+    return isinstance(tx, (MarkUpdate, OperatorAction))
+
+
+def _check_k(k) -> int:
+    if type(k) is not int or not 0 < k <= _U32:
+        raise BatchFormatError("txs_per_chunk must be a positive uint32")
+    return k
+
+
+def payload_is_operator_signed(payload: bytes) -> bool:
+    """``is_operator_signed`` of a transaction's canonical ABI bytes (``encode_tx``, as
+    journaled): its kind byte, without decoding it."""
+    return len(payload) >= 32 and payload[31] in OPERATOR_KINDS
+
+
+def chunk_sizes(txs: Sequence, k: int, is_operator=is_operator_signed) -> list[int]:
+    """The honest cut of ``txs`` into chunks of at most ``k`` (module docstring): the number of
+    transactions in each chunk, in order (empty for no transaction). ``is_operator`` tells the
+    operator-signed ones (``payload_is_operator_signed`` for journal payloads)."""
+    _check_k(k)
+    out: list[int] = []
+    cur = 0
+    for tx in txs:
+        if is_operator(tx):
+            if cur:
+                out.append(cur)
+            out.append(1)
+            cur = 0
+            continue
+        cur += 1
+        if cur == k:
+            out.append(cur)
+            cur = 0
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _split(txs: Sequence, sizes: list[int]) -> list[Sequence]:
+    out, i = [], 0
+    for s in sizes:
+        out.append(txs[i:i + s])
+        i += s
+    return out
+
+
+def encode_batch_v3(txs: Sequence, txs_per_chunk: int) -> bytes:
+    """Batch data v3 of core transaction objects, cut by ``chunk_sizes`` (``txs_per_chunk`` is
+    the batch's ``txsPerRoot``). Raises ``BatchFormatError`` for a non-encodable transaction."""
+    k = _check_k(txs_per_chunk)
+    txs = list(txs)
+    chunks = [encode_chunk(c) for c in _split(txs, chunk_sizes(txs, k))]
+    head = bytearray((BATCH_FORMAT_V3,))
+    _u(head, k)
+    _u(head, len(chunks))
+    pos = len(head) + 4 * len(chunks)
+    table = bytearray()
+    for c in chunks:
+        pos += len(c)
+        table += _END.pack(pos)
+    if pos > _U32:
+        raise BatchFormatError("batch data longer than 4 GiB")
+    return bytes(head + table) + b"".join(chunks)
+
+
+def tx_sizes_v3(txs: Sequence, txs_per_chunk: int) -> list[tuple[int, int]]:
+    """``(bytes, signature bytes)`` each transaction takes in ``encode_batch_v3(txs, k)``
+    (framing excluded), as batch_v2's ``tx_sizes``."""
+    txs = list(txs)
+    out = []
+    for chunk in _split(txs, chunk_sizes(txs, txs_per_chunk)):
+        for tx, b in zip(chunk, _chunk_parts(chunk)):
+            n_sigs = (1 if isinstance(getattr(tx, "signature", None), (bytes, bytearray)) and tx.signature else 0) \
+                + sum(1 for r in getattr(tx, "reports", ()) or () if getattr(r, "signature", b""))
+            out.append((len(b), n_sigs * (96 if b[0] == FALLBACK else 64)))
+    return out
+
+
+def chunk_table_v3(data: bytes) -> tuple[int, list[tuple[int, int]]]:
+    """``(k, [(start, end), ...])`` of v3 ``data``: the header and the chunk table, checked
+    (the chunks themselves are not parsed). Raises ``BatchFormatError``."""
+    if not data or data[0] != BATCH_FORMAT_V3:
+        raise BatchFormatError("not batch format v3")
+    try:
+        k, pos = _read_u(data, 1)
+        c, pos = _read_u(data, pos)
+    except _Bad as exc:
+        raise BatchFormatError(str(exc)) from None
+    except IndexError:
+        raise BatchFormatError("truncated header") from None
+    if not 0 < k <= _U32:
+        raise BatchFormatError("txs per chunk must be a positive uint32")
+    if c > (len(data) - pos) // 5:  # 4 table bytes and at least one transaction byte each
+        raise BatchFormatError("chunk table beyond the data")
+    start = pos + 4 * c
+    out = []
+    for i in range(c):
+        (end,) = _END.unpack_from(data, pos + 4 * i)
+        if end <= start or end > len(data):
+            raise BatchFormatError(f"chunk {i}: bad end offset {end}")
+        out.append((start, end))
+        start = end
+    if start != len(data):
+        raise BatchFormatError("bytes after the last chunk")
+    return k, out
+
+
+def decode_chunk_v3(data: bytes, start: int, end: int, k: int, first_index: int = 0) -> list:
+    """The transactions of one v3 chunk ``data[start:end]``: all that parse up to ``end``, 1..k
+    of them, an operator-signed one alone. ``first_index`` numbers them in errors."""
+    txs = decode_chunk(data, start, end, None, first_index, max_count=k)
+    if not txs:
+        raise BatchFormatError("empty chunk", first_index)
+    if len(txs) > 1:
+        for i, tx in enumerate(txs):
+            if is_operator_signed(tx):
+                raise BatchFormatError(f"{type(tx).__name__} shares its chunk with other transactions",
+                                       first_index + i)
+    return txs
+
+
+def decode_chunks_v3(data: bytes) -> tuple[int, list[list]]:
+    """``(txs_per_chunk, [transactions of chunk 0, ...])`` of v3 batch ``data``; strict."""
+    data = bytes(data)
+    k, table = chunk_table_v3(data)
+    chunks: list[list] = []
+    first = 0
+    for start, end in table:
+        txs = decode_chunk_v3(data, start, end, k, first)
+        chunks.append(txs)
+        first += len(txs)
+    return k, chunks
+
+
+def chunk_bounds_v3(data: bytes) -> tuple[int, list[tuple[int, int, int, int]]]:
+    """``(k, [(start, end, count, first_tx_index), ...])`` of v3 ``data``, every chunk decoded
+    (strict: its count is what parses to its end)."""
+    data = bytes(data)
+    k, chunks = decode_chunks_v3(data)
+    _, table = chunk_table_v3(data)
+    out, first = [], 0
+    for (start, end), txs in zip(table, chunks):
+        out.append((start, end, len(txs), first))
+        first += len(txs)
+    return k, out
+
+
+def decode_batch_v3(data: bytes) -> tuple[int, list]:
+    """``(txs_per_chunk, transactions)`` of v3 batch ``data``; raises ``BatchFormatError``."""
+    k, chunks = decode_chunks_v3(data)
+    return k, [tx for c in chunks for tx in c]
