@@ -97,6 +97,9 @@ contract FraudVerifier {
     uint256 public constant REASON_CHUNK_TABLE = 4;
     uint256 public constant REASON_ROOT_COUNT = 5;
     uint256 public constant REASON_CHUNK_UNDECODABLE = 10;
+    uint256 public constant REASON_CHUNK_FIELD_RANGE = 11;
+    uint256 public constant REASON_CHUNK_NOT_CANONICAL = 12;
+    uint256 public constant REASON_CHUNK_BAD_FALLBACK = 13;
     uint256 public constant REASON_QUEUE_OUT_OF_ORDER = 20;
     uint256 public constant REASON_QUEUE_ITEM_MISMATCH = 21;
     uint256 public constant REASON_QUEUE_END = 23;
@@ -113,6 +116,8 @@ contract FraudVerifier {
     uint256 internal constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     uint256 internal constant ACCOUNTS_DEPTH = 32;
     uint256 private constant FALLBACK = 0xFF;
+    uint256 private constant U32 = type(uint32).max;
+    uint256 private constant U64 = type(uint64).max;
 
     error UnknownProofKind(uint8 kind);
     error FramingIsFraud(); //                the framing is wrong: prove KIND_FRAMING instead
@@ -127,6 +132,7 @@ contract FraudVerifier {
     error WitnessCount(uint256 expected, uint256 given);
     error AccountMismatch(uint256 txIndex);
     error InvalidAccountWitness(uint256 txIndex);
+    error ChunkMalformed(uint256 reason); //  decodeChunk: the chunk breaks a batch_v2 rule (REASON_CHUNK_*)
 
     /// @notice The reason code (non-zero) if the claim is fraud, else 0. Reverts on a witness
     ///         that does not match the committed data.
@@ -143,8 +149,8 @@ contract FraudVerifier {
         uint256 count = n - uint256(x.chunkIndex) * k;
         if (count > k) count = k;
         if (kind == KIND_CHUNK_DECODE) {
-            (bool ok,,,) = _walk(chunk, count, type(uint256).max);
-            return ok ? 0 : REASON_CHUNK_UNDECODABLE;
+            (uint256 reason_,,,) = _walk(chunk, count, type(uint256).max);
+            return reason_;
         }
         if (kind == KIND_QUEUE_ITEM) return _queueItem(x, chunk, count, witness);
         if (kind == KIND_QUEUE_END) return _queueEnd(x, chunk, count, witness);
@@ -184,8 +190,8 @@ contract FraudVerifier {
         (uint256 txIndex, EscapeState memory pre) = abi.decode(witness, (uint256, EscapeState));
         _checkState(pre, x.preRoot);
         if (txIndex >= count) revert TxIndexOutOfRange(txIndex, count);
-        (bool ok, uint256 l1Before, uint256 at,) = _walk(chunk, count, txIndex);
-        if (!ok) revert ChunkDoesNotDecode();
+        (uint256 bad, uint256 l1Before, uint256 at,) = _walk(chunk, count, txIndex);
+        if (bad != 0) revert ChunkDoesNotDecode();
         uint256 head = uint8(chunk[at]);
         uint256 kind = head & 0x0F;
         if (head == FALLBACK || (kind != 1 && kind != 10)) revert NotAQueueTransaction(txIndex, head);
@@ -211,14 +217,14 @@ contract FraudVerifier {
 
     function _queueEnd(FraudContext calldata x, bytes calldata chunk, uint256 count, bytes calldata witness)
         private
-        pure
+        view
         returns (uint256)
     {
         if (x.chunkIndex + 1 != x.nChunks) revert NotLastChunk(x.chunkIndex, x.nChunks);
         EscapeState memory pre = abi.decode(witness, (EscapeState));
         _checkState(pre, x.preRoot);
-        (bool ok,,, uint256 l1Total) = _walk(chunk, count, type(uint256).max);
-        if (!ok) revert ChunkDoesNotDecode();
+        (uint256 bad,,, uint256 l1Total) = _walk(chunk, count, type(uint256).max);
+        if (bad != 0) revert ChunkDoesNotDecode();
         return uint256(pre.l1QueuePos) + l1Total != x.queueEnd ? REASON_QUEUE_END : 0;
     }
 
@@ -253,8 +259,8 @@ contract FraudVerifier {
         (EscapeState memory s, EscapeAccount[] memory accounts) =
             abi.decode(witness, (EscapeState, EscapeAccount[]));
         _checkState(s, x.preRoot);
-        (bool ok,,,) = _walk(chunk, count, type(uint256).max);
-        if (!ok) revert ChunkDoesNotDecode();
+        (uint256 bad,,,) = _walk(chunk, count, type(uint256).max);
+        if (bad != 0) revert ChunkDoesNotDecode();
         Ctx memory c;
         c.zs = SparseMerkle.ZERO_HASHES;
         c.domain = keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("clearline"), keccak256("1"), block.chainid, msg.sender));
@@ -481,105 +487,403 @@ contract FraudVerifier {
         return (0, p, false);
     }
 
-    /// @dev Walk `count` transactions of `chunk`. ok: they parse and end exactly at the chunk's
-    ///      end. `at`: position of transaction `target`'s head (if target < count; the walk
-    ///      then stops there); `l1Before`: Deposits/ForcedWithdrawals before it (or in the
-    ///      whole chunk when it does not stop); `l1Total`: in the whole chunk.
+    /// @dev `decodeChunk` on this contract, caught: (reason, l1Before, at, l1Total), reason 0
+    ///      when the chunk decodes (up to `target`), else its REASON_CHUNK_* code. Anything
+    ///      but ChunkMalformed (out of gas) is re-thrown: never taken for a malformed chunk.
     function _walk(bytes calldata chunk, uint256 count, uint256 target)
         internal
+        view
+        returns (uint256 reason, uint256 l1Before, uint256 at, uint256 l1Total)
+    {
+        try this.decodeChunk(chunk, count, target) returns (uint256 b, uint256 a, uint256 t) {
+            return (0, b, a, t);
+        } catch (bytes memory err) {
+            if (err.length != 36 || bytes4(err) != ChunkMalformed.selector) {
+                assembly ("memory-safe") {
+                    revert(add(err, 32), mload(err))
+                }
+            }
+            assembly ("memory-safe") {
+                reason := mload(add(err, 36))
+            }
+        }
+    }
+
+    /// @notice Decode `count` transactions of `chunk` (one chunk of v2 batch data) under
+    ///         batch_v2's strict rules (clearline/l1/batch_v2.py); reverts ChunkMalformed(reason)
+    ///         at the first rule broken (REASON_CHUNK_*), so it reverts exactly when
+    ///         `batch_v2.decode_chunk` raises. Returns, when the chunk decodes: `l1Total` the
+    ///         Deposits and ForcedWithdrawals in it and `l1Before` = `l1Total`; when `target` <
+    ///         `count` it stops at transaction `target` (the ones before it checked) with `at`
+    ///         the position of its head and `l1Before` the L1 transactions before it.
+    function decodeChunk(bytes calldata chunk, uint256 count, uint256 target)
+        external
         pure
-        returns (bool ok, uint256 l1Before, uint256 at, uint256 l1Total)
+        returns (uint256 l1Before, uint256 at, uint256 l1Total)
     {
         uint256 p;
+        uint256 t;
         uint256 len = chunk.length;
+        int256[80] memory s; // risk arrays j-3..j (4 x 16, ring) and 16 residuals
         for (uint256 i = 0; i < count; ++i) {
-            if (p >= len) return (false, 0, 0, 0);
-            if (i == target) return (true, l1Total, p, 0);
-            uint256 head = uint8(chunk[p]);
+            if (p >= len) _bad(REASON_CHUNK_UNDECODABLE);
+            if (i == target) return (l1Total, p, 0);
             bool l1;
-            (p, ok, l1) = _skipTx(chunk, p + 1, head);
-            if (!ok || p > len) return (false, 0, 0, 0);
+            (p, t, l1) = _tx(chunk, p, t, s);
+            if (p > len) _bad(REASON_CHUNK_UNDECODABLE);
             if (l1) ++l1Total;
         }
-        if (p != len) return (false, 0, 0, 0);
-        return (true, l1Total, 0, l1Total);
+        if (p != len) _bad(REASON_CHUNK_UNDECODABLE);
+        return (l1Total, 0, l1Total);
     }
 
-    function _skipU(bytes calldata d, uint256 p, uint256 times) private pure returns (uint256, bool) {
-        bool ok = true;
-        for (uint256 i = 0; i < times && ok; ++i) (, p, ok) = _u(d, p);
-        return (p, ok);
+    function _bad(uint256 reason) private pure {
+        revert ChunkMalformed(reason);
     }
 
-    /// @dev Skip one transaction body (after its head byte at p - 1). Returns (next, ok, isL1).
-    function _skipTx(bytes calldata d, uint256 p, uint256 head) private pure returns (uint256, bool, bool) {
+    /// @dev Strict varint (batch_v2._read_u): (value, next).
+    function _ru(bytes calldata d, uint256 p) private pure returns (uint256 v, uint256 q) {
         bool ok;
+        (v, q, ok) = _u(d, p);
+        if (!ok) _bad(REASON_CHUNK_UNDECODABLE);
+    }
+
+    /// @dev Strict varint at most `limit` (batch_v2._read_bounded).
+    function _rb(bytes calldata d, uint256 p, uint256 limit) private pure returns (uint256 q) {
         uint256 v;
-        if (head == FALLBACK) {
-            (v, p, ok) = _u(d, p);
-            if (!ok || v > d.length) return (p, false, false);
-            return (p + v, true, false);
-        }
-        uint256 kind = head & 0x0F;
-        if (kind == 0 || kind > 10) return (p, false, false);
-        if (head & 0x80 != 0) {
-            (v, p, ok) = _u(d, p);
-            if (!ok || v == 0) return (p, false, false);
-        }
-        if (kind == 1 || kind == 10) {
-            (p, ok) = _skipU(d, p, 1);
-            if (!ok) return (p, false, false);
-            (p, ok) = _skipU(d, p + 20, 2);
-            return (p, ok, true);
-        }
-        if (kind == 2) {
-            (p, ok) = _skipU(d, p, 2);
-            if (!ok) return (p, false, false);
-            uint256 optional = 3 + (head & 0x10 != 0 ? 1 : 0) + (head & 0x20 != 0 ? 1 : 0);
-            (p, ok) = _skipU(d, p + 1, optional); // shape byte, price, size, [expiry], [clientId], nonce
-            return (p + 64, ok, false);
-        }
-        if (kind == 3 || kind == 4) {
-            (p, ok) = _skipU(d, p, 5);
-            return (p + 64, ok, false);
-        }
-        if (kind == 5 || kind == 6) {
-            (p, ok) = _skipU(d, p, kind == 5 ? 3 : 4);
-            return (p + 64, ok, false);
-        }
-        if (kind == 8) {
-            (p, ok) = _skipU(d, p + 1, 3);
-            return (p + 64, ok, false);
-        }
-        if (kind == 9) {
-            (p, ok) = _skipU(d, p, 1);
-            if (!ok) return (p, false, false);
-            (p, ok) = _skipU(d, p + 1, 1);
-            return (p + 64, ok, false);
-        }
-        return _skipMark(d, p, head);
+        (v, q) = _ru(d, p);
+        if (v > limit) _bad(REASON_CHUNK_FIELD_RANGE);
     }
 
-    function _skipMark(bytes calldata d, uint256 p, uint256 head) private pure returns (uint256, bool, bool) {
-        bool ok;
+    /// @dev `base + unzz(z)`, which must be a uint64.
+    function _plusZ(uint256 base, uint256 z) private pure returns (uint256) {
+        int256 v = int256(base) + _unzz(z);
+        if (v < 0 || v > int256(U64)) _bad(REASON_CHUNK_FIELD_RANGE);
+        return uint256(v);
+    }
+
+    /// @dev Bytes of the minimal LEB128 of v.
+    function _ulen(uint256 v) private pure returns (uint256 n) {
+        n = 1;
+        while (v > 0x7F) {
+            v >>= 7;
+            ++n;
+        }
+    }
+
+    /// @dev One transaction at p (its head); (next, its time, is a Deposit/ForcedWithdrawal).
+    function _tx(bytes calldata d, uint256 p, uint256 prev, int256[80] memory s)
+        private
+        pure
+        returns (uint256, uint256 t, bool)
+    {
+        uint256 head = uint8(d[p]);
+        ++p;
+        if (head == FALLBACK) return _fallback(d, p);
+        uint256 kind = head & 0x0F;
+        if (kind == 0 || kind > 10) _bad(REASON_CHUNK_UNDECODABLE);
+        t = prev;
+        if (head & 0x80 != 0) {
+            uint256 z;
+            (z, p) = _ru(d, p);
+            if (z == 0) _bad(REASON_CHUNK_UNDECODABLE);
+            t = _plusZ(prev, z);
+        }
+        uint256 f = head & 0x70;
+        if (kind == 1 || kind == 10) {
+            p = _rb(d, p, U64); // queueIndex
+            p = _rb(d, _rb(d, p + 20, U32), U64); // owner, subaccount / account, amount
+            if (f != 0) _bad(REASON_CHUNK_NOT_CANONICAL);
+            return (p, t, true);
+        }
+        if (kind == 2) return (_order(d, p, f, t), t, false);
+        if (kind == 7) return (_mark(d, p, f, t, s), t, false);
+        if (kind == 8) {
+            if (f != 0) _bad(REASON_CHUNK_NOT_CANONICAL);
+            p = _rb(d, _rb(d, p + 1, U32), U64); // action, target, arg
+            uint256 z;
+            (z, p) = _ru(d, p);
+            _plusZ(t, z); // timestamp
+            return (p + 64, t, false);
+        }
+        if (kind != 3 && f & 0x30 != 0) _bad(REASON_CHUNK_NOT_CANONICAL); // F1, F2 only in cancels
+        p = _rb(d, p, U32); // account
+        if (kind == 3) p = _rb(d, _rb(d, _rb(d, p, U32), U64), U64); // instrument, orderId, clientId
+        else if (kind == 4) p = _rb(d, _rb(d, _rb(d, p, U64), U64), U64); // orderId, price, size
+        else if (kind == 5) p = _rb(d, p, U64); // amount
+        else if (kind == 6) p = _rb(d, _rb(d, p, U32), U64); // toSubaccount, amount
+        else ++p; // 9: mode
+        return (_nonce(d, p, f, t) + 64, t, false);
+    }
+
+    function _order(bytes calldata d, uint256 p, uint256 f, uint256 t) private pure returns (uint256) {
+        p = _rb(d, _rb(d, p, U32), U32) + 1; // account, instrument, shape
+        p = _rb(d, _rb(d, p, U64), U64); // price, size
+        uint256 v;
+        if (f & 0x10 != 0) {
+            (v, p) = _ru(d, p);
+            int256 expiry = int256(t) + _unzz(v);
+            if (expiry < 0 || expiry > int256(U64)) _bad(REASON_CHUNK_FIELD_RANGE);
+            if (expiry == 0) _bad(REASON_CHUNK_NOT_CANONICAL); // F1 with no expiry
+        }
+        if (f & 0x20 != 0) {
+            (v, p) = _ru(d, p);
+            if (v > U64) _bad(REASON_CHUNK_FIELD_RANGE);
+            if (v == 0) _bad(REASON_CHUNK_NOT_CANONICAL); // F2 with no clientId
+        }
+        return _nonce(d, p, f, t) + 64;
+    }
+
+    /// @dev The nonce (batch_v2._read_nonce): plain if F3 = 0, else z (nonce - t); a uint64,
+    ///      in the shorter of the two forms (plain on a tie).
+    function _nonce(bytes calldata d, uint256 p, uint256 f, uint256 t) private pure returns (uint256 q) {
+        uint256 v;
+        (v, q) = _ru(d, p);
+        uint256 written = q - p; // minimal: _ulen(v)
+        if (f & 0x40 != 0) {
+            int256 nonce = int256(t) + _unzz(v);
+            if (nonce < 0 || nonce > int256(U64)) _bad(REASON_CHUNK_FIELD_RANGE);
+            if (written >= _ulen(uint256(nonce))) _bad(REASON_CHUNK_NOT_CANONICAL);
+        } else {
+            if (v > U64) _bad(REASON_CHUNK_FIELD_RANGE);
+            int256 rel = int256(v) - int256(t);
+            uint256 zz = rel >= 0 ? uint256(rel) << 1 : (uint256(-rel) << 1) - 1;
+            if (_ulen(zz) < written) _bad(REASON_CHUNK_NOT_CANONICAL);
+        }
+    }
+
+    function _mark(bytes calldata d, uint256 p, uint256 f, uint256 t, int256[80] memory s)
+        private
+        pure
+        returns (uint256)
+    {
+        if (f & 0x40 != 0) _bad(REASON_CHUNK_NOT_CANONICAL);
+        uint256 z;
+        (z, p) = _ru(d, p);
+        uint256 ts = _plusZ(t, z);
         uint256 n;
-        (p, ok) = _skipU(d, p, 1); // timestamp delta
-        if (!ok) return (p, false, false);
-        (n, p, ok) = _u(d, p);
-        if (!ok || n > d.length) return (p, false, false);
-        (p, ok) = _skipU(d, p, (head & 0x10 != 0 ? 1 : n) + n); // instruments, prices
-        if (!ok) return (p, false, false);
-        if (head & 0x20 != 0) {
-            for (uint256 j = 0; j < n && ok; ++j) (p, ok) = _skipU(d, p + 1, 16); // mode byte, 16 residuals
-            if (!ok) return (p, false, false);
+        (n, p) = _ru(d, p);
+        if (n > d.length - p) _bad(REASON_CHUNK_UNDECODABLE);
+        if (f & 0x10 != 0) {
+            if (n == 0) _bad(REASON_CHUNK_NOT_CANONICAL);
+            uint256 first;
+            (first, p) = _ru(d, p);
+            if (first > U32) _bad(REASON_CHUNK_FIELD_RANGE);
+            if (first + n - 1 > U32) _bad(REASON_CHUNK_FIELD_RANGE);
+        } else {
+            p = _instruments(d, p, n);
         }
-        uint256 r;
-        (r, p, ok) = _u(d, p);
-        if (!ok || r > d.length) return (p, false, false);
-        for (uint256 j = 0; j < r && ok; ++j) {
-            (p, ok) = _skipU(d, p, 4);
-            p += 64;
+        for (uint256 i = 0; i < n; ++i) p = _rb(d, p, U64); // prices
+        if (f & 0x20 != 0) {
+            if (n == 0) _bad(REASON_CHUNK_NOT_CANONICAL);
+            p = _riskArrays(d, p, n, s);
         }
-        return (p + 64, ok, false);
+        uint256 m;
+        (m, p) = _ru(d, p);
+        if (m > (d.length - p) / 68) _bad(REASON_CHUNK_UNDECODABLE);
+        for (uint256 i = 0; i < m; ++i) {
+            p = _rb(d, _rb(d, p, U32), U64); // asset, price
+            (z, p) = _ru(d, p);
+            _plusZ(ts, z); // report timestamp
+            p = _rb(d, p, U64) + 64; // round, sig
+        }
+        return p + 64;
+    }
+
+    /// @dev n zigzag deltas, each running id a uint32; consecutive ids must have been a run (F1).
+    function _instruments(bytes calldata d, uint256 p, uint256 n) private pure returns (uint256) {
+        int256 id;
+        int256 first;
+        bool run = true;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 z;
+            (z, p) = _ru(d, p);
+            id += _unzz(z);
+            if (id < 0 || id > int256(U32)) _bad(REASON_CHUNK_FIELD_RANGE);
+            if (i == 0) first = id;
+            else if (id != first + int256(i)) run = false;
+        }
+        if (n != 0 && run) _bad(REASON_CHUNK_NOT_CANONICAL);
+        return p;
+    }
+
+    /// @dev n risk arrays (batch_v2._read_risk_arrays): a mode byte (0..3, at most j), 16
+    ///      residuals; every value R = ref(mode) + unpredict(residuals) an int64. `s` keeps the
+    ///      last four arrays (array j in s[16 * (j % 4) ..]) and the residuals (s[64..80]).
+    function _riskArrays(bytes calldata d, uint256 p, uint256 n, int256[80] memory s)
+        private
+        pure
+        returns (uint256)
+    {
+        for (uint256 j = 0; j < n; ++j) {
+            if (p >= d.length) _bad(REASON_CHUNK_UNDECODABLE);
+            uint256 mode = uint8(d[p]);
+            ++p;
+            if (mode > 3 || mode > j) _bad(REASON_CHUNK_NOT_CANONICAL);
+            for (uint256 i = 0; i < 16; ++i) {
+                uint256 z;
+                (z, p) = _ru(d, p);
+                s[64 + i] = _unzz(z);
+            }
+            _unpredict(s);
+            unchecked {
+                uint256 cur = (j & 3) << 4;
+                uint256 a1 = ((j + 3) & 3) << 4; // array j - 1
+                uint256 a2 = ((j + 2) & 3) << 4; // j - 2
+                uint256 a3 = ((j + 1) & 3) << 4; // j - 3
+                for (uint256 i = 0; i < 16; ++i) {
+                    int256 v = s[64 + i];
+                    if (mode == 1) v += s[a1 + i];
+                    else if (mode == 2) v += s[a2 + i];
+                    else if (mode == 3) v += s[a1 + i] + s[a2 + i] - s[a3 + i];
+                    if (v < type(int64).min || v > type(int64).max) _bad(REASON_CHUNK_FIELD_RANGE);
+                    s[cur + i] = v;
+                }
+            }
+        }
+        return p;
+    }
+
+    /// @dev batch_v2._unpredict in place on s[64..80] (|values| < 2^80: no overflow).
+    function _unpredict(int256[80] memory s) private pure {
+        unchecked {
+            int256 r0 = s[64];
+            s[65] += r0;
+            s[66] += r0;
+            s[67] += s[66] + s[65] - r0;
+            s[68] += 2 * r0 - s[66];
+            s[69] += s[68] + s[65] - r0;
+            s[70] += 2 * s[66] - r0;
+            s[71] += s[70] + s[67] - s[66];
+            s[72] += 2 * s[68] - r0;
+            s[73] += s[72] + s[69] - s[68];
+            s[74] += 2 * s[70] - s[66];
+            s[75] += s[74] + s[71] - s[70];
+            s[76] += 2 * s[72] - s[68];
+            s[77] += s[76] + s[73] - s[72];
+            s[78] += _floor7of10(s[74]);
+            s[79] += _floor7of10(s[76]);
+        }
+    }
+
+    /// @dev floor(7 * x / 10) (Solidity's division truncates toward zero).
+    function _floor7of10(int256 x) private pure returns (int256 q) {
+        unchecked {
+            int256 y = 7 * x;
+            q = y / 10;
+            if (y % 10 < 0) --q;
+        }
+    }
+
+    // ---------------------------------------------------------------------- ABI fallbacks
+    /// @dev `0xFF || u len || abi`: `abi` must be the canonical encoding of a transaction
+    ///      (clearline.core.encoding.decode_tx) that has no packed form (batch_v2.packed_kind).
+    ///      Returns (next, its timeMs, false).
+    function _fallback(bytes calldata d, uint256 p) private pure returns (uint256, uint256, bool) {
+        uint256 n;
+        (n, p) = _ru(d, p);
+        if (p + n > d.length) _bad(REASON_CHUNK_UNDECODABLE);
+        bytes calldata a = d[p:p + n];
+        if (n < 32 || _word(a, 0) > 0xFF) _bad(REASON_CHUNK_BAD_FALLBACK);
+        uint256 kind = _word(a, 0);
+        if (kind == 0 || kind > 11) _bad(REASON_CHUNK_BAD_FALLBACK);
+        bool packable;
+        if (kind == 7) {
+            packable = _abiMark(a);
+        } else {
+            bytes memory layout = _layout(kind);
+            uint256 words = layout.length;
+            if (n != 32 * words) _bad(REASON_CHUNK_BAD_FALLBACK);
+            for (uint256 i = 1; i < words; ++i) {
+                uint256 width = uint8(layout[i]);
+                if (width < 32 && _word(a, i) >> (8 * width) != 0) _bad(REASON_CHUNK_BAD_FALLBACK);
+            }
+            if (kind == 1 || kind == 10) packable = true; // always: every field fits
+            else if (kind == 11) packable = false; // SetAccountFlags: no packed form
+            else packable = _sigPackable(a, words - 3);
+            if (kind == 2) {
+                // side, orderType <= 1; tif, flags, stp <= 3 (the shape byte)
+                packable = packable && _word(a, 4) <= 1 && _word(a, 5) <= 1 && _word(a, 6) <= 3
+                    && _word(a, 7) <= 3 && _word(a, 8) <= 3;
+            } else if (kind == 3) {
+                packable = packable && _word(a, 3) <= 3; // scope
+            }
+        }
+        if (packable) _bad(REASON_CHUNK_BAD_FALLBACK);
+        return (p + n, _word(a, 1), false);
+    }
+
+    /// @dev Word i of `a` (bounds checked by the caller).
+    function _word(bytes calldata a, uint256 i) private pure returns (uint256 w) {
+        assembly ("memory-safe") {
+            w := calldataload(add(a.offset, shl(5, i)))
+        }
+    }
+
+    /// @dev A signature (r, s, v at words i..i+2) the compact form carries: v in {27, 28} and
+    ///      the top bit of s clear.
+    function _sigPackable(bytes calldata a, uint256 i) private pure returns (bool) {
+        uint256 v = _word(a, i + 2);
+        return (v == 27 || v == 28) && _word(a, i + 1) >> 255 == 0;
+    }
+
+    /// @dev Bytes per ABI word of each static transaction layout (32: bytes32, 20: address).
+    function _layout(uint256 kind) private pure returns (bytes memory) {
+        if (kind == 1 || kind == 10) return hex"010808140408"; // kind, time, queueIndex, owner, sub/account, amount
+        if (kind == 2) return hex"0108040401010101010808080808202001";
+        if (kind == 3) return hex"0108040104080808202001";
+        if (kind == 4) return hex"01080408080808202001";
+        if (kind == 5) return hex"0108040808202001";
+        if (kind == 6) return hex"010804040808202001";
+        if (kind == 8) return hex"010801040808202001";
+        return hex"0108040108202001"; // 9 SetMarginMode, 11 SetAccountFlags
+    }
+
+    /// @dev A canonical MarkUpdate (encoding._dec_mark); returns whether it has a packed form
+    ///      (one price per instrument and every signature packable).
+    function _abiMark(bytes calldata a) private pure returns (bool) {
+        uint256 n = a.length;
+        if (n < 448) _bad(REASON_CHUNK_BAD_FALLBACK);
+        if (_word(a, 1) > U64 || _word(a, 2) > U64 || _word(a, 9) > 0xFF || _word(a, 3) != 320) {
+            _bad(REASON_CHUNK_BAD_FALLBACK);
+        }
+        (uint256 nIns, uint256 end) = _abiArray(a, 320, 32);
+        if (_word(a, 4) != end) _bad(REASON_CHUNK_BAD_FALLBACK);
+        uint256 nPrices;
+        (nPrices, end) = _abiArray(a, end, 64);
+        if (_word(a, 5) != end) _bad(REASON_CHUNK_BAD_FALLBACK);
+        uint256 nRisk;
+        (nRisk, end) = _abiArray(a, end, 0);
+        if (nRisk != 0 && nRisk != 16 * nIns) _bad(REASON_CHUNK_BAD_FALLBACK);
+        if (_word(a, 6) != end || end + 32 > n) _bad(REASON_CHUNK_BAD_FALLBACK);
+        uint256 m = uint256(bytes32(a[end:end + 32]));
+        uint256 start = end + 32;
+        if (m > (n - start) / 224 || start + m * 224 != n) _bad(REASON_CHUNK_BAD_FALLBACK);
+        bool packable = nPrices == nIns && _sigPackable(a, 7);
+        for (uint256 i = 0; i < m; ++i) {
+            bytes calldata r = a[start + 224 * i:start + 224 * (i + 1)];
+            if (_word(r, 0) > U32 || _word(r, 1) > U64 || _word(r, 2) > U64 || _word(r, 3) > U64 || _word(r, 6) > 0xFF)
+            {
+                _bad(REASON_CHUNK_BAD_FALLBACK);
+            }
+            if (!_sigPackable(r, 4)) packable = false;
+        }
+        return packable;
+    }
+
+    /// @dev A canonical array at byte `off` of `a`: length word, then words each a uintN
+    ///      (`bits`; 0: an int64 sign-extended). (length, end offset).
+    function _abiArray(bytes calldata a, uint256 off, uint256 bits) private pure returns (uint256 len, uint256 end) {
+        if (off + 32 > a.length) _bad(REASON_CHUNK_BAD_FALLBACK);
+        len = _word(a[off:], 0);
+        if (len > (a.length - off - 32) / 32) _bad(REASON_CHUNK_BAD_FALLBACK);
+        end = off + 32 + 32 * len;
+        for (uint256 i = 0; i < len; ++i) {
+            uint256 w = uint256(bytes32(a[off + 32 + 32 * i:off + 64 + 32 * i]));
+            bool ok = bits == 0
+                ? int256(w) >= type(int64).min && int256(w) <= type(int64).max
+                : w >> bits == 0;
+            if (!ok) _bad(REASON_CHUNK_BAD_FALLBACK);
+        }
     }
 }
