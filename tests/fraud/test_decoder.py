@@ -392,7 +392,7 @@ def _fallback(w: _W, t_prev: int) -> int:
 
 def _generated(rng: random.Random) -> tuple[bytes, int, _W]:
     w = _W(rng, rng.random() < 0.5)
-    count = rng.randrange(1, 17)
+    count = rng.choice((1, 2, 3, 4, 6, 8, 16))
     t = rng.choice((0, 5, 1_700_000_000_000))
     for _ in range(count):
         t = _fallback(w, t) if rng.random() < 0.15 else _packed_tx(w, t)
@@ -462,10 +462,10 @@ def test_real_chunks_decode_everywhere(setup):
 
 
 def test_generated_and_corrupted_chunks_contract_equals_mirror_equals_strict(setup):
-    """Both directions over ~3,000 seeded cases (CLEARLINE_DECODER_CASES for a soak)."""
+    """Both directions over 2,400 seeded cases (CLEARLINE_DECODER_CASES for a soak)."""
     chunks, verifier = setup
     rng = random.Random(6)
-    n_cases = int(os.environ.get("CLEARLINE_DECODER_CASES", "3000"))
+    n_cases = int(os.environ.get("CLEARLINE_DECODER_CASES", "2400"))
     reasons: dict[int, int] = {}
     generated_ok = 0
     for i in range(n_cases):

@@ -474,17 +474,22 @@ contract FraudVerifier {
     /// @dev Unsigned LEB128 at `p`: (value, next position, ok). Not ok: past the end, more than
     ///      10 bytes, or not minimal (a last byte of 0 after the first) -- batch_v2's rules.
     function _u(bytes calldata d, uint256 p) internal pure returns (uint256 v, uint256 q, bool ok) {
-        uint256 len = d.length;
-        unchecked {
-            for (uint256 i = 0; i < 10; ++i) {
-                if (p >= len) return (0, p, false);
-                uint256 b = uint8(d[p]);
-                ++p;
-                v |= (b & 0x7F) << (7 * i);
-                if (b < 0x80) return (v, p, !(b == 0 && i > 0));
+        assembly ("memory-safe") {
+            let len := d.length
+            let w := calldataload(add(d.offset, p)) // the bytes at p.. (checked against len below)
+            q := p
+            for { let i := 0 } lt(i, 10) { i := add(i, 1) } {
+                if iszero(lt(q, len)) { break }
+                let b := byte(i, w)
+                q := add(q, 1)
+                v := or(v, shl(mul(7, i), and(b, 0x7F)))
+                if lt(b, 0x80) {
+                    ok := iszero(and(iszero(b), gt(i, 0)))
+                    break
+                }
             }
+            if iszero(ok) { v := 0 }
         }
-        return (0, p, false);
     }
 
     /// @dev `decodeChunk` on this contract, caught: (reason, l1Before, at, l1Total), reason 0
@@ -715,63 +720,130 @@ contract FraudVerifier {
         pure
         returns (uint256)
     {
+        uint256 len = d.length;
         for (uint256 j = 0; j < n; ++j) {
-            if (p >= d.length) _bad(REASON_CHUNK_UNDECODABLE);
+            if (p >= len) _bad(REASON_CHUNK_UNDECODABLE);
             uint256 mode = uint8(d[p]);
             ++p;
             if (mode > 3 || mode > j) _bad(REASON_CHUNK_NOT_CANONICAL);
-            for (uint256 i = 0; i < 16; ++i) {
-                uint256 z;
-                (z, p) = _ru(d, p);
-                s[64 + i] = _unzz(z);
-            }
+            bool ok;
+            (p, ok) = _residuals(d, p, s);
+            if (!ok) _bad(REASON_CHUNK_UNDECODABLE);
             _unpredict(s);
-            unchecked {
-                uint256 cur = (j & 3) << 4;
-                uint256 a1 = ((j + 3) & 3) << 4; // array j - 1
-                uint256 a2 = ((j + 2) & 3) << 4; // j - 2
-                uint256 a3 = ((j + 1) & 3) << 4; // j - 3
-                for (uint256 i = 0; i < 16; ++i) {
-                    int256 v = s[64 + i];
-                    if (mode == 1) v += s[a1 + i];
-                    else if (mode == 2) v += s[a2 + i];
-                    else if (mode == 3) v += s[a1 + i] + s[a2 + i] - s[a3 + i];
-                    if (v < type(int64).min || v > type(int64).max) _bad(REASON_CHUNK_FIELD_RANGE);
-                    s[cur + i] = v;
-                }
-            }
+            if (!_addReference(s, j, mode)) _bad(REASON_CHUNK_FIELD_RANGE);
         }
         return p;
     }
 
-    /// @dev batch_v2._unpredict in place on s[64..80] (|values| < 2^80: no overflow).
-    function _unpredict(int256[80] memory s) private pure {
-        unchecked {
-            int256 r0 = s[64];
-            s[65] += r0;
-            s[66] += r0;
-            s[67] += s[66] + s[65] - r0;
-            s[68] += 2 * r0 - s[66];
-            s[69] += s[68] + s[65] - r0;
-            s[70] += 2 * s[66] - r0;
-            s[71] += s[70] + s[67] - s[66];
-            s[72] += 2 * s[68] - r0;
-            s[73] += s[72] + s[69] - s[68];
-            s[74] += 2 * s[70] - s[66];
-            s[75] += s[74] + s[71] - s[70];
-            s[76] += 2 * s[72] - s[68];
-            s[77] += s[76] + s[73] - s[72];
-            s[78] += _floor7of10(s[74]);
-            s[79] += _floor7of10(s[76]);
+    /// @dev 16 strict varints at p (as `_u`), zigzag-decoded into s[64..80]: the hot loop,
+    ///      with a fast path for one-byte varints. (next, ok).
+    function _residuals(bytes calldata d, uint256 p, int256[80] memory s) private pure returns (uint256 q, bool ok) {
+        assembly ("memory-safe") {
+            let len := d.length
+            let off := d.offset
+            let e := add(s, 2048)
+            let end := add(e, 512)
+            q := p
+            ok := 1
+            for {} lt(e, end) { e := add(e, 32) } {
+                if iszero(lt(q, len)) {
+                    ok := 0
+                    break
+                }
+                let w := calldataload(add(off, q))
+                let v := byte(0, w)
+                q := add(q, 1)
+                if gt(v, 0x7F) {
+                    v := and(v, 0x7F)
+                    for { let k := 1 } 1 { k := add(k, 1) } {
+                        if or(iszero(lt(q, len)), eq(k, 10)) {
+                            ok := 0
+                            break
+                        }
+                        let b := byte(k, w)
+                        q := add(q, 1)
+                        v := or(v, shl(mul(7, k), and(b, 0x7F)))
+                        if lt(b, 0x80) {
+                            if iszero(b) { ok := 0 } // overlong
+                            break
+                        }
+                    }
+                    if iszero(ok) { break }
+                }
+                mstore(e, xor(shr(1, v), sub(0, and(v, 1)))) // unzigzag
+            }
         }
     }
 
-    /// @dev floor(7 * x / 10) (Solidity's division truncates toward zero).
-    function _floor7of10(int256 x) private pure returns (int256 q) {
-        unchecked {
-            int256 y = 7 * x;
-            q = y / 10;
-            if (y % 10 < 0) --q;
+    /// @dev batch_v2._unpredict in place on s[64..80] (two's complement; |values| < 2^80).
+    function _unpredict(int256[80] memory s) private pure {
+        assembly ("memory-safe") {
+            function at(b, i) -> v {
+                v := mload(add(b, shl(5, i)))
+            }
+            function inc(b, i, x) {
+                let a := add(b, shl(5, i))
+                mstore(a, add(mload(a), x))
+            }
+            function floor7of10(x) -> q {
+                let y := mul(7, x)
+                q := sdiv(y, 10)
+                if slt(smod(y, 10), 0) { q := sub(q, 1) }
+            }
+            let e := add(s, 2048)
+            let r0 := mload(e)
+            inc(e, 1, r0)
+            inc(e, 2, r0)
+            inc(e, 3, sub(add(at(e, 2), at(e, 1)), r0))
+            inc(e, 4, sub(mul(2, r0), at(e, 2)))
+            inc(e, 5, sub(add(at(e, 4), at(e, 1)), r0))
+            inc(e, 6, sub(mul(2, at(e, 2)), r0))
+            inc(e, 7, sub(add(at(e, 6), at(e, 3)), at(e, 2)))
+            inc(e, 8, sub(mul(2, at(e, 4)), r0))
+            inc(e, 9, sub(add(at(e, 8), at(e, 5)), at(e, 4)))
+            inc(e, 10, sub(mul(2, at(e, 6)), at(e, 2)))
+            inc(e, 11, sub(add(at(e, 10), at(e, 7)), at(e, 6)))
+            inc(e, 12, sub(mul(2, at(e, 8)), at(e, 4)))
+            inc(e, 13, sub(add(at(e, 12), at(e, 9)), at(e, 8)))
+            inc(e, 14, floor7of10(at(e, 10)))
+            inc(e, 15, floor7of10(at(e, 12)))
+        }
+    }
+
+    /// @dev Array j = s[64..80] + ref(mode) (0: zeros, 1: array j-1, 2: j-2, 3: j-1 + j-2 - j-3)
+    ///      into its ring slot s[16 * (j % 4)..]; false when a value is not an int64.
+    function _addReference(int256[80] memory s, uint256 j, uint256 mode) private pure returns (bool ok) {
+        assembly ("memory-safe") {
+            let e := add(s, 2048)
+            let cur := add(s, shl(9, and(j, 3)))
+            let bad := 0
+            switch mode
+            case 0 {
+                for { let o := 0 } lt(o, 512) { o := add(o, 32) } {
+                    let v := mload(add(e, o))
+                    bad := or(bad, gt(add(v, 0x8000000000000000), 0xFFFFFFFFFFFFFFFF)) // v + 2^63 >= 2^64
+                    mstore(add(cur, o), v)
+                }
+            }
+            case 3 {
+                let a1 := add(s, shl(9, and(add(j, 3), 3)))
+                let a2 := add(s, shl(9, and(add(j, 2), 3)))
+                let a3 := add(s, shl(9, and(add(j, 1), 3)))
+                for { let o := 0 } lt(o, 512) { o := add(o, 32) } {
+                    let v := add(mload(add(e, o)), sub(add(mload(add(a1, o)), mload(add(a2, o))), mload(add(a3, o))))
+                    bad := or(bad, gt(add(v, 0x8000000000000000), 0xFFFFFFFFFFFFFFFF))
+                    mstore(add(cur, o), v)
+                }
+            }
+            default {
+                let a := add(s, shl(9, and(add(j, sub(4, mode)), 3))) // array j - mode
+                for { let o := 0 } lt(o, 512) { o := add(o, 32) } {
+                    let v := add(mload(add(e, o)), mload(add(a, o)))
+                    bad := or(bad, gt(add(v, 0x8000000000000000), 0xFFFFFFFFFFFFFFFF))
+                    mstore(add(cur, o), v)
+                }
+            }
+            ok := iszero(bad)
         }
     }
 
