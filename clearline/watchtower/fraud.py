@@ -6,14 +6,14 @@ headers and ``appendBatch`` calldata, the Vault's queue items) plus a rebuild wi
 ``clearline.watchtower.verify`` finds the first mismatch; ``build_proof`` turns it into one
 ``FraudProof`` of a kind the ``FraudVerifier`` contract implements, judging each candidate
 locally first with Python mirrors of the contract's checks (``framing_reason``,
-``walk_chunk``), so a proof is only sent when the contract will accept it.
+``decode_chunk_reason`` / ``walk_chunk``), so a proof is only sent when the contract will accept it.
 
 Kinds (``FraudVerifier.sol``; docs/fraud-proofs.md):
 
 - ``KIND_FRAMING`` (1): the batch data's v2 framing is wrong (version, varints, k, chunk
   table, number of roots; an empty batch whose queueEnd moved);
-- ``KIND_CHUNK_DECODE`` (2): one chunk does not decode (the contract's subset of batch_v2's
-  strict rules);
+- ``KIND_CHUNK_DECODE`` (2): one chunk does not decode under batch_v2's strict rules (all of
+  them: the contract's ``decodeChunk``, mirrored by ``decode_chunk_reason``; reasons 10-13);
 - ``KIND_QUEUE_ITEM`` (3): a Deposit / ForcedWithdrawal that is not the next L1 queue item
   (skipped, out of order, altered -- e.g. minted collateral -- or nonexistent);
 - ``KIND_QUEUE_END`` (4): the last chunk's L1 transactions do not end at the header's

@@ -41,9 +41,17 @@ interface IVaultQueue {
 ///                   the table is not C = ceil(n / k) entries, or the number of state roots is
 ///                   not max(1, C) (reasons 1..5); or n = 0 and queueEnd != queueStart (23).
 ///   2 CHUNK_DECODE  (empty)  Chunk `chunkIndex` does not hold exactly min(k, n - c*k)
-///                   transactions under the v2 rules checked here (known heads, varints of at
-///                   most 10 bytes and minimal, no zero time delta, every field inside the
-///                   chunk, no trailing byte). Reason 10.
+///                   transactions under batch_v2's strict rules, all of them (`decodeChunk`):
+///                   10 structure (unknown head, varint overlong or > 10 bytes, zero time
+///                   delta, a field past the chunk, wrong count, trailing bytes), 11 a value
+///                   out of its field's range (uintN bounds, times, expiry and timestamps in
+///                   uint64, instrument ids and runs in uint32, risk-array values in int64), 12
+///                   a non-canonical form (a flag that must be 0, F1 with a zero expiry, F2
+///                   with a zero clientId, a nonce not in its shortest form, consecutive
+///                   instruments not written as a run, a run of 0, risk arrays without
+///                   instruments, a risk-array mode that refers to missing arrays), 13 a bad
+///                   ABI fallback (not the canonical encoding of a transaction, or one that
+///                   has a packed form).
 ///   3 QUEUE_ITEM    (uint256 txIndex, EscapeState pre)  Transaction `txIndex` of the chunk is
 ///                   a Deposit or ForcedWithdrawal that is not the next L1 queue item: its queue
 ///                   index is not pre.l1QueuePos + (L1 transactions before it in the chunk)
@@ -79,11 +87,10 @@ interface IVaultQueue {
 ///                   withdrawal or transfer from an account with positions (its margin is not
 ///                   re-computed here) make the call revert.
 ///
-///  The chunk decoder here checks a subset of batch_v2's strict rules (every rule it checks is
-///  one of batch_v2's, so a chunk batch_v2 accepts never fails here); the rest (field ranges,
-///  flag bits, shortest nonce form, fallbacks for packable transactions, ABI fallbacks) is
-///  left for later proof kinds. Kinds 3 and 4 read transactions through the same decoder: on
-///  a chunk batch_v2 accepts they see exactly its transactions.
+///  The chunk decoder here (`decodeChunk`) reverts exactly when batch_v2's strict decoder
+///  rejects the chunk (tests/fraud/test_decoder.py, both directions): an honest chunk is never
+///  provably malformed and a malformed one always is. Kinds 3-5 read transactions through the
+///  same decoder: they see exactly batch_v2's transactions.
 contract FraudVerifier {
     uint8 public constant KIND_FRAMING = 1;
     uint8 public constant KIND_CHUNK_DECODE = 2;
