@@ -549,3 +549,25 @@ SIG = bytes(range(64))
 def test_each_rule(setup, name, chunk, reason):
     _, verifier = setup
     assert _check(verifier, chunk, 1) == reason, name
+
+
+def test_walk_to_a_transaction_contract_equals_mirror(setup):
+    """``decodeChunk`` with a target (kinds 3-5 walk to a transaction) stops where the mirror
+    does, with the same L1 transactions before it, or fails with the same reason."""
+    _, verifier = setup
+    rng = random.Random(9)
+    stopped = 0
+    for _ in range(150):
+        chunk, count, _w = _generated(rng)
+        target = rng.randrange(count)
+        mirror = fraud.decode_chunk_reason(chunk, count, target)
+        try:
+            before, at, total = verifier.functions.decodeChunk(chunk, count, target).call()
+            sol = (0, before, at, total)
+        except TransactionFailed as exc:
+            data = _revert_data(exc)
+            assert data[:4] == MALFORMED
+            sol = (int.from_bytes(data[4:], "big"), 0, 0, 0)
+        assert sol == mirror, (sol, mirror, target, chunk.hex())
+        stopped += sol[0] == 0
+    assert stopped > 40
