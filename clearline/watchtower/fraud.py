@@ -6,14 +6,16 @@ headers and ``appendBatch`` calldata, the Vault's queue items) plus a rebuild wi
 ``clearline.watchtower.verify`` finds the first mismatch; ``build_proof`` turns it into one
 ``FraudProof`` of a kind the ``FraudVerifier`` contract implements, judging each candidate
 locally first with Python mirrors of the contract's checks (``framing_reason``,
-``walk_chunk``), so a proof is only sent when the contract will accept it.
+``decode_chunk_reason`` / ``walk_chunk``), so a proof is only sent when the contract will accept it.
 
 Kinds (``FraudVerifier.sol``; docs/fraud-proofs.md):
 
 - ``KIND_FRAMING`` (1): the batch data's v3 framing is wrong (version, varints, k, chunk
   table, number of roots; an empty batch whose queueEnd moved);
-- ``KIND_CHUNK_DECODE`` (2): one chunk does not decode (the contract's subset of batch_v2's
-  strict rules, and batch_v3's: 1..k transactions, an operator-signed one alone);
+- ``KIND_CHUNK_DECODE`` (2): one chunk does not decode: batch_v3's chunk rules (1..k
+  transactions, an operator-signed one alone) and batch_v2's strict rules for each transaction
+  (all of them: the contract's ``decodeChunk``, mirrored by ``decode_chunk_reason``; reasons
+  10-13);
 - ``KIND_QUEUE_ITEM`` (3): a Deposit / ForcedWithdrawal that is not the next L1 queue item
   (skipped, out of order, altered -- e.g. minted collateral -- or nonexistent);
 - ``KIND_QUEUE_END`` (4): the last chunk's L1 transactions do not end at the header's
@@ -61,6 +63,7 @@ __all__ = [
     "Submitted",
     "build_proof",
     "chunk_count",
+    "decode_chunk_reason",
     "find_fraud",
     "framing_reason",
     "rebuild_before",
@@ -78,8 +81,8 @@ KIND_NAMES = {1: "framing", 2: "chunk_decode", 3: "queue_item", 4: "queue_end", 
 
 REASON_NAMES = {
     1: "BAD_VERSION", 2: "BAD_HEADER_VARINT", 3: "BAD_TXS_PER_ROOT", 4: "CHUNK_TABLE", 5: "ROOT_COUNT",
-    10: "CHUNK_UNDECODABLE", 20: "QUEUE_OUT_OF_ORDER", 21: "QUEUE_ITEM_MISMATCH", 23: "QUEUE_END",
-    30: "WRONG_POST_ROOT", 31: "REJECTED_TX",
+    10: "CHUNK_UNDECODABLE", 11: "CHUNK_FIELD_RANGE", 12: "CHUNK_NOT_CANONICAL", 13: "CHUNK_BAD_FALLBACK",
+    20: "QUEUE_OUT_OF_ORDER", 21: "QUEUE_ITEM_MISMATCH", 23: "QUEUE_END", 30: "WRONG_POST_ROOT", 31: "REJECTED_TX",
 }
 
 STATE_TYPE = "(bytes32,bytes32,bytes32,uint64,uint256,uint256,uint64,uint32,uint64,uint256,uint256)"
@@ -111,123 +114,383 @@ def _u(d: bytes, p: int) -> tuple[int, int, bool]:
     return 0, p, False
 
 
-def _skip_u(d: bytes, p: int, times: int) -> tuple[int, bool]:
-    ok = True
-    i = 0
-    while i < times and ok:
-        _, p, ok = _u(d, p)
-        i += 1
-    return p, ok
+class _Malformed(Exception):
+    """``FraudVerifier.ChunkMalformed(reason)`` in the mirror of ``decodeChunk``."""
+
+    def __init__(self, reason: int):
+        super().__init__(reason)
+        self.reason = reason
 
 
-def _skip_tx(d: bytes, p: int, head: int) -> tuple[int, bool, bool]:
-    """``FraudVerifier._skipTx``: (next, ok, is an L1 transaction)."""
+_UNDECODABLE, _FIELD_RANGE, _NOT_CANONICAL, _BAD_FALLBACK = 10, 11, 12, 13
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _ru(d: bytes, p: int) -> tuple[int, int]:
+    v, p, ok = _u(d, p)
+    if not ok:
+        raise _Malformed(_UNDECODABLE)
+    return v, p
+
+
+def _rb(d: bytes, p: int, limit: int) -> int:
+    v, p = _ru(d, p)
+    if v > limit:
+        raise _Malformed(_FIELD_RANGE)
+    return p
+
+
+def _unzz(z: int) -> int:
+    return z >> 1 if not z & 1 else -((z + 1) >> 1)
+
+
+def _plus_z(base: int, z: int) -> int:
+    v = base + _unzz(z)
+    if not 0 <= v <= _U64:
+        raise _Malformed(_FIELD_RANGE)
+    return v
+
+
+def _ulen(v: int) -> int:
+    n = 1
+    while v > 0x7F:
+        v >>= 7
+        n += 1
+    return n
+
+
+def _tx(d: bytes, p: int, prev: int, s: list) -> tuple[int, int, bool]:
+    """``FraudVerifier._tx``: (next, time, is an L1 transaction)."""
+    head = d[p]
+    p += 1
     if head == 0xFF:
-        v, p, ok = _u(d, p)
-        if not ok or v > len(d):
-            return p, False, False
-        return p + v, True, False
+        return _fallback(d, p)
     kind = head & 0x0F
     if kind == 0 or kind > 10:
-        return p, False, False
+        raise _Malformed(_UNDECODABLE)
+    t = prev
     if head & 0x80:
-        v, p, ok = _u(d, p)
-        if not ok or v == 0:
-            return p, False, False
+        z, p = _ru(d, p)
+        if z == 0:
+            raise _Malformed(_UNDECODABLE)
+        t = _plus_z(prev, z)
+    f = head & 0x70
     if kind in (1, 10):
-        p, ok = _skip_u(d, p, 1)
-        if not ok:
-            return p, False, False
-        p, ok = _skip_u(d, p + 20, 2)
-        return p, ok, True
+        p = _rb(d, p, _U64)
+        p = _rb(d, _rb(d, p + 20, _U32), _U64)
+        if f:
+            raise _Malformed(_NOT_CANONICAL)
+        return p, t, True
     if kind == 2:
-        p, ok = _skip_u(d, p, 2)
-        if not ok:
-            return p, False, False
-        optional = 3 + (1 if head & 0x10 else 0) + (1 if head & 0x20 else 0)
-        p, ok = _skip_u(d, p + 1, optional)
-        return p + 64, ok, False
-    if kind in (3, 4):
-        p, ok = _skip_u(d, p, 5)
-        return p + 64, ok, False
-    if kind in (5, 6):
-        p, ok = _skip_u(d, p, 3 if kind == 5 else 4)
-        return p + 64, ok, False
+        return _order(d, p, f, t), t, False
+    if kind == 7:
+        return _mark(d, p, f, t, s), t, False
     if kind == 8:
-        p, ok = _skip_u(d, p + 1, 3)
-        return p + 64, ok, False
-    if kind == 9:
-        p, ok = _skip_u(d, p, 1)
-        if not ok:
-            return p, False, False
-        p, ok = _skip_u(d, p + 1, 1)
-        return p + 64, ok, False
-    # 7: MarkUpdate
-    p, ok = _skip_u(d, p, 1)
-    if not ok:
-        return p, False, False
-    n, p, ok = _u(d, p)
-    if not ok or n > len(d):
-        return p, False, False
-    p, ok = _skip_u(d, p, (1 if head & 0x10 else n) + n)
-    if not ok:
-        return p, False, False
-    if head & 0x20:
-        j = 0
-        while j < n and ok:
-            p, ok = _skip_u(d, p + 1, 16)
-            j += 1
-        if not ok:
-            return p, False, False
-    r, p, ok = _u(d, p)
-    if not ok or r > len(d):
-        return p, False, False
-    j = 0
-    while j < r and ok:
-        p, ok = _skip_u(d, p, 4)
-        p += 64
-        j += 1
-    return p + 64, ok, False
+        if f:
+            raise _Malformed(_NOT_CANONICAL)
+        p = _rb(d, _rb(d, p + 1, _U32), _U64)
+        z, p = _ru(d, p)
+        _plus_z(t, z)
+        return p + 64, t, False
+    if kind != 3 and f & 0x30:
+        raise _Malformed(_NOT_CANONICAL)
+    p = _rb(d, p, _U32)
+    if kind == 3:
+        p = _rb(d, _rb(d, _rb(d, p, _U32), _U64), _U64)
+    elif kind == 4:
+        p = _rb(d, _rb(d, _rb(d, p, _U64), _U64), _U64)
+    elif kind == 5:
+        p = _rb(d, p, _U64)
+    elif kind == 6:
+        p = _rb(d, _rb(d, p, _U32), _U64)
+    else:
+        p += 1
+    return _nonce(d, p, f, t) + 64, t, False
 
 
-def walk_chunk(chunk: bytes, count: int, target: int | None = None) -> tuple[bool, int, int, int]:
-    """``FraudVerifier._walk``: ``(ok, l1_before, at, l1_total)`` (see the contract)."""
-    p, l1_total = 0, 0
-    for i in range(count):
-        if p >= len(chunk):
-            return False, 0, 0, 0
-        if i == target:
-            return True, l1_total, p, 0
-        p, ok, l1 = _skip_tx(chunk, p + 1, chunk[p])
-        if not ok or p > len(chunk):
-            return False, 0, 0, 0
-        if l1:
-            l1_total += 1
-    if p != len(chunk):
-        return False, 0, 0, 0
-    return True, l1_total, 0, l1_total
+def _order(d: bytes, p: int, f: int, t: int) -> int:
+    p = _rb(d, _rb(d, p, _U32), _U32) + 1
+    p = _rb(d, _rb(d, p, _U64), _U64)
+    if f & 0x10:
+        v, p = _ru(d, p)
+        expiry = t + _unzz(v)
+        if not 0 <= expiry <= _U64:
+            raise _Malformed(_FIELD_RANGE)
+        if expiry == 0:
+            raise _Malformed(_NOT_CANONICAL)
+    if f & 0x20:
+        v, p = _ru(d, p)
+        if v > _U64:
+            raise _Malformed(_FIELD_RANGE)
+        if v == 0:
+            raise _Malformed(_NOT_CANONICAL)
+    return _nonce(d, p, f, t) + 64
+
+
+def _nonce(d: bytes, p: int, f: int, t: int) -> int:
+    v, q = _ru(d, p)
+    written = q - p
+    if f & 0x40:
+        nonce = t + _unzz(v)
+        if not 0 <= nonce <= _U64:
+            raise _Malformed(_FIELD_RANGE)
+        if written >= _ulen(nonce):
+            raise _Malformed(_NOT_CANONICAL)
+    else:
+        if v > _U64:
+            raise _Malformed(_FIELD_RANGE)
+        rel = v - t
+        if _ulen(rel << 1 if rel >= 0 else ((-rel) << 1) - 1) < written:
+            raise _Malformed(_NOT_CANONICAL)
+    return q
+
+
+def _mark(d: bytes, p: int, f: int, t: int, s: list) -> int:
+    if f & 0x40:
+        raise _Malformed(_NOT_CANONICAL)
+    z, p = _ru(d, p)
+    ts = _plus_z(t, z)
+    n, p = _ru(d, p)
+    if n > len(d) - p:
+        raise _Malformed(_UNDECODABLE)
+    if f & 0x10:
+        if n == 0:
+            raise _Malformed(_NOT_CANONICAL)
+        first, p = _ru(d, p)
+        if first > _U32 or first + n - 1 > _U32:
+            raise _Malformed(_FIELD_RANGE)
+    else:
+        p = _instruments(d, p, n)
+    for _ in range(n):
+        p = _rb(d, p, _U64)
+    if f & 0x20:
+        if n == 0:
+            raise _Malformed(_NOT_CANONICAL)
+        p = _risk_arrays(d, p, n, s)
+    m, p = _ru(d, p)
+    if m > (len(d) - p) // 68:
+        raise _Malformed(_UNDECODABLE)
+    for _ in range(m):
+        p = _rb(d, _rb(d, p, _U32), _U64)
+        z, p = _ru(d, p)
+        _plus_z(ts, z)
+        p = _rb(d, p, _U64) + 64
+    return p + 64
+
+
+def _instruments(d: bytes, p: int, n: int) -> int:
+    id_ = first = 0
+    run = True
+    for i in range(n):
+        z, p = _ru(d, p)
+        id_ += _unzz(z)
+        if not 0 <= id_ <= _U32:
+            raise _Malformed(_FIELD_RANGE)
+        if i == 0:
+            first = id_
+        elif id_ != first + i:
+            run = False
+    if n and run:
+        raise _Malformed(_NOT_CANONICAL)
+    return p
+
+
+def _risk_arrays(d: bytes, p: int, n: int, s: list) -> int:
+    """``FraudVerifier._riskArrays`` (s: the ring of the last four arrays, 64 values)."""
+    for j in range(n):
+        if p >= len(d):
+            raise _Malformed(_UNDECODABLE)
+        mode = d[p]
+        p += 1
+        if mode > 3 or mode > j:
+            raise _Malformed(_NOT_CANONICAL)
+        e = []
+        for _ in range(16):
+            z, p = _ru(d, p)
+            e.append(_unzz(z))
+        r0 = e[0]
+        e[1] += r0
+        e[2] += r0
+        e[3] += e[2] + e[1] - r0
+        e[4] += 2 * r0 - e[2]
+        e[5] += e[4] + e[1] - r0
+        e[6] += 2 * e[2] - r0
+        e[7] += e[6] + e[3] - e[2]
+        e[8] += 2 * e[4] - r0
+        e[9] += e[8] + e[5] - e[4]
+        e[10] += 2 * e[6] - e[2]
+        e[11] += e[10] + e[7] - e[6]
+        e[12] += 2 * e[8] - e[4]
+        e[13] += e[12] + e[9] - e[8]
+        e[14] += (7 * e[10]) // 10
+        e[15] += (7 * e[12]) // 10
+        cur, a1, a2, a3 = (j & 3) << 4, ((j + 3) & 3) << 4, ((j + 2) & 3) << 4, ((j + 1) & 3) << 4
+        for i in range(16):
+            v = e[i]
+            if mode == 1:
+                v += s[a1 + i]
+            elif mode == 2:
+                v += s[a2 + i]
+            elif mode == 3:
+                v += s[a1 + i] + s[a2 + i] - s[a3 + i]
+            if not _I64_MIN <= v <= _I64_MAX:
+                raise _Malformed(_FIELD_RANGE)
+            s[cur + i] = v
+    return p
+
+
+# bytes per ABI word of each static layout (``FraudVerifier._layout``)
+_LAYOUTS = {1: b"\x01\x08\x08\x14\x04\x08", 10: b"\x01\x08\x08\x14\x04\x08",
+            2: bytes.fromhex("0108040401010101010808080808202001"), 3: bytes.fromhex("0108040104080808202001"),
+            4: bytes.fromhex("01080408080808202001"), 5: bytes.fromhex("0108040808202001"),
+            6: bytes.fromhex("010804040808202001"), 8: bytes.fromhex("010801040808202001"),
+            9: bytes.fromhex("0108040108202001"), 11: bytes.fromhex("0108040108202001")}
+
+
+def _word(a: bytes, i: int) -> int:
+    """``FraudVerifier._word`` (calldataload: zeros past the end)."""
+    return int.from_bytes(a[32 * i:32 * i + 32].ljust(32, b"\x00"), "big")
+
+
+def _sig_packable(a: bytes, i: int) -> bool:
+    v = _word(a, i + 2)
+    return v in (27, 28) and not _word(a, i + 1) >> 255
+
+
+def _fallback(d: bytes, p: int) -> tuple[int, int, bool]:
+    """``FraudVerifier._fallback``: (next, time, False)."""
+    n, p = _ru(d, p)
+    if p + n > len(d):
+        raise _Malformed(_UNDECODABLE)
+    a = d[p:p + n]
+    if n < 32 or _word(a, 0) > 0xFF:
+        raise _Malformed(_BAD_FALLBACK)
+    kind = _word(a, 0)
+    if kind == 0 or kind > 11:
+        raise _Malformed(_BAD_FALLBACK)
+    if kind == 7:
+        packable = _abi_mark(a)
+    else:
+        layout = _LAYOUTS[kind]
+        words = len(layout)
+        if n != 32 * words:
+            raise _Malformed(_BAD_FALLBACK)
+        for i in range(1, words):
+            if layout[i] < 32 and _word(a, i) >> (8 * layout[i]):
+                raise _Malformed(_BAD_FALLBACK)
+        if kind in (1, 10):
+            packable = True
+        elif kind == 11:
+            packable = False
+        else:
+            packable = _sig_packable(a, words - 3)
+        if kind == 2:
+            packable = packable and _word(a, 4) <= 1 and _word(a, 5) <= 1 and _word(a, 6) <= 3 \
+                and _word(a, 7) <= 3 and _word(a, 8) <= 3
+        elif kind == 3:
+            packable = packable and _word(a, 3) <= 3
+    if packable:
+        raise _Malformed(_BAD_FALLBACK)
+    return p + n, _word(a, 1), False
+
+
+def _abi_mark(a: bytes) -> bool:
+    n = len(a)
+    if n < 448:
+        raise _Malformed(_BAD_FALLBACK)
+    if _word(a, 1) > _U64 or _word(a, 2) > _U64 or _word(a, 9) > 0xFF or _word(a, 3) != 320:
+        raise _Malformed(_BAD_FALLBACK)
+    n_ins, end = _abi_array(a, 320, 32)
+    if _word(a, 4) != end:
+        raise _Malformed(_BAD_FALLBACK)
+    n_prices, end = _abi_array(a, end, 64)
+    if _word(a, 5) != end:
+        raise _Malformed(_BAD_FALLBACK)
+    n_risk, end = _abi_array(a, end, 0)
+    if n_risk != 0 and n_risk != 16 * n_ins:
+        raise _Malformed(_BAD_FALLBACK)
+    if _word(a, 6) != end or end + 32 > n:
+        raise _Malformed(_BAD_FALLBACK)
+    m = int.from_bytes(a[end:end + 32], "big")
+    start = end + 32
+    if m > (n - start) // 224 or start + m * 224 != n:
+        raise _Malformed(_BAD_FALLBACK)
+    packable = n_prices == n_ins and _sig_packable(a, 7)
+    for i in range(m):
+        r = a[start + 224 * i:start + 224 * (i + 1)]
+        if _word(r, 0) > _U32 or _word(r, 1) > _U64 or _word(r, 2) > _U64 or _word(r, 3) > _U64 \
+                or _word(r, 6) > 0xFF:
+            raise _Malformed(_BAD_FALLBACK)
+        if not _sig_packable(r, 4):
+            packable = False
+    return packable
+
+
+def _abi_array(a: bytes, off: int, bits: int) -> tuple[int, int]:
+    if off + 32 > len(a):
+        raise _Malformed(_BAD_FALLBACK)
+    n = _word(a[off:], 0)
+    if n > (len(a) - off - 32) // 32:
+        raise _Malformed(_BAD_FALLBACK)
+    end = off + 32 + 32 * n
+    for i in range(n):
+        w = int.from_bytes(a[off + 32 + 32 * i:off + 64 + 32 * i], "big")
+        ok = (_I64_MIN <= (w - (1 << 256) if w >> 255 else w) <= _I64_MAX) if bits == 0 else not w >> bits
+        if not ok:
+            raise _Malformed(_BAD_FALLBACK)
+    return n, end
+
+
+def decode_chunk_reason(chunk: bytes, k: int, target: int | None = None) -> tuple[int, int, int, int, int]:
+    """``FraudVerifier._walk`` (``decodeChunk`` caught): ``(reason, l1_before, at, l1_total,
+    count)``, reason 0 when the chunk (batch data v3: its transactions up to its end, 1..k of
+    them, an operator-signed one alone) decodes under batch_v2's strict rules (up to
+    ``target``), else the contract's REASON_CHUNK_* code (10 structure, 11 a field out of
+    range, 12 a non-canonical form, 13 a bad ABI fallback)."""
+    p = t = l1_total = count = 0
+    operator = False
+    s = [0] * 64
+    try:
+        while p < len(chunk):
+            if count == k:
+                raise _Malformed(_UNDECODABLE)
+            if count == target:
+                return 0, l1_total, p, 0, count
+            if _is_operator(chunk, p):
+                operator = True
+            p, t, l1 = _tx(chunk, p, t, s)
+            if p > len(chunk):
+                raise _Malformed(_UNDECODABLE)
+            if l1:
+                l1_total += 1
+            count += 1
+        if count == 0 or (operator and count > 1):
+            raise _Malformed(_UNDECODABLE)
+    except _Malformed as exc:
+        return exc.reason, 0, 0, 0, count
+    return 0, l1_total, 0, l1_total, count
+
+
+def _is_operator(chunk: bytes, p: int) -> bool:
+    """``FraudVerifier._isOperator``: head kind 7 or 8, or a fallback whose ABI kind is."""
+    head = chunk[p]
+    kind = head & 0x0F
+    if head == 0xFF:
+        n, a, ok = _u(chunk, p + 1)
+        kind = chunk[a + 31] if ok and n >= 32 and a + 32 <= len(chunk) else 0
+    return kind in OPERATOR_KINDS
+
+
+def walk_chunk(chunk: bytes, k: int, target: int | None = None) -> tuple[bool, int, int, int]:
+    """``(ok, l1_before, at, l1_total)``: ``decode_chunk_reason`` with ok = reason 0."""
+    reason, before, at, total, _ = decode_chunk_reason(chunk, k, target)
+    return reason == 0, before, at, total
 
 
 def chunk_count(chunk: bytes, k: int) -> tuple[bool, int]:
-    """``FraudVerifier._chunkCount``: ``(ok, count)``, the transactions that parse up to the
-    chunk's end; not ok unless 1..k of them, an operator-signed one alone."""
-    p, count, operator = 0, 0, False
-    while p < len(chunk):
-        if count == k:
-            return False, count
-        head = chunk[p]
-        q, ok, _ = _skip_tx(chunk, p + 1, head)
-        if not ok or q > len(chunk):
-            return False, count
-        kind = head & 0x0F
-        if head == 0xFF:
-            n, a, _ = _u(chunk, p + 1)
-            kind = chunk[a + 31] if n >= 32 else 0
-        if kind in OPERATOR_KINDS:
-            operator = True
-        p = q
-        count += 1
-    return count != 0 and not (operator and count > 1), count
+    """``(ok, count)``: whether the chunk decodes, and its transactions (up to the first bad one)."""
+    reason, _, _, _, count = decode_chunk_reason(chunk, k)
+    return reason == 0, count
 
 
 def framing_reason(head: bytes, *, txs_per_root: int, n_chunks: int, n_roots: int, queue_start: int,
@@ -424,11 +687,10 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
         a, e = b.parts[c]
         chunk = b.data[a:e]
         first = b.first_tx_index(c, k)
-        counted, count = chunk_count(chunk, k)
-        ok, _, _, l1_total = walk_chunk(chunk, count) if counted else (False, 0, 0, 0)
-        if not ok:
-            return b.proof(c, KIND_CHUNK_DECODE, b"", 10, tx_index=first,
-                           detail=f"chunk {c} does not decode")
+        bad, _, _, l1_total, count = decode_chunk_reason(chunk, k)
+        if bad:
+            return b.proof(c, KIND_CHUNK_DECODE, b"", bad, tx_index=first,
+                           detail=f"chunk {c} does not decode ({REASON_NAMES[bad]})")
         if state is None or state_at != c:
             state = rebuild_before(reader, number, c)
             state_at = c
