@@ -14,8 +14,8 @@ import pytest
 CLI = [sys.executable, "-m", "clearline.cli"]
 
 
-def _demo(tmp_path, *args, seconds="6"):
-    return subprocess.run(CLI + ["demo", "--seconds", seconds, "--speed", "4", "--no-api", "--watch", "--challenge",
+def _demo(tmp_path, *args, seconds="4"):
+    return subprocess.run(CLI + ["demo", "--seconds", seconds, "--speed", "2", "--no-api", "--watch", "--challenge",
                                  "--data-dir", str(tmp_path), *args], capture_output=True, text=True, timeout=240)
 
 
@@ -82,28 +82,41 @@ def _cli(*args):
     return subprocess.run(CLI + list(args), capture_output=True, text=True, timeout=60)
 
 
+def test_cli_refuses_inject_fault_without_the_embedded_l1(tmp_path):
+    res = _cli("demo", "--no-l1", "--inject-fault", "bad_framing", "--seconds", "1", "--data-dir", str(tmp_path))
+    assert res.returncode != 0
+    assert "--inject-fault needs the embedded L1 chain" in res.stderr, res.stderr
+    assert not (tmp_path / "journal.sqlite").exists()  # refused before anything started
+
+
 @pytest.mark.parametrize("args,message", [
-    (["demo", "--no-l1", "--inject-fault", "bad_framing"], "--inject-fault needs the embedded L1"),
     (["node", "--no-l1", "--inject-fault", "bad_framing"], "--inject-fault needs the embedded L1"),
     (["demo", "--inject-fault", "no_such_fault"], "invalid choice: 'no_such_fault'"),
     (["node", "--sim", "--inject-fault", "no_such_fault"], "invalid choice: 'no_such_fault'"),
     (["demo", "--fault-batch", "2"], "--fault-batch needs --inject-fault"),
-    (["demo", "--inject-fault", "bad_framing", "--fault-batch", "0"], "--fault-batch must be a batch number"),
+    (["node", "--sim", "--inject-fault", "bad_framing", "--fault-batch", "0"], "--fault-batch must be a batch number"),
     (["demo", "--challenge"], "--challenge needs --watch"),
 ])
-def test_cli_refuses_bad_fault_options(tmp_path, args, message):
-    res = _cli(*args, "--seconds", "1", "--data-dir", str(tmp_path))
-    assert res.returncode != 0
-    assert message in res.stderr, res.stderr
+def test_cli_refuses_bad_fault_options(tmp_path, capsys, args, message):
+    from clearline.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(args + ["--seconds", "1", "--data-dir", str(tmp_path)])
+    assert exc.value.code != 0  # argparse: 2; a message: 1
+    said = capsys.readouterr().err + (exc.value.code if isinstance(exc.value.code, str) else "")
+    assert message in said, said
     assert not (tmp_path / "journal.sqlite").exists()  # refused before anything started
 
 
-def test_help_lists_every_fault_kind_with_one_line():
+def test_help_lists_every_fault_kind_with_one_line(capsys):
+    from clearline.cli import main
     from clearline.sequencer.faults import FaultKind
 
     for cmd in ("demo", "node"):
-        res = _cli(cmd, "--help")
-        assert res.returncode == 0
+        with pytest.raises(SystemExit) as exc:
+            main([cmd, "--help"])
+        assert exc.value.code == 0
+        lines = capsys.readouterr().out.splitlines()
         for k in FaultKind:
-            line = next((x for x in res.stdout.splitlines() if x.strip().startswith(k.value + " ")), None)
+            line = next((x for x in lines if x.strip().startswith(k.value + " ")), None)
             assert line is not None and len(line.split()) > 2, (cmd, k.value)
