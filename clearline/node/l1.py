@@ -82,6 +82,14 @@ class L1Worker:
         self._jobs.put(("faucet", (owner, amount), f))
         return f
 
+    def on_l1(self, fn) -> Future:
+        """Run ``fn()`` on the worker's thread (the chain client is not thread-safe), then hand
+        the Vault queue items it made to the node; the future gets ``fn``'s result (demo
+        top-ups: do not wait on it from the node's thread)."""
+        f: Future = Future()
+        self._jobs.put(("l1", fn, f))
+        return f
+
     # -- the loop -----------------------------------------------------------------------------------
     def _run(self) -> None:
         next_tick = time.monotonic()
@@ -102,9 +110,9 @@ class L1Worker:
                     else:
                         fut.set_exception(e)
                 return
-            if kind == "faucet":
+            if kind in ("faucet", "l1"):
                 try:
-                    fut.set_result(self._faucet(*arg))
+                    fut.set_result(self._faucet(*arg) if kind == "faucet" else self._l1_job(arg))
                 except Exception as e:  # noqa: BLE001 - reported to the requester
                     fut.set_exception(e)
                 continue
@@ -232,6 +240,11 @@ class L1Worker:
 
     def _withdrawals(self) -> list[dict]:
         return self._node(lambda n: list(n.bus.history.withdrawals))
+
+    def _l1_job(self, fn):
+        out = fn()
+        self.feed(self._node(lambda n: n.clock()))
+        return out
 
     def _faucet(self, owner: bytes, amount: int) -> dict:
         r = self.r

@@ -89,7 +89,8 @@ def run_node(*, data_dir: str | None = None, port: int = 8700, sim: bool = False
     node = NodeService(seq, operator_key=market.operator_key, demo=True, pricing_time_scale=PRICING_TIME_SCALE)
     ticker = None
     if sim:
-        ticker = DemoMarket(market, market_s, withdraw=False)
+        ticker = DemoMarket(market, market_s, withdraw=False,
+                            topups=rollup.users if rollup is not None and fault is not None else None)
         node.add_ticker(ticker, 0.05, "simulated market")
     worker = None
     if rollup is not None:

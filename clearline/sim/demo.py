@@ -183,18 +183,28 @@ L1_CHALLENGE_WATCH_S = 120
 WITHDRAW_AFTER_S = 8  # market seconds before the demo's taker asks to withdraw to L1
 
 
+TOPUP_EVERY_S = 3  # with --inject-fault: market seconds between the traders' top-ups through the Vault
+TOPUP_USD6 = 10 * 1_000_000
+
+
 class DemoMarket:
     """The simulated market and its operator as a ticker on the node thread: marks and
     housekeeping every 4th step, the traders' signed orders every step, and one withdrawal to
-    L1 by a taker after ``WITHDRAW_AFTER_S`` market seconds."""
+    L1 by a taker after ``WITHDRAW_AFTER_S`` market seconds. With ``topups`` (trader name ->
+    its ``L1Client``; the demo passes them with ``--inject-fault``), three traders also top up
+    their account through the Vault every ``TOPUP_EVERY_S`` market seconds (three adjacent L1
+    deposits into existing accounts, made on the L1 worker's thread), so faults about L1
+    deposits can land in batches after the first one."""
 
-    def __init__(self, sim: SimulatedMarket, market_seconds, withdraw: bool):
+    def __init__(self, sim: SimulatedMarket, market_seconds, withdraw: bool, topups: dict | None = None):
         self.sim = sim
         self.market_seconds = market_seconds
         self.withdraw = withdraw
         self.step = 0
         self.running = True
         self.withdrawal_seq = 0
+        self.topups = topups
+        self.topup_rounds = 0
 
     def __call__(self, node, t: int) -> None:
         if not self.running:
@@ -213,7 +223,24 @@ class DemoMarket:
         node.commit_payloads(sim.step(t, st))
         if self.withdraw and not self.withdrawal_seq and self.market_seconds() >= WITHDRAW_AFTER_S:
             self._withdraw(node, t)
+        if self.topups and getattr(node, "l1", None) is not None \
+                and self.market_seconds() >= TOPUP_EVERY_S * (self.topup_rounds + 1):
+            self._topup(node)
         self.step += 1
+
+    def _topup(self, node) -> None:
+        funded = [tr for tr in self.sim.traders if tr.account >= 0 and tr.name in self.topups]
+        if not funded:
+            return
+        users = [self.topups[funded[(3 * self.topup_rounds + i) % len(funded)].name] for i in range(3)]
+        self.topup_rounds += 1
+
+        def deposit():
+            for u in users:
+                u.mint(u.address, TOPUP_USD6)
+                u.deposit(0, TOPUP_USD6)
+
+        node.l1.on_l1(deposit)  # not awaited: the L1 worker feeds the deposits back to this thread
 
     def _withdraw(self, node, t: int) -> None:
         from ..core import eip712
@@ -304,7 +331,7 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
     node = NodeService(seq, clock=now_ms, operator_key=sim.operator_key, demo=True,
                        pricing_time_scale=PRICING_TIME_SCALE)
     node.observers.append(lambda txs, acks: stats.observe_txs(node.state, txs, acks))
-    market = DemoMarket(sim, market_s, withdraw=l1 is not None)
+    market = DemoMarket(sim, market_s, withdraw=l1 is not None, topups=l1.users if fault is not None else None)
     node.add_ticker(market, 1.0 / (steps_per_s * speed), "simulated market")
     worker = None
     if l1 is not None:
@@ -332,6 +359,10 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
                 def _faucet(self, owner: bytes, amount: int) -> dict:
                     with chain_lock:
                         return super()._faucet(owner, amount)
+
+                def _l1_job(self, fn):
+                    with chain_lock:
+                        return super()._l1_job(fn)
 
             worker_cls = _WatchedWorker
         worker = worker_cls(node, l1, period_s=0.5, chain_time=lambda: chain_t0 + market_s(), auto_claim=True,
