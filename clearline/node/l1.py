@@ -6,7 +6,9 @@ items to the node's intake queue (in order, from the node's own ``l1_queue_pos``
 batch when one is due; keeps the embedded chain's clock with the market's (demo); finalizes
 batches past their challenge period; in the demo, claims finalized withdrawals on L1 for their
 owners (anyone may); runs faucet requests; and publishes an immutable status dict that the
-API returns as is (``status()``).
+API returns as is (``status()``). Once the system is frozen (a fraud proof succeeded) it logs
+that once and stops posting, finalizing and claiming (each would revert ``IsFrozen``); with a
+``FaultyBatcher`` (``--inject-fault``) it logs the injection once (``injected``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ intake queue with group commit) with the simulated market and its operator as ti
 thread, the L1 side (queue feeder, batcher, finality, withdrawals paid on L1) on the L1
 worker's thread, and the API + web UI served on 127.0.0.1 (``UI: http://127.0.0.1:8700/``).
 It shows a live summary, and at the end proves that the journal rebuilds the same state root
-before printing ``state_root=0x…``.
+before printing ``state_root=0x…``. ``--watch [--challenge]`` attaches a watchtower (that
+proves fraud itself); ``--inject-fault KIND`` makes the batcher post one invalid batch (see
+``run_demo``).
 """
 
 from __future__ import annotations
