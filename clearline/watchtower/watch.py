@@ -187,8 +187,6 @@ class Follower:
     def _prove(self, number: int) -> None:
         """Prove fraud in batch ``number`` from the challenger's account (``proven`` /
         ``proof_error``)."""
-        from clearline.l1.client import L1Revert
-
         from .fraud import FraudError
 
         try:
@@ -198,16 +196,9 @@ class Follower:
                     raise FraudError(f"batch {number} is already finalized (finalized {finalized}): too late to prove")
                 self.proven = prove(self.source, self.rollup, number, challenger=self.challenger,
                                     from_block=self.from_block)
-        except (FraudError, L1Revert) as exc:  # not provable (yet), too late, or the proof reverted
+        except Exception as exc:  # noqa: BLE001 - FraudError (no implemented kind proves it, too late),
+            # L1Revert (the proof reverted) or an unreadable chain: reported, never retried
             self.proof_error = f"{exc.__class__.__name__}: {exc}"
-        except Exception as exc:  # noqa: BLE001 - reported, never retried (the chain may have moved on)
-            self.proof_error = f"{exc.__class__.__name__}: {exc}"
-
-    @property
-    def done(self) -> bool:
-        """A wrong commitment was found and, with a challenger, its proof was attempted."""
-        return bool(self.challenges) and (self.challenger is None or self.proven is not None
-                                          or self.proof_error is not None)
 
     def _loop(self, interval: float) -> None:
         while not self._stop.is_set():
