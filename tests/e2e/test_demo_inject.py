@@ -136,3 +136,23 @@ def test_node_sim_injects_a_fault_and_logs_it(tmp_path):
     assert "fault injected (--inject-fault): batch 1 carries bad_framing" in res.stderr  # the L1 worker's log
     assert "fault_injected=bad_framing fault_batch=1" in res.stdout
     assert "replay=ok" in res.stdout  # the journal stays honest: only the posted batch is doctored
+
+
+def test_make_sim_rollup_fault_option():
+    from clearline.batcher.batcher import Batcher
+    from clearline.batcher.harness import make_sim_rollup
+    from clearline.l1.chain import InProcessChain
+    from clearline.sequencer.faults import FaultKind, FaultyBatcher
+
+    chain = InProcessChain(n_accounts=8)
+    try:
+        with pytest.raises(ValueError, match="fault_batch needs a fault"):
+            make_sim_rollup(chain, makers=1, takers=1, leveraged=1, fault_batch=2)
+        r = make_sim_rollup(chain, makers=1, takers=1, leveraged=1, fault="wrongful_liquidation", fault_batch=3)
+        assert isinstance(r.batcher, FaultyBatcher)
+        assert r.batcher.fault is FaultKind.WRONGFUL_LIQUIDATION and r.batcher.fault_batch == 3
+        assert r.batcher.operator_key == r.sim.operator_key  # the sim's operator signs what the fault needs
+        assert r.batcher.injected is None
+        assert type(r.new_batcher()) is Batcher  # a restarted batcher is honest
+    finally:
+        chain.close()
