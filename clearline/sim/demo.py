@@ -279,8 +279,9 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
     the first that can carry the fault); off by default.
 
     Ends with ``SystemExit`` (non-zero) when the watchtower finds a wrong commitment that is
-    not the injected fault, or finds the injected fault but (with ``challenge``) cannot prove
-    it; a run whose injected fault was caught (and proven) ends normally."""
+    not the injected fault, finds the injected fault but (with ``challenge``) cannot prove it,
+    or misses it, and when no posted batch could carry the fault; a run whose injected fault
+    was caught (and proven) ends normally."""
     from ..node import NodeService
 
     if fault is not None:
