@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 from .instruments import InstrumentKind
 from .margin import health
-from .requirements import portfolio_requirements, standard_requirements
+from .requirements import has_risk_array, portfolio_requirements, standard_requirements
 from .units import PPM
 
 
@@ -90,15 +90,15 @@ def explain(st, account_id: int) -> MarginReport:
         value = pos.size * m.mark_price * spec.tick_value
         s_im, s_mm = standard_requirements(spec, pos.size, m.mark_price, st.index_of(m))
         loss = None
-        if portfolio and m.risk_array is not None and result.binding >= 0:
+        if portfolio and has_risk_array(m.risk_array) and result.binding >= 0:
             loss = -pos.size * m.risk_array[result.binding]
         liq = None
         if spec.kind == InstrumentKind.PERPETUAL:
             liq = _liquidation_price(pos.size, m.mark_price, spec.tick_value, equity, mm - s_mm,
                                      None if portfolio else spec.mm_ppm, mm)
         reports.append(PositionReport(inst, spec.symbol, pos.size, m.mark_price, value, pos.quote + value,
-                                      s_im if not portfolio or m.risk_array is None else 0,
-                                      s_mm if not portfolio or m.risk_array is None else 0, loss, liq))
+                                      s_im if not portfolio or not has_risk_array(m.risk_array) else 0,
+                                      s_mm if not portfolio or not has_risk_array(m.risk_array) else 0, loss, liq))
     return MarginReport(
         account=account_id, mode="portfolio" if portfolio else "standard", collateral=acct.collateral,
         equity=equity, initial=im, maintenance=mm, free_collateral=max(0, min(acct.collateral, equity - im)),

@@ -15,8 +15,16 @@ Portfolio margin: ``IM = max(0, max_s loss_s) + short-option minimum + contingen
 ``loss_s = -sum_i q_i * R_i[s]`` over the risk arrays ``R_i`` (usd6 P&L per long lot in
 scenario s), the short-option minimum is ``SHORT_OPTION_MIN`` of ``U`` per short option lot,
 and the contingency is 1 usd6 per lot held (it covers the rounding of the arrays, see
-``clearline.risk.arrays``). Positions whose market has no risk array yet are charged their
+``clearline.risk.arrays``). Positions whose market has no risk array are charged their
 standard requirement instead. Maintenance is ``PM_MAINTENANCE`` of initial.
+
+"No risk array" means ``None`` (never published) **or all 16 entries zero**
+(:func:`has_risk_array`): the market leaf encodes ``None`` as 16 zero words, so a committed
+state cannot tell the two apart, and the L1 margin check (``MarginVerifier.sol``) must reach
+the same requirement from the leaf alone. An all-zero array carries no risk information
+anyway (every scenario P&L is 0), so it falls back to the standard requirement like a
+missing one. Every portfolio computation (``margin.health``, ``explain``, the vectorised
+``clearline.risk.remargin``) uses this rule.
 
 Rounding: every requirement rounds up, every reduction (OTM amount) rounds down.
 """
@@ -83,8 +91,15 @@ class PortfolioResult:
         self.fallback = fallback  # standard initial requirement of positions without arrays
 
 
+def has_risk_array(arr) -> bool:
+    """Whether a market's ``risk_array`` margins its positions in portfolio mode: published
+    (not ``None``) and not all zeros (an all-zero array and ``None`` have the same leaf)."""
+    return arr is not None and any(arr)
+
+
 def portfolio_requirements(positions) -> PortfolioResult:
-    """``positions``: iterable of (spec, size, mark, risk_array or None, index_usd6)."""
+    """``positions``: iterable of (spec, size, mark, risk_array or None, index_usd6); an
+    all-zero array counts as none (:func:`has_risk_array`)."""
     losses = [0] * N_SCENARIOS
     som = contingency = fallback = fallback_mm = 0
     any_array = False
@@ -92,7 +107,7 @@ def portfolio_requirements(positions) -> PortfolioResult:
         if size == 0:
             continue
         lots = size if size > 0 else -size
-        if arr is None:
+        if arr is None or not any(arr):  # has_risk_array, inlined (hot path)
             im, mm = standard_requirements(spec, size, mark, index_usd6)
             fallback += im
             fallback_mm += mm

@@ -142,6 +142,10 @@ class State:
         # instrument id -> (spec, its encoded constant leaf words): a cache for ``root``, not state
         self._market_terms: dict[int, tuple[InstrumentSpec, bytes]] = {}
         for cfg in sorted(genesis.underlyings, key=lambda u: u.id):
+            if cfg.symbol in self.underlying_by_symbol or cfg.id in self.underlyings:
+                # markets find their underlying by symbol (margin, liquidation, and the L1
+                # verifier, which matches the symbol in the proven leaf): it must be unique
+                raise InvariantBroken(f"underlying {cfg.symbol!r} (id {cfg.id}) configured twice")
             u = Underlying(cfg, OracleState(cfg.id))
             self.underlyings[cfg.id] = u
             self.underlying_by_symbol[cfg.symbol] = u

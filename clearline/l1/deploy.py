@@ -1,5 +1,5 @@
-"""Deploy MockUSD (unless a token is given), the FraudVerifier (unless one is given) and the
-Rollup, which creates its Vault, on any ``Chain``; load the committed artifacts.
+"""Deploy MockUSD (unless a token is given), the MarginVerifier and the FraudVerifier that
+calls it (unless a FraudVerifier is given) and the Rollup, which creates its Vault, on any ``Chain``; load the committed artifacts.
 
 The Rollup address can be predicted before deployment (``predict_addresses``), so the core's
 ``Genesis`` (whose EIP-712 domain binds the Rollup address) and its state root can be built
@@ -99,8 +99,8 @@ def predict_addresses(chain: Chain, deployer: LocalAccount | None = None, *, dep
         token = _create_address(deployer.address, nonce)
         nonce += 1
     if deploy_verifier:
-        verifier = _create_address(deployer.address, nonce)
-        nonce += 1
+        verifier = _create_address(deployer.address, nonce + 1)  # after its MarginVerifier
+        nonce += 2
     rollup = _create_address(deployer.address, nonce)
     return {"token": token, "verifier": verifier, "rollup": rollup, "vault": _create_address(rollup, 1)}
 
@@ -118,7 +118,8 @@ def deploy(
     genesis_state_root: bytes = bytes(32),
     genesis_config: bytes = b"",
 ) -> Deployment:
-    """Deploy (MockUSD unless ``token``), the FraudVerifier (unless ``verifier``), then the
+    """Deploy (MockUSD unless ``token``), the MarginVerifier and the FraudVerifier (unless
+    ``verifier``), then the
     Rollup with ``bond`` wei, which creates the Vault. ``sequencer`` defaults to the deployer. ``genesis_state_root`` is the core's
     ``State(genesis).root()``; ``genesis_config`` is ``Genesis.to_json()`` (emitted on chain
     so a watchtower can rebuild from L1 alone)."""
@@ -129,9 +130,12 @@ def deploy(
         factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
         token = chain.transact(factory.constructor(), deployer)["contractAddress"]
     if verifier is None:
+        art = load_artifact("MarginVerifier")
+        factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+        margin = chain.transact(factory.constructor(), deployer)["contractAddress"]
         art = load_artifact("FraudVerifier")
         factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-        verifier = chain.transact(factory.constructor(), deployer)["contractAddress"]
+        verifier = chain.transact(factory.constructor(margin), deployer)["contractAddress"]
     art = load_artifact("Rollup")
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
     sequencer = to_checksum_address(sequencer or deployer.address)

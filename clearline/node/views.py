@@ -14,7 +14,7 @@ from ..core.explain import explain
 from ..core.instruments import InstrumentKind, MarketStatus, OptionType
 from ..core.margin import health
 from ..core.matching import CloseReason
-from ..core.requirements import standard_requirements
+from ..core.requirements import has_risk_array, standard_requirements
 from ..core.units import PPM, UNDERLYING_ATOMS
 
 __all__ = ["BOOK_DEPTH", "instrument", "book_levels", "open_order", "positions", "margin_summary", "account",
@@ -169,7 +169,7 @@ def risk(st, aid: int) -> dict:
     for inst in sorted(acct.positions):
         m = st.markets[inst]
         size = acct.positions[inst].size
-        if m.risk_array is None:
+        if not has_risk_array(m.risk_array):  # none, or all zeros: margined as standard
             missing.append(m.spec.symbol)
             continue
         for s, r in enumerate(m.risk_array):

@@ -6,6 +6,8 @@ reproduces :func:`clearline.core.requirements.standard_requirements` (summed per
 standard-mode accounts) and :func:`clearline.core.requirements.portfolio_requirements` (for
 portfolio-mode accounts) **exactly, integer for integer**, including the binding scenario
 (lowest index on ties, -1 when no position has a risk array; always -1 for standard accounts).
+An instrument whose array is all zeros counts as having none (``has_array`` is and-ed with
+"some entry non-zero"), as in :func:`clearline.core.requirements.has_risk_array`.
 
 Layout
 ------
@@ -467,23 +469,26 @@ def remargin(book: PortfolioBook) -> RemarginResult:
     n_acc = book.n_accounts
     acc = book.account_idx
 
+    # an all-zero array margins like no array (core rule: requirements.has_risk_array)
+    has = book.has_array & np.any(book.risk != 0, axis=1)
+
     # one sparse product: 16 scenario sums and the position value of every account
     M = np.empty((book.n_instruments, N_SCENARIOS + 1), dtype=_I64)
     M[:, :N_SCENARIOS] = book.risk
-    M[~book.has_array, :N_SCENARIOS] = 0
+    M[~has, :N_SCENARIOS] = 0
     M[:, N_SCENARIOS] = d.mv
     Y = book._Q @ M
     equity = book.collateral + book.quote_sum + Y[:, N_SCENARIOS]
     sums = Y[:, :N_SCENARIOS]  # sum_i q_i R_i[s] = -loss_s
 
     # which entries are charged standard requirements, which pay the short-option minimum
-    all_arrays = bool(book.has_array.all())
+    all_arrays = bool(has.all())
     if all_arrays:
         std_e = book._e_std_mode
         som_e = book._e_pm_short_opt
         no_arr_pm = None
     else:
-        e_has = book.has_array[book.instrument_idx]
+        e_has = has[book.instrument_idx]
         no_arr_pm = np.flatnonzero(book._e_pm_nz & ~e_has)
         std_e = np.union1d(book._e_std_mode, no_arr_pm)
         som_e = book._e_pm_short_opt[e_has[book._e_pm_short_opt]]

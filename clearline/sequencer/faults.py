@@ -173,8 +173,9 @@ class FaultyBatcher(Batcher):
         k = plan.txs_per_root
         victim = next((a.id for a in pre.accounts if a.positions and (lambda h: h[0] >= h[2])(health(pre, a))), None)
         j = next((i + 1 for i in range(min(k, len(txs)) - 1, -1, -1) if type(txs[i]) in (Withdraw, Transfer)), None)
-        if victim is None or j is None or j >= k:
+        if victim is None or j is None:
             return None
+        j = min(j, k - 1)  # inside the first chunk (a full chunk pushes its last transaction on)
         t = txs[j - 1].time_ms
         liq = OperatorAction(t, int(OperatorActionKind.LIQUIDATE), victim, 0, t)
         liq.signature = eip712.sign(pre.domain, liq, self.operator_key)

@@ -38,8 +38,9 @@ from clearline.core import encoding
 from clearline.core.apply import apply, recover_signer
 from clearline.core.errors import Rejected
 from clearline.core.hashing import keccak
-from clearline.core.state import Genesis, State
-from clearline.core.txs import Deposit, ForcedWithdrawal, Transfer, Withdraw
+from clearline.core.margin import health
+from clearline.core.state import UNDERLYING_BASE, Genesis, State
+from clearline.core.txs import Deposit, ForcedWithdrawal, OperatorAction, OperatorActionKind, Transfer, Withdraw
 from clearline.l1.batch_v2 import BatchFormatError, chunk_bounds, decode_chunk
 from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchHeader, batch_data_parts,
                                   compress_proof, decode_batch, queue_item_hash)
@@ -82,6 +83,10 @@ REASON_NAMES = {
 STATE_TYPE = "(bytes32,bytes32,bytes32,uint64,uint256,uint256,uint64,uint32,uint64,uint256,uint256)"
 _POSITION_TYPE = "(uint32,int64,int256,int256)"
 ACCOUNT_TYPE = f"(uint32,address,uint32,int256,uint64,uint8,uint8,{_POSITION_TYPE}[],uint256,bytes32[])"
+MARKET_LEAF_TYPE = ("(uint32,bytes32,uint8,bytes32,uint64,uint64,uint32,uint32,int32,int32,uint64,uint64,"
+                    "uint8,uint8,uint64,uint64,int256,uint64,int64,uint32,uint64,int64,uint64,uint64,int64[16])")
+# (market leaves with proofs, in position order; (underlying id, leaf, present, siblings))
+MARGIN_TYPE = f"(({MARKET_LEAF_TYPE},uint256,bytes32[])[],(uint32,bytes,uint256,bytes32[])[])"
 _U32, _U64 = (1 << 32) - 1, (1 << 64) - 1
 
 
@@ -423,15 +428,33 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
                      + (f" chunk {chunk_index}" if chunk_index is not None else ""))
 
 
-def collateral_witness(state: State, txs: list) -> tuple[int, int, bytes | None, list] | None:
-    """Re-execute ``txs`` (Deposits, ForcedWithdrawals, Withdraws, Transfers) from ``state``
-    (left untouched) as KIND_COLLATERAL_ROOT does: ``(reason, index, post_root, accesses)``
-    with reason 31 and the index of the first transaction the core rejects (post_root None),
-    or 0 and the post-root; ``accesses`` the account witnesses in access order. None when the
-    verifier cannot re-execute them (a new account, an account with positions)."""
+@dataclass
+class CollateralWitness:
+    """What KIND_COLLATERAL_ROOT needs besides the chunk: ``reason`` 31 and the ``index`` of the
+    first transaction the core rejects (``post_root`` None), or 0 and the post-root;
+    ``accesses`` the account witnesses and ``margins`` the margin witnesses (one per margin
+    check: a withdrawal, transfer or forced withdrawal from an account with positions, or a
+    liquidation), both in access order."""
+
+    reason: int
+    index: int
+    post_root: bytes | None
+    accesses: list
+    margins: list
+
+    def encode(self, pre: tuple) -> bytes:
+        return abi_encode([STATE_TYPE, f"{ACCOUNT_TYPE}[]", f"{MARGIN_TYPE}[]"], [pre, self.accesses, self.margins])
+
+
+def collateral_witness(state: State, txs: list) -> CollateralWitness | None:
+    """Re-execute ``txs`` (Deposits, ForcedWithdrawals, Withdraws, Transfers and LIQUIDATE
+    operator actions) from ``state`` (left untouched) as KIND_COLLATERAL_ROOT does. None when
+    the verifier cannot re-execute them: a new account, another operator action, or a
+    liquidation the core accepts (the verifier proves only that a liquidation is refused)."""
     st = State.from_blob(state.to_blob())
-    accesses = []
-    reason = 0
+    accesses: list = []
+    margins: list = []
+    reason = i = 0
     for i, tx in enumerate(txs):
         st.root()
         if type(tx) is Deposit:
@@ -447,10 +470,22 @@ def collateral_witness(state: State, txs: list) -> tuple[int, int, bytes | None,
                 accesses.append(_empty_account_witness())
             else:
                 a = st.accounts[tx.account]
-                denied_anyway = a.owner != tx.owner or tx.amount == 0 or tx.amount > a.collateral
-                if a.positions and not denied_anyway:
-                    return None  # served or denied by margin: not re-computed on L1 yet
                 accesses.append(_account_witness(st, tx.account))
+                denied_anyway = a.owner != tx.owner or tx.amount == 0 or tx.amount > a.collateral
+                if a.positions and not denied_anyway and tx.time_ms >= st.time_ms:
+                    margins.append(margin_witness(st, tx.account))
+        elif type(tx) is OperatorAction:
+            if tx.action != OperatorActionKind.LIQUIDATE:
+                return None  # another operator action: not re-executed on L1 yet
+            if tx.time_ms < st.time_ms:
+                pass  # refused for its time, before any access
+            elif not 0 <= tx.target < len(st.accounts):
+                accesses.append(_empty_account_witness())
+            else:
+                accesses.append(_account_witness(st, tx.target))
+                margins.append(margin_witness(st, tx.target))
+                if not liquidation_provably_refused(st, tx.target):
+                    return None  # a due liquidation: the verifier does not re-execute it
         else:
             try:
                 recover_signer(st, tx)
@@ -461,24 +496,73 @@ def collateral_witness(state: State, txs: list) -> tuple[int, int, bytes | None,
             else:
                 src = st.accounts[tx.account]
                 accesses.append(_account_witness(st, tx.account))
-                probe = State.from_blob(st.to_blob())
-                probe_tx = Transfer(tx.time_ms, tx.account, tx.to_subaccount, tx.amount, tx.nonce, tx.signature) \
-                    if type(tx) is Transfer else Withdraw(tx.time_ms, tx.account, tx.amount, tx.nonce, tx.signature)
-                probe_tx.signer = tx.signer
-                ok = apply(probe, probe_tx).ok
-                if src.positions and (ok or tx.amount <= src.collateral):
-                    return None  # its margin is not re-computed on L1 yet
-                if type(tx) is Transfer and ok:
-                    dest = st.account_ids.get((src.owner, tx.to_subaccount))
-                    if dest is None:
-                        return None  # a new subaccount: its absence cannot be proven
-                    accesses.append(_dest_witness(st, src, tx, dest))
+                if tx.time_ms >= st.time_ms and _signed_prechecks_pass(st, src, tx):
+                    if src.positions:
+                        margins.append(margin_witness(st, tx.account))
+                    if type(tx) is Transfer and apply(State.from_blob(st.to_blob()), _copy_signed(tx)).ok:
+                        dest = st.account_ids.get((src.owner, tx.to_subaccount))
+                        if dest is None:
+                            return None  # a new subaccount: its absence cannot be proven
+                        accesses.append(_dest_witness(st, src, tx, dest))
         r = apply(st, tx)
         if not r.ok:
             reason = 31
-            accesses.extend(_empty_account_witness() for _ in txs[i + 1:])
             break
-    return reason, i, (st.root() if not reason else None), accesses
+    return CollateralWitness(reason, i, (st.root() if not reason else None), accesses, margins)
+
+
+def _signed_prechecks_pass(st: State, src, tx) -> bool:
+    """The checks the core makes on a Withdraw or Transfer before its margin (the verifier
+    asks for a margin witness exactly when these pass and the account holds positions)."""
+    if tx.signer != src.owner or not (src.nonce < tx.nonce <= _U64) or not (0 < tx.amount <= _U64):
+        return False
+    if type(tx) is Transfer and (not 0 <= tx.to_subaccount <= _U32 or tx.to_subaccount == src.subaccount):
+        return False
+    return tx.amount <= src.collateral
+
+
+def _copy_signed(tx):
+    out = (Transfer(tx.time_ms, tx.account, tx.to_subaccount, tx.amount, tx.nonce, tx.signature)
+           if type(tx) is Transfer else Withdraw(tx.time_ms, tx.account, tx.amount, tx.nonce, tx.signature))
+    out.signer = tx.signer
+    return out
+
+
+def liquidation_provably_refused(st: State, account_id: int) -> bool:
+    """True when the core refuses to liquidate ``account_id`` for a reason the verifier
+    re-computes (equity at or above maintenance, or an unconfirmed index jump on an
+    underlying it holds), False when the liquidation is due."""
+    acct = st.accounts[account_id]
+    equity, _, mm = health(st, acct)
+    if equity >= mm:
+        return True
+    for inst in acct.positions:
+        u = st.underlying_by_symbol.get(st.markets[inst].spec.underlying)
+        if u is not None and u.liquidations_paused:
+            return True
+    return False
+
+
+def margin_witness(st: State, account_id: int) -> tuple:
+    """The market leaves of the account's positions (in position order) with their proofs
+    against the markets root, and the underlying leaves (with proofs) of those markets'
+    underlyings: the index prices of options and the liquidation pause flags."""
+    from eth_abi import decode as abi_decode
+
+    st.root()
+    acct = st.accounts[account_id]
+    markets, unders, seen = [], [], set()
+    for inst in sorted(acct.positions):
+        m = st.markets[inst]
+        (fields,) = abi_decode([MARKET_LEAF_TYPE], State.market_leaf(m)[32:])
+        present, kept = compress_proof(st.markets_tree.proof(inst))
+        markets.append((fields, present, kept))
+        u = st.underlying_by_symbol.get(m.spec.underlying)
+        if u is not None and u.config.id not in seen:
+            seen.add(u.config.id)
+            up, uk = compress_proof(st.markets_tree.proof(UNDERLYING_BASE + u.config.id))
+            unders.append((u.config.id, State.underlying_leaf(u), up, uk))
+    return (markets, unders)
 
 
 def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: State, pre: tuple, *,
@@ -492,18 +576,18 @@ def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: S
         txs = decode_chunk(chunk, 0, len(chunk), count)
     except BatchFormatError:
         return None
-    if not txs or any(type(tx) not in (Deposit, ForcedWithdrawal, Withdraw, Transfer) for tx in txs):
+    if not txs or any(type(tx) not in (Deposit, ForcedWithdrawal, Withdraw, Transfer, OperatorAction) for tx in txs):
         return None
     got = collateral_witness(state, txs)
     if got is None:
         return None
-    reason, i, post, accesses = got
+    reason, i, post = got.reason, got.index, got.post_root
     if not reason:
         if post != b.roots[c]:
             reason = 30
     if not reason and not force:
         return None
-    witness = abi_encode([STATE_TYPE, f"{ACCOUNT_TYPE}[]"], [pre, accesses])
+    witness = got.encode(pre)
     detail = (f"re-executing the chunk's {len(txs)} deposits/withdrawals gives another root than the committed "
               f"0x{b.roots[c].hex()}" if reason == 30 else f"the core rejects transaction {c * b.ref.header.txs_per_root + i}"
               if reason == 31 else "honest")

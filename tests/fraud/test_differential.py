@@ -121,7 +121,7 @@ class Gen:
         return tx
 
 
-def _verify(verifier, dep, st: State, txs: list, post_root: bytes, accesses: list) -> int:
+def _verify(verifier, dep, st: State, txs: list, post_root: bytes, w) -> int:
     """The verifier's reason for ``txs`` as one chunk from ``st`` claimed to end at ``post_root``
     (eth_call from the Rollup's address: the EIP-712 domain is the Rollup's)."""
     data = encode_batch_v2(txs, len(txs))
@@ -129,7 +129,7 @@ def _verify(verifier, dep, st: State, txs: list, post_root: bytes, accesses: lis
     (a, e), = parts
     chunk = data[a:e]
     pre = fraud.state_tuple(st)
-    witness = abi_encode([fraud.STATE_TYPE, f"{fraud.ACCOUNT_TYPE}[]"], [pre, accesses])
+    witness = w.encode(pre)
     ctx = (fraud.KIND_COLLATERAL_ROOT, 0, 1, 1, len(txs), 0, 0, st.root(), post_root,
            to_checksum_address(dep.vault))
     return verifier.functions.verify(ctx, head, chunk, witness).call({"from": dep.rollup})
@@ -167,7 +167,8 @@ def test_core_and_verifier_agree_on_generated_transactions(env):
         stats["txs"] += len(txs)
         stats["chunks"] += 1
         decoded = _decoded(txs)
-        reason, index, post, acc = fraud.collateral_witness(st, decoded)
+        w = fraud.collateral_witness(st, decoded)
+        reason, index, post, acc = w.reason, w.index, w.post_root, w
         assert (reason == 31) == rejected and (not rejected or index == len(txs) - 1)
         sol = _verify(verifier, dep, st, txs, post if post is not None else bytes(32), acc)
         stats["calls"] += 1
@@ -178,7 +179,8 @@ def test_core_and_verifier_agree_on_generated_transactions(env):
         stats["accepted_txs"] += len(good)
         if good:
             gd = _decoded(good)
-            r2, _, post2, acc2 = fraud.collateral_witness(st, gd)
+            w2 = fraud.collateral_witness(st, gd)
+            r2, post2, acc2 = w2.reason, w2.post_root, w2
             assert r2 == 0
             if rejected:
                 assert _verify(verifier, dep, st, good, post2, acc2) == 0

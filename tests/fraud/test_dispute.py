@@ -191,6 +191,7 @@ FAULTS = {
     "wrong_root": ("collateral_root", "WRONG_POST_ROOT"),
     "forged_signature": ("collateral_root", "REJECTED_TX"),
     "replayed_signature": ("collateral_root", "REJECTED_TX"),
+    "wrongful_liquidation": ("collateral_root", "REJECTED_TX"),
 }
 
 
@@ -237,3 +238,23 @@ def test_fault_is_proven_reverted_slashed_frozen_and_escapable(fresh, fault):
         on_l1 = user.token_balance()
         res = ch.escape(*call.args())
         assert res.value == max(0, call.equity) and user.token_balance() == on_l1 + res.value
+
+
+def test_proof_cost_does_not_grow_with_later_batches(fresh):
+    """Reverting batches n..last is O(1): a sequencer cannot post batch after batch behind a bad
+    one to push the proof past the block gas limit."""
+    gas = []
+    for extra in (0, 6):
+        snap = fresh.snapshot()
+        s = scenario(fresh, "minted_collateral")
+        for _ in range(extra):
+            s.r.step(2)
+            s.r.batcher.flush()
+        assert s.r.client.last_batch() == 4 + extra
+        _, p = _proof(s)
+        sub = fraud.submit_proof(s.challenger, p)
+        assert sub.batches_reverted == 2 + extra and s.r.client.last_batch() == 2
+        assert all(s.r.client.header_hash(n) == bytes(32) for n in range(3, 5 + extra))
+        gas.append(sub.prove_gas)
+        fresh.revert_to(snap)
+    assert abs(gas[1] - gas[0]) < 2_000, gas

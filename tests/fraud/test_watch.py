@@ -29,6 +29,7 @@ EXPECTED = {
     "malformed_chunk": "chunk_decode",
     "forged_signature": "collateral_root",
     "replayed_signature": "collateral_root",
+    "wrongful_liquidation": "collateral_root",
 }
 
 

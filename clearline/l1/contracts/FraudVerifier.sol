@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {EscapeState, EscapeAccount} from "./Escape.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
+import {IMarginVerifier, MarginWitness} from "./MarginWitness.sol";
 
 /// @notice What the Rollup tells the verifier about the chunk under challenge. Everything here
 ///         has already been checked by the Rollup against the stored batch header: `head` and
@@ -127,6 +128,14 @@ contract FraudVerifier {
     error WitnessCount(uint256 expected, uint256 given);
     error AccountMismatch(uint256 txIndex);
     error InvalidAccountWitness(uint256 txIndex);
+    error LiquidationNotReexecuted(uint256 txIndex); // a due liquidation: not re-executed on L1 yet
+
+    /// @notice The MarginVerifier this contract calls for account health (kept apart for size).
+    IMarginVerifier public immutable marginVerifier;
+
+    constructor(IMarginVerifier margin) {
+        marginVerifier = margin;
+    }
 
     /// @notice The reason code (non-zero) if the claim is fraud, else 0. Reverts on a witness
     ///         that does not match the committed data.
@@ -229,9 +238,11 @@ contract FraudVerifier {
         uint256 prev;
         bytes32 domain;
         uint256 ai; // next entry of `accounts`
+        uint256 mi; // next entry of `margins`
     }
 
-    /// @dev One decoded Deposit (kind 1), Withdraw (5), Transfer (6) or ForcedWithdrawal (10).
+    /// @dev One decoded Deposit (kind 1), Withdraw (5), Transfer (6), LIQUIDATE operator action
+    ///      (8) or ForcedWithdrawal (10).
     struct Op {
         uint256 kind;
         uint256 time;
@@ -250,8 +261,8 @@ contract FraudVerifier {
         view
         returns (uint256)
     {
-        (EscapeState memory s, EscapeAccount[] memory accounts) =
-            abi.decode(witness, (EscapeState, EscapeAccount[]));
+        (EscapeState memory s, EscapeAccount[] memory accounts, MarginWitness[] memory margins) =
+            abi.decode(witness, (EscapeState, EscapeAccount[], MarginWitness[]));
         _checkState(s, x.preRoot);
         (bool ok,,,) = _walk(chunk, count, type(uint256).max);
         if (!ok) revert ChunkDoesNotDecode();
@@ -264,13 +275,16 @@ contract FraudVerifier {
             (op, c.p, valid) = _readOp(chunk, c.p, c.prev, i);
             if (!valid || op.time < s.timeMs) return REASON_REJECTED;
             c.prev = op.time;
-            uint256 r = op.kind == 1
-                ? _applyDeposit(c, s, _next(c, accounts), op, i)
-                : op.kind == 10 ? _applyForced(c, s, _next(c, accounts), op, i) : _applySigned(c, s, accounts, op, i);
+            uint256 r;
+            if (op.kind == 1) r = _applyDeposit(c, s, _next(c, accounts), op, i);
+            else if (op.kind == 10) r = _applyForced(c, s, _next(c, accounts), margins, op, i);
+            else if (op.kind == 8) r = _liquidationRefused(c, s, _next(c, accounts), margins, op, i);
+            else r = _applySigned(c, s, accounts, margins, op, i);
             if (r != 0) return r;
             s.timeMs = uint64(op.time);
         }
         if (c.ai != accounts.length) revert WitnessCount(c.ai, accounts.length);
+        if (c.mi != margins.length) revert WitnessCount(c.mi, margins.length);
         return keccak256(abi.encode(STATE_TAG, s)) != x.postRoot ? REASON_WRONG_POST_ROOT : 0;
     }
 
@@ -300,10 +314,14 @@ contract FraudVerifier {
     }
 
     /// @dev clearline.core.apply._forced_withdrawal: served or denied, the item is consumed.
-    function _applyForced(Ctx memory c, EscapeState memory s, EscapeAccount memory a, Op memory f, uint256 i)
-        private
-        pure
-        returns (uint256)
+    function _applyForced(
+        Ctx memory c,
+        EscapeState memory s,
+        EscapeAccount memory a,
+        MarginWitness[] memory margins,
+        Op memory f,
+        uint256 i
+    ) private view returns (uint256)
     {
         if (f.queueIndex != s.l1QueuePos) return REASON_REJECTED;
         if (f.target > type(uint32).max || f.amount > type(uint64).max) return REASON_REJECTED;
@@ -312,7 +330,10 @@ contract FraudVerifier {
         if (a.id != f.target) revert AccountMismatch(i);
         _openAccount(c, s, a, i);
         if (a.owner != f.owner || f.amount == 0 || int256(f.amount) > a.collateral) return 0; // denied
-        if (a.positions.length != 0) revert AccountHasPositions(i);
+        if (a.positions.length != 0) {
+            (int256 eq, int256 im,,) = _health(c, s, a, margins);
+            if (eq - int256(f.amount) < im) return 0; // denied: not free collateral
+        }
         a.collateral -= int256(f.amount);
         s.totalWithdrawals += f.amount;
         s.accountsRoot = _rootMem(c.zs, a.id, _accountLeaf(a), a.present, a.siblings);
@@ -320,10 +341,14 @@ contract FraudVerifier {
     }
 
     /// @dev A Withdraw or a Transfer (clearline.core.apply._withdraw / _transfer).
-    function _applySigned(Ctx memory c, EscapeState memory s, EscapeAccount[] memory accounts, Op memory w, uint256 i)
-        private
-        pure
-        returns (uint256)
+    function _applySigned(
+        Ctx memory c,
+        EscapeState memory s,
+        EscapeAccount[] memory accounts,
+        MarginWitness[] memory margins,
+        Op memory w,
+        uint256 i
+    ) private view returns (uint256)
     {
         EscapeAccount memory a = _next(c, accounts);
         if (w.target >= s.nextAccountId) return REASON_REJECTED; // unknown account
@@ -340,7 +365,10 @@ contract FraudVerifier {
             return REASON_REJECTED;
         }
         if (int256(w.amount) > a.collateral) return REASON_REJECTED; // before the margin, as the core
-        if (a.positions.length != 0) revert AccountHasPositions(i);
+        if (a.positions.length != 0) {
+            (int256 eq, int256 im,,) = _health(c, s, a, margins);
+            if (eq - int256(w.amount) < im) return REASON_REJECTED; // more than the free collateral
+        }
         a.nonce = uint64(w.nonce);
         a.collateral -= int256(w.amount);
         s.accountsRoot = _rootMem(c.zs, a.id, _accountLeaf(a), a.present, a.siblings);
@@ -354,6 +382,35 @@ contract FraudVerifier {
         d.collateral += int256(w.amount);
         s.accountsRoot = _rootMem(c.zs, d.id, _accountLeaf(d), d.present, d.siblings);
         return 0;
+    }
+
+    /// @dev An operator LIQUIDATE (clearline.core.liquidation.liquidate): the core refuses it for
+    ///      an unknown account, an account at or above its maintenance requirement, or one holding
+    ///      an underlying whose index jump is unconfirmed, whoever signed it. A liquidation that is
+    ///      due is not re-executed here (it reverts: not provable by this kind).
+    function _liquidationRefused(
+        Ctx memory c,
+        EscapeState memory s,
+        EscapeAccount memory a,
+        MarginWitness[] memory margins,
+        Op memory op,
+        uint256 i
+    ) private view returns (uint256) {
+        if (op.target >= s.nextAccountId) return REASON_REJECTED;
+        if (a.id != op.target) revert AccountMismatch(i);
+        _openAccount(c, s, a, i);
+        (int256 eq,, int256 mm, bool paused) = _health(c, s, a, margins);
+        if (eq >= mm || paused) return REASON_REJECTED;
+        revert LiquidationNotReexecuted(i);
+    }
+
+    function _health(Ctx memory c, EscapeState memory s, EscapeAccount memory a, MarginWitness[] memory margins)
+        private
+        view
+        returns (int256, int256, int256, bool)
+    {
+        if (c.mi >= margins.length) revert WitnessCount(c.mi + 1, margins.length);
+        return marginVerifier.provenHealth(s.marketsRoot, a, margins[c.mi++]);
     }
 
     /// @dev The EIP-712 signer under the Rollup's domain; 0 unless canonical (low s, r, s > 0).
@@ -384,7 +441,7 @@ contract FraudVerifier {
     {
         uint256 head = uint8(c[p]);
         op.kind = head & 0x0F;
-        if (head == FALLBACK || (op.kind != 1 && op.kind != 5 && op.kind != 6 && op.kind != 10)) {
+        if (head == FALLBACK || (op.kind != 1 && op.kind != 5 && op.kind != 6 && op.kind != 8 && op.kind != 10)) {
             revert NotACollateralChunk(i);
         }
         ++p;
@@ -395,6 +452,13 @@ contract FraudVerifier {
             int256 t = int256(prev) + _unzz(z);
             if (t < 0 || t > int256(uint256(type(uint64).max))) return (op, p, false);
             op.time = uint256(t);
+        }
+        if (op.kind == 8) {
+            if (uint8(c[p]) != 2) revert NotACollateralChunk(i); // operator actions other than LIQUIDATE
+            (op.target, p,) = _u(c, p + 1); // the account
+            (, p,) = _u(c, p); //              arg (unused)
+            (, p,) = _u(c, p); //              signed timestamp (the signature is not needed:
+            return (op, p + 64, true); //      the core refuses a healthy account's liquidation from anyone)
         }
         if (op.kind == 1 || op.kind == 10) {
             (op.queueIndex, p,) = _u(c, p);

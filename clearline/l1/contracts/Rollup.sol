@@ -362,10 +362,11 @@ contract Rollup {
         reason = verifier.verify(x, p.head, p.chunk, p.witness);
         if (reason == 0) revert NotFraud(number, ci, p.kind);
 
-        // consequences: revert batches number..last, slash the bond, freeze
-        for (uint256 i = number; i <= last; ++i) {
-            delete _headers[i];
-        }
+        // consequences: revert batches number..last, slash the bond, freeze. The reverted headers
+        // are cut off by _lastBatch (the views report none above it, and a frozen Rollup never
+        // appends again), so the proof costs the same however many batches follow: a sequencer
+        // cannot price a proof out of a block by posting more batches after a bad one.
+        delete _headers[number];
         _lastBatch = uint48(number - 1);
         _queuePosition = h.queueStart;
         uint256 total = bond;
@@ -427,14 +428,18 @@ contract Rollup {
         return _finalizedQueuePosition;
     }
 
-    /// @notice Stored header hash of batch `number` (0 if none).
+    /// @notice Stored header hash of batch `number` (0 if none, or reverted by a fraud proof).
     function headerHash(uint256 number) external view returns (bytes32) {
-        return _headers[number];
+        return _header(number);
     }
 
     /// @notice Header hash of batch `number` and the last finalized batch number.
     function batchInfo(uint256 number) external view returns (bytes32, uint256) {
-        return (_headers[number], _lastFinalized);
+        return (_header(number), _lastFinalized);
+    }
+
+    function _header(uint256 number) private view returns (bytes32) {
+        return number > _lastBatch ? bytes32(0) : _headers[number];
     }
 
     function frozen() external view returns (bool) {
