@@ -7,19 +7,72 @@ import json
 import sys
 
 
+# --inject-fault KIND: one line each (the kinds of clearline.sequencer.faults.FaultKind)
+FAULT_HELP = {
+    "skipped_queue_item": "a batch leaves out one L1 deposit and serves the next queue item in its place",
+    "minted_collateral": "a deposit credits more than its L1 queue item holds",
+    "wrong_root": "one committed state root is not the root of the batch's data",
+    "malformed_chunk": "a chunk of the batch data carries a trailing byte",
+    "bad_framing": "the header's txsPerRoot is not the data's chunk size",
+    "wrong_queue_end": "the header's queueEnd claims one L1 queue item fewer than the batch consumed",
+    "forged_signature": "a withdrawal pays more than its owner signed",
+    "replayed_signature": "a signed withdrawal is posted twice and paid twice",
+    "wrongful_liquidation": "an operator liquidation of a healthy account",
+}
+
+
+def _fault_kinds() -> list[str]:
+    from .sequencer.faults import FaultKind
+
+    return [k.value for k in FaultKind]
+
+
+def _fault_epilog() -> str:
+    kinds = _fault_kinds()
+    width = max(map(len, kinds))
+    return ("fault kinds (--inject-fault KIND; a faulty sequencer for testing the dispute game, off by default):\n"
+            + "\n".join(f"  {k:{width}}  {FAULT_HELP.get(k, '')}".rstrip() for k in kinds))
+
+
+def _add_fault_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--inject-fault", metavar="KIND", choices=_fault_kinds(), default=None,
+                   help="post one doctored batch carrying this invalid transition (a faulty sequencer, to test "
+                        "the dispute game; needs the embedded L1; kinds below)")
+    p.add_argument("--fault-batch", metavar="N", type=int, default=None,
+                   help="with --inject-fault: the batch number to doctor (default: the first batch that can carry "
+                        "the fault)")
+
+
+def _check_fault_arguments(args, no_l1: bool) -> None:
+    if args.inject_fault is None:
+        if args.fault_batch is not None:
+            raise SystemExit(f"clearline {args.command}: --fault-batch needs --inject-fault")
+        return
+    if no_l1:
+        raise SystemExit(f"clearline {args.command}: --inject-fault needs the embedded L1 chain (drop --no-l1)")
+    if args.fault_batch is not None and args.fault_batch < 1:
+        raise SystemExit(f"clearline {args.command}: --fault-batch must be a batch number (1 or more)")
+
+
 def _cmd_demo(args) -> int:
     from .sim.demo import run_demo
 
+    _check_fault_arguments(args, args.no_l1)
+    if args.challenge and not args.watch:
+        raise SystemExit("clearline demo: --challenge needs --watch")
     run_demo(args.seconds, seed=args.seed, data_dir=args.data_dir, steps_per_s=args.steps_per_s, speed=args.speed,
-             with_l1=not args.no_l1, api=not args.no_api, port=args.port, watch=args.watch)
+             with_l1=not args.no_l1, api=not args.no_api, port=args.port, watch=args.watch,
+             challenge=args.challenge, fault=args.inject_fault, fault_batch=args.fault_batch)
     return 0
 
 
 def _cmd_node(args) -> int:
     from .node.run import run_node
 
+    _check_fault_arguments(args, args.no_l1)
     return run_node(data_dir=args.data_dir, port=args.port, sim=args.sim, seed=args.seed, seconds=args.seconds,
-                    with_l1=not args.no_l1, rate=args.rate, burst=args.burst)
+                    with_l1=not args.no_l1, rate=args.rate, burst=args.burst, fault=args.inject_fault,
+                    fault_batch=args.fault_batch)
 
 
 def _cmd_bench(args) -> int:
@@ -93,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="clearline", description="Off-chain clearing and settlement for crypto derivatives.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("demo", help="run a node with a simulated market and a live summary")
+    d = sub.add_parser("demo", help="run a node with a simulated market and a live summary",
+                       epilog=_fault_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("--seconds", type=float, default=None, help="stop after N seconds (default: until Ctrl-C)")
     d.add_argument("--seed", type=int, default=1, help="seed of the simulated market (default 1)")
     d.add_argument("--data-dir", default=None, help="where the journal goes (default: a new temp dir)")
@@ -108,9 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--watch", action="store_true",
                    help="attach a watchtower to the embedded chain: it checks every posted batch from L1 data "
                         "(watch_checked_batches, watch_challenges, watch_lag_s in the summary)")
+    d.add_argument("--challenge", action="store_true",
+                   help="with --watch: on the first wrong commitment the watchtower builds and submits the fraud "
+                        "proof itself from a challenger account of the embedded chain; after a successful proof "
+                        "the system is frozen and the demo stops")
+    _add_fault_arguments(d)
     d.set_defaults(func=_cmd_demo)
 
-    n = sub.add_parser("node", help="run a node with the API (embedded L1; --sim adds the simulated market)")
+    n = sub.add_parser("node", help="run a node with the API (embedded L1; --sim adds the simulated market)",
+                       epilog=_fault_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     n.add_argument("--data-dir", default=None, help="where the journal goes (default: a new temp dir)")
     n.add_argument("--port", type=int, default=8700, help="API port on 127.0.0.1 (default 8700; a free port if taken)")
     n.add_argument("--sim", action="store_true", help="drive the node with the simulated market and its operator")
@@ -119,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     n.add_argument("--no-l1", action="store_true", help="no embedded L1 chain (no deposits, batches or faucet)")
     n.add_argument("--rate", type=float, default=100.0, help="signed writes per second per account (default 100)")
     n.add_argument("--burst", type=int, default=200, help="rate-limit burst per account (default 200)")
+    _add_fault_arguments(n)
     n.set_defaults(func=_cmd_node)
 
     b = sub.add_parser("bench", help="run the benchmarks and print figures")

@@ -117,6 +117,28 @@ def _encode(tx) -> bytes:
     return encode_tx(tx)
 
 
+def _sim_faulty_batcher():
+    """A ``FaultyBatcher`` for live traffic (demo, node): a batch the fault cannot be worked
+    into (the doctored transactions would be rejected, e.g. a skipped deposit that created an
+    account shifts every later account id) is posted honestly and the fault stays armed for
+    the next one; ``not_injected`` keeps why (one line per batch tried)."""
+    from clearline.sequencer.faults import FaultyBatcher
+
+    class SimFaultyBatcher(FaultyBatcher):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            self.not_injected: list[str] = []
+
+        def _doctor(self, plan, pre, txs):
+            try:
+                return super()._doctor(plan, pre, txs)
+            except RuntimeError as exc:  # the doctored batch does not apply: this one stays honest
+                self.not_injected.append(f"batch {plan.number}: {exc}")
+                return None
+
+    return SimFaultyBatcher
+
+
 def rollup_genesis(chain: Chain, seed: int = 1) -> tuple[Genesis, dict]:
     predicted = predict_addresses(chain, chain.accounts[0])
     g = dataclasses.replace(demo_genesis(seed), chain_id=chain.chain_id,
@@ -126,7 +148,15 @@ def rollup_genesis(chain: Chain, seed: int = 1) -> tuple[Genesis, dict]:
 
 def make_sim_rollup(chain: Chain, *, makers: int = 2, takers: int = 2, leveraged: int = 1, seed: int = 1,
                 challenge_period: int = 100, forced_deadline: int = 1_000, deposit_scale: int = 1,
-                journal_url: str = "sqlite://", **batcher_kw) -> SimRollup:
+                journal_url: str = "sqlite://", fault=None, fault_batch: int | None = None,
+                **batcher_kw) -> SimRollup:
+    """The simulated market's rollup on ``chain`` (see the module docstring). ``fault``: a
+    ``clearline.sequencer.faults.FaultKind`` (or its value) makes the batcher a
+    ``FaultyBatcher`` that doctors one posted batch (batch ``fault_batch``, or the first one
+    that can carry the fault), signing with the simulated operator's key where the fault
+    needs it; off (None) by default. ``fault_batch`` without ``fault`` is refused."""
+    if fault is None and fault_batch is not None:
+        raise ValueError("fault_batch needs a fault")
     genesis, predicted = rollup_genesis(chain, seed)
     deployment = deploy(chain, deployer=chain.accounts[0], challenge_period=challenge_period,
                         forced_deadline=forced_deadline, genesis_state_root=State(genesis).root(),
@@ -136,8 +166,12 @@ def make_sim_rollup(chain: Chain, *, makers: int = 2, takers: int = 2, leveraged
     journal = open_journal(journal_url)
     sequencer = Sequencer(journal, genesis, workers=1)
     batcher_kw = {"max_delay_ms": 1_000, **batcher_kw}
-    batcher = Batcher(journal, client, genesis, **batcher_kw)
     sim = SimulatedMarket(genesis, seed=seed, makers=makers, takers=takers, leveraged=leveraged)
+    if fault is None:
+        batcher = Batcher(journal, client, genesis, **batcher_kw)
+    else:
+        batcher = _sim_faulty_batcher()(journal, client, genesis, fault=fault, fault_batch=fault_batch,
+                                        operator_key=sim.operator_key, **batcher_kw)
     users = {}
     if len(sim.traders) + 1 > len(chain.accounts):
         raise ValueError(f"need {len(sim.traders) + 1} funded chain accounts")

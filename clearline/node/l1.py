@@ -6,7 +6,9 @@ items to the node's intake queue (in order, from the node's own ``l1_queue_pos``
 batch when one is due; keeps the embedded chain's clock with the market's (demo); finalizes
 batches past their challenge period; in the demo, claims finalized withdrawals on L1 for their
 owners (anyone may); runs faucet requests; and publishes an immutable status dict that the
-API returns as is (``status()``).
+API returns as is (``status()``). Once the system is frozen (a fraud proof succeeded) it logs
+that once and stops posting, finalizing and claiming (each would revert ``IsFrozen``); with a
+``FaultyBatcher`` (``--inject-fault``) it logs the injection once (``injected``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ class L1Worker:
         self._claimed_batches: set[int] = set()
         self._status: dict = {"enabled": True}
         self.error: str | None = None
+        # set once the system is frozen (a fraud proof succeeded): the worker stops posting,
+        # finalizing and claiming (every such call would revert IsFrozen) and only refreshes
+        # its status; accounts exit with `clearline escape`
+        self.frozen = False
+        self.injected: dict | None = None  # the fault a FaultyBatcher injected (--inject-fault), once it did
         node.l1 = self
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -59,11 +66,12 @@ class L1Worker:
         self._thread.start()
         return self
 
-    def stop(self, flush: bool = False, timeout: float = 120.0) -> None:
-        """Stop ticking; with ``flush``, first post everything and let it finalize (demo end)."""
+    def stop(self, flush: bool = False, timeout: float = 120.0, finalize: bool = True) -> None:
+        """Stop ticking; with ``flush``, first post everything and (with ``finalize``) let it
+        finalize (demo end; without ``finalize``, call ``finalize_all`` later)."""
         if self._thread is not None:
             done: Future = Future()
-            self._jobs.put(("stop", flush, done))
+            self._jobs.put(("stop", (flush, finalize), done))
             done.result(timeout)
             self._thread.join(timeout)
             self._thread = None
@@ -76,6 +84,14 @@ class L1Worker:
         self._jobs.put(("faucet", (owner, amount), f))
         return f
 
+    def on_l1(self, fn) -> Future:
+        """Run ``fn()`` on the worker's thread (the chain client is not thread-safe), then hand
+        the Vault queue items it made to the node; the future gets ``fn``'s result (demo
+        top-ups: do not wait on it from the node's thread)."""
+        f: Future = Future()
+        self._jobs.put(("l1", fn, f))
+        return f
+
     # -- the loop -----------------------------------------------------------------------------------
     def _run(self) -> None:
         next_tick = time.monotonic()
@@ -86,15 +102,19 @@ class L1Worker:
                 kind = None
             if kind == "stop":
                 try:
-                    if arg:
-                        self._flush()
+                    flush, finalize = arg
+                    if flush:
+                        self._flush(finalize)
                     fut.set_result(None)
                 except Exception as e:  # noqa: BLE001
-                    fut.set_exception(e)
+                    if self._frozen_by(e):  # frozen while flushing: nothing more can be posted
+                        fut.set_result(None)
+                    else:
+                        fut.set_exception(e)
                 return
-            if kind == "faucet":
+            if kind in ("faucet", "l1"):
                 try:
-                    fut.set_result(self._faucet(*arg))
+                    fut.set_result(self._faucet(*arg) if kind == "faucet" else self._l1_job(arg))
                 except Exception as e:  # noqa: BLE001 - reported to the requester
                     fut.set_exception(e)
                 continue
@@ -103,14 +123,48 @@ class L1Worker:
                 try:
                     self.tick()
                 except Exception as e:  # keep serving status; a person must look
+                    if self._frozen_by(e):
+                        continue
                     self.error = f"{type(e).__name__}: {e}"
                     log.exception("L1 tick failed")
 
     def _node(self, fn):
         return self.node.call(fn).result(30)
 
+    def check_frozen(self) -> bool:
+        """Whether the system is frozen (asks L1 until it is; logs the freeze once)."""
+        if not self.frozen and self.r.client.frozen():
+            self.frozen = True
+            c = self.r.client
+            log.warning("L1 is frozen (a fraud proof succeeded): the L1 worker stops posting batches, finalizing "
+                        "and claiming; batches on chain %d, finalized %d; accounts exit with `clearline escape`",
+                        c.last_batch(), c.last_finalized_batch())
+        return self.frozen
+
+    def _frozen_by(self, exc: BaseException) -> bool:
+        """``exc`` is a revert because the system froze meanwhile: stop posting, not an error."""
+        from ..l1.client import L1Revert
+
+        try:
+            frozen = isinstance(exc, L1Revert) and exc.error == "IsFrozen" or self.check_frozen()
+        except Exception:  # noqa: BLE001 - L1 unreadable: report the original error
+            return False
+        if frozen:
+            if not self.frozen:
+                self.frozen = True
+                log.warning("L1 is frozen (IsFrozen): the L1 worker stops posting batches, finalizing and claiming")
+            try:
+                self._refresh()
+            except Exception:  # noqa: BLE001 - the status is refreshed next tick
+                pass
+            return True
+        return False
+
     def tick(self, flush: bool = False) -> None:
         r = self.r
+        if self.check_frozen():
+            self._refresh()
+            return
         now_ms = self._node(lambda n: n.clock())
         self.feed(now_ms)
         if self.chain_time is not None:
@@ -121,6 +175,12 @@ class L1Worker:
         for p in results:
             self.posted.append(p)
             self.gas += p.gas_used
+        injected = getattr(r.batcher, "injected", None)
+        if injected is not None and self.injected is None:
+            self.injected = dict(injected)
+            log.warning("fault injected (--inject-fault): batch %s carries %s (%s)", injected.get("batch"),
+                        injected.get("fault"), ", ".join(f"{k}={v}" for k, v in injected.items()
+                                                        if k not in ("fault", "batch")) or "no detail")
         ready = r.batcher.finalize_ready()
         if ready:
             self.finalized = max(self.finalized, *ready)
@@ -142,8 +202,16 @@ class L1Worker:
                 raise RuntimeError(f"queue item {tx.queue_index} was rejected: {ack.receipt}")
         return len(txs)
 
-    def _flush(self) -> None:
+    def _flush(self, finalize: bool = True) -> None:
         self.tick(flush=True)
+        if finalize:
+            self.finalize_all()
+
+    def finalize_all(self) -> None:
+        """Let every posted batch's challenge period pass, then finalize and claim (demo end;
+        on the caller's thread once the worker is stopped). Nothing to do once frozen."""
+        if self.check_frozen():
+            return
         period = self.r.deployment.challenge_period
         self.r.chain.advance_time(period + 1)
         self.tick()
@@ -174,6 +242,11 @@ class L1Worker:
 
     def _withdrawals(self) -> list[dict]:
         return self._node(lambda n: list(n.bus.history.withdrawals))
+
+    def _l1_job(self, fn):
+        out = fn()
+        self.feed(self._node(lambda n: n.clock()))
+        return out
 
     def _faucet(self, owner: bytes, amount: int) -> dict:
         r = self.r

@@ -34,7 +34,12 @@ def require_fresh_journal(path: str) -> None:
 
 
 def run_node(*, data_dir: str | None = None, port: int = 8700, sim: bool = False, seed: int = 1,
-             seconds: float | None = None, with_l1: bool = True, rate: float = 100.0, burst: int = 200) -> int:
+             seconds: float | None = None, with_l1: bool = True, rate: float = 100.0, burst: int = 200,
+             fault: str | None = None, fault_batch: int | None = None) -> int:
+    """Serve the node until ``seconds`` pass or Ctrl-C. ``fault`` (a ``FaultKind`` value; embedded
+    L1 only): the batcher is a ``FaultyBatcher`` that doctors one posted batch (``fault_batch``,
+    or the first that can carry it); the L1 worker logs the injection (``clearline.node.l1``,
+    on stderr) and, once a fraud proof freezes the system, stops posting."""
     from ..api.server import ApiServer
     from ..journal import open_journal
     from ..core.state import Genesis
@@ -45,6 +50,14 @@ def run_node(*, data_dir: str | None = None, port: int = 8700, sim: bool = False
     from .l1 import L1Worker
     from .service import NodeService
 
+    if fault is not None:
+        from ..sequencer.faults import FaultKind
+
+        fault = FaultKind(fault).value  # ValueError on an unknown kind
+        if not with_l1:
+            raise SystemExit("--inject-fault needs the embedded L1 chain (not --no-l1)")
+    elif fault_batch is not None:
+        raise SystemExit("--fault-batch needs --inject-fault")
     data_dir = data_dir or tempfile.mkdtemp(prefix="clearline-node-")
     os.makedirs(data_dir, exist_ok=True)
     path = os.path.join(data_dir, "journal.sqlite")
@@ -59,7 +72,8 @@ def run_node(*, data_dir: str | None = None, port: int = 8700, sim: bool = False
 
         chain = InProcessChain(n_accounts=20)
         rollup = make_sim_rollup(chain, makers=4, takers=6, leveraged=3, seed=seed, journal_url=path,
-                                 challenge_period=L1_CHALLENGE_S, forced_deadline=3_600, max_delay_ms=2_000)
+                                 challenge_period=L1_CHALLENGE_S, forced_deadline=3_600, max_delay_ms=2_000,
+                                 fault=fault, fault_batch=fault_batch)
         seq, market = rollup.sequencer, rollup.sim
         chain_t0 = chain.now()
     else:
@@ -75,7 +89,8 @@ def run_node(*, data_dir: str | None = None, port: int = 8700, sim: bool = False
     node = NodeService(seq, operator_key=market.operator_key, demo=True, pricing_time_scale=PRICING_TIME_SCALE)
     ticker = None
     if sim:
-        ticker = DemoMarket(market, market_s, withdraw=False)
+        ticker = DemoMarket(market, market_s, withdraw=False,
+                            topups=rollup.users if rollup is not None and fault is not None else None)
         node.add_ticker(ticker, 0.05, "simulated market")
     worker = None
     if rollup is not None:
@@ -87,6 +102,10 @@ def run_node(*, data_dir: str | None = None, port: int = 8700, sim: bool = False
     server = ApiServer(node, port, rate=rate, burst=burst).start()
     print(f"clearline node: journal {path}; API: {server.url}/api/v1 (OpenAPI {server.url}/openapi.json); "
           f"UI: {server.url}/", flush=True)
+    if fault is not None:
+        from ..sim.demo import fault_line
+
+        print(fault_line(fault, fault_batch, None) + "; the L1 worker logs the injection", flush=True)
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
@@ -104,5 +123,9 @@ def run_node(*, data_dir: str | None = None, port: int = 8700, sim: bool = False
     rebuilt, last = recover_state(seq.journal, use_snapshot=False)
     seq.close()
     ok = rebuilt.root() == root
+    if worker is not None and fault is not None:
+        inj = worker.injected
+        print(f"fault_injected={inj['fault']} fault_batch={inj['batch']}" if inj is not None
+              else f"fault_injected=none fault_kind={fault}: no posted batch carried it", flush=True)
     print(f"journal seq={last} state_root=0x{root.hex()} replay={'ok' if ok else 'MISMATCH'}", flush=True)
     return 0 if ok else 1

@@ -5,7 +5,9 @@ intake queue with group commit) with the simulated market and its operator as ti
 thread, the L1 side (queue feeder, batcher, finality, withdrawals paid on L1) on the L1
 worker's thread, and the API + web UI served on 127.0.0.1 (``UI: http://127.0.0.1:8700/``).
 It shows a live summary, and at the end proves that the journal rebuilds the same state root
-before printing ``state_root=0x…``.
+before printing ``state_root=0x…``. ``--watch [--challenge]`` attaches a watchtower (that
+proves fraud itself); ``--inject-fault KIND`` makes the batcher post one invalid batch (see
+``run_demo``).
 """
 
 from __future__ import annotations
@@ -141,31 +143,70 @@ def render(state, stats: DemoStats, sim: SimulatedMarket, seq: Sequencer, elapse
         t.caption += (f"\nL1: batches posted {l1_state['batches']}, gas used {l1_state['gas']:,}, finalized height "
                       f"{l1_state['finalized']}, withdrawals paid on L1 {l1_state['paid']} "
                       f"({_usd(l1_state['paid_usd6'])})")
+        if l1_state.get("fault") is not None:
+            t.caption += "\n" + l1_state["fault"]
         w = l1_state.get("watch")
         if w is not None:
             t.caption += (f"\nwatchtower: batches checked {w['watch_checked_batches']}, challenges "
                           f"{w['watch_challenges']}, lag {w.get('watch_lag_s', '-')} s (max {w.get('watch_lag_max_s', '-')} s)")
+            if w.get("watch_proven"):
+                t.caption += "\nwatchtower " + proven_line(w["watch_proven"])
+            elif w.get("watch_proof_error"):
+                t.caption += f"\nwatchtower could not prove it: {w['watch_proof_error']}"
+        if l1_state.get("frozen"):
+            t.caption += "\nL1 FROZEN: no more batches; accounts exit with `clearline escape`"
     if ui_url:
         t.caption += f"\nUI: {ui_url}"
     return t
 
 
+def fault_line(kind: str, fault_batch: int | None, injected: dict | None) -> str:
+    """The summary's line about ``--inject-fault``."""
+    if injected is None:
+        where = f"batch {fault_batch}" if fault_batch is not None else "the first batch that can carry it"
+        return f"fault armed (--inject-fault): {kind} in {where}, not injected yet"
+    extra = ", ".join(f"{k} {v}" for k, v in injected.items() if k not in ("fault", "batch"))
+    return f"FAULT INJECTED (--inject-fault): batch {injected['batch']} carries {injected['fault']}" + (
+        f" ({extra})" if extra else "")
+
+
+def proven_line(p: dict) -> str:
+    """One line of what the watchtower proved (``watch.prove``'s dict)."""
+    where = f"batch {p['batch']}, chunk {p['chunk']}" + (
+        f", transaction {p['tx_index']}" if p.get("tx_index") is not None else "")
+    return (f"PROVEN fraud at {where}: {p['kind']} / {p['reason']}; {p['batches_reverted']} batch(es) reverted, "
+            f"bond paid to the challenger {p['reward_wei']} wei (burnt {p['burnt_wei']} wei), frozen: {p['frozen']}")
+
+
 L1_CHALLENGE_S = 10  # the demo's challenge period (days in production)
+# ... with `--watch --challenge`: the watchtower shares the CPU with the node and the market (a
+# verdict can lag a batch by several seconds, more at --speed > 1), so it gets a longer window
+L1_CHALLENGE_WATCH_S = 120
 WITHDRAW_AFTER_S = 8  # market seconds before the demo's taker asks to withdraw to L1
+
+
+TOPUP_EVERY_S = 3  # with --inject-fault: market seconds between the traders' top-ups through the Vault
+TOPUP_USD6 = 10 * 1_000_000
 
 
 class DemoMarket:
     """The simulated market and its operator as a ticker on the node thread: marks and
     housekeeping every 4th step, the traders' signed orders every step, and one withdrawal to
-    L1 by a taker after ``WITHDRAW_AFTER_S`` market seconds."""
+    L1 by a taker after ``WITHDRAW_AFTER_S`` market seconds. With ``topups`` (trader name ->
+    its ``L1Client``; the demo passes them with ``--inject-fault``), three traders also top up
+    their account through the Vault every ``TOPUP_EVERY_S`` market seconds (three adjacent L1
+    deposits into existing accounts, made on the L1 worker's thread), so faults about L1
+    deposits can land in batches after the first one."""
 
-    def __init__(self, sim: SimulatedMarket, market_seconds, withdraw: bool):
+    def __init__(self, sim: SimulatedMarket, market_seconds, withdraw: bool, topups: dict | None = None):
         self.sim = sim
         self.market_seconds = market_seconds
         self.withdraw = withdraw
         self.step = 0
         self.running = True
         self.withdrawal_seq = 0
+        self.topups = topups
+        self.topup_rounds = 0
 
     def __call__(self, node, t: int) -> None:
         if not self.running:
@@ -184,7 +225,24 @@ class DemoMarket:
         node.commit_payloads(sim.step(t, st))
         if self.withdraw and not self.withdrawal_seq and self.market_seconds() >= WITHDRAW_AFTER_S:
             self._withdraw(node, t)
+        if self.topups and getattr(node, "l1", None) is not None \
+                and self.market_seconds() >= TOPUP_EVERY_S * (self.topup_rounds + 1):
+            self._topup(node)
         self.step += 1
+
+    def _topup(self, node) -> None:
+        funded = [tr for tr in self.sim.traders if tr.account >= 0 and tr.name in self.topups]
+        if not funded:
+            return
+        users = [self.topups[funded[(3 * self.topup_rounds + i) % len(funded)].name] for i in range(3)]
+        self.topup_rounds += 1
+
+        def deposit():
+            for u in users:
+                u.mint(u.address, TOPUP_USD6)
+                u.deposit(0, TOPUP_USD6)
+
+        node.l1.on_l1(deposit)  # not awaited: the L1 worker feeds the deposits back to this thread
 
     def _withdraw(self, node, t: int) -> None:
         from ..core import eip712
@@ -200,7 +258,8 @@ class DemoMarket:
 
 def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, steps_per_s: float = 20.0,
              console: Console | None = None, speed: float = 1.0, with_l1: bool = True, api: bool = True,
-             port: int = 8700, watch: bool = False, watch_out: dict | None = None) -> bytes:
+             port: int = 8700, watch: bool = False, watch_out: dict | None = None, challenge: bool = False,
+             fault: str | None = None, fault_batch: int | None = None) -> bytes:
     """Run the demo for ``seconds`` of wall time (None: until Ctrl-C). ``speed`` > 1 runs the
     simulated clock faster than the wall clock (the node's clock is passed into the core, so
     the core cannot tell): at speed 4, 30 s of wall time cover 2 minutes of market time.
@@ -209,8 +268,34 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
     chain in a thread: it checks every posted batch from L1 data alone; the summary shows
     ``watch_checked_batches``, ``watch_challenges`` and ``watch_lag_s`` (median seconds from a
     batch's append to its verdict; ``watch_lag_max_s`` the largest). ``watch_out``: a dict
-    filled with those figures and ``l1_batches`` / ``batch_interval_s``."""
+    filled with those figures and ``l1_batches`` / ``batch_interval_s``.
+
+    ``challenge`` (with ``watch``): the watchtower proves the first wrong commitment itself,
+    from a challenger account of the embedded chain (not the sequencer's): commit, then
+    reveal (``watch.prove``). A successful proof reverts the batch and every later one and
+    freezes the system; the demo then stops (the market, the L1 worker, which posts nothing
+    more) and prints what was proven. ``fault`` (a ``FaultKind`` value, embedded L1 only):
+    the batcher is a ``FaultyBatcher`` that doctors one posted batch (``fault_batch``, or
+    the first that can carry the fault); off by default.
+
+    Ends with ``SystemExit`` (non-zero) when the watchtower finds a wrong commitment that is
+    not the injected fault, finds the injected fault but (with ``challenge``) cannot prove it,
+    or misses it, and when no posted batch could carry the fault; a run whose injected fault
+    was caught (and proven) ends normally."""
     from ..node import NodeService
+
+    if fault is not None:
+        from ..sequencer.faults import FaultKind
+
+        fault = FaultKind(fault).value  # ValueError on an unknown kind
+        if not with_l1:
+            raise SystemExit("--inject-fault needs the embedded L1 chain (not --no-l1)")
+    elif fault_batch is not None:
+        raise SystemExit("--fault-batch needs --inject-fault")
+    if fault_batch is not None and fault_batch < 1:
+        raise SystemExit("--fault-batch must be a batch number (1 or more)")
+    if challenge and not watch:
+        raise SystemExit("--challenge needs --watch")
 
     console = console or Console()
     data_dir = data_dir or tempfile.mkdtemp(prefix="clearline-demo-")
@@ -227,7 +312,9 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
         console.print("deploying the L1 contracts on the embedded chain and depositing through the Vault...")
         chain = InProcessChain(n_accounts=20)
         l1 = make_sim_rollup(chain, makers=4, takers=6, leveraged=3, seed=seed, journal_url=path,
-                             challenge_period=L1_CHALLENGE_S, forced_deadline=3_600, max_delay_ms=2_000)
+                             challenge_period=L1_CHALLENGE_WATCH_S if challenge else L1_CHALLENGE_S,
+                             forced_deadline=3_600, max_delay_ms=2_000,
+                             fault=fault, fault_batch=fault_batch)
         journal, seq, sim = l1.journal, l1.sequencer, l1.sim
         chain_t0 = chain.now()
     else:
@@ -247,7 +334,7 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
     node = NodeService(seq, clock=now_ms, operator_key=sim.operator_key, demo=True,
                        pricing_time_scale=PRICING_TIME_SCALE)
     node.observers.append(lambda txs, acks: stats.observe_txs(node.state, txs, acks))
-    market = DemoMarket(sim, market_s, withdraw=l1 is not None)
+    market = DemoMarket(sim, market_s, withdraw=l1 is not None, topups=l1.users if fault is not None else None)
     node.add_ticker(market, 1.0 / (steps_per_s * speed), "simulated market")
     worker = None
     if l1 is not None:
@@ -268,13 +355,17 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
                         for p in self.posted[n0:]:
                             appended[p.number] = time.monotonic()
 
-                def _flush(self) -> None:
+                def _flush(self, finalize: bool = True) -> None:
                     with chain_lock:
-                        super()._flush()
+                        super()._flush(finalize)
 
                 def _faucet(self, owner: bytes, amount: int) -> dict:
                     with chain_lock:
                         return super()._faucet(owner, amount)
+
+                def _l1_job(self, fn):
+                    with chain_lock:
+                        return super()._l1_job(fn)
 
             worker_cls = _WatchedWorker
         worker = worker_cls(node, l1, period_s=0.5, chain_time=lambda: chain_t0 + market_s(), auto_claim=True,
@@ -288,7 +379,10 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
         if watch:
             from ..watchtower.watch import Follower
 
-            follower = Follower(chain, l1.deployment.rollup, lock=chain_lock).start(0.1)
+            # the challenger: an account of the embedded chain that is neither the sequencer's
+            # (accounts[0]), a trader's nor the faucet's (accounts[-1])
+            challenger = l1.client.with_sender(chain.accounts[-2]) if challenge else None
+            follower = Follower(chain, l1.deployment.rollup, lock=chain_lock, challenger=challenger).start(0.1)
     server = None
     if api:
         from ..api.server import ApiServer
@@ -297,12 +391,16 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
         print(f"UI: {server.url}/", flush=True)
     console.print(f"[bold]clearline demo[/bold]: journal {path}; {len(sim.traders)} simulated traders; "
                   f"{'Ctrl-C to stop' if seconds is None else f'{seconds:g} s'}")
+    if fault is not None:
+        console.print(fault_line(fault, fault_batch, None))
 
     def l1_view():
         if worker is None:
             return None
         v = {"batches": len(worker.posted), "gas": worker.gas, "finalized": worker.finalized,
-             "paid": len(worker.paid), "paid_usd6": worker.paid_usd6}
+             "paid": len(worker.paid), "paid_usd6": worker.paid_usd6, "frozen": worker.frozen}
+        if fault is not None:
+            v["fault"] = fault_line(fault, fault_batch, worker.injected)
         if follower is not None:
             v["watch"] = follower.summary(dict(appended))
         return v
@@ -312,6 +410,7 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
                                           server and f"{server.url}/")).result(30)
 
     stop = {"flag": False}
+    frozen_stop = False
     previous = signal.signal(signal.SIGINT, lambda *_: stop.__setitem__("flag", True))
     try:
         with Live(view(0.0), console=console, refresh_per_second=4, transient=False) as live:
@@ -319,13 +418,18 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
                 elapsed = time.monotonic() - start
                 if seconds is not None and elapsed >= seconds:
                     break
+                if worker is not None and (worker.frozen or (follower is not None and follower.proven)):
+                    frozen_stop = True  # nothing more can be settled on L1: stop cleanly
+                    break
                 time.sleep(min(0.25, max(0.01, seconds - elapsed)) if seconds is not None else 0.25)
                 live.update(view(time.monotonic() - start))
             market.running = False
-            if worker is not None:  # post what is left and let the last batches finalize
-                worker.stop(flush=True)
-            if follower is not None:  # check what was posted last
+            if worker is not None:  # post what is left (and let the last batches finalize)
+                worker.stop(flush=True, finalize=follower is None or follower.challenger is None)
+            if follower is not None:  # check (and with --challenge prove) what was posted last
                 follower.stop(drain=True)
+                if follower.challenger is not None:  # only now, so the last batches could still be proven
+                    worker.finalize_all()
             live.update(view(time.monotonic() - start))
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -334,6 +438,10 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
         node.stop()
     if node.halted:
         raise SystemExit(f"the node halted: {node.halted}")
+    if worker is not None and (frozen_stop or worker.check_frozen()):
+        print(f"the system is frozen after a successful fraud proof: the demo stopped "
+              f"{'as soon as it landed' if frozen_stop else 'at its end'} (no batch can be posted any more; "
+              "accounts exit with `clearline escape` against the last finalized state)", flush=True)
     root = seq.root()
     console.print()
     seq.state.check_invariants()
@@ -347,8 +455,20 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
         raise SystemExit("state root mismatch after replay")
     if worker is not None:
         l1_state = l1_view()
+        on_chain = l1.client.last_batch()
         print(f"l1_batches={l1_state['batches']} l1_gas={l1_state['gas']} l1_finalized={l1_state['finalized']} "
-              f"l1_withdrawals_paid={l1_state['paid']}", flush=True)
+              f"l1_withdrawals_paid={l1_state['paid']} l1_last_batch={on_chain} "
+              f"l1_frozen={'yes' if l1.client.frozen() else 'no'}", flush=True)
+        injected = worker.injected
+        if fault is not None:
+            if injected is None:
+                why = getattr(l1.batcher, "not_injected", [])
+                print(f"fault_injected=none fault_kind={fault}: no posted batch could carry it"
+                      + (f" ({len(why)} tried; first: {why[0]})" if why else ""), flush=True)
+            else:
+                extra = " ".join(f"fault_{k}={v}" for k, v in injected.items() if k not in ("fault", "batch"))
+                print(f"fault_injected={injected['fault']} fault_batch={injected['batch']} {extra}".rstrip(),
+                      flush=True)
         if follower is not None:
             w = l1_state["watch"]
             times = sorted(appended.values())
@@ -358,11 +478,33 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
                   f"batch_interval_s={'n/a' if interval is None else round(interval, 3)}", flush=True)
             if follower.mismatches:
                 print(f"watch: {follower.mismatches[0]}", flush=True)
+            p = follower.proven
+            if p is not None:
+                print(f"watch_proven=yes watch_proof_batch={p['batch']} watch_proof_kind={p['kind']} "
+                      f"watch_proof_reason={p['reason']} watch_proof_tx={p.get('tx_index')} "
+                      f"watch_batches_reverted={p['batches_reverted']} watch_reward_wei={p['reward_wei']} "
+                      f"watch_burnt_wei={p['burnt_wei']} watch_frozen={'yes' if p['frozen'] else 'no'}", flush=True)
+                print(f"watch: {proven_line(p)}", flush=True)
+            elif follower.proof_error is not None:
+                print(f"watch_proven=no watch_proof_error={follower.proof_error}", flush=True)
             if watch_out is not None:
                 watch_out.update(w, l1_batches=l1_state["batches"], batch_interval_s=interval,
                                  watch_lags=follower.lags(dict(appended)), watch_error=follower.last_error)
             if follower.challenges:
-                raise SystemExit("the watchtower found a commitment that L1 data does not reproduce")
+                wrong = next(v["batch"] for v in follower.verdicts if not v["ok"])
+                if injected is None:
+                    raise SystemExit("the watchtower found a commitment that L1 data does not reproduce")
+                if wrong != injected["batch"]:
+                    raise SystemExit(f"the watchtower found a wrong commitment in batch {wrong}, not in batch "
+                                     f"{injected['batch']} that carries the injected fault")
+                if challenge and p is None:
+                    raise SystemExit(f"the watchtower found the injected fault in batch {wrong} but could not "
+                                     f"prove it: {follower.proof_error}")
+            elif injected is not None:
+                raise SystemExit(f"the watchtower did not catch the fault injected in batch {injected['batch']}")
+        if fault is not None and injected is None:
+            raise SystemExit(f"--inject-fault {fault}: no posted batch could carry the fault (the demo's traffic "
+                             "has no transaction it applies to)")
     print(f"trades={stats.trades} option_trades={stats.option_trades} liquidations={stats.liquidations} "
           f"expiries={len(stats.expiries)} funding_paid_usd={stats.funding_paid / 1e6:.2f} "
           f"volume_usd={stats.volume_usd6 / 1e6:.2f} state_root=0x{root.hex()}", flush=True)

@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["Follower", "add_arguments", "build_parser", "main", "run", "watch_once"]
+__all__ = ["Follower", "add_arguments", "build_parser", "main", "prove", "run", "watch_once"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -51,8 +51,6 @@ def watch_once(chain: Any, rollup: str, *, challenge: bool, from_block: int | No
     """One check. ``{"status": "ok" | "frozen" | "mismatch" | "proven", ...}``."""
     from clearline.l1.client import L1Client
 
-    from .fraud import build_proof, submit_proof
-    from .l1data import RollupReader
     from .verify import verify
 
     client = L1Client.for_rollup(chain, rollup, chain.accounts[0])
@@ -70,12 +68,28 @@ def watch_once(chain: Any, rollup: str, *, challenge: bool, from_block: int | No
     if m.batch <= report.last_finalized_batch:
         out["error"] = f"batch {m.batch} is already finalized: too late to prove"
         return out
-    proof = build_proof(RollupReader(chain, rollup, from_block=from_block), m.batch)
-    out.update(batch=proof.batch, chunk=proof.chunk_index, tx_index=proof.tx_index, kind=proof.kind_name,
-               reason=proof.reason_name, detail=proof.detail, proof_bytes=proof.calldata_bytes())
-    if not challenge:
+    out.update(prove(chain, rollup, m.batch, challenger=client if challenge else None, from_block=from_block))
+    return out
+
+
+def prove(source: Any, rollup: str, number: int, *, challenger: Any = None, from_block: int | None = None) -> dict:
+    """Build the fraud proof against batch ``number`` from L1 data alone
+    (``fraud.build_proof``) and, with ``challenger`` (an ``L1Client`` sending from the
+    challenger's account), submit it (``fraud.submit_proof``: commit, then reveal in a later
+    block). Returns what was proven: ``batch``, ``chunk``, ``tx_index``, ``kind``, ``reason``,
+    ``detail``, ``proof_bytes``, and once submitted ``status="proven"``, ``commit_gas``,
+    ``prove_gas``, ``gas``, ``reward_wei``, ``burnt_wei``, ``batches_reverted``, ``frozen``.
+    Raises ``FraudError`` when no implemented proof kind proves the batch, ``L1Revert`` when
+    the proof reverts. Shared by ``watch_once`` and ``Follower``."""
+    from .fraud import build_proof, submit_proof
+    from .l1data import RollupReader
+
+    proof = build_proof(RollupReader(source, rollup, from_block=from_block), number)
+    out = {"batch": proof.batch, "chunk": proof.chunk_index, "tx_index": proof.tx_index, "kind": proof.kind_name,
+           "reason": proof.reason_name, "detail": proof.detail, "proof_bytes": proof.calldata_bytes()}
+    if challenger is None:
         return out
-    sub = submit_proof(client, proof)
+    sub = submit_proof(challenger, proof)
     out.update(status="proven", **{k: v for k, v in sub.to_dict().items() if k not in out or k == "reason"})
     out["gas"] = sub.commit_gas + sub.prove_gas
     return out
@@ -83,19 +97,29 @@ def watch_once(chain: Any, rollup: str, *, challenge: bool, from_block: int | No
 
 class Follower:
     """An incremental watchtower: keeps the state rebuilt from L1 data and, at each ``poll``,
-    checks only the batches appended since (``verify``'s checks, batch by batch). It only
-    reports: ``challenges`` counts the batches whose commitment the data does not reproduce
-    (each one a batch ``watch_once`` would prove fraud in).
+    checks only the batches appended since (``verify``'s checks, batch by batch), and stops
+    at the first batch whose commitment the data does not reproduce (``challenges`` counts
+    it). Without ``challenger`` it only reports; with ``challenger`` (an ``L1Client`` sending
+    from the challenger's account) it then proves that batch itself (``prove``: commit, then
+    reveal) and keeps the result in ``proven`` (``prove``'s dict), or why it could not in
+    ``proof_error`` (no implemented proof kind proves it, the batch is already finalized, or
+    the proof reverted).
 
     ``lock``: held around every read of the chain (an in-process chain shared with the
-    thread that posts batches); the re-execution runs outside it. ``verdicts``: one dict per
-    checked batch (``batch``, ``ok``, ``mismatch``, ``t`` = ``time.monotonic()`` of the
-    verdict). ``start(interval)`` follows in a daemon thread until ``stop()``."""
+    thread that posts batches) and around the whole proof (built and sent under it, so no
+    batch is posted or finalized meanwhile); the re-execution runs outside it. ``verdicts``:
+    one dict per checked batch (``batch``, ``ok``, ``mismatch``, ``t`` = ``time.monotonic()``
+    of the verdict). ``start(interval)`` follows in a daemon thread until ``stop()``."""
 
-    def __init__(self, source: Any, rollup: str, *, from_block: int | None = None, lock=None):
+    def __init__(self, source: Any, rollup: str, *, from_block: int | None = None, lock=None,
+                 challenger: Any = None):
         from .l1data import RollupReader
         from .verify import _genesis_check, _Verifier
 
+        self.source, self.rollup, self.from_block = source, rollup, from_block
+        self.challenger = challenger
+        self.proven: dict | None = None
+        self.proof_error: str | None = None
         self.reader = RollupReader(source, rollup, from_block=from_block)
         self.lock = lock if lock is not None else contextlib.nullcontext()
         with self.lock:
@@ -151,12 +175,30 @@ class Follower:
             if m is not None:
                 self.challenges += 1
                 self.mismatches.append(m.line())
+                if self.challenger is not None:
+                    self._prove(m.batch)
                 break
             self.prev_hash = prep.ref.header_hash
             self.next = h.number + 1
             # later batches are appended in this block or after: scan the events from there
             self.reader._from_block = prep.ref.block_number
         return out
+
+    def _prove(self, number: int) -> None:
+        """Prove fraud in batch ``number`` from the challenger's account (``proven`` /
+        ``proof_error``)."""
+        from .fraud import FraudError
+
+        try:
+            with self.lock:
+                finalized = self.challenger.last_finalized_batch()
+                if number <= finalized:
+                    raise FraudError(f"batch {number} is already finalized (finalized {finalized}): too late to prove")
+                self.proven = prove(self.source, self.rollup, number, challenger=self.challenger,
+                                    from_block=self.from_block)
+        except Exception as exc:  # noqa: BLE001 - FraudError (no implemented kind proves it, too late),
+            # L1Revert (the proof reverted) or an unreadable chain: reported, never retried
+            self.proof_error = f"{exc.__class__.__name__}: {exc}"
 
     def _loop(self, interval: float) -> None:
         while not self._stop.is_set():
@@ -195,6 +237,10 @@ class Follower:
         lags = self.lags(appended or {})
         out = {"watch_checked_batches": self.checked, "watch_challenges": self.challenges,
                "watch_errors": self.errors}
+        if self.proven is not None:
+            out["watch_proven"] = self.proven
+        if self.proof_error is not None:
+            out["watch_proof_error"] = self.proof_error
         if lags:
             out["watch_lag_s"] = round(statistics.median(lags), 3)
             out["watch_lag_max_s"] = round(max(lags), 3)
