@@ -18,9 +18,9 @@ carries it, once; ``injected`` then describes it. Kinds:
 - ``replayed_signature``: a Withdraw the owner signed once is posted twice (same signature,
   same nonce: the cheating state pays it again, as if the nonce were unused);
 - ``wrongful_liquidation``: an operator-signed LIQUIDATE of a healthy account (equity at or
-  above its maintenance requirement) is added after the first chunk's withdrawals; the
-  cheating state liquidates it anyway (as if its markets were marked against it). Needs
-  ``operator_key``;
+  above its maintenance requirement) is added after the batch's first withdrawal or transfer,
+  else at its end (a chunk of its own in batch data v3); the cheating state liquidates it
+  anyway (as if its markets were marked against it). Needs ``operator_key``;
 - ``malformed_chunk``: a chunk carries a trailing byte (the chunk table still walks);
 - ``bad_framing``: the header's txsPerRoot is not the data's chunk size;
 - ``wrong_queue_end``: the header's queueEnd claims one queue item fewer than the batch
@@ -168,14 +168,20 @@ class FaultyBatcher(Batcher):
         raise ValueError(f"unknown fault {f}")
 
     def _wrongful_liquidation(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
+        """A LIQUIDATE of an account that is healthy where it is inserted: after the batch's first
+        Withdraw or Transfer, else at its end. In batch data v3 it is a chunk of its own."""
         if self.operator_key is None:
             raise ValueError("wrongful_liquidation needs the operator's key (operator_key=)")
-        k = plan.txs_per_root
-        victim = next((a.id for a in pre.accounts if a.positions and (lambda h: h[0] >= h[2])(health(pre, a))), None)
-        j = next((i + 1 for i in range(min(k, len(txs)) - 1, -1, -1) if type(txs[i]) in (Withdraw, Transfer)), None)
-        if victim is None or j is None:
+        if not txs:
             return None
-        j = min(j, k - 1)  # inside the first chunk (a full chunk pushes its last transaction on)
+        j = next((i + 1 for i, tx in enumerate(txs) if type(tx) in (Withdraw, Transfer)), len(txs))
+        at = State.from_blob(pre.to_blob())
+        for tx in txs[:j]:
+            if not apply(at, tx).ok:
+                return None
+        victim = next((a.id for a in at.accounts if a.positions and (lambda h: h[0] >= h[2])(health(at, a))), None)
+        if victim is None:
+            return None
         t = txs[j - 1].time_ms
         liq = OperatorAction(t, int(OperatorActionKind.LIQUIDATE), victim, 0, t)
         liq.signature = eip712.sign(pre.domain, liq, self.operator_key)
