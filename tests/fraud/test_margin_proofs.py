@@ -263,3 +263,58 @@ def test_a_refused_liquidation_is_rejected_even_unsigned(env):
         bad = fraud.CollateralWitness(31, 0, None, w.accesses, [])  # no margin witness
         _call(verifier, dep, st, [tx], bytes(32), bad)
     assert _error_name(e.value) == "WitnessCount"
+
+
+def test_worst_case_margin_proof_gas(env):
+    """The largest margin check a proof can carry: an account at the core's position limit
+    (MAX_POSITIONS, perpetuals and options on two underlyings, portfolio mode), whose refused
+    liquidation is proven. The verifier's gas (``verify`` from the Rollup, calldata included)
+    stays far below the 3,000,000 target; printed for the closing note."""
+    from clearline.core.state import MAX_POSITIONS
+
+    chain, dep, verifier = env
+    oracle = OracleConfig((eip712.address_of(OPERATOR_KEY),), quorum=1, staleness_ms=5_000,
+                          max_deviation_ppm=100_000, confirmations=2)
+    specs = list(default_perpetuals())
+    nid = 2
+    while len(specs) < MAX_POSITIONS:
+        und, tick, lot = (("BTC", 100_000, 1_000_000), ("ETH", 10_000, 10_000_000))[nid % 2]
+        strike = 90_000 + 1_000 * nid
+        specs.append(InstrumentSpec(nid, f"{und}-W-{strike}-{nid}", 1, und, tick, lot, 150_000, 75_000, 200, 500,
+                                    expiry=10**13, strike=strike, option_type=1 + nid % 2))
+        nid += 1
+    genesis = Genesis(chain.chain_id, bytes.fromhex(dep.rollup[2:]), eip712.address_of(OPERATOR_KEY), tuple(specs),
+                      (100_000, 100_000), (UnderlyingConfig(0, "BTC", oracle), UnderlyingConfig(1, "ETH", oracle)))
+    st = State(genesis)
+    for uid, index in ((0, 10_000 * USD), (1, 1_000 * USD)):
+        st.underlyings[uid].oracle = OracleState(uid, index, 1, 1)
+    rng = random.Random(5)
+    for m in st.markets.values():
+        if m.spec.kind == 1:
+            m.mark_price = rng.randrange(100, 3_000)
+        m.risk_array = [rng.randrange(-(1 << 40), 1 << 40) for _ in range(16)]  # wide values: long residuals
+    key = b"\x07" * 32
+    a = st.account_for(eip712.address_of(key), 0)
+    a.collateral = 10**15
+    a.margin_mode = 1
+    for inst in sorted(st.markets):
+        m = st.markets[inst]
+        size = rng.choice((-1, 1)) * rng.randrange(1, 50)
+        a.positions[inst] = Position(size, -size * m.mark_price * m.spec.tick_value, 0)
+    st.time_ms = 1_000
+    st.root()
+    assert len(a.positions) == MAX_POSITIONS and health(st, a)[0] >= health(st, a)[2]
+    tx = OperatorAction(st.time_ms + 1, int(OperatorActionKind.LIQUIDATE), a.id, 0, st.time_ms + 1)
+    tx.signature = eip712.sign(st.domain, tx, OPERATOR_KEY)
+    (d,) = _decoded([tx])
+    w = fraud.collateral_witness(st, [d])
+    assert w.reason == 31 and len(w.margins[0][0]) == MAX_POSITIONS
+    data = encode_batch_v3([tx], 1)
+    head, parts = batch_data_parts(data)
+    (s0, e0), = parts
+    ctx = (fraud.KIND_COLLATERAL_ROOT, 0, 1, 1, 1, 0, 0, st.root(), bytes(32), to_checksum_address(dep.vault))
+    call = verifier.functions.verify(ctx, head, data[s0:e0], w.encode(fraud.state_tuple(st)))
+    assert call.call({"from": dep.rollup}) == 31
+    gas = call.estimate_gas({"from": dep.rollup})
+    print(f"\nrefused liquidation of a {MAX_POSITIONS}-position account: verify gas {gas:,}")
+    assert gas < 3_000_000
