@@ -718,11 +718,20 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
             return proof
         # advance the rebuild past this chunk for the next one
         try:
-            _apply_all(state, decode_chunk_v3(b.data, a, e, k, first))
+            txs = decode_chunk_v3(b.data, a, e, k, first)
         except BatchFormatError as exc:
             raise FraudError(f"batch {number} chunk {c} does not decode under batch_v3 ({exc}) in a way the "
                              "verifier's decoder does not check yet") from None
+        _apply_all(state, txs)
         state_at = c + 1
+        if state.root() != b.roots[c]:
+            kinds: dict[str, int] = {}
+            for tx in txs:
+                kinds[type(tx).__name__] = kinds.get(type(tx).__name__, 0) + 1
+            held = ", ".join(f"{n} {name}" for name, n in sorted(kinds.items()))
+            raise FraudError(f"batch {number} chunk {c} (transactions {first}..{first + len(txs) - 1}: {held}) "
+                             "commits a wrong post-root, but no implemented proof kind re-executes all of its "
+                             "transactions yet (docs/fraud-proofs.md, \"Not built yet\")")
     raise FraudError(f"no implemented proof kind proves batch {number}"
                      + (f" chunk {chunk_index}" if chunk_index is not None else ""))
 

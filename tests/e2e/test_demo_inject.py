@@ -82,6 +82,9 @@ def test_fault_no_proof_kind_proves_is_reported_not_crashed_on(tmp_path):
     assert f["watch_proof_error"].startswith("FraudError:")
     assert f["l1_frozen"] == "no"
     assert "could not prove it: FraudError" in res.stderr
+    # the message names the chunk at fault and what it holds, not a later chunk
+    assert re.search(r"chunk \d+ \(transactions \d+\.\.\d+: [^)]*\) commits a wrong post-root", res.stderr), \
+        res.stderr[-2000:]
     assert "Traceback" not in res.stderr
 
 
