@@ -41,14 +41,16 @@ from clearline.core.apply import apply, recover_signer
 from clearline.core.errors import Rejected
 from clearline.core.hashing import keccak
 from clearline.core.margin import health
-from clearline.core.state import UNDERLYING_BASE, Genesis, State
+from clearline.core.state import Genesis, State
 from clearline.core.txs import Deposit, ForcedWithdrawal, OperatorAction, OperatorActionKind, Transfer, Withdraw
 from clearline.l1.batch_v2 import BatchFormatError
 from clearline.l1.batch_v3 import OPERATOR_KINDS, chunk_table_v3, decode_chunk_v3
 from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchHeader, batch_data_parts,
                                   compress_proof, decode_batch, queue_item_hash)
 
+from .escape import _MARKET_TYPES
 from .l1data import BatchRef, RollupReader
+from .margin_witness import margin_witness
 
 __all__ = [
     "KIND_CHUNK_DECODE",
@@ -88,8 +90,7 @@ REASON_NAMES = {
 STATE_TYPE = "(bytes32,bytes32,bytes32,uint64,uint256,uint256,uint64,uint32,uint64,uint256,uint256)"
 _POSITION_TYPE = "(uint32,int64,int256,int256)"
 ACCOUNT_TYPE = f"(uint32,address,uint32,int256,uint64,uint8,uint8,{_POSITION_TYPE}[],uint256,bytes32[])"
-MARKET_LEAF_TYPE = ("(uint32,bytes32,uint8,bytes32,uint64,uint64,uint32,uint32,int32,int32,uint64,uint64,"
-                    "uint8,uint8,uint64,uint64,int256,uint64,int64,uint32,uint64,int64,uint64,uint64,int64[16])")
+MARKET_LEAF_TYPE = _MARKET_TYPES[1]  # the market leaf without its tag (Escape.sol MarketLeaf)
 # (market leaves with proofs, in position order; (underlying id, leaf, present, siblings))
 MARGIN_TYPE = f"(({MARKET_LEAF_TYPE},uint256,bytes32[])[],(uint32,bytes,uint256,bytes32[])[])"
 _U32, _U64 = (1 << 32) - 1, (1 << 64) - 1
@@ -849,28 +850,6 @@ def liquidation_provably_refused(st: State, account_id: int) -> bool:
         if u is not None and u.liquidations_paused:
             return True
     return False
-
-
-def margin_witness(st: State, account_id: int) -> tuple:
-    """The market leaves of the account's positions (in position order) with their proofs
-    against the markets root, and the underlying leaves (with proofs) of those markets'
-    underlyings: the index prices of options and the liquidation pause flags."""
-    from eth_abi import decode as abi_decode
-
-    st.root()
-    acct = st.accounts[account_id]
-    markets, unders, seen = [], [], set()
-    for inst in sorted(acct.positions):
-        m = st.markets[inst]
-        (fields,) = abi_decode([MARKET_LEAF_TYPE], State.market_leaf(m)[32:])
-        present, kept = compress_proof(st.markets_tree.proof(inst))
-        markets.append((fields, present, kept))
-        u = st.underlying_by_symbol.get(m.spec.underlying)
-        if u is not None and u.config.id not in seen:
-            seen.add(u.config.id)
-            up, uk = compress_proof(st.markets_tree.proof(UNDERLYING_BASE + u.config.id))
-            unders.append((u.config.id, State.underlying_leaf(u), up, uk))
-    return (markets, unders)
 
 
 def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: State, pre: tuple, *,

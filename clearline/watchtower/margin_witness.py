@@ -10,6 +10,10 @@ of the leaves, proving them is the caller's job.
 
 ``margin_inputs_after(state, account_id, instrument)`` adds the market leaf and index of an
 instrument the account does not hold as the last elements, as ``healthAfter`` expects.
+
+``margin_witness(state, account_id)`` is the proven form a fraud proof carries
+(``MarginWitness`` for ``MarginVerifier.provenHealth``): the same market leaves with their
+proofs, and the underlying leaves of those markets with theirs.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from __future__ import annotations
 from eth_abi import decode as abi_decode
 from eth_utils import to_checksum_address
 
-from clearline.core.state import State
+from clearline.core.state import UNDERLYING_BASE, State
+from clearline.l1.formats import compress_proof
 
 from .escape import _ACCOUNT_TYPES, _MARKET_TYPES
 
-__all__ = ["account_tuple", "margin_inputs", "margin_inputs_after", "market_tuple"]
+__all__ = ["account_tuple", "margin_inputs", "margin_inputs_after", "margin_witness", "market_tuple"]
 
 
 def account_tuple(state: State, account_id: int) -> tuple:
@@ -54,3 +59,21 @@ def margin_inputs_after(state: State, account_id: int, instrument: int) -> tuple
         markets.append(market_tuple(state, instrument))
         index.append(state.index_of(state.markets[instrument]))
     return account, markets, index
+
+
+def margin_witness(state: State, account_id: int) -> tuple:
+    """``MarginWitness`` of the account: per position (the leaf's order) the market leaf with
+    its compressed proof against the markets root, and the underlying leaf (raw bytes, with its
+    proof) of each underlying those markets have: the index prices of options and the
+    liquidation pause flags."""
+    state.root()  # flush the trees
+    markets, unders, seen = [], [], set()
+    for inst in sorted(state.accounts[account_id].positions):
+        present, kept = compress_proof(state.markets_tree.proof(inst))
+        markets.append((market_tuple(state, inst), present, kept))
+        u = state.underlying_by_symbol.get(state.markets[inst].spec.underlying)
+        if u is not None and u.config.id not in seen:
+            seen.add(u.config.id)
+            up, uk = compress_proof(state.markets_tree.proof(UNDERLYING_BASE + u.config.id))
+            unders.append((u.config.id, State.underlying_leaf(u), up, uk))
+    return (markets, unders)
