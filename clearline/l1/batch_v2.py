@@ -814,20 +814,24 @@ def decode_chunk(data: bytes, start: int, end: int, count: int | None, first_ind
     return out
 
 
-def chunk_bounds(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
-    """``(k, n, [(start, end, count), ...])`` of v2 ``data``: the chunk table, checked."""
-    if not data or data[0] != BATCH_FORMAT_V2:
-        raise BatchFormatError("not batch format v2")
+def read_chunk_table(data: bytes, version: int, what: str) -> tuple[int, int, list[tuple[int, int]]]:
+    """``(k, x, [(start, end), ...])`` of batch ``data`` of ``version`` whose header is
+    ``version || u k || u x``, where ``what(k, x)`` is the number of chunks (v2: ``x`` = n
+    transactions, v3: ``x`` = C chunks): the header and the chunk table checked (ends strictly
+    increasing, the last one the data's end), the chunks not parsed. Raises
+    ``BatchFormatError``."""
+    if not data or data[0] != version:
+        raise BatchFormatError(f"not batch format v{version}")
     try:
         k, pos = _read_u(data, 1)
-        n, pos = _read_u(data, pos)
+        x, pos = _read_u(data, pos)
     except _Bad as exc:
         raise BatchFormatError(str(exc)) from None
     except IndexError:
         raise BatchFormatError("truncated header") from None
     if not 0 < k <= _U32:
         raise BatchFormatError("txs per chunk must be a positive uint32")
-    c = -(-n // k)
+    c = what(k, x)
     if c > (len(data) - pos) // 5:  # 4 table bytes and at least one transaction byte each
         raise BatchFormatError("chunk table beyond the data")
     start = pos + 4 * c
@@ -836,11 +840,17 @@ def chunk_bounds(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
         (end,) = _END.unpack_from(data, pos + 4 * i)
         if end <= start or end > len(data):
             raise BatchFormatError(f"chunk {i}: bad end offset {end}")
-        out.append((start, end, min(k, n - i * k)))
+        out.append((start, end))
         start = end
     if start != len(data):
         raise BatchFormatError("bytes after the last chunk")
-    return k, n, out
+    return k, x, out
+
+
+def chunk_bounds(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
+    """``(k, n, [(start, end, count), ...])`` of v2 ``data``: the chunk table, checked."""
+    k, n, table = read_chunk_table(data, BATCH_FORMAT_V2, lambda k, n: -(-n // k))
+    return k, n, [(start, end, min(k, n - i * k)) for i, (start, end) in enumerate(table)]
 
 
 def decode_batch_v2(data: bytes) -> tuple[int, list]:

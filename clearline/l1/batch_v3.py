@@ -46,8 +46,8 @@ from collections.abc import Sequence
 
 from clearline.core.txs import MarkUpdate, OperatorAction
 
-from .batch_v2 import (_END, _U32, BatchFormatError, _Bad, _chunk_parts, _read_u, _u, decode_chunk, encode_chunk,
-                       FALLBACK)
+from .batch_v2 import (_END, _U32, FALLBACK, BatchFormatError, _chunk_parts, _u, decode_chunk, encode_chunk,
+                       read_chunk_table)
 
 __all__ = ["BATCH_FORMAT_V3", "chunk_bounds_v3", "chunk_sizes", "chunk_table_v3", "decode_batch_v3",
            "decode_chunk_v3", "decode_chunks_v3", "encode_batch_v3", "is_operator_signed", "payload_is_operator_signed", "tx_sizes_v3"]
@@ -139,30 +139,8 @@ def tx_sizes_v3(txs: Sequence, txs_per_chunk: int) -> list[tuple[int, int]]:
 def chunk_table_v3(data: bytes) -> tuple[int, list[tuple[int, int]]]:
     """``(k, [(start, end), ...])`` of v3 ``data``: the header and the chunk table, checked
     (the chunks themselves are not parsed). Raises ``BatchFormatError``."""
-    if not data or data[0] != BATCH_FORMAT_V3:
-        raise BatchFormatError("not batch format v3")
-    try:
-        k, pos = _read_u(data, 1)
-        c, pos = _read_u(data, pos)
-    except _Bad as exc:
-        raise BatchFormatError(str(exc)) from None
-    except IndexError:
-        raise BatchFormatError("truncated header") from None
-    if not 0 < k <= _U32:
-        raise BatchFormatError("txs per chunk must be a positive uint32")
-    if c > (len(data) - pos) // 5:  # 4 table bytes and at least one transaction byte each
-        raise BatchFormatError("chunk table beyond the data")
-    start = pos + 4 * c
-    out = []
-    for i in range(c):
-        (end,) = _END.unpack_from(data, pos + 4 * i)
-        if end <= start or end > len(data):
-            raise BatchFormatError(f"chunk {i}: bad end offset {end}")
-        out.append((start, end))
-        start = end
-    if start != len(data):
-        raise BatchFormatError("bytes after the last chunk")
-    return k, out
+    k, _, table = read_chunk_table(data, BATCH_FORMAT_V3, lambda k, c: c)
+    return k, table
 
 
 def decode_chunk_v3(data: bytes, start: int, end: int, k: int, first_index: int = 0) -> list:
