@@ -106,3 +106,25 @@ def test_watch_command_proves_fraud_on_anvil(anvil, capsys):
     paid = json.loads(capsys.readouterr().out)
     assert paid["finalized_batch"] == 1 and paid["amount"] > 0
     assert user.token_balance() == on_l1 + paid["amount"]
+
+
+def test_every_fault_is_proven_on_anvil(anvil):
+    """Every fault kind of the faulty batcher, on a real node: found at the right batch, proven
+    (commit, then reveal in a later block), batches 3..4 reverted, the bond split, frozen."""
+    from clearline.sequencer.faults import FaultKind
+    from clearline.watchtower import fraud
+
+    chain = anvil.chain()
+    for fault in FaultKind:
+        snap = chain.snapshot()
+        try:
+            s = scenario(chain, fault.value)
+            seq = s.r.client
+            bond = seq.bond()
+            rep, proof = fraud.find_fraud(chain, s.r.deployment.rollup)
+            assert not rep.ok and proof is not None and proof.batch == 3, fault
+            sub = fraud.submit_proof(s.challenger, proof, wait_s=30)
+            assert sub.batches_reverted == 2 and sub.reward == bond // 2 and sub.frozen, fault
+            assert seq.frozen() and seq.last_batch() == 2 and seq.bond() == 0
+        finally:
+            chain.revert_to(snap)
