@@ -52,10 +52,9 @@ def bankruptcy_price(equity: int, size: int, mark: int, tick_value: int) -> int:
     return mark + equity // (-size * tick_value)
 
 
-def liquidate(st, account: int, t: int) -> list:
-    if not (0 <= account < len(st.accounts)):
-        raise Rejected(E.UNKNOWN_ACCOUNT, f"account {account} does not exist")
-    acct = st.accounts[account]
+def check_liquidatable(st, acct) -> tuple[int, int]:
+    """Precondition 1: ``(equity, maintenance)`` if ``acct`` may be liquidated now, else
+    Rejected (also what the L1 verifier re-computes to prove a wrongful liquidation)."""
     equity, _, mm = health(st, acct)
     if equity >= mm:
         raise Rejected(E.NOT_LIQUIDATABLE, f"equity {equity} is not below maintenance {mm}")
@@ -63,6 +62,14 @@ def liquidate(st, account: int, t: int) -> list:
         u = st.underlying_by_symbol.get(st.markets[inst].spec.underlying)
         if u is not None and u.liquidations_paused:
             raise Rejected(E.LIQUIDATIONS_PAUSED, f"{u.config.symbol} index jump not yet confirmed")
+    return equity, mm
+
+
+def liquidate(st, account: int, t: int) -> list:
+    if not (0 <= account < len(st.accounts)):
+        raise Rejected(E.UNKNOWN_ACCOUNT, f"account {account} does not exist")
+    acct = st.accounts[account]
+    equity, mm = check_liquidatable(st, acct)
 
     p = st.params
     events: list = [LiquidationStarted(account, equity, mm)]

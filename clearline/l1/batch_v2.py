@@ -574,10 +574,15 @@ def encode_batch_v2(txs: Sequence, txs_per_chunk: int) -> bytes:
     if type(k) is not int or not 0 < k <= _U32:
         raise BatchFormatError("txs_per_chunk must be a positive uint32")
     n = len(txs)
-    chunks = [encode_chunk(txs[i:i + k]) for i in range(0, n, k)]
-    head = bytearray((BATCH_FORMAT_V2,))
+    return frame_chunks(BATCH_FORMAT_V2, k, n, [encode_chunk(txs[i:i + k]) for i in range(0, n, k)])
+
+
+def frame_chunks(version: int, k: int, x: int, chunks: list[bytes]) -> bytes:
+    """``version || u k || u x || uint32 end[C] || chunks``: the framing v2 (``x`` = n) and v3
+    (``x`` = C) share."""
+    head = bytearray((version,))
     _u(head, k)
-    _u(head, n)
+    _u(head, x)
     pos = len(head) + 4 * len(chunks)
     table = bytearray()
     for c in chunks:

@@ -46,7 +46,7 @@ from collections.abc import Sequence
 
 from clearline.core.txs import MarkUpdate, OperatorAction
 
-from .batch_v2 import (_END, _U32, FALLBACK, BatchFormatError, _chunk_parts, _u, decode_chunk, encode_chunk,
+from .batch_v2 import (_U32, FALLBACK, BatchFormatError, _chunk_parts, decode_chunk, encode_chunk, frame_chunks,
                        read_chunk_table)
 
 __all__ = ["BATCH_FORMAT_V3", "chunk_bounds_v3", "chunk_sizes", "chunk_table_v3", "decode_batch_v3",
@@ -110,17 +110,7 @@ def encode_batch_v3(txs: Sequence, txs_per_chunk: int) -> bytes:
     k = _check_k(txs_per_chunk)
     txs = list(txs)
     chunks = [encode_chunk(c) for c in _split(txs, chunk_sizes(txs, k))]
-    head = bytearray((BATCH_FORMAT_V3,))
-    _u(head, k)
-    _u(head, len(chunks))
-    pos = len(head) + 4 * len(chunks)
-    table = bytearray()
-    for c in chunks:
-        pos += len(c)
-        table += _END.pack(pos)
-    if pos > _U32:
-        raise BatchFormatError("batch data longer than 4 GiB")
-    return bytes(head + table) + b"".join(chunks)
+    return frame_chunks(BATCH_FORMAT_V3, k, len(chunks), chunks)
 
 
 def tx_sizes_v3(txs: Sequence, txs_per_chunk: int) -> list[tuple[int, int]]:

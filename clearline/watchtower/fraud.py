@@ -40,7 +40,7 @@ from clearline.core import encoding
 from clearline.core.apply import apply, recover_signer
 from clearline.core.errors import Rejected
 from clearline.core.hashing import keccak
-from clearline.core.margin import health
+from clearline.core.liquidation import check_liquidatable
 from clearline.core.state import Genesis, State
 from clearline.core.txs import Deposit, ForcedWithdrawal, OperatorAction, OperatorActionKind, Transfer, Withdraw
 from clearline.l1.batch_v2 import BatchFormatError
@@ -839,16 +839,12 @@ def _copy_signed(tx):
 
 def liquidation_provably_refused(st: State, account_id: int) -> bool:
     """True when the core refuses to liquidate ``account_id`` for a reason the verifier
-    re-computes (equity at or above maintenance, or an unconfirmed index jump on an
-    underlying it holds), False when the liquidation is due."""
-    acct = st.accounts[account_id]
-    equity, _, mm = health(st, acct)
-    if equity >= mm:
+    re-computes (``check_liquidatable``: equity at or above maintenance, or an unconfirmed
+    index jump on an underlying it holds), False when the liquidation is due."""
+    try:
+        check_liquidatable(st, st.accounts[account_id])
+    except Rejected:
         return True
-    for inst in acct.positions:
-        u = st.underlying_by_symbol.get(st.markets[inst].spec.underlying)
-        if u is not None and u.liquidations_paused:
-            return True
     return False
 
 
