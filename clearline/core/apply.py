@@ -436,10 +436,9 @@ def _mark_update(st: State, tx: MarkUpdate, reporters=None) -> Receipt:
         if tx.risk_arrays:
             m.risk_array = list(tx.risk_arrays[k])
         st.dirty_markets.add(inst)
-    # Good-till-time orders also leave the book when matching meets them; this sweep makes
-    # sure they go at the latest with the next (periodic) operator transaction.
-    for o in st.due_expiries(tx.time_ms):
-        close_order(st, o, CloseReason.EXPIRED, events)
+    # Expired good-till-time orders are not swept here but by OperatorAction EXPIRE_ORDERS:
+    # a mark update then touches only market and underlying leaves, all of them named by the
+    # transaction or the genesis, so L1 can re-execute it (docs/fraud-proofs.md).
     return Receipt(True, events=events)
 
 

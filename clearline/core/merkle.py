@@ -59,6 +59,7 @@ __all__ = [
     "MAX_DEPTH",
     "NODE_PREFIX",
     "ZERO_HASHES",
+    "root_from_multiproof",
     "MerkleError",
     "InvalidDepth",
     "InvalidIndex",
@@ -165,6 +166,47 @@ def root_from_proof(depth: int, index: int, leaf_hash: bytes, siblings: Sequence
             h = k(one + h + s).digest()
         level += 1
     return h
+
+
+def root_from_multiproof(depth: int, indices: Sequence[int], leaf_hashes: Sequence[bytes],
+                         present_words: Sequence[int], siblings: Sequence[bytes]) -> bytes:
+    """The root from the leaves at ``indices`` (ascending, distinct) and a
+    ``SparseMerkleTree.multiproof`` of them; raises ``InvalidProof`` when the proof is not
+    exactly used up."""
+    depth = _check_depth(depth)
+    nodes = [_check_index(i, depth) for i in indices]
+    if not nodes or len(leaf_hashes) != len(nodes) or any(b <= a for a, b in zip(nodes, nodes[1:])):
+        raise InvalidProof("a multiproof needs one leaf per ascending, distinct index")
+    hashes = [_check_hash(x, "leaf") for x in leaf_hashes]
+    taken = given = 0
+    for h in range(depth):
+        out_n, out_h, i = [], [], 0
+        while i < len(nodes):
+            a = nodes[i]
+            if not a & 1 and i + 1 < len(nodes) and nodes[i + 1] == a + 1:
+                left, right = hashes[i], hashes[i + 1]
+                i += 2
+            else:
+                word = taken >> 8
+                if word >= len(present_words):
+                    raise InvalidProof("the multiproof's present bits run out")
+                bit = (present_words[word] >> (taken & 255)) & 1
+                taken += 1
+                if bit:
+                    if given >= len(siblings):
+                        raise InvalidProof("the multiproof has too few siblings")
+                    sib = _check_hash(siblings[given], "sibling")
+                    given += 1
+                else:
+                    sib = ZERO_HASHES[h]
+                left, right = (hashes[i], sib) if not a & 1 else (sib, hashes[i])
+                i += 1
+            out_n.append(a >> 1)
+            out_h.append(hash_node(left, right))
+        nodes, hashes = out_n, out_h
+    if given != len(siblings):
+        raise InvalidProof("the multiproof has unused siblings")
+    return hashes[0]
 
 
 def verify_proof(
@@ -359,6 +401,38 @@ class SparseMerkleTree:
         levels = self._levels
         zeros = ZERO_HASHES
         return [levels[h].get((index >> h) ^ 1, zeros[h]) for h in range(self._depth)]
+
+    def multiproof(self, indices: Sequence[int]) -> tuple[list[int], list[bytes]]:
+        """``(present_words, siblings)`` proving the leaves at ``indices`` (ascending,
+        distinct) together, in the order a level-by-level walk needs them: at each height the
+        known nodes are taken in order; two that are siblings pair up, any other takes the
+        next sibling, listed in ``siblings`` when it is not the empty subtree (bit set in
+        ``present_words``, 256 bits per word, bit i = i-th sibling taken) and left out when it
+        is. Mirrored by ``MarkVerifier._multiRoot``."""
+        nodes = [_check_index(i, self._depth) for i in indices]
+        if any(b <= a for a, b in zip(nodes, nodes[1:])):
+            raise InvalidIndex("multiproof indices must be ascending and distinct")
+        if self._dirty:
+            self._rehash()
+        bits, siblings, taken = 0, [], 0
+        for h in range(self._depth):
+            level, zero = self._levels[h], ZERO_HASHES[h]
+            parents, i = [], 0
+            while i < len(nodes):
+                a = nodes[i]
+                if not a & 1 and i + 1 < len(nodes) and nodes[i + 1] == a + 1:
+                    i += 2
+                else:
+                    sib = level.get(a ^ 1, zero)
+                    if sib != zero:
+                        bits |= 1 << taken
+                        siblings.append(sib)
+                    taken += 1
+                    i += 1
+                parents.append(a >> 1)
+            nodes = parents
+        words = [(bits >> (256 * w)) & ((1 << 256) - 1) for w in range(max(1, -(-taken // 256)))]
+        return words, siblings
 
     # -- copying -----------------------------------------------------------------------
     def copy(self) -> SparseMerkleTree:

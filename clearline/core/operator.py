@@ -35,6 +35,8 @@ def handle_operator(st, tx) -> list:
         return list_options(st, tx.target, tx.time_ms)
     if action == OperatorActionKind.CANCEL_ALL_ORDERS:
         return cancel_all_orders(st, tx.target, tx.arg)
+    if action == OperatorActionKind.EXPIRE_ORDERS:
+        return expire_orders(st, tx.time_ms)
     raise Rejected(E.UNKNOWN_ACTION, f"operator action {action}")
 
 
@@ -55,6 +57,20 @@ def cancel_all_orders(st, account_id: int, trigger: int) -> list:
         raise Rejected(E.NOT_DUE, f"account {account_id} has no open orders")
     events: list = []
     cancel_all(st, acct, CloseReason.OPERATOR_CANCEL, events)
+    return events
+
+
+# -- good-till-time expiry -------------------------------------------------------------------------
+def expire_orders(st, t: int) -> list:
+    """Close every resting order whose expiry is <= ``t``, in (expiry, order id) order.
+    Matching also drops an expired order it meets; this sweep makes sure the rest go at the
+    latest with the operator's next housekeeping. Nothing due is NOT_DUE."""
+    due = st.due_expiries(t)
+    if not due:
+        raise Rejected(E.NOT_DUE, f"no resting order expires at or before {t}")
+    events: list = []
+    for o in due:
+        close_order(st, o, CloseReason.EXPIRED, events)
     return events
 
 
@@ -211,4 +227,4 @@ def settle_expiry(st, uid: int, expiry: int, t: int) -> list:
     return events
 
 
-__all__ = ["handle_operator", "funding_tick", "list_options", "settle_expiry", "cancel_all_orders"]
+__all__ = ["handle_operator", "funding_tick", "list_options", "settle_expiry", "cancel_all_orders", "expire_orders"]

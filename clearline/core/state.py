@@ -159,6 +159,9 @@ class State:
     # -- registry ----------------------------------------------------------------
     def add_market(self, spec: InstrumentSpec) -> Market:
         spec.validate()
+        if spec.id >= UNDERLYING_BASE:
+            # the markets tree holds underlying leaves from UNDERLYING_BASE up
+            raise InvariantBroken(f"instrument id {spec.id} is in the underlyings' part of the markets tree")
         if spec.id in self.markets:
             raise InvariantBroken(f"instrument id {spec.id} listed twice")
         m = self.markets[spec.id] = Market(spec)
@@ -216,6 +219,18 @@ class State:
             if o is not None and o.expiry == expiry:
                 out.append(o)
         return out
+
+    def has_due_expiry(self, time_ms: int) -> bool:
+        """Whether an open order expires at or before ``time_ms`` (an EXPIRE_ORDERS is due);
+        drops stale heap entries on the way (the heap is derived, not committed)."""
+        heap = self.expiries
+        while heap and heap[0][0] <= time_ms:
+            expiry, oid = heap[0]
+            o = self.orders.get(oid)
+            if o is not None and o.expiry == expiry:
+                return True
+            heapq.heappop(heap)
+        return False
 
     def forget_order(self, o: RestingOrder) -> None:
         """Drop an order that has already left the book; frees its slot."""

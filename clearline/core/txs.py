@@ -203,6 +203,7 @@ class OperatorActionKind(IntEnum):
     SETTLE_EXPIRY = 3  # target = underlying id, arg = expiry (ms)
     LIST_OPTIONS = 4  # target = underlying id: list/delist options by the listing rule
     CANCEL_ALL_ORDERS = 5  # target = account id, arg = CancelTrigger: needs the account's opt-in flag
+    EXPIRE_ORDERS = 6  # target, arg unused (0): close every resting order whose expiry is <= time_ms
 
 
 class CancelTrigger(IntEnum):

@@ -1,5 +1,5 @@
-"""Deploy MockUSD (unless a token is given), the MarginVerifier and the FraudVerifier that
-calls it (unless a FraudVerifier is given) and the Rollup, which creates its Vault, on any ``Chain``; load the committed artifacts.
+"""Deploy MockUSD (unless a token is given), the MarginVerifier, OracleVerifier and
+MarkVerifier and the FraudVerifier that calls them (unless a FraudVerifier is given) and the Rollup, which creates its Vault, on any ``Chain``; load the committed artifacts.
 
 The Rollup address can be predicted before deployment (``predict_addresses``), so the core's
 ``Genesis`` (whose EIP-712 domain binds the Rollup address) and its state root can be built
@@ -99,8 +99,9 @@ def predict_addresses(chain: Chain, deployer: LocalAccount | None = None, *, dep
         token = _create_address(deployer.address, nonce)
         nonce += 1
     if deploy_verifier:
-        verifier = _create_address(deployer.address, nonce + 1)  # after its MarginVerifier
-        nonce += 2
+        # after its MarginVerifier, OracleVerifier and MarkVerifier
+        verifier = _create_address(deployer.address, nonce + 3)
+        nonce += 4
     rollup = _create_address(deployer.address, nonce)
     return {"token": token, "verifier": verifier, "rollup": rollup, "vault": _create_address(rollup, 1)}
 
@@ -117,12 +118,15 @@ def deploy(
     bond: int = DEFAULT_BOND,
     genesis_state_root: bytes = bytes(32),
     genesis_config: bytes = b"",
+    params_hash: bytes | None = None,
 ) -> Deployment:
-    """Deploy (MockUSD unless ``token``), the MarginVerifier and the FraudVerifier (unless
-    ``verifier``), then the
+    """Deploy (MockUSD unless ``token``), the MarginVerifier, OracleVerifier, MarkVerifier and
+    the FraudVerifier (unless ``verifier``), then the
     Rollup with ``bond`` wei, which creates the Vault. ``sequencer`` defaults to the deployer. ``genesis_state_root`` is the core's
     ``State(genesis).root()``; ``genesis_config`` is ``Genesis.to_json()`` (emitted on chain
-    so a watchtower can rebuild from L1 alone)."""
+    so a watchtower can rebuild from L1 alone). ``params_hash`` (the Rollup's ``paramsHash``,
+    ``clearline.l1.params``) defaults to the hash of ``genesis_config``'s consensus parameters
+    (zero without a genesis config)."""
     deployer = deployer or chain.accounts[0]
     w3 = chain.w3
     if token is None:
@@ -133,15 +137,28 @@ def deploy(
         art = load_artifact("MarginVerifier")
         factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
         margin = chain.transact(factory.constructor(), deployer)["contractAddress"]
+        art = load_artifact("OracleVerifier")
+        factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+        oracle = chain.transact(factory.constructor(), deployer)["contractAddress"]
+        art = load_artifact("MarkVerifier")
+        factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+        mark = chain.transact(factory.constructor(oracle), deployer)["contractAddress"]
         art = load_artifact("FraudVerifier")
         factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-        verifier = chain.transact(factory.constructor(margin), deployer)["contractAddress"]
+        verifier = chain.transact(factory.constructor(margin, mark), deployer)["contractAddress"]
+    if params_hash is None:
+        params_hash = bytes(32)
+        if genesis_config:
+            from clearline.core.state import Genesis
+            from clearline.l1.params import params_hash as _params_hash
+
+            params_hash = _params_hash(Genesis.from_json(bytes(genesis_config)))
     art = load_artifact("Rollup")
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
     sequencer = to_checksum_address(sequencer or deployer.address)
     receipt = chain.transact(
         factory.constructor(to_checksum_address(token), to_checksum_address(verifier), sequencer, challenge_period, forced_deadline,
-                            bytes(genesis_state_root), bytes(genesis_config)),
+                            bytes(genesis_state_root), bytes(genesis_config), bytes(params_hash)),
         deployer,
         value=bond,
     )

@@ -235,6 +235,8 @@ class SimulatedMarket:
                         or now_ms >= start + p.funding_interval_ms):
                     out.append(OperatorAction(now_ms, OperatorActionKind.FUNDING_TICK, 0, 0, now_ms))
                     break
+        if state.has_due_expiry(now_ms):
+            out.append(OperatorAction(now_ms, OperatorActionKind.EXPIRE_ORDERS, 0, 0, now_ms))
         for acct in state.accounts:
             if acct.positions:
                 equity, _, mm = health(state, acct)

@@ -45,18 +45,21 @@ from clearline.core.state import Genesis, State
 from clearline.core.txs import Deposit, ForcedWithdrawal, OperatorAction, OperatorActionKind, Transfer, Withdraw
 from clearline.l1.batch_v2 import BatchFormatError
 from clearline.l1.batch_v3 import OPERATOR_KINDS, chunk_table_v3, decode_chunk_v3
+from clearline.l1.params import check_params_hash
 from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchHeader, batch_data_parts,
                                   compress_proof, decode_batch, queue_item_hash)
 
 from .escape import _MARKET_TYPES
 from .l1data import BatchRef, RollupReader
 from .margin_witness import margin_witness
+from .mark_witness import mark_judgement
 
 __all__ = [
     "KIND_CHUNK_DECODE",
     "KIND_COLLATERAL_ROOT",
     "KIND_FRAMING",
     "KIND_NAMES",
+    "KIND_MARK_UPDATE",
     "KIND_QUEUE_END",
     "KIND_QUEUE_ITEM",
     "REASON_NAMES",
@@ -79,7 +82,9 @@ KIND_CHUNK_DECODE = 2
 KIND_QUEUE_ITEM = 3
 KIND_QUEUE_END = 4
 KIND_COLLATERAL_ROOT = 5
-KIND_NAMES = {1: "framing", 2: "chunk_decode", 3: "queue_item", 4: "queue_end", 5: "collateral_root"}
+KIND_MARK_UPDATE = 6
+KIND_NAMES = {1: "framing", 2: "chunk_decode", 3: "queue_item", 4: "queue_end", 5: "collateral_root",
+              6: "mark_update"}
 
 REASON_NAMES = {
     1: "BAD_VERSION", 2: "BAD_HEADER_VARINT", 3: "BAD_TXS_PER_ROOT", 4: "CHUNK_TABLE", 5: "ROOT_COUNT",
@@ -714,7 +719,9 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
             return b.proof(c, KIND_QUEUE_END, witness, 23,
                            detail=f"the batch consumes up to queue item {pre[3] + l1_total}, queueEnd says "
                                   f"{h.queue_end}")
-        proof = _collateral_root_proof(b, c, chunk, count, state, pre)
+        proof = _mark_update_proof(reader, b, c, chunk, count, state)
+        if proof is None:
+            proof = _collateral_root_proof(b, c, chunk, count, state, pre)
         if proof is not None:
             return proof
         # advance the rebuild past this chunk for the next one
@@ -880,6 +887,34 @@ def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: S
               if reason == 31 else "honest")
     return b.proof(c, KIND_COLLATERAL_ROOT, witness, reason,
                    tx_index=first + (i if reason == 31 else 0), detail=detail)
+
+
+def _mark_update_proof(reader: RollupReader, b: _Batch, c: int, chunk: bytes, count: int, state: State, *,
+                       force: bool = False) -> FraudProof | None:
+    """KIND_MARK_UPDATE when chunk ``c`` is one MarkUpdate that the core rejects (31; always
+    so in the ABI fallback, as every accepted MarkUpdate packs) or whose committed post-root
+    is not the re-executed one (30). ``force``: build it even for an honest chunk (tests)."""
+    if count != 1 or not _is_operator(chunk, 0):
+        return None
+    first = b.first_tx_index(c, b.ref.header.txs_per_root)
+    if chunk[0] == 0xFF:
+        _, a, _ = _u(chunk, 1)
+        if chunk[a + 31] != 7:
+            return None
+        return b.proof(c, KIND_MARK_UPDATE, b"", 31, tx_index=first,
+                       detail=f"transaction {first} is a MarkUpdate in the ABI fallback: the core accepts none")
+    if chunk[0] & 0x0F != 7:
+        return None
+    check_params_hash(Genesis.from_json(reader.genesis().config), reader.params_hash())
+    (tx,) = decode_chunk_v3(chunk, 0, len(chunk), b.ref.header.txs_per_root)
+    j = mark_judgement(state, tx)
+    reason = j.reason or (30 if j.post_root != b.roots[c] else 0)
+    if not reason and not force:
+        return None
+    detail = j.detail if reason == 31 else (
+        f"re-executing MarkUpdate {first} gives post-root 0x{j.post_root.hex()}, not the committed "
+        f"0x{b.roots[c].hex()}" if reason == 30 else "honest")
+    return b.proof(c, KIND_MARK_UPDATE, j.witness, reason, tx_index=first, detail=detail)
 
 
 def _account_witness(st: State, account_id: int) -> tuple:

@@ -155,6 +155,10 @@ class RollupReader:
     def header_hash(self, number: int) -> bytes:
         return bytes(self.rollup.functions.headerHash(number).call())
 
+    def params_hash(self) -> bytes:
+        """The Rollup's ``paramsHash`` (clearline.l1.params)."""
+        return bytes(self.rollup.functions.paramsHash().call())
+
     def challenge_period(self) -> int:
         return self.rollup.functions.challengePeriod().call()
 

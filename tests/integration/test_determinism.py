@@ -89,13 +89,16 @@ def test_restarted_node_rebuilds_the_same_state(log, tmp_path):
     assert from_snap.root() == from_genesis.root() == live_root
 
 
-def test_mark_update_sweeps_expired_orders_deterministically(tmp_path):
-    """GTT orders leave the book at the first operator transaction at or after expiry, in
-    (expiry, order id) order, identically after a snapshot restore."""
+def test_expire_orders_sweeps_expired_orders_deterministically(tmp_path):
+    """GTT orders leave the book with the operator's EXPIRE_ORDERS at or after their expiry,
+    in (expiry, order id) order, identically after a snapshot restore. A mark update no longer
+    sweeps them (L1 re-executes it from market and underlying leaves alone), and an
+    EXPIRE_ORDERS with nothing due is rejected NOT_DUE."""
     from clearline.core import eip712
     from clearline.core.apply import OrderClosed, apply
+    from clearline.core.errors import ErrorCode
     from clearline.core.matching import CloseReason
-    from clearline.core.txs import Deposit, MarkUpdate, Order
+    from clearline.core.txs import Deposit, MarkUpdate, OperatorAction, OperatorActionKind, Order
     from clearline.sim.market import demo_key
 
     genesis = demo_genesis(9)
@@ -110,15 +113,20 @@ def test_mark_update_sweeps_expired_orders_deterministically(tmp_path):
         assert apply(st, tx).ok
     restored = State.from_blob(st.to_blob())
 
-    def mark(state, t):
-        m = MarkUpdate(t, t, [0], [1_000_000])
-        m.signer = state.operator
-        return apply(state, m)
+    def op(state, t, tx):
+        tx.signer = state.operator
+        return apply(state, tx)
 
     for state in (st, restored):
-        r = mark(state, T0 + 250)
+        r = op(state, T0 + 250, MarkUpdate(T0 + 250, T0 + 250, [0], [1_000_000]))
+        assert r.ok and not [e for e in r.events if isinstance(e, OrderClosed)]
+        assert state.has_due_expiry(T0 + 250) and not state.has_due_expiry(T0 + 99)
+        r = op(state, T0 + 250, OperatorAction(T0 + 250, OperatorActionKind.EXPIRE_ORDERS, 0, 0, T0 + 250))
         closed = [(e.order_id, e.reason) for e in r.events if isinstance(e, OrderClosed)]
         assert closed == [(2, CloseReason.EXPIRED), (3, CloseReason.EXPIRED)]
         assert [o.order_id for o in state.books[0].orders(0)] == [1]
         state.check_invariants()
+        again = op(state, T0 + 251, OperatorAction(T0 + 251, OperatorActionKind.EXPIRE_ORDERS, 0, 0, T0 + 251))
+        assert not again.ok and again.code == ErrorCode.NOT_DUE
+        assert not state.has_due_expiry(T0 + 299)
     assert st.root() == restored.root()

@@ -20,6 +20,19 @@ struct FraudContext {
     bytes32 preRoot; //     state root before the chunk (previous batch's post-root for chunk 0)
     bytes32 postRoot; //    stateRoots[chunkIndex]
     address vault; //       for the L1 queue items
+    bytes32 paramsHash; //  the Rollup's (ConsensusParams, clearline/l1/params.py)
+}
+
+/// @notice The MarkVerifier as the FraudVerifier calls it (MarkVerifier.sol).
+interface IMarkVerifier {
+    function judge(
+        bytes32 preRoot,
+        bytes32 postRoot,
+        bytes32 paramsHash,
+        address rollup,
+        bytes calldata chunk,
+        bytes calldata witness
+    ) external view returns (uint256);
 }
 
 interface IVaultQueue {
@@ -89,6 +102,12 @@ interface IVaultQueue {
 ///                   withdrawal or transfer from an account with positions (its margin is not
 ///                   re-computed here) make the call revert.
 ///
+///   6 MARK_UPDATE   (MarkWitness, MarkVerifier.sol)  The chunk is one MarkUpdate: the
+///                   MarkVerifier re-executes it from the markets leaves it touches (one
+///                   multiproof) and returns 31 when the core rejects it, 30 when the committed
+///                   post-root is not the result. A MarkUpdate in the ABI fallback is 31 (every
+///                   accepted one packs).
+///
 ///  The chunk decoder here (`decodeChunk`) reverts exactly when batch_v2's strict decoder
 ///  rejects the chunk (tests/fraud/test_decoder.py, both directions): an honest chunk is never
 ///  provably malformed and a malformed one always is. Kinds 3-5 read transactions through the
@@ -99,6 +118,7 @@ contract FraudVerifier {
     uint8 public constant KIND_QUEUE_ITEM = 3;
     uint8 public constant KIND_QUEUE_END = 4;
     uint8 public constant KIND_COLLATERAL_ROOT = 5;
+    uint8 public constant KIND_MARK_UPDATE = 6;
 
     uint256 public constant REASON_BAD_VERSION = 1;
     uint256 public constant REASON_BAD_HEADER_VARINT = 2;
@@ -143,12 +163,16 @@ contract FraudVerifier {
     error InvalidAccountWitness(uint256 txIndex);
     error ChunkMalformed(uint256 reason); //  decodeChunk: the chunk breaks a batch_v2 rule (REASON_CHUNK_*)
     error LiquidationNotReexecuted(uint256 txIndex); // a due liquidation: not re-executed on L1 yet
+    error NotAMarkUpdate(); //                KIND_MARK_UPDATE on a chunk that is not one MarkUpdate
 
     /// @notice The MarginVerifier this contract calls for account health (kept apart for size).
     IMarginVerifier public immutable marginVerifier;
+    /// @notice The MarkVerifier this contract calls for KIND_MARK_UPDATE.
+    IMarkVerifier public immutable markVerifier;
 
-    constructor(IMarginVerifier margin) {
+    constructor(IMarginVerifier margin, IMarkVerifier mark) {
         marginVerifier = margin;
+        markVerifier = mark;
     }
 
     /// @notice The reason code (non-zero) if the claim is fraud, else 0. Reverts on a witness
@@ -170,7 +194,28 @@ contract FraudVerifier {
         if (kind == KIND_QUEUE_ITEM) return _queueItem(x, chunk, count, witness);
         if (kind == KIND_QUEUE_END) return _queueEnd(x, l1Total, witness);
         if (kind == KIND_COLLATERAL_ROOT) return _collateralRoot(x, chunk, count, witness);
+        if (kind == KIND_MARK_UPDATE) return _markUpdate(x, chunk, count, witness);
         revert UnknownProofKind(kind);
+    }
+
+    /// @dev A chunk of one MarkUpdate. Packed: judged by the MarkVerifier. In the ABI fallback:
+    ///      rejected, since every MarkUpdate the core accepts has a packed form (its signatures
+    ///      recover, so they are 65 bytes with v 27/28 and low s; its fields are in the packed
+    ///      ranges), and a strictly valid chunk holds a fallback only for what cannot be packed.
+    function _markUpdate(FraudContext calldata x, bytes calldata chunk, uint256 count, bytes calldata witness)
+        private
+        view
+        returns (uint256)
+    {
+        uint256 head = uint8(chunk[0]);
+        if (count != 1 || !_isOperator(chunk, 0)) revert NotAMarkUpdate();
+        if (head == FALLBACK) {
+            (, uint256 a,) = _u(chunk, 1);
+            if (uint8(chunk[a + 31]) == 7) return REASON_REJECTED;
+            revert NotAMarkUpdate();
+        }
+        if (head & 0x0F != 7) revert NotAMarkUpdate();
+        return markVerifier.judge(x.preRoot, x.postRoot, x.paramsHash, msg.sender, chunk, witness);
     }
 
     // ------------------------------------------------------------------------------ framing

@@ -144,6 +144,9 @@ contract Rollup {
     address public immutable sequencer;
     uint64 public immutable challengePeriod;
     bytes32 public immutable genesisConfigHash;
+    /// @notice keccak256(abi.encode(ConsensusParams)) of the genesis (clearline/l1/params.py):
+    ///         the parameters a proof of an operator transaction re-executes with.
+    bytes32 public immutable paramsHash;
 
     // one storage slot
     uint48 private _lastBatch;
@@ -204,7 +207,8 @@ contract Rollup {
         uint64 challengePeriod_,
         uint64 forcedDeadline,
         bytes32 genesisStateRoot,
-        bytes memory genesisConfig
+        bytes memory genesisConfig,
+        bytes32 paramsHash_
     ) payable {
         if (msg.value == 0) revert NoBond();
         if (address(verifier_).code.length == 0) revert NoVerifier();
@@ -215,6 +219,7 @@ contract Rollup {
         vault = new Vault(token, forcedDeadline);
         bytes32 configHash = keccak256(genesisConfig);
         genesisConfigHash = configHash;
+        paramsHash = paramsHash_;
         BatchHeader memory g;
         g.postStateRoot = genesisStateRoot;
         bytes32 h = BatchLib.hash(g);
@@ -352,6 +357,7 @@ contract Rollup {
         x.queueStart = h.queueStart;
         x.queueEnd = h.queueEnd;
         x.vault = address(vault);
+        x.paramsHash = paramsHash;
         if (p.kind != 1) {
             // every kind but FRAMING judges one chunk: it must be the committed one
             if (ci >= p.chunkHashes.length || ci >= p.stateRoots.length || keccak256(p.chunk) != p.chunkHashes[ci]) {
