@@ -335,10 +335,11 @@ def measure_fraud_gas(*, deposits: int = 13, faults=None, workers: int = 1) -> d
     ``fraud_proof_gas_max`` is the largest; ``fraud_proof_gas_by_fault`` per fault
     (``"<fault>/<kind>"``); ``fraud_proof_gas_by_kind`` the largest per kind;
     ``fraud_commit_gas`` the commitment's. Whole-transaction gas (21,000 and calldata
-    included)."""
-    from clearline.sequencer.faults import FaultKind
+    included). The default is every fault ``faulty_rollup`` carries (``ROLLUP_FAULTS``: not the
+    operator faults of ``operator_fault_rollup``)."""
+    from clearline.sequencer.faults import ROLLUP_FAULTS, FaultKind
 
-    names = [FaultKind(x).value for x in (faults if faults is not None else list(FaultKind))]
+    names = [FaultKind(x).value for x in (faults if faults is not None else ROLLUP_FAULTS)]
     if workers > 1 and len(names) > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor

@@ -24,7 +24,31 @@ carries it, once; ``injected`` then describes it. Kinds:
 - ``malformed_chunk``: a chunk carries a trailing byte (the chunk table still walks);
 - ``bad_framing``: the header's txsPerRoot is not the data's chunk size;
 - ``wrong_queue_end``: the header's queueEnd claims one queue item fewer than the batch
-  consumed.
+  consumed;
+- ``wrong_median``: at the batch's first MarkUpdate whose oracle round sets an underlying's
+  index (outcome ACCEPTED or CONFIRMED, found with ``clearline.oracle.aggregate`` on the
+  state before it), the cheating state's index of that underlying is not the round's lower
+  median but the highest fresh report's price (the honest index + 1 if that is the median);
+  everything else is applied as the rules say;
+- ``wrong_expiry_price``: at the batch's first SETTLE_EXPIRY of an expiry with at least one
+  ACTIVE option market, the cheating state settles those options at one option tick
+  (``spec.tick_size``, usd6) above the rules' settlement price (the window's TWAP, or the
+  index if the window saw no time): the market leaves record that price, and positions,
+  payoffs, fees and marks are those of a settlement at it;
+- ``wrong_funding``: at the batch's first FUNDING_TICK that settles funding for at least one
+  perpetual, the cheating state settles each settled market's funding twice: its
+  funding_index moves by 2 x rate x mark x tick_value (``last_funding_rate_ppm`` still
+  records the rules' rate) and each holder pays (or receives) the payment a second time
+  (positions' funding_index follow the market's; the rounding remainder goes to the insurance
+  fund as in the honest settlement). Where the recorded rate is 0 (doubling would change
+  nothing) the second settlement is at 1 ppm instead, so the index moves by 1 ppm worth.
+
+The last three are operator transactions, each alone in its chunk (batch data v3); the
+doctored chunk's root and every later root of the batch differ from the honest ones (a
+transaction whose cheat the rest of the batch would undo, e.g. a wrong index that a later
+round replaces before any settlement window saw it, is passed over for the next one).
+``doctored_state`` keeps a copy of the cheating state right after the doctored transaction
+(the state its chunk's root commits to).
 """
 
 from __future__ import annotations
@@ -32,7 +56,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any
+from typing import Any, Callable
 
 from clearline.batcher.batcher import Batcher, BatchPlan
 from clearline.batcher.records import withdrawal_records
@@ -42,11 +66,14 @@ from clearline.core.encoding import decode_tx
 from clearline.core.hashing import keccak
 from clearline.core.state import State
 from clearline.core.margin import health
-from clearline.core.txs import Deposit, ForcedWithdrawal, OperatorAction, OperatorActionKind, Transfer, Withdraw
+from clearline.core.instruments import InstrumentKind, MarketStatus
+from clearline.core.txs import (Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction, OperatorActionKind, Transfer,
+                                Withdraw)
 from clearline.l1.batch_v3 import chunk_sizes, chunk_table_v3
 from clearline.l1.formats import encode_batch, withdrawals_tree
 
-__all__ = ["FaultKind", "FaultyBatcher", "FaultyRollup", "MINTED_EXTRA", "WRONG_ROOT", "faulty_rollup"]
+__all__ = ["FaultKind", "FaultyBatcher", "FaultyRollup", "MINTED_EXTRA", "OPERATOR_FAULTS", "ROLLUP_FAULTS",
+           "WRONG_ROOT", "faulty_rollup", "operator_fault_rollup"]
 
 MINTED_EXTRA = 1_000_000 * 10**6  # usd6 a minted deposit adds
 WRONG_ROOT = keccak(b"clearline.fault.wrong_root")
@@ -62,6 +89,15 @@ class FaultKind(str, Enum):
     FORGED_SIGNATURE = "forged_signature"
     REPLAYED_SIGNATURE = "replayed_signature"
     WRONGFUL_LIQUIDATION = "wrongful_liquidation"
+    WRONG_MEDIAN = "wrong_median"
+    WRONG_EXPIRY_PRICE = "wrong_expiry_price"
+    WRONG_FUNDING = "wrong_funding"
+
+
+# the faults in an operator transaction's outcome (``operator_fault_rollup`` carries them)
+OPERATOR_FAULTS = (FaultKind.WRONG_MEDIAN, FaultKind.WRONG_EXPIRY_PRICE, FaultKind.WRONG_FUNDING)
+# the faults ``faulty_rollup``'s batch 3 carries (all the others)
+ROLLUP_FAULTS = tuple(k for k in FaultKind if k not in OPERATOR_FAULTS)
 
 
 _L1 = (Deposit, ForcedWithdrawal)
@@ -77,6 +113,7 @@ class FaultyBatcher(Batcher):
         self.operator_key = operator_key
         self.fault_batch = fault_batch
         self.injected: dict | None = None  # what was doctored, once it was
+        self.doctored_state: State | None = None  # the cheating state after the doctored tx (operator faults)
 
     def build(self, entries=None) -> BatchPlan | None:
         if entries is None:
@@ -151,6 +188,8 @@ class FaultyBatcher(Batcher):
             return out
         if f is FaultKind.WRONGFUL_LIQUIDATION:
             return self._wrongful_liquidation(plan, pre, txs)
+        if f in OPERATOR_FAULTS:
+            return self._operator_fault(plan, pre, txs)
         if f is FaultKind.MALFORMED_CHUNK:
             if not txs:
                 return None
@@ -191,11 +230,39 @@ class FaultyBatcher(Batcher):
         self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j, "account": victim}
         return out
 
+    def _operator_fault(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
+        """``wrong_median``, ``wrong_expiry_price``, ``wrong_funding``: the batch's first
+        transaction that can carry the fault (judged on a copy of the state before it) is
+        applied by a cheating hook (see the module docstring). A transaction whose cheat would
+        be undone within the batch (some root from its chunk on equal to the honest one, e.g.
+        a wrong index that a later round of the batch replaces while no settlement window
+        saw it) does not carry it: the next one that can is tried."""
+        find = {FaultKind.WRONG_MEDIAN: _wrong_median, FaultKind.WRONG_EXPIRY_PRICE: _wrong_expiry_price,
+                FaultKind.WRONG_FUNDING: _wrong_funding}[self.fault]
+        blob = pre.to_blob()
+        at = State.from_blob(blob)
+        for j, tx in enumerate(txs):
+            found = find(at, tx)
+            if found is not None:
+                hook, info = found
+                out = self._replan(plan, State.from_blob(blob), txs, cheat=(j, hook))
+                c = len(chunk_sizes(txs[:j], plan.txs_per_root))  # the doctored transaction's chunk (alone in it)
+                if all(a != b for a, b in zip(out.state_roots[c:], plan.state_roots[c:])):
+                    self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j, **info}
+                    return out
+                self.doctored_state = None
+            if not apply(at, tx).ok:
+                return None
+        return None
+
     def _replan(self, plan: BatchPlan, pre: State, txs: list, *, skip: bool = False,
-                replayed: int | None = None, liquidated: int | None = None) -> BatchPlan:
+                replayed: int | None = None, liquidated: int | None = None,
+                cheat: tuple[int, Callable] | None = None) -> BatchPlan:
         """The plan of ``txs`` as a cheating sequencer's state would commit it: applied to the
         pre-batch state (an L1 transaction may jump the queue when ``skip``; transaction
-        ``replayed`` is applied as if its nonce were still unused)."""
+        ``replayed`` is applied as if its nonce were still unused; with ``cheat = (i, hook)``
+        transaction ``i`` is applied by ``hook(state, tx) -> Receipt`` instead of ``apply``,
+        and ``doctored_state`` keeps a copy of the state right after it)."""
         k = plan.txs_per_root
         roots, records = [], []
         st = pre
@@ -210,10 +277,14 @@ class FaultyBatcher(Batcher):
                 st.accounts[tx.account].nonce = tx.nonce - 1  # the replay: the nonce "forgotten"
             if i == liquidated:
                 r = _liquidate_anyway(st, tx)
+            elif cheat is not None and i == cheat[0]:
+                r = cheat[1](st, tx)
             else:
                 r = apply(st, tx)
             if not r.ok:
                 raise RuntimeError(f"fault {self.fault.value}: doctored transaction {i} rejected: {r}")
+            if cheat is not None and i == cheat[0]:
+                self.doctored_state = State.from_blob(st.to_blob())
             if r.events:
                 records.extend(withdrawal_records(st, r))
             if i in ends:
@@ -239,6 +310,131 @@ def _liquidate_anyway(st: State, tx: OperatorAction):
         st.markets[inst].mark_price = mark
         st.dirty_markets.add(inst)
     return r
+
+
+def _wrong_median(st: State, tx) -> tuple[Callable, dict] | None:
+    """A MarkUpdate whose oracle round sets some underlying's index (ACCEPTED or CONFIRMED,
+    the lowest such underlying id): the cheating index is the highest fresh report's price,
+    or the honest index + 1 if that is the lower median itself."""
+    from clearline.oracle.aggregate import OracleRejected, Outcome, aggregate
+    from clearline.oracle.report import recover_reporter
+
+    if type(tx) is not MarkUpdate or not tx.reports:
+        return None
+    by_asset: dict[int, list] = {}
+    for rep in tx.reports:
+        if rep.asset not in st.underlyings:
+            return None
+        by_asset.setdefault(rep.asset, []).append((rep, recover_reporter(st.domain, rep)))
+    for uid in sorted(by_asset):
+        u = st.underlyings[uid]
+        try:
+            res = aggregate(u.config.oracle, u.oracle, by_asset[uid], tx.time_ms)
+        except OracleRejected:
+            return None
+        if res.outcome not in (Outcome.ACCEPTED, Outcome.CONFIRMED):
+            continue
+        honest = res.state.index_price
+        highest = max(price for _, price in res.used)
+        cheat = highest if highest != honest else honest + 1
+
+        def hook(s: State, t, uid=uid, honest=honest, cheat=cheat):
+            r = apply(s, t)
+            if r.ok:
+                u = s.underlyings[uid]
+                if u.oracle.index_price != honest:
+                    raise RuntimeError(f"wrong_median: the honest index is {u.oracle.index_price}, not {honest}")
+                u.oracle = replace(u.oracle, index_price=cheat)
+                s.dirty_underlyings.add(uid)
+            return r
+
+        return hook, {"underlying": uid, "index": cheat, "honest_index": honest}
+    return None
+
+
+def _wrong_expiry_price(st: State, tx) -> tuple[Callable, dict] | None:
+    """A SETTLE_EXPIRY of an expiry with ACTIVE option markets: settled one option tick above
+    the rules' price (the window's accumulator raised by tick x dt before the settlement, or
+    the index raised by a tick for it, and restored after, if the window saw no time)."""
+    if type(tx) is not OperatorAction or tx.action != OperatorActionKind.SETTLE_EXPIRY:
+        return None
+    uid, expiry = tx.target, tx.arg
+    u = st.underlyings.get(uid)
+    if u is None or expiry not in u.windows or tx.time_ms < expiry:
+        return None
+    markets = sorted((m for m in st.markets.values() if m.spec.kind == InstrumentKind.OPTION
+                      and m.spec.underlying == u.config.symbol and m.spec.expiry == expiry
+                      and m.status == MarketStatus.ACTIVE), key=lambda m: m.spec.id)
+    if not markets:
+        return None
+    window = st.params.settlement_window_ms
+    probe = replace(u, windows={e: list(w) for e, w in u.windows.items()})  # the core's own TWAP, on a copy
+    probe.advance(tx.time_ms, window)
+    honest = probe.settlement_price(expiry)
+    delta = markets[0].spec.tick_size
+
+    def hook(s: State, t):
+        v = s.underlyings[uid]
+        v.advance(t.time_ms, window)  # what settle_expiry does first (then a no-op there)
+        w = v.windows[expiry]
+        saved = v.oracle
+        if w[1]:
+            w[0] += delta * w[1]  # (acc + delta * dt) // dt == acc // dt + delta; the window goes with it
+        else:
+            v.oracle = replace(saved, index_price=saved.index_price + delta)
+        r = apply(s, t)
+        v.oracle = saved
+        s.dirty_underlyings.add(uid)
+        return r
+
+    return hook, {"underlying": uid, "expiry": expiry, "instruments": [m.spec.id for m in markets],
+                  "settlement_price": honest + delta, "honest_settlement_price": honest}
+
+
+def _wrong_funding(st: State, tx) -> tuple[Callable, dict] | None:
+    """A FUNDING_TICK that settles funding for at least one perpetual: each settled market
+    is settled a second time at the rate it records (1 ppm where that rate is 0)."""
+    if type(tx) is not OperatorAction or tx.action != OperatorActionKind.FUNDING_TICK:
+        return None
+    interval = st.params.funding_interval_ms
+    due = sorted(m.spec.id for m in st.markets.values()
+                 if m.spec.kind == InstrumentKind.PERPETUAL and m.status == MarketStatus.ACTIVE and m.mark_price
+                 and m.last_funding_time and tx.time_ms >= m.last_funding_time + interval)
+    if not due:
+        return None
+
+    def hook(s: State, t):
+        from clearline.core.funding import funding_payment
+        from clearline.core.ledger import FundingSettled
+
+        r = apply(s, t)
+        if not r.ok:
+            return r
+        settled = sorted(ev.instrument for ev in r.events if type(ev) is FundingSettled)
+        if settled != due:
+            raise RuntimeError(f"wrong_funding: the tick settled {settled}, expected {due}")
+        for mid in settled:
+            m = s.markets[mid]
+            rate = m.last_funding_rate_ppm or 1  # a zero rate doubled is no change: 1 ppm instead
+            tv = m.spec.tick_value
+            m.funding_index += rate * m.mark_price * tv
+            paid = received = 0
+            for aid in sorted(s.holders[mid]):
+                acct = s.accounts[aid]
+                pos = acct.positions[mid]
+                pay = funding_payment(pos.size, m.mark_price, tv, rate)
+                acct.collateral -= pay
+                if pay > 0:
+                    paid += pay
+                else:
+                    received -= pay
+                pos.funding_index = m.funding_index
+                s.dirty_accounts.add(aid)
+            s.insurance_fund += paid - received
+            s.dirty_markets.add(mid)
+        return r
+
+    return hook, {"instruments": due}
 
 
 def _chunks(txs: list, k: int) -> list[list]:
@@ -350,4 +546,54 @@ def faulty_rollup(chain, fault: FaultKind | str | None, *, later_batch: bool = T
     if later_batch:
         r.step(4)
         r.batcher.flush()
+    return FaultyRollup(r, r.client.with_sender(chain.accounts[-1]), 1, 3)
+
+
+def operator_fault_rollup(chain, fault: FaultKind | str | None, *, challenge_period: int = 100,
+                          forced_deadline: int = 1_000) -> FaultyRollup:
+    """The simulated market on ``chain`` (``make_sim_rollup``: a maker, a taker, a leveraged
+    trader and the option traders) for the operator faults (``wrong_median``,
+    ``wrong_expiry_price``, ``wrong_funding``): batch 1 (the first deposits) posted and
+    finalized; batch 2 trading until an option is held (options listed, marked, quoted and
+    taken; funding started), ending on a housekeeping tick; then the simulated clock jumps to
+    that option's expiry, which is also past the end of the funding interval, and batch 3 --
+    carrying ``fault`` (honest if None) -- holds that tick's mark update (an index update),
+    the SETTLE_EXPIRY of the held options' expiry, the FUNDING_TICK that settles the
+    perpetuals' funding (and whatever else is due), and one tick of trading (the held option
+    is on the first underlying, whose expiries are settled first, so the first SETTLE_EXPIRY
+    settles options with holders); batch 4 is a few
+    more ticks. The challenger is the chain's last account."""
+    from clearline.batcher.harness import STEP_MS, make_sim_rollup
+
+    if fault is not None and FaultKind(fault) not in OPERATOR_FAULTS:
+        raise ValueError(f"operator_fault_rollup carries {[f.value for f in OPERATOR_FAULTS]}, not {fault}")
+    r = make_sim_rollup(chain, makers=1, takers=1, leveraged=1, challenge_period=challenge_period,
+                        forced_deadline=forced_deadline, max_delay_ms=10**9)
+    r.batcher.flush()
+    chain.advance_time(challenge_period)
+    r.client.finalize_ready()
+    st = r.sequencer.state
+    first = st.underlyings[min(st.underlyings)].config.symbol  # its expiries are settled first
+    held = []
+    for _ in range(200):  # ticks of 4 (one housekeeping tick each) until an option on it is held
+        r.step(4)
+        held = [m for m in st.markets.values() if m.spec.kind == InstrumentKind.OPTION and m.spec.underlying == first
+                and m.status == MarketStatus.ACTIVE and st.holders[m.spec.id]]
+        if held:
+            break
+    if not held:
+        raise RuntimeError(f"no {first} option was traded in the simulated market")
+    expiry = min(m.spec.expiry for m in held)
+    funding_due = max(m.last_funding_time for m in st.markets.values()
+                      if m.spec.kind == InstrumentKind.PERPETUAL) + st.params.funding_interval_ms
+    r.batcher.flush()
+    # the next tick (a housekeeping one: step_no % 4 == 0) at the expiry and past the funding interval
+    r.now_ms = max(expiry, funding_due) - STEP_MS
+    if fault is not None:
+        r.batcher = FaultyBatcher(r.journal, r.client, r.genesis, fault=fault, operator_key=r.sim.operator_key,
+                                  **r.batcher_kw)
+    r.step(2)
+    r.batcher.flush()
+    r.step(4)
+    r.batcher.flush()
     return FaultyRollup(r, r.client.with_sender(chain.accounts[-1]), 1, 3)

@@ -5,7 +5,7 @@ the 3,000,000 target of issue 6."""
 from __future__ import annotations
 
 from clearline.batcher.harness import measure_fraud_gas
-from clearline.sequencer.faults import FaultKind
+from clearline.sequencer.faults import ROLLUP_FAULTS
 
 FRAUD_PROOF_GAS_TARGET = 3_000_000
 
@@ -13,7 +13,7 @@ FRAUD_PROOF_GAS_TARGET = 3_000_000
 def test_fraud_proof_gas_per_kind_under_target():
     g = measure_fraud_gas()
     print("\n" + "\n".join(f"{k}: {v:,}" for k, v in g["fraud_proof_gas_by_fault"].items()))
-    assert {k.split("/")[0] for k in g["fraud_proof_gas_by_fault"]} == {f.value for f in FaultKind}
+    assert {k.split("/")[0] for k in g["fraud_proof_gas_by_fault"]} == {f.value for f in ROLLUP_FAULTS}
     assert {k.split("/")[1] for k in g["fraud_proof_gas_by_fault"]} == {
         "framing", "chunk_decode", "queue_item", "queue_end", "collateral_root"}
     assert g["fraud_proof_gas_max"] == max(g["fraud_proof_gas_by_fault"].values())
