@@ -304,13 +304,13 @@ def measure_l1(chain: Chain | None = None, *, steps: int = 300, makers: int = 4,
 def _measure_one_fault(fault: str, deposits: int) -> tuple[str, int, int]:
     """(``"<fault>/<kind>"``, prove gas, commit gas) of one fault of the faulty batcher."""
     from clearline.l1.chain import InProcessChain
-    from clearline.sequencer.faults import FaultKind, faulty_rollup
+    from clearline.sequencer.faults import FaultKind, fault_scenario
     from clearline.watchtower.fraud import find_fraud, submit_proof
 
     fault = FaultKind(fault)
     chain = InProcessChain(n_accounts=10)
     try:
-        f = faulty_rollup(chain, fault, deposits=deposits, later_batch=False)
+        f = fault_scenario(chain, fault, deposits=deposits, later_batch=False)
         _, proof = find_fraud(chain, f.rollup.deployment.rollup)
         if proof is None:
             raise RuntimeError(f"fault {fault.value}: the watchtower found nothing")
@@ -321,7 +321,8 @@ def _measure_one_fault(fault: str, deposits: int) -> tuple[str, int, int]:
 
 
 # one fault per proof kind (the bench's default: the largest of each kind)
-FRAUD_GAS_FAULTS_PER_KIND = ("bad_framing", "malformed_chunk", "skipped_queue_item", "wrong_queue_end", "wrong_root")
+FRAUD_GAS_FAULTS_PER_KIND = ("bad_framing", "malformed_chunk", "skipped_queue_item", "wrong_queue_end", "wrong_root",
+                             "wrong_median")
 
 
 def measure_fraud_gas(*, deposits: int = 13, faults=None, workers: int = 1) -> dict:
@@ -335,11 +336,11 @@ def measure_fraud_gas(*, deposits: int = 13, faults=None, workers: int = 1) -> d
     ``fraud_proof_gas_max`` is the largest; ``fraud_proof_gas_by_fault`` per fault
     (``"<fault>/<kind>"``); ``fraud_proof_gas_by_kind`` the largest per kind;
     ``fraud_commit_gas`` the commitment's. Whole-transaction gas (21,000 and calldata
-    included). The default is every fault ``faulty_rollup`` carries (``ROLLUP_FAULTS``: not the
-    operator faults of ``operator_fault_rollup``)."""
-    from clearline.sequencer.faults import ROLLUP_FAULTS, FaultKind
+    included). The default is every fault a proof kind proves (``PROVABLE_FAULTS``: wrong_median
+    in ``operator_fault_rollup``'s batch 3, the others in ``faulty_rollup``'s)."""
+    from clearline.sequencer.faults import PROVABLE_FAULTS, FaultKind
 
-    names = [FaultKind(x).value for x in (faults if faults is not None else ROLLUP_FAULTS)]
+    names = [FaultKind(x).value for x in (faults if faults is not None else PROVABLE_FAULTS)]
     if workers > 1 and len(names) > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor

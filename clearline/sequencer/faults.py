@@ -72,8 +72,8 @@ from clearline.core.txs import (Deposit, ForcedWithdrawal, MarkUpdate, OperatorA
 from clearline.l1.batch_v3 import chunk_sizes, chunk_table_v3
 from clearline.l1.formats import encode_batch, withdrawals_tree
 
-__all__ = ["FaultKind", "FaultyBatcher", "FaultyRollup", "MINTED_EXTRA", "OPERATOR_FAULTS", "ROLLUP_FAULTS",
-           "WRONG_ROOT", "faulty_rollup", "operator_fault_rollup"]
+__all__ = ["FaultKind", "FaultyBatcher", "FaultyRollup", "MINTED_EXTRA", "OPERATOR_FAULTS", "PROVABLE_FAULTS",
+           "ROLLUP_FAULTS", "WRONG_ROOT", "fault_scenario", "faulty_rollup", "operator_fault_rollup"]
 
 MINTED_EXTRA = 1_000_000 * 10**6  # usd6 a minted deposit adds
 WRONG_ROOT = keccak(b"clearline.fault.wrong_root")
@@ -98,6 +98,9 @@ class FaultKind(str, Enum):
 OPERATOR_FAULTS = (FaultKind.WRONG_MEDIAN, FaultKind.WRONG_EXPIRY_PRICE, FaultKind.WRONG_FUNDING)
 # the faults ``faulty_rollup``'s batch 3 carries (all the others)
 ROLLUP_FAULTS = tuple(k for k in FaultKind if k not in OPERATOR_FAULTS)
+# the faults an implemented L1 proof kind proves (wrong_expiry_price and wrong_funding are
+# injected and found by the watchtower, not proven on L1 yet: docs/fraud-proofs.md)
+PROVABLE_FAULTS = (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN)
 
 
 _L1 = (Deposit, ForcedWithdrawal)
@@ -597,3 +600,12 @@ def operator_fault_rollup(chain, fault: FaultKind | str | None, *, challenge_per
     r.step(4)
     r.batcher.flush()
     return FaultyRollup(r, r.client.with_sender(chain.accounts[-1]), 1, 3)
+
+
+def fault_scenario(chain, fault: FaultKind | str, *, challenge_period: int = 100, forced_deadline: int = 1_000,
+                   **kw) -> FaultyRollup:
+    """``operator_fault_rollup`` for an operator fault, else ``faulty_rollup`` (with ``kw``):
+    either way batch 3 carries ``fault``."""
+    if FaultKind(fault) in OPERATOR_FAULTS:
+        return operator_fault_rollup(chain, fault, challenge_period=challenge_period, forced_deadline=forced_deadline)
+    return faulty_rollup(chain, fault, challenge_period=challenge_period, forced_deadline=forced_deadline, **kw)

@@ -202,6 +202,7 @@ FAULTS = {
     "forged_signature": ("collateral_root", "REJECTED_TX"),
     "replayed_signature": ("collateral_root", "REJECTED_TX"),
     "wrongful_liquidation": ("collateral_root", "REJECTED_TX"),
+    "wrong_median": ("mark_update", "WRONG_POST_ROOT"),
 }
 
 

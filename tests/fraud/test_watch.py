@@ -30,6 +30,7 @@ EXPECTED = {
     "forged_signature": "collateral_root",
     "replayed_signature": "collateral_root",
     "wrongful_liquidation": "collateral_root",
+    "wrong_median": "mark_update",
 }
 
 
@@ -111,11 +112,11 @@ def test_watch_command_proves_fraud_on_anvil(anvil, capsys):
 def test_every_fault_is_proven_on_anvil(anvil):
     """Every fault kind of the faulty batcher, on a real node: found at the right batch, proven
     (commit, then reveal in a later block), batches 3..4 reverted, the bond split, frozen."""
-    from clearline.sequencer.faults import ROLLUP_FAULTS
+    from clearline.sequencer.faults import PROVABLE_FAULTS
     from clearline.watchtower import fraud
 
     chain = anvil.chain()
-    for fault in ROLLUP_FAULTS:  # the faults faulty_rollup carries (not the operator faults)
+    for fault in PROVABLE_FAULTS:  # every fault an implemented proof kind proves
         snap = chain.snapshot()
         try:
             s = scenario(chain, fault.value)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {EscapeState, MarketLeaf} from "./Escape.sol";
+import {EscapeState} from "./Escape.sol";
 import {OracleConfigIn, OracleStateIn, ReportIn} from "./OracleVerifier.sol";
 import {MarkDecoder, MarkTx} from "./MarkDecoder.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
@@ -29,7 +29,7 @@ struct ConsensusParams {
 struct MarkWitness {
     EscapeState pre; //          preimage of the chunk's pre-root
     ConsensusParams params; //   preimage of the Rollup's paramsHash
-    bytes[] markets; //          pre leaf bytes of each listed instrument, transaction order ("" = no leaf)
+    bytes[] markets; //          pre leaf bytes (41 words) of each listed instrument, transaction order ("" = none)
     uint256[] order; //          a permutation of the instruments' positions, ascending instrument id
     bytes[] underlyings; //      pre leaf bytes of each params.underlyings entry, same order
     bytes32[] siblings; //       multiproof of all those leaves against pre.marketsRoot (see _multiRoot)
@@ -60,6 +60,7 @@ contract MarkVerifier {
     uint256 internal constant REASON_REJECTED = 31;
     uint256 internal constant MARKETS_DEPTH = 24;
     uint256 internal constant UNDERLYING_BASE = 1 << 23;
+    uint256 internal constant LEAF_WORDS = 41; // a market leaf: tag, 24 fields, int64[16]
     uint8 internal constant ACTIVE = 0;
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
     bytes32 internal constant MARKET_TAG = keccak256("clearline.market.v1");
@@ -104,8 +105,11 @@ contract MarkVerifier {
         oracle = oracle_;
     }
 
-    /// @notice The verdict on chunk `chunk` (one packed MarkUpdate, strictly valid) between the
-    ///         committed `preRoot` and `postRoot` of the Rollup `rollup` (the EIP-712 domain).
+    /// @notice The verdict on chunk `chunk` (its first transaction a packed MarkUpdate) between
+    ///         the committed `preRoot` and `postRoot` of the Rollup `rollup` (the EIP-712
+    ///         domain); `witness` is abi.encode(MarkWitness). The chunk is read leniently: on a
+    ///         chunk that is not exactly one valid MarkUpdate any verdict is sound (such a chunk
+    ///         is itself fraud), on a valid one the lenient reading is the strict one.
     function judge(
         bytes32 preRoot,
         bytes32 postRoot,
@@ -114,49 +118,71 @@ contract MarkVerifier {
         bytes calldata chunk,
         bytes calldata witness
     ) external view returns (uint256) {
-        MarkWitness memory w = abi.decode(witness, (MarkWitness));
-        bytes32 h = keccak256(abi.encode(STATE_TAG, w.pre));
+        MarkWitness calldata w = _witness(witness);
+        EscapeState memory post = w.pre;
+        bytes32 h = keccak256(abi.encode(STATE_TAG, post));
         if (h != preRoot) revert PreStateMismatch(preRoot, h);
-        h = keccak256(abi.encode(w.params));
+        ConsensusParams memory params = w.params;
+        h = keccak256(abi.encode(params));
         if (h != paramsHash) revert ParamsMismatch(paramsHash, h);
         MarkTx memory t = MarkDecoder.decodeMark(chunk);
         uint256 n = t.instruments.length;
-        if (w.markets.length != n || w.order.length != n || w.underlyings.length != w.params.underlyings.length) {
+        if (w.markets.length != n || w.order.length != n || w.underlyings.length != params.underlyings.length) {
             revert WitnessShape();
         }
-        (uint256[] memory idx, bool duplicate) = _indices(t, w);
+        (uint256[] memory idx, bool duplicate) = _indices(t, w.order, params);
         // rejections visible in the transaction alone: no leaf is needed (nor proven)
         if (
-            duplicate || idx.length == 0 || t.timeMs < w.pre.timeMs || t.timestamp == 0 || t.timestamp > t.timeMs
-                || (n == 0 && t.reports.length == 0) || _unknownAsset(t, w.params)
-                || _signer(t, rollup) != w.params.operator
+            duplicate || idx.length == 0 || t.timeMs < post.timeMs || t.timestamp == 0 || t.timestamp > t.timeMs
+                || (n == 0 && t.reports.length == 0) || _unknownAsset(t, params)
+                || _signer(t, rollup) != params.operator
         ) return REASON_REJECTED;
 
-        bool rejected;
+        (bool rejected, bytes32 markets) = _markets(t, w, params, idx, rollup, post.marketsRoot);
+        if (rejected) return REASON_REJECTED;
+        post.marketsRoot = markets;
+        post.timeMs = t.timeMs;
+        return keccak256(abi.encode(STATE_TAG, post)) != postRoot ? REASON_WRONG_POST_ROOT : 0;
+    }
+
+    /// @dev Every leaf the update touches, proven against `preMarkets` (reverts otherwise):
+    ///      whether the core rejects the update because of one, and the markets root after it.
+    function _markets(
+        MarkTx memory t,
+        MarkWitness calldata w,
+        ConsensusParams memory params,
+        uint256[] memory idx,
+        address rollup,
+        bytes32 preMarkets
+    ) private view returns (bool rejected, bytes32 postMarkets) {
+        uint256 n = t.instruments.length;
         bytes32[] memory before = new bytes32[](idx.length);
         bytes32[] memory next = new bytes32[](idx.length);
         for (uint256 j = 0; j < n; ++j) {
             uint256 k = w.order[j];
-            bytes memory leaf = w.markets[k];
-            before[j] = leaf.length == 0 ? bytes32(0) : keccak256(leaf);
-            (bytes32 after_, bool bad) = _markMarket(t, k, leaf);
-            next[j] = after_;
+            bool bad;
+            (before[j], next[j], bad) = _markMarket(t, k, w.markets[k]);
             rejected = rejected || bad;
         }
-        for (uint256 j = 0; j < w.underlyings.length; ++j) {
-            bytes memory leaf = w.underlyings[j];
+        for (uint256 j = 0; j < params.underlyings.length; ++j) {
+            bytes calldata leaf = w.underlyings[j];
             before[n + j] = keccak256(leaf);
-            (bytes32 after_, bool bad) = _markUnderlying(t, w.params, j, leaf, rollup);
-            next[n + j] = after_;
+            bool bad;
+            (next[n + j], bad) = _markUnderlying(t, params, j, leaf, rollup);
             rejected = rejected || bad;
         }
-        bytes32 preMarkets = _multiRoot(_copy(idx), before, w.siblings, w.present);
-        if (preMarkets != w.pre.marketsRoot) revert InvalidMarketsProof(w.pre.marketsRoot, preMarkets);
-        if (rejected) return REASON_REJECTED;
-        EscapeState memory post = w.pre;
-        post.marketsRoot = _multiRoot(idx, next, w.siblings, w.present);
-        post.timeMs = t.timeMs;
-        return keccak256(abi.encode(STATE_TAG, post)) != postRoot ? REASON_WRONG_POST_ROOT : 0;
+        bytes32 root = _multiRoot(_copy(idx), before, w.siblings, w.present);
+        if (root != preMarkets) revert InvalidMarketsProof(preMarkets, root);
+        postMarkets = _multiRoot(idx, next, w.siblings, w.present);
+    }
+
+    /// @dev The witness read in place from calldata (no copy of its ~1.3 KB market leaves):
+    ///      abi.encode(MarkWitness) is one offset word, then the struct.
+    function _witness(bytes calldata witness) private pure returns (MarkWitness calldata w) {
+        if (witness.length < 32) revert WitnessShape();
+        assembly ("memory-safe") {
+            w := add(witness.offset, calldataload(witness.offset))
+        }
     }
 
     // ---------------------------------------------------------------------------- leaves
@@ -165,17 +191,17 @@ contract MarkVerifier {
     ///      then the underlyings. `duplicate` when an instrument is listed twice (the order
     ///      cannot then be strictly increasing) or lies outside the markets' part of the tree:
     ///      the core rejects both, and the multiproof is then not walked.
-    function _indices(MarkTx memory t, MarkWitness memory w)
+    function _indices(MarkTx memory t, uint256[] calldata order, ConsensusParams memory p)
         private
         pure
         returns (uint256[] memory idx, bool duplicate)
     {
         uint256 n = t.instruments.length;
-        uint256 m = w.params.underlyings.length;
+        uint256 m = p.underlyings.length;
         idx = new uint256[](n + m);
         bool[] memory seen = new bool[](n);
         for (uint256 j = 0; j < n; ++j) {
-            uint256 k = w.order[j];
+            uint256 k = order[j];
             if (k >= n || seen[k]) revert WitnessShape();
             seen[k] = true;
             uint256 id = t.instruments[k];
@@ -187,28 +213,52 @@ contract MarkVerifier {
             idx[j] = id;
         }
         for (uint256 j = 0; j < m; ++j) {
-            uint256 id = w.params.underlyings[j].id;
-            if (id >= UNDERLYING_BASE || (j > 0 && id <= w.params.underlyings[j - 1].id)) revert WitnessShape();
+            uint256 id = p.underlyings[j].id;
+            if (id >= UNDERLYING_BASE || (j > 0 && id <= p.underlyings[j - 1].id)) revert WitnessShape();
             idx[n + j] = UNDERLYING_BASE + id;
         }
     }
 
-    /// @dev The market leaf of instrument position `k` after the update, and whether the core
-    ///      rejects the update because of it (unknown, not active, zero price, stale mark).
-    function _markMarket(MarkTx memory t, uint256 k, bytes memory leaf) private pure returns (bytes32, bool) {
-        if (leaf.length == 0) return (bytes32(0), true);
-        (bytes32 tag, MarketLeaf memory m) = abi.decode(leaf, (bytes32, MarketLeaf));
-        if (tag != MARKET_TAG || m.id != t.instruments[k]) revert NotAMarketLeaf(t.instruments[k]);
-        bool bad = m.status != ACTIVE || t.prices[k] == 0 || t.timestamp <= m.markTime;
-        m.markPrice = t.prices[k];
-        m.markTime = t.timestamp;
-        if (t.riskArrays.length != 0) m.riskArray = t.riskArrays[k];
-        return (keccak256(abi.encode(MARKET_TAG, m)), bad);
+    /// @dev The hashes of the market leaf of instrument position `k` before and after the
+    ///      update, and whether the core rejects the update because of it (unknown, not
+    ///      active, zero price, stale mark). The leaf is 41 static words (tag, 24 fields, the
+    ///      16-value risk array: clearline.core.encoding.encode_market_leaf); the update
+    ///      rewrites words 15 (markPrice), 16 (markTime) and, with risk arrays, 25..40, in a
+    ///      scratch copy that is never allocated.
+    function _markMarket(MarkTx memory t, uint256 k, bytes calldata leaf)
+        private
+        pure
+        returns (bytes32 pre, bytes32 post, bool bad)
+    {
+        if (leaf.length == 0) return (bytes32(0), bytes32(0), true);
+        if (leaf.length != LEAF_WORDS * 32 || bytes32(leaf[0:32]) != MARKET_TAG
+            || uint256(bytes32(leaf[32:64])) != t.instruments[k]) revert NotAMarketLeaf(t.instruments[k]);
+        uint256 status = uint256(bytes32(leaf[14 * 32:15 * 32]));
+        uint256 markTime = uint256(bytes32(leaf[16 * 32:17 * 32]));
+        uint256 price = t.prices[k];
+        uint256 ts = t.timestamp;
+        bad = status != ACTIVE || price == 0 || ts <= markTime;
+        bool arrays = t.riskArrays.length != 0;
+        int64[16] memory arr;
+        if (arrays) arr = t.riskArrays[k];
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            calldatacopy(m, leaf.offset, leaf.length)
+            pre := keccak256(m, leaf.length)
+            mstore(add(m, 480), price) //  word 15
+            mstore(add(m, 512), ts) //     word 16
+            if arrays {
+                for { let i := 0 } lt(i, 16) { i := add(i, 1) } {
+                    mstore(add(m, add(800, mul(i, 32))), mload(add(arr, mul(i, 32)))) // words 25..40
+                }
+            }
+            post := keccak256(m, leaf.length)
+        }
     }
 
     /// @dev Underlying `j` after the update (Underlying.advance to timeMs with the old index,
     ///      then the oracle round of its reports, if any), and whether the round is rejected.
-    function _markUnderlying(MarkTx memory t, ConsensusParams memory p, uint256 j, bytes memory leaf, address rollup)
+    function _markUnderlying(MarkTx memory t, ConsensusParams memory p, uint256 j, bytes calldata leaf, address rollup)
         private
         view
         returns (bytes32, bool)
@@ -354,7 +404,7 @@ contract MarkVerifier {
     ///      sibling of the proof, which is `siblings[next]` when its bit in `present` is set
     ///      and the empty subtree of its height otherwise (clearline/watchtower/mark_witness.py
     ///      builds them in this order). Overwrites `idx` and `h`.
-    function _multiRoot(uint256[] memory idx, bytes32[] memory h, bytes32[] memory siblings, uint256[] memory present)
+    function _multiRoot(uint256[] memory idx, bytes32[] memory h, bytes32[] calldata siblings, uint256[] calldata present)
         private
         pure
         returns (bytes32)
@@ -386,7 +436,15 @@ contract MarkVerifier {
                     ++i;
                 }
                 idx[out] = a >> 1;
-                h[out] = keccak256(abi.encodePacked(bytes1(0x01), left, right));
+                bytes32 parent;
+                assembly ("memory-safe") {
+                    let m := mload(0x40) // scratch, not allocated: 0x01 || left || right
+                    mstore(m, shl(248, 1))
+                    mstore(add(m, 1), left)
+                    mstore(add(m, 33), right)
+                    parent := keccak256(m, 65)
+                }
+                h[out] = parent;
                 ++out;
             }
             n = out;
