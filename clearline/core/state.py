@@ -221,15 +221,14 @@ class State:
         return out
 
     def has_due_expiry(self, time_ms: int) -> bool:
-        """Whether an open order expires at or before ``time_ms`` (an EXPIRE_ORDERS is due);
-        drops stale heap entries on the way (the heap is derived, not committed)."""
-        heap = self.expiries
-        while heap and heap[0][0] <= time_ms:
-            expiry, oid = heap[0]
-            o = self.orders.get(oid)
-            if o is not None and o.expiry == expiry:
-                return True
-            heapq.heappop(heap)
+        """Whether an open order expires at or before ``time_ms`` (an EXPIRE_ORDERS is due).
+        Read-only (callers may hold no lock): stale heap entries are skipped, not popped."""
+        orders = self.orders
+        for expiry, oid in list(self.expiries):
+            if expiry <= time_ms:
+                o = orders.get(oid)
+                if o is not None and o.expiry == expiry:
+                    return True
         return False
 
     def forget_order(self, o: RestingOrder) -> None:
