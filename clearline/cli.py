@@ -18,6 +18,7 @@ FAULT_HELP = {
     "forged_signature": "a withdrawal pays more than its owner signed",
     "replayed_signature": "a signed withdrawal is posted twice and paid twice",
     "wrongful_liquidation": "an operator liquidation of a healthy account",
+    "unauthorized_cancel": "an operator cancels the orders of an account that did not opt in",
     "wrong_median": "a mark update sets an underlying's index above the oracle reports' lower median",
     "wrong_expiry_price": "an option expiry is settled one tick above its settlement price",
     "wrong_funding": "a funding settlement is applied twice (funding index and payments)",

@@ -21,6 +21,11 @@ carries it, once; ``injected`` then describes it. Kinds:
   above its maintenance requirement) is added after the batch's first withdrawal or transfer,
   else at its end (a chunk of its own in batch data v3); the cheating state liquidates it
   anyway (as if its markets were marked against it). Needs ``operator_key``;
+- ``unauthorized_cancel``: an operator-signed CANCEL_ALL_ORDERS (trigger 1, disconnect) of an
+  account that has resting orders but has not opted in (its flags lack OPERATOR_MAY_CANCEL) is
+  added where ``wrongful_liquidation`` adds its LIQUIDATE (a chunk of its own); the cheating
+  state closes the account's orders anyway (CloseReason.OPERATOR_CANCEL, as the core's
+  ``cancel_all`` does for an opted-in account). Needs ``operator_key``;
 - ``malformed_chunk``: a chunk carries a trailing byte (the chunk table still walks);
 - ``bad_framing``: the header's txsPerRoot is not the data's chunk size;
 - ``wrong_queue_end``: the header's queueEnd claims one queue item fewer than the batch
@@ -67,8 +72,8 @@ from clearline.core.hashing import keccak
 from clearline.core.state import State
 from clearline.core.margin import health
 from clearline.core.instruments import InstrumentKind, MarketStatus
-from clearline.core.txs import (Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction, OperatorActionKind, Transfer,
-                                Withdraw)
+from clearline.core.txs import (AccountFlag, CancelTrigger, Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction,
+                                OperatorActionKind, Transfer, Withdraw)
 from clearline.l1.batch_v3 import chunk_sizes, chunk_table_v3
 from clearline.l1.formats import encode_batch, withdrawals_tree
 
@@ -89,6 +94,7 @@ class FaultKind(str, Enum):
     FORGED_SIGNATURE = "forged_signature"
     REPLAYED_SIGNATURE = "replayed_signature"
     WRONGFUL_LIQUIDATION = "wrongful_liquidation"
+    UNAUTHORIZED_CANCEL = "unauthorized_cancel"
     WRONG_MEDIAN = "wrong_median"
     WRONG_EXPIRY_PRICE = "wrong_expiry_price"
     WRONG_FUNDING = "wrong_funding"
@@ -191,6 +197,8 @@ class FaultyBatcher(Batcher):
             return out
         if f is FaultKind.WRONGFUL_LIQUIDATION:
             return self._wrongful_liquidation(plan, pre, txs)
+        if f is FaultKind.UNAUTHORIZED_CANCEL:
+            return self._unauthorized_cancel(plan, pre, txs)
         if f in OPERATOR_FAULTS:
             return self._operator_fault(plan, pre, txs)
         if f is FaultKind.MALFORMED_CHUNK:
@@ -231,6 +239,38 @@ class FaultyBatcher(Batcher):
         txs = txs[:j] + [liq] + txs[j:]
         out = self._replan(plan, pre, txs, liquidated=j)
         self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j, "account": victim}
+        return out
+
+    def _unauthorized_cancel(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
+        """A CANCEL_ALL_ORDERS of an account with resting orders that has not opted in, where
+        ``_wrongful_liquidation`` puts its LIQUIDATE: after the batch's first Withdraw or
+        Transfer, else at its end (the first account in id order that qualifies there; else
+        the first point of the batch, from its end backwards, where one does)."""
+        if self.operator_key is None:
+            raise ValueError("unauthorized_cancel needs the operator's key (operator_key=)")
+        if not txs:
+            return None
+        first = next((i + 1 for i, tx in enumerate(txs) if type(tx) in (Withdraw, Transfer)), len(txs))
+        for j in dict.fromkeys([first, *range(len(txs), 0, -1)]):
+            st = State.from_blob(pre.to_blob())
+            for tx in txs[:j]:
+                if not apply(st, tx).ok:
+                    return None
+            victim = next((a.id for a in st.accounts
+                           if a.open_orders and not a.flags & AccountFlag.OPERATOR_MAY_CANCEL), None)
+            if victim is not None:
+                break
+        else:
+            return None
+        t = txs[j - 1].time_ms
+        cancel = OperatorAction(t, int(OperatorActionKind.CANCEL_ALL_ORDERS), victim, int(CancelTrigger.DISCONNECT), t)
+        cancel.signature = eip712.sign(pre.domain, cancel, self.operator_key)
+        cancel.signer = pre.operator
+        orders = sorted(st.accounts[victim].open_orders)
+        txs = txs[:j] + [cancel] + txs[j:]
+        out = self._replan(plan, pre, txs, cheat=(j, _cancel_anyway))
+        self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j, "account": victim,
+                         "orders": orders}
         return out
 
     def _operator_fault(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
@@ -313,6 +353,20 @@ def _liquidate_anyway(st: State, tx: OperatorAction):
         st.markets[inst].mark_price = mark
         st.dirty_markets.add(inst)
     return r
+
+
+def _cancel_anyway(st: State, tx: OperatorAction):
+    """Apply a CANCEL_ALL_ORDERS of an account that has not opted in as a cheating sequencer
+    would: every resting order of the account closed (CloseReason.OPERATOR_CANCEL, the core's
+    ``cancel_all``), the state's time moved to the transaction's."""
+    from clearline.core.apply import Receipt
+    from clearline.core.ledger import cancel_all
+    from clearline.core.matching import CloseReason
+
+    events: list = []
+    cancel_all(st, st.accounts[tx.target], CloseReason.OPERATOR_CANCEL, events)
+    st.time_ms = tx.time_ms
+    return Receipt(True, events=events)
 
 
 def _wrong_median(st: State, tx) -> tuple[Callable, dict] | None:

@@ -25,6 +25,12 @@ Kinds (``FraudVerifier.sol``; docs/fraud-proofs.md):
   is not the one re-executing them gives, or one of which the core rejects (deposits into
   existing accounts or the insurance fund; withdrawals from accounts without positions:
   signature, nonce, amount, collateral).
+- ``KIND_MARK_UPDATE`` (6): one MarkUpdate the core rejects, or whose post-root is wrong
+  (``mark_witness``);
+- ``KIND_OPERATOR_ACTION`` (7): one OperatorAction the core rejects for a reason the
+  MarkVerifier's ``judgeAction`` shows (``action_witness``: time, signature, timestamp,
+  unknown action; a cancel of an unknown or not opted-in account or with a bad trigger; an
+  unconfigured underlying; an unknown or future expiry).
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchH
 from .escape import _MARKET_TYPES
 from .l1data import BatchRef, RollupReader
 from .margin_witness import margin_witness
+from .action_witness import action_judgement
 from .mark_witness import mark_judgement
 
 __all__ = [
@@ -60,6 +67,7 @@ __all__ = [
     "KIND_FRAMING",
     "KIND_NAMES",
     "KIND_MARK_UPDATE",
+    "KIND_OPERATOR_ACTION",
     "KIND_QUEUE_END",
     "KIND_QUEUE_ITEM",
     "REASON_NAMES",
@@ -83,8 +91,9 @@ KIND_QUEUE_ITEM = 3
 KIND_QUEUE_END = 4
 KIND_COLLATERAL_ROOT = 5
 KIND_MARK_UPDATE = 6
+KIND_OPERATOR_ACTION = 7
 KIND_NAMES = {1: "framing", 2: "chunk_decode", 3: "queue_item", 4: "queue_end", 5: "collateral_root",
-              6: "mark_update"}
+              6: "mark_update", 7: "operator_action"}
 
 REASON_NAMES = {
     1: "BAD_VERSION", 2: "BAD_HEADER_VARINT", 3: "BAD_TXS_PER_ROOT", 4: "CHUNK_TABLE", 5: "ROOT_COUNT",
@@ -721,6 +730,8 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
                                   f"{h.queue_end}")
         proof = _mark_update_proof(reader, b, c, chunk, count, state)
         if proof is None:
+            proof = _operator_action_proof(reader, b, c, chunk, count, state)
+        if proof is None:
             proof = _collateral_root_proof(b, c, chunk, count, state, pre)
         if proof is not None:
             return proof
@@ -915,6 +926,45 @@ def _mark_update_proof(reader: RollupReader, b: _Batch, c: int, chunk: bytes, co
         f"re-executing MarkUpdate {first} gives post-root 0x{j.post_root.hex()}, not the committed "
         f"0x{b.roots[c].hex()}" if reason == 30 else "honest")
     return b.proof(c, KIND_MARK_UPDATE, j.witness, reason, tx_index=first, detail=detail)
+
+
+def _operator_action_proof(reader: RollupReader, b: _Batch, c: int, chunk: bytes, count: int, state: State, *,
+                           force: bool = False) -> FraudProof | None:
+    """KIND_OPERATOR_ACTION when chunk ``c`` is one OperatorAction that the core rejects
+    (re-executed on a copy of ``state``) for a reason the MarkVerifier's ``judgeAction`` shows
+    (``action_judgement``; always so in the ABI fallback, as every accepted OperatorAction
+    packs); None otherwise (e.g. a LIQUIDATE of a healthy account: KIND_COLLATERAL_ROOT's).
+    ``force``: build it even when it would not prove (tests)."""
+    if count != 1 or not _is_operator(chunk, 0):
+        return None
+    first = b.first_tx_index(c, b.ref.header.txs_per_root)
+    if chunk[0] == 0xFF:
+        _, a, _ = _u(chunk, 1)
+        if chunk[a + 31] != 8:
+            return None
+        return b.proof(c, KIND_OPERATOR_ACTION, b"", 31, tx_index=first,
+                       detail=f"transaction {first} is an OperatorAction in the ABI fallback: the core accepts none")
+    if chunk[0] & 0x0F != 8:
+        return None
+    (tx,) = decode_chunk_v3(chunk, 0, len(chunk), b.ref.header.txs_per_root)
+    after = State.from_blob(state.to_blob())
+    try:
+        recover_signer(after, tx)
+    except Rejected:
+        tx.signer = None
+    receipt = apply(after, tx)
+    if receipt.ok and not force:
+        return None
+    j = action_judgement(state, tx)
+    if j.reason != 31 and not force:
+        return None
+    if j.reason == 31 and receipt.ok:
+        raise FraudError(f"batch {b.ref.header.number} chunk {c}: action_judgement rejects an OperatorAction "
+                         f"the core accepts ({j.detail})")
+    check_params_hash(Genesis.from_json(reader.genesis().config), reader.params_hash())
+    detail = (f"the core rejects transaction {first}: {j.detail} ({receipt.message})" if j.reason == 31
+              else "not provably rejected")
+    return b.proof(c, KIND_OPERATOR_ACTION, j.witness, j.reason, tx_index=first, detail=detail)
 
 
 def _account_witness(st: State, account_id: int) -> tuple:

@@ -203,6 +203,7 @@ FAULTS = {
     "replayed_signature": ("collateral_root", "REJECTED_TX"),
     "wrongful_liquidation": ("collateral_root", "REJECTED_TX"),
     "wrong_median": ("mark_update", "WRONG_POST_ROOT"),
+    "unauthorized_cancel": ("operator_action", "REJECTED_TX"),
 }
 
 

@@ -31,6 +31,7 @@ EXPECTED = {
     "replayed_signature": "collateral_root",
     "wrongful_liquidation": "collateral_root",
     "wrong_median": "mark_update",
+    "unauthorized_cancel": "operator_action",
 }
 
 

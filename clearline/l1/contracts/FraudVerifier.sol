@@ -33,6 +33,11 @@ interface IMarkVerifier {
         bytes calldata chunk,
         bytes calldata witness
     ) external view returns (uint256);
+
+    function judgeAction(bytes32 preRoot, bytes32 paramsHash, address rollup, bytes calldata chunk, bytes calldata witness)
+        external
+        view
+        returns (uint256);
 }
 
 interface IVaultQueue {
@@ -108,6 +113,16 @@ interface IVaultQueue {
 ///                   post-root is not the result. A MarkUpdate in the ABI fallback is 31 (every
 ///                   accepted one packs).
 ///
+///   7 OPERATOR_ACTION  (ActionWitness, MarkVerifier.sol)  The chunk is one OperatorAction the
+///                   core rejects (reason 31): time before the pre-state's, not signed by the
+///                   operator (EIP-712, low s), a signed timestamp of 0 or after the time, an
+///                   unknown action; CANCEL_ALL_ORDERS of an unknown account, with a trigger not
+///                   1 or 2, or of an account that has not opted in (its account leaf);
+///                   SETTLE_EXPIRY or LIST_OPTIONS of an unconfigured underlying; SETTLE_EXPIRY
+///                   of an expiry the underlying leaf does not hold, or before it. Judged by
+///                   the MarkVerifier's `judgeAction`, without the strict walk (as kind 6). An
+///                   OperatorAction in the ABI fallback is 31 (every accepted one packs).
+///
 ///  The chunk decoder here (`decodeChunk`) reverts exactly when batch_v2's strict decoder
 ///  rejects the chunk (tests/fraud/test_decoder.py, both directions): an honest chunk is never
 ///  provably malformed and a malformed one always is. Kinds 3-5 read transactions through the
@@ -119,6 +134,7 @@ contract FraudVerifier {
     uint8 public constant KIND_QUEUE_END = 4;
     uint8 public constant KIND_COLLATERAL_ROOT = 5;
     uint8 public constant KIND_MARK_UPDATE = 6;
+    uint8 public constant KIND_OPERATOR_ACTION = 7;
 
     uint256 public constant REASON_BAD_VERSION = 1;
     uint256 public constant REASON_BAD_HEADER_VARINT = 2;
@@ -163,7 +179,7 @@ contract FraudVerifier {
     error InvalidAccountWitness(uint256 txIndex);
     error ChunkMalformed(uint256 reason); //  decodeChunk: the chunk breaks a batch_v2 rule (REASON_CHUNK_*)
     error LiquidationNotReexecuted(uint256 txIndex); // a due liquidation: not re-executed on L1 yet
-    error NotAMarkUpdate(); //                KIND_MARK_UPDATE on a chunk that is not one MarkUpdate
+    error NotAMarkUpdate(); //                KIND_MARK_UPDATE (7: OPERATOR_ACTION) on a chunk that is not one MarkUpdate (OperatorAction)
 
     /// @notice The MarginVerifier this contract calls for account health (kept apart for size).
     IMarginVerifier public immutable marginVerifier;
@@ -187,7 +203,7 @@ contract FraudVerifier {
         if (kind == KIND_FRAMING) return framingReason;
         if (framingReason != 0) revert FramingIsFraud();
         if (x.chunkIndex >= x.nChunks) revert ChunkOutOfRange(x.chunkIndex, x.nChunks);
-        if (kind == KIND_MARK_UPDATE) return _markUpdate(x, chunk, witness);
+        if (kind == KIND_MARK_UPDATE || kind == KIND_OPERATOR_ACTION) return _markUpdate(x, chunk, witness, kind);
         // one strict walk of the whole chunk: its validity, its transaction count, its L1 ones
         (uint256 bad,,, uint256 l1Total, uint256 count) = _walk(chunk, k, type(uint256).max);
         if (kind == KIND_CHUNK_DECODE) return bad;
@@ -205,19 +221,23 @@ contract FraudVerifier {
     ///      rejected, since every MarkUpdate the core accepts has a packed form (its signatures
     ///      recover, so they are 65 bytes with v 27/28 and low s; its fields are in the packed
     ///      ranges), and a strictly valid chunk holds a fallback only for what cannot be packed.
-    function _markUpdate(FraudContext calldata x, bytes calldata chunk, bytes calldata witness)
+    ///      KIND_OPERATOR_ACTION likewise for an OperatorAction (head kind 8; every accepted
+    ///      one packs: its signature recovers), judged by `judgeAction`.
+    function _markUpdate(FraudContext calldata x, bytes calldata chunk, bytes calldata witness, uint8 kind)
         private
         view
         returns (uint256)
     {
+        uint256 want = kind == KIND_MARK_UPDATE ? 7 : 8;
         if (chunk.length == 0) revert NotAMarkUpdate();
         uint256 head = uint8(chunk[0]);
         if (head == FALLBACK) {
             (, uint256 a, bool ok) = _u(chunk, 1);
-            if (ok && a + 32 <= chunk.length && uint8(chunk[a + 31]) == 7) return REASON_REJECTED;
+            if (ok && a + 32 <= chunk.length && uint8(chunk[a + 31]) == want) return REASON_REJECTED;
             revert NotAMarkUpdate();
         }
-        if (head & 0x0F != 7) revert NotAMarkUpdate();
+        if (head & 0x0F != want) revert NotAMarkUpdate();
+        if (want == 8) return markVerifier.judgeAction(x.preRoot, x.paramsHash, msg.sender, chunk, witness);
         return markVerifier.judge(x.preRoot, x.postRoot, x.paramsHash, msg.sender, chunk, witness);
     }
 

@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {EscapeState} from "./Escape.sol";
 import {OracleConfigIn, OracleStateIn, ReportIn} from "./OracleVerifier.sol";
-import {MarkDecoder, MarkTx} from "./MarkDecoder.sol";
+import {MarkDecoder, MarkTx, OperatorTx} from "./MarkDecoder.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
 
 /// @notice One underlying's oracle configuration (clearline.core.underlying.UnderlyingConfig).
@@ -36,6 +36,16 @@ struct MarkWitness {
     uint256[] present; //        bit i: sibling i of the walk is given (else the empty subtree)
 }
 
+/// @notice The witness of an OperatorAction proof (FraudVerifier KIND_OPERATOR_ACTION).
+struct ActionWitness {
+    EscapeState pre; //          preimage of the chunk's pre-root
+    ConsensusParams params; //   preimage of the Rollup's paramsHash
+    bytes leaf; //               CANCEL_ALL_ORDERS: the target's account leaf; SETTLE_EXPIRY: the
+    //                           target's underlying leaf; "" otherwise (unused)
+    uint256 present; //          the leaf's compressed proof (SparseMerkle.rootFromCompressedProof)
+    bytes32[] siblings;
+}
+
 /// @title MarkVerifier
 /// @notice Re-executes one MarkUpdate (clearline.core.apply._mark_update) on L1 and judges the
 ///         post-root committed after it. A MarkUpdate touches only the markets tree: the market
@@ -55,6 +65,10 @@ struct MarkWitness {
 ///         or high-s report signature, duplicate reporter, time going backwards); 30 when the
 ///         post-root is not the re-executed one; 0 otherwise. A witness that does not prove
 ///         against the committed roots reverts.
+///
+///         `judgeAction` judges one OperatorAction (KIND_OPERATOR_ACTION): 31 when the core
+///         rejects it for a reason shown by the transaction, the pre-state, the params and one
+///         leaf, 0 otherwise (see there).
 contract MarkVerifier {
     uint256 internal constant REASON_WRONG_POST_ROOT = 30;
     uint256 internal constant REASON_REJECTED = 31;
@@ -70,6 +84,13 @@ contract MarkVerifier {
     bytes32 internal constant MARK_TYPEHASH = keccak256(
         "MarkUpdate(uint64 timestamp,uint32[] instruments,uint64[] prices,int64[] riskArrays,bytes32 reportsHash)"
     );
+    bytes32 internal constant OPERATOR_TYPEHASH =
+        keccak256("OperatorAction(uint8 action,uint32 target,uint64 arg,uint64 timestamp)");
+    bytes32 internal constant ACCOUNT_TAG = keccak256("clearline.account.v1");
+    uint256 internal constant ACCOUNTS_DEPTH = 32;
+    uint8 internal constant SETTLE_EXPIRY = 3;
+    uint8 internal constant LIST_OPTIONS = 4;
+    uint8 internal constant CANCEL_ALL_ORDERS = 5;
     uint256 internal constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
     /// @dev The head of an underlying leaf (clearline.core.encoding.encode_underlying_leaf): a
@@ -98,6 +119,8 @@ contract MarkVerifier {
     error NotAMarketLeaf(uint256 index);
     error NotAnUnderlyingLeaf(uint256 index);
     error InvalidMarketsProof(bytes32 committed, bytes32 given);
+    error NotAnAccountLeaf(uint256 index);
+    error InvalidAccountsProof(bytes32 committed, bytes32 given);
 
     IOracle public immutable oracle;
 
@@ -143,6 +166,71 @@ contract MarkVerifier {
         post.marketsRoot = markets;
         post.timeMs = t.timeMs;
         return keccak256(abi.encode(STATE_TAG, post)) != postRoot ? REASON_WRONG_POST_ROOT : 0;
+    }
+
+    /// @notice The verdict on chunk `chunk` (its first transaction a packed OperatorAction) at
+    ///         the committed `preRoot`; `witness` is abi.encode(ActionWitness). 31 when the core
+    ///         (clearline.core.apply._operator_action, clearline.core.operator) rejects it for:
+    ///         a time before the pre-state's; a signer other than params.operator (EIP-712
+    ///         under {clearline, 1, chainid, rollup}, low s, r and s non-zero); a signed
+    ///         timestamp of 0 or after the time; an unknown action (not 1..6);
+    ///         CANCEL_ALL_ORDERS of an unknown account, with a trigger not 1 or 2, or of an
+    ///         account whose flags lack OPERATOR_MAY_CANCEL (bit 0; the account leaf, proven
+    ///         against pre.accountsRoot); SETTLE_EXPIRY or LIST_OPTIONS of an underlying not in
+    ///         params.underlyings; SETTLE_EXPIRY of an expiry that is not among the underlying
+    ///         leaf's windows (proven against pre.marketsRoot) or before the time. 0 otherwise
+    ///         (the refusals that need more state: no open orders, nothing due, the listing
+    ///         rule, a healthy account for LIQUIDATE, which KIND_COLLATERAL_ROOT proves). The
+    ///         chunk is read leniently, as by `judge`.
+    function judgeAction(bytes32 preRoot, bytes32 paramsHash, address rollup, bytes calldata chunk, bytes calldata witness)
+        external
+        view
+        returns (uint256)
+    {
+        if (witness.length < 32) revert WitnessShape();
+        ActionWitness calldata w;
+        assembly ("memory-safe") {
+            w := add(witness.offset, calldataload(witness.offset))
+        }
+        EscapeState memory pre = w.pre;
+        bytes32 h = keccak256(abi.encode(STATE_TAG, pre));
+        if (h != preRoot) revert PreStateMismatch(preRoot, h);
+        ConsensusParams memory params = w.params;
+        h = keccak256(abi.encode(params));
+        if (h != paramsHash) revert ParamsMismatch(paramsHash, h);
+        OperatorTx memory t = MarkDecoder.decodeOperator(chunk);
+        uint8 action = t.action;
+        if (
+            t.timeMs < pre.timeMs || t.timestamp == 0 || t.timestamp > t.timeMs || action == 0 || action > 6
+                || _actionSigner(t, rollup) != params.operator
+        ) return REASON_REJECTED;
+        bytes calldata leaf = w.leaf;
+        if (action == CANCEL_ALL_ORDERS) {
+            if (t.target >= pre.nextAccountId || (t.arg != 1 && t.arg != 2)) return REASON_REJECTED;
+            // abi.encode(ACCOUNT_TAG, id, owner, subaccount, collateral, nonce, marginMode, flags, positions)
+            if (leaf.length < 288 || bytes32(leaf[0:32]) != ACCOUNT_TAG || uint256(bytes32(leaf[32:64])) != t.target) {
+                revert NotAnAccountLeaf(t.target);
+            }
+            h = SparseMerkle.rootFromCompressedProof(ACCOUNTS_DEPTH, t.target, keccak256(leaf), w.present, w.siblings);
+            if (h != pre.accountsRoot) revert InvalidAccountsProof(pre.accountsRoot, h);
+            return uint256(bytes32(leaf[224:256])) & 1 == 0 ? REASON_REJECTED : 0;
+        }
+        if (action != SETTLE_EXPIRY && action != LIST_OPTIONS) return 0;
+        bool known;
+        for (uint256 j = 0; j < params.underlyings.length && !known; ++j) {
+            known = params.underlyings[j].id == t.target;
+        }
+        if (!known) return REASON_REJECTED;
+        if (action == LIST_OPTIONS) return 0;
+        uint256 index = UNDERLYING_BASE + t.target;
+        (bytes32 tag, UnderlyingHead memory u, Window[] memory ws) = abi.decode(leaf, (bytes32, UnderlyingHead, Window[]));
+        if (tag != UNDERLYING_TAG || u.id != t.target) revert NotAnUnderlyingLeaf(index);
+        h = SparseMerkle.rootFromCompressedProof(MARKETS_DEPTH, index, keccak256(leaf), w.present, w.siblings);
+        if (h != pre.marketsRoot) revert InvalidMarketsProof(pre.marketsRoot, h);
+        for (uint256 i = 0; i < ws.length; ++i) {
+            if (ws[i].expiry == t.arg) return t.timeMs < t.arg ? REASON_REJECTED : 0;
+        }
+        return REASON_REJECTED; // UNKNOWN_EXPIRY
     }
 
     /// @dev Every leaf the update touches, proven against `preMarkets` (reverts otherwise):
@@ -334,7 +422,12 @@ contract MarkVerifier {
     /// @dev The operator's EIP-712 signer of the MarkUpdate (clearline.core.eip712._hash_mark),
     ///      0 unless canonical (low s, r and s non-zero; v is 27/28 by the packed form).
     function _signer(MarkTx memory t, address rollup) private view returns (address) {
-        bytes memory sig = t.signature;
+        return _recover(_structHash(t), t.signature, rollup);
+    }
+
+    /// @dev The EIP-712 signer of struct hash `sh` under the domain of `rollup`, 0 unless
+    ///      the signature is canonical.
+    function _recover(bytes32 sh, bytes memory sig, address rollup) private view returns (address) {
         bytes32 r;
         bytes32 s;
         uint8 v = uint8(sig[64]);
@@ -345,8 +438,14 @@ contract MarkVerifier {
         if (uint256(s) > HALF_N || r == 0 || s == 0) return address(0);
         bytes32 domain =
             keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("clearline"), keccak256("1"), block.chainid, rollup));
-        bytes32 digest = keccak256(abi.encodePacked(bytes2(0x1901), domain, _structHash(t)));
+        bytes32 digest = keccak256(abi.encodePacked(bytes2(0x1901), domain, sh));
         return ecrecover(digest, v, r, s);
+    }
+
+    /// @dev The operator's EIP-712 signer of the OperatorAction (clearline.core.eip712._hash_operator).
+    function _actionSigner(OperatorTx memory t, address rollup) private view returns (address) {
+        bytes32 sh = keccak256(abi.encode(OPERATOR_TYPEHASH, t.action, t.target, t.arg, t.timestamp));
+        return _recover(sh, t.signature, rollup);
     }
 
     function _structHash(MarkTx memory t) private pure returns (bytes32) {
