@@ -63,6 +63,7 @@ def test_public_api_is_exactly_this():
             "InvalidProof",
             "SparseMerkleTree",
             "hash_node",
+            "root_from_multiproof",
             "root_from_proof",
             "verify_proof",
         ]
