@@ -483,7 +483,8 @@ def run_demo(seconds: float | None, seed: int = 1, data_dir: str | None = None, 
                 print(f"watch_proven=yes watch_proof_batch={p['batch']} watch_proof_kind={p['kind']} "
                       f"watch_proof_reason={p['reason']} watch_proof_tx={p.get('tx_index')} "
                       f"watch_batches_reverted={p['batches_reverted']} watch_reward_wei={p['reward_wei']} "
-                      f"watch_burnt_wei={p['burnt_wei']} watch_frozen={'yes' if p['frozen'] else 'no'}", flush=True)
+                      f"watch_burnt_wei={p['burnt_wei']} watch_frozen={'yes' if p['frozen'] else 'no'} "
+                      f"watch_prove_gas={p.get('prove_gas', 'n/a')}", flush=True)
                 print(f"watch: {proven_line(p)}", flush=True)
             elif follower.proof_error is not None:
                 print(f"watch_proven=no watch_proof_error={follower.proof_error}", flush=True)
