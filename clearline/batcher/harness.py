@@ -76,9 +76,9 @@ class SimRollup:
             self.now_ms += STEP_MS
             t = self.now_ms
             if self.step_no % 4 == 0:
-                mark = sim.mark_update(t, seq.state)
-                if mark is not None:
-                    seq.submit_txs([mark], t)
+                marks = sim.mark_updates(t, seq.state)
+                if marks:
+                    seq.submit_txs(marks, t)
                 ops = sim.operator_txs(seq.state, t)
                 if ops:
                     seq.submit_txs(ops, t)

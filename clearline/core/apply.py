@@ -18,7 +18,8 @@ from .margin import MarginGate, health
 from .matching import CloseReason, Plan, plan_match
 from .operator import handle_operator
 from .state import MAX_OPEN_ORDERS, MAX_POSITIONS, Account, State
-from .txs import (ALL_ACCOUNT_FLAGS, ALL_FLAGS, Cancel, CancelScope, Deposit, ForcedWithdrawal, MarginMode, MarkUpdate,
+from .txs import (ALL_ACCOUNT_FLAGS, ALL_FLAGS, MAX_MARK_INSTRUMENTS, MAX_MARK_REPORTS, Cancel, CancelScope, Deposit,
+                  ForcedWithdrawal, MarginMode, MarkUpdate,
                   OperatorAction, Order, OrderFlag, OrderType, Replace, SetAccountFlags, SetMarginMode, TimeInForce,
                   Transfer, Withdraw)
 from .units import INT64_MAX, UINT32_MAX, UINT64_MAX
@@ -384,6 +385,9 @@ def _mark_update(st: State, tx: MarkUpdate, reporters=None) -> Receipt:
     from ..oracle.report import recover_reporter
 
     _operator_signed(st, tx)
+    if len(tx.instruments) > MAX_MARK_INSTRUMENTS or len(tx.reports) > MAX_MARK_REPORTS:
+        raise Rejected(E.MALFORMED, f"a MarkUpdate marks at most {MAX_MARK_INSTRUMENTS} instruments with at most "
+                                    f"{MAX_MARK_REPORTS} reports (bounded work for its fraud proof)")
     if len(tx.instruments) != len(tx.prices) or not (tx.instruments or tx.reports):
         raise Rejected(E.MALFORMED, "instruments and prices must be of equal length, and something must be updated")
     if len(set(tx.instruments)) != len(tx.instruments):

@@ -179,6 +179,10 @@ class Transfer:
 class MarkUpdate:
     """Operator-signed marks, risk arrays and the oracle reports behind the index.
 
+    At most ``MAX_MARK_INSTRUMENTS`` instruments and ``MAX_MARK_REPORTS`` reports: the work of
+    one transaction is bounded so that L1 can always re-execute it within one fraud proof (the
+    operator marks more instruments with several MarkUpdates).
+
     ``timestamp`` (ms) is signed and must be <= time_ms and newer than each listed market's
     previous mark. ``reports`` are ``clearline.oracle.PriceReport`` objects, each signed by
     its reporter; the core recovers them and recomputes the median index itself, so anyone
@@ -195,6 +199,10 @@ class MarkUpdate:
     signature: bytes = b""
     signer: bytes | None = None
     KIND = TxKind.MARK_UPDATE
+
+
+MAX_MARK_INSTRUMENTS = 48  # per MarkUpdate: its worst-case proof stays under 3M gas (docs/fraud-proofs.md)
+MAX_MARK_REPORTS = 16  # per MarkUpdate
 
 
 class OperatorActionKind(IntEnum):

@@ -216,9 +216,9 @@ class DemoMarket:
             if tr.account < 0:
                 tr.account = st.account_ids.get((tr.address, 0), -1)
         if self.step % 4 == 0:  # marks, oracle reports and risk arrays 5 times a second
-            mark = sim.mark_update(t, st)
-            if mark is not None:
-                node.commit([mark])
+            marks = sim.mark_updates(t, st)
+            if marks:
+                node.commit(marks)
             ops = sim.operator_txs(st, t)
             if ops:
                 node.commit(ops)

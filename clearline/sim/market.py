@@ -25,8 +25,8 @@ from ..core.ledger import CollateralMoved
 from ..core.listing import ListingRule, OptionTemplate
 from ..core.margin import health
 from ..core.state import Genesis
-from ..core.txs import (Cancel, CancelScope, Deposit, MarginMode, MarkUpdate, OperatorAction, OperatorActionKind,
-                        Order, OrderFlag, OrderType, SetMarginMode, Side, TimeInForce)
+from ..core.txs import (MAX_MARK_INSTRUMENTS, Cancel, CancelScope, Deposit, MarginMode, MarkUpdate, OperatorAction,
+                        OperatorActionKind, Order, OrderFlag, OrderType, SetMarginMode, Side, TimeInForce)
 from ..core.underlying import RiskParams, UnderlyingConfig
 from ..core.units import USD6
 from ..oracle.aggregate import OracleConfig
@@ -183,10 +183,17 @@ class SimulatedMarket:
         return tx
 
     def mark_update(self, now_ms: int, state=None) -> MarkUpdate | None:
+        """The first of ``mark_updates`` (all of them while at most MAX_MARK_INSTRUMENTS
+        instruments are active), or None when marks were already sent at ``now_ms``."""
+        marks = self.mark_updates(now_ms, state)
+        return marks[0] if marks else None
+
+    def mark_updates(self, now_ms: int, state=None) -> list[MarkUpdate]:
         """Signed oracle reports, perp marks at the index, option marks from the surface,
-        and risk arrays for every active instrument."""
+        and risk arrays for every active instrument: one MarkUpdate per MAX_MARK_INSTRUMENTS
+        instruments (the core's bound), the reports in the first."""
         if now_ms <= self.last_mark_ms:
-            return None
+            return []
         self.last_mark_ms = now_ms
         from ..risk import option_mark_ticks, risk_array, year_fraction
 
@@ -210,8 +217,12 @@ class SimulatedMarket:
             instruments.append(spec.id)
             marks.append(mark)
             arrays.append(arr)
-        tx = MarkUpdate(now_ms, now_ms, instruments, marks, arrays, reports)
-        return self._op_sign(tx)
+        out = []
+        for i in range(0, max(1, len(instruments)), MAX_MARK_INSTRUMENTS):
+            part = slice(i, i + MAX_MARK_INSTRUMENTS)
+            out.append(self._op_sign(MarkUpdate(now_ms, now_ms, instruments[part], marks[part], arrays[part],
+                                                reports if i == 0 else [])))
+        return out
 
     def operator_txs(self, state, now_ms: int) -> list:
         """Housekeeping that is due now: listings, funding, expiries, liquidations."""

@@ -4,11 +4,12 @@ or OperatorAction) against ``batch_v2.decode_chunk``, on the in-process EVM thro
 
 Every chunk is a v3 singleton chunk written by ``batch_v3.encode_batch_v3`` and is first decoded
 by the strict Python decoder (``decode_chunk_v3``): the contract's struct must equal that
-transaction field by field. Cases: seeded random MarkUpdates (0..60 instruments, runs and
-scattered ids, with and without risk arrays whose arrays hit every residual mode 0..3 and
-int64's extremes, 0..6 reports with real signatures, times, timestamps and deltas of both
-signs up to uint64), real MarkUpdates of the demo simulator (58 instruments with risk arrays
-and 6 reports), OperatorActions of every action kind and random fields, and the NotPacked*
+transaction field by field (over the core's bounds, 48 instruments or 16 reports, the decoder
+stops and returns MAX + 1 empty entries). Cases: seeded random MarkUpdates (0..60 instruments,
+runs and scattered ids, with and without risk arrays whose arrays hit every residual mode 0..3
+and int64's extremes, 0..6 or 15..20 reports with real signatures, times, timestamps and deltas
+of both signs up to uint64), real MarkUpdates of the demo simulator (up to 48 instruments with
+risk arrays, and 6 reports), OperatorActions of every action kind and random fields, and the NotPacked*
 reverts (other kinds, the ABI fallback). The gas of decoding the biggest demo MarkUpdate is
 printed and bounded.
 
@@ -26,7 +27,8 @@ from eth_abi import encode as abi_encode
 
 from clearline.core import eip712
 from clearline.core.hashing import keccak
-from clearline.core.txs import MarkUpdate, OperatorAction, OperatorActionKind, Withdraw
+from clearline.core.txs import (MAX_MARK_INSTRUMENTS, MAX_MARK_REPORTS, MarkUpdate, OperatorAction, OperatorActionKind,
+                                 Withdraw)
 from clearline.l1 import batch_v2
 from clearline.l1.batch_v3 import chunk_table_v3, decode_chunk_v3, encode_batch_v3
 from clearline.l1.chain import InProcessChain, revert_data
@@ -89,9 +91,14 @@ def contract_mark(probe, chunk: bytes) -> tuple:
 
 
 def expected_mark(tx: MarkUpdate) -> tuple:
-    return (tx.time_ms, tx.timestamp, tuple(tx.instruments), tuple(tx.prices),
-            tuple(tuple(a) for a in tx.risk_arrays),
-            tuple((r.asset, r.price, r.timestamp, r.round, r.signature) for r in tx.reports), tx.signature)
+    """What the decoder returns: the transaction, or, over the core's bounds (which the core
+    rejects), MAX + 1 empty instruments or reports and nothing after them."""
+    if len(tx.instruments) > MAX_MARK_INSTRUMENTS:
+        return (tx.time_ms, tx.timestamp, (0,) * (MAX_MARK_INSTRUMENTS + 1), (), (), (), b"")
+    head = (tx.time_ms, tx.timestamp, tuple(tx.instruments), tuple(tx.prices), tuple(tuple(a) for a in tx.risk_arrays))
+    if len(tx.reports) > MAX_MARK_REPORTS:
+        return (*head, ((0, 0, 0, 0, b""),) * (MAX_MARK_REPORTS + 1), b"")
+    return (*head, tuple((r.asset, r.price, r.timestamp, r.round, r.signature) for r in tx.reports), tx.signature)
 
 
 def check_mark(probe, tx: MarkUpdate) -> None:
@@ -174,10 +181,10 @@ def random_mark(rng: random.Random) -> MarkUpdate:
     time_ms = _time(rng)
     ts = rng.choice((time_ms, max(0, time_ms - rng.randint(0, 10_000)), _time(rng)))
     reports = []
-    for i in range(rng.randint(0, 6)):
+    for i in range(rng.choice((rng.randint(0, 6), rng.randint(0, 6), rng.randint(15, 20)))):
         rts = rng.choice((ts, min(U64, ts + rng.randint(0, 5_000)), max(0, ts - rng.randint(0, 5_000)), _time(rng)))
         rep = PriceReport(_u64(rng, 32), _u64(rng), rts, _u64(rng))
-        reports.append(signed(DOMAIN, rep, REPORTER_KEYS[i]))
+        reports.append(signed(DOMAIN, rep, REPORTER_KEYS[i % len(REPORTER_KEYS)]))
     tx = MarkUpdate(time_ms, ts, ins, prices, arrays, reports)
     tx.signature = eip712.sign(DOMAIN, tx, OPERATOR_KEY)
     return tx
@@ -263,10 +270,10 @@ def _demo_marks(steps: int = 24) -> list[MarkUpdate]:
     for step in range(steps):
         t = T0_MS + 50 * (step + 1)
         if step % 4 == 0:
-            mark = sim.mark_update(t, seq.state)
-            if mark is not None:
-                seq.submit_txs([mark], t)
-                marks.append(mark)
+            parts = sim.mark_updates(t, seq.state)
+            if parts:
+                seq.submit_txs(parts, t)
+                marks.extend(parts)
             due = sim.operator_txs(seq.state, t)
             if due:
                 seq.submit_txs(due, t)
@@ -281,9 +288,9 @@ def demo():
 
 def test_demo_mark_updates(probe, demo):
     marks, ops = demo
-    assert max(len(m.instruments) for m in marks) >= 50
+    assert max(len(m.instruments) for m in marks) == MAX_MARK_INSTRUMENTS  # the simulator splits beyond it
     for tx in marks:
-        assert tx.risk_arrays and len(tx.reports) == 6
+        assert tx.risk_arrays and len(tx.reports) in (0, 6)
         check_mark(probe, tx)
     for tx in ops:
         check_operator(probe, tx)

@@ -28,7 +28,7 @@ from clearline.core.errors import Rejected
 from clearline.core.hashing import keccak
 from clearline.core.merkle import InvalidProof, SparseMerkleTree, root_from_multiproof
 from clearline.core.state import State
-from clearline.core.txs import MarkUpdate
+from clearline.core.txs import MAX_MARK_INSTRUMENTS, MAX_MARK_REPORTS, MarkUpdate
 from clearline.l1.batch_v3 import encode_batch_v3
 from clearline.l1.chain import InProcessChain, revert_data
 from clearline.l1.client import decode_revert
@@ -270,3 +270,73 @@ def test_mark_update_proof_gas(env):
     print(f"\nMarkVerifier.judge gas, {len(tx.instruments)} instruments, {len(tx.reports)} reports: {gas:,}")
     assert gas < 3_000_000
     _ = abi_encode
+
+
+def test_bounds_are_rejected_cheaply(env):
+    """Over the core's bounds (MAX_MARK_INSTRUMENTS, MAX_MARK_REPORTS) the core rejects a
+    MarkUpdate and the contract says so without reading the rest of it."""
+    _, r, _, _, cases = env
+    st, base = next((s, t) for s, t in cases if t.reports)
+    many = copy.deepcopy(base)
+    many.instruments = list(range(MAX_MARK_INSTRUMENTS + 1))
+    many.prices = [1_000] * len(many.instruments)
+    many.risk_arrays = []
+    reps = copy.deepcopy(base)
+    reps.reports = (reps.reports * (MAX_MARK_REPORTS // len(reps.reports) + 1))[:MAX_MARK_REPORTS + 1]
+    for tx in (many, reps):
+        tx = _resign(st, tx, r.sim.operator_key)
+        assert mark_judgement(st, tx).reason == 31
+        assert _judge(env, st, tx, keccak(b"x")) == 31
+
+
+def test_worst_case_mark_update_gas():
+    """A MarkUpdate at the core's bounds: 48 instruments, each with a risk array of wide int64
+    values (half negative), and 16 signed reports (two underlyings with eight reporters each).
+    Its ``judge`` gas, calldata included, must leave room under the 3M target for what
+    ``proveFraud`` adds around it (~0.2M measured on the demo: 2.59M through proveFraud for a
+    judge of 2.40M)."""
+    from clearline.core.instruments import InstrumentKind, InstrumentSpec
+    from clearline.core.state import Genesis
+    from clearline.core.underlying import UnderlyingConfig
+    from clearline.l1.deploy import deploy, predict_addresses
+    from clearline.oracle.aggregate import OracleConfig
+    from clearline.oracle.report import signed
+
+    rng = random.Random(11)
+    chain = InProcessChain(n_accounts=2)
+    try:
+        predicted = predict_addresses(chain)
+        reporter_keys = [keccak(b"reporter%d" % i) for i in range(8)]
+        oracle = OracleConfig(tuple(eip712.address_of(k) for k in reporter_keys), quorum=5, staleness_ms=10_000,
+                              max_deviation_ppm=100_000, confirmations=2)
+        specs = tuple(InstrumentSpec(i, f"P{i}", InstrumentKind.PERPETUAL, "BTC" if i % 2 == 0 else "ETH",
+                                     tick_size=100_000, lot_size=10_000, im_ppm=50_000, mm_ppm=30_000,
+                                     maker_fee_ppm=100, taker_fee_ppm=500) for i in range(MAX_MARK_INSTRUMENTS))
+        op_key = keccak(b"operator")
+        genesis = Genesis(chain.chain_id, bytes.fromhex(predicted["rollup"][2:]), eip712.address_of(op_key), specs,
+                          tuple(1_000_000 for _ in specs),
+                          (UnderlyingConfig(0, "BTC", oracle), UnderlyingConfig(1, "ETH", oracle)))
+        st = State(genesis)
+        dep = deploy(chain, genesis_state_root=st.root(), genesis_config=genesis.to_json())
+        assert dep.rollup == predicted["rollup"]
+        t = 1_760_000_000_000
+        reports = [signed(st.domain, PriceReport(asset, 100_000 * 10**6 + rng.randrange(10**6), t - 5, 1), k)
+                   for asset in (0, 1) for k in reporter_keys]
+        arrays = [[rng.choice([-1, 1]) * rng.randrange(10**12, 10**15) for _ in range(16)] for _ in specs]
+        tx = MarkUpdate(t, t, [s.id for s in specs], [1_000_000 + rng.randrange(10**5) for _ in specs], arrays,
+                        reports)
+        tx = _resign(st, tx, op_key)
+        j = mark_judgement(st, tx)
+        assert j.reason == 0
+        rollup = chain.w3.eth.contract(address=dep.rollup, abi=contract_abi("Rollup"))
+        verifier = chain.w3.eth.contract(address=dep.verifier, abi=contract_abi("FraudVerifier"))
+        mark = chain.w3.eth.contract(address=verifier.functions.markVerifier().call(), abi=contract_abi("MarkVerifier"))
+        args = (st.root(), keccak(b"wrong"), rollup.functions.paramsHash().call(), dep.rollup, _chunk(tx), j.witness)
+        assert mark.functions.judge(*args).call() == 30
+        assert mark.functions.judge(*args[:1], j.post_root, *args[2:]).call() == 0
+        gas = mark.functions.judge(*args).estimate_gas()
+        print(f"\nworst-case MarkUpdate ({len(specs)} instruments, {len(reports)} reports): judge {gas:,} gas, "
+              f"witness {len(j.witness):,} B, chunk {len(_chunk(tx)):,} B")
+        assert gas < 2_700_000
+    finally:
+        chain.close()

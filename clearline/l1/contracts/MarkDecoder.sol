@@ -27,14 +27,19 @@ struct OperatorTx {
 /// @title MarkDecoder
 /// @notice Lenient reader of the one packed MarkUpdate (head kind 7) or OperatorAction (kind 8)
 ///         of a batch data v3 singleton chunk (clearline.l1.batch_v2 documents the layout).
-/// @dev    Nothing is checked but the head's kind: FraudVerifier.decodeChunk has already
-///         validated the chunk strictly, so every varint is minimal and at most 10 bytes, every
-///         value in its field's range and every mode valid. Reading past the chunk cannot
-///         happen on such data (calldataload past calldata would give zeros anyway).
+/// @dev    Nothing is checked but the head's kind. The FraudVerifier calls it without the
+///         strict walk (FraudVerifier._markUpdate): on a strictly valid chunk this reading
+///         is the strict decoder's; on any other the chunk is fraud by itself, so whatever is
+///         read there only decides which fraud verdict is given (calldataload past the end
+///         gives zeros). A MarkUpdate over the core's bounds (MAX_INSTRUMENTS, MAX_REPORTS) is
+///         not read further: its instruments or reports come back as MAX + 1 empty entries,
+///         enough for the verdict (the core rejects it) at a bounded cost.
 library MarkDecoder {
     error NotPackedMark(); //     the chunk's first byte is not a packed MarkUpdate head (kind 7)
     error NotPackedOperator(); // not a packed OperatorAction head (kind 8)
 
+    uint256 internal constant MAX_INSTRUMENTS = 48; // clearline.core.txs.MAX_MARK_INSTRUMENTS
+    uint256 internal constant MAX_REPORTS = 16; //     clearline.core.txs.MAX_MARK_REPORTS
     uint256 private constant T = 0x80; //  head: a time delta follows
     uint256 private constant F1 = 0x10; // MarkUpdate: the instruments are a run
     uint256 private constant F2 = 0x20; // MarkUpdate: risk arrays follow the prices
@@ -52,6 +57,10 @@ library MarkDecoder {
         t.timestamp = uint64(ts);
         uint256 n;
         (n, p) = _u(chunk, p);
+        if (n > MAX_INSTRUMENTS) {
+            t.instruments = new uint32[](MAX_INSTRUMENTS + 1);
+            return t;
+        }
         t.instruments = new uint32[](n);
         if (head & F1 != 0) {
             uint256 first;
@@ -74,6 +83,10 @@ library MarkDecoder {
         if (head & F2 != 0) (t.riskArrays, p) = _riskArrays(chunk, p, n);
         uint256 m;
         (m, p) = _u(chunk, p);
+        if (m > MAX_REPORTS) {
+            t.reports = new ReportIn[](MAX_REPORTS + 1);
+            return t;
+        }
         t.reports = new ReportIn[](m);
         for (uint256 i = 0; i < m; ++i) {
             ReportIn memory r = t.reports[i];

@@ -57,8 +57,8 @@ struct ActionWitness {
 ///         (ConsensusParams), so every leaf the transaction changes is in the witness, and one
 ///         multiproof of them gives both the pre-root check and the new markets root.
 ///
-///         Returns 31 (REJECTED) when the core rejects the transaction: time before the
-///         pre-state's, not signed by the operator (EIP-712, low s), a signed timestamp of 0 or
+///         Returns 31 (REJECTED) when the core rejects the transaction: more than 48
+///         instruments or 16 reports (the core's bounds), time before the pre-state's, not signed by the operator (EIP-712, low s), a signed timestamp of 0 or
 ///         after the time, nothing to update, an instrument listed twice, an unknown or not
 ///         active instrument, a zero price, a timestamp not after the market's mark time, a
 ///         report for an unknown underlying, or an oracle round the OracleVerifier rejects (bad
@@ -150,6 +150,8 @@ contract MarkVerifier {
         if (h != paramsHash) revert ParamsMismatch(paramsHash, h);
         MarkTx memory t = MarkDecoder.decodeMark(chunk);
         uint256 n = t.instruments.length;
+        // bounded work: the core rejects a MarkUpdate over its bounds, read no further
+        if (n > MarkDecoder.MAX_INSTRUMENTS || t.reports.length > MarkDecoder.MAX_REPORTS) return REASON_REJECTED;
         if (w.markets.length != n || w.order.length != n || w.underlyings.length != params.underlyings.length) {
             revert WitnessShape();
         }
