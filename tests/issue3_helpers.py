@@ -44,7 +44,8 @@ from clearline.core.errors import Rejected  # noqa: E402
 from clearline.core.instruments import InstrumentKind, default_perpetuals  # noqa: E402
 from clearline.core.listing import ListingRule, OptionTemplate  # noqa: E402
 from clearline.core.state import Genesis, State  # noqa: E402
-from clearline.core.txs import Deposit, MarkUpdate, OperatorAction, OperatorActionKind, SetMarginMode  # noqa: E402
+from clearline.core.txs import (MAX_MARK_INSTRUMENTS, Deposit, MarkUpdate, OperatorAction, OperatorActionKind,  # noqa: E402
+                                 SetMarginMode)
 from clearline.core.underlying import RiskParams, UnderlyingConfig  # noqa: E402
 from clearline.oracle.aggregate import OracleConfig  # noqa: E402
 from clearline.oracle.feed import reporter_key  # noqa: E402
@@ -235,8 +236,20 @@ class Ex3(Exchange):
             arr = []
         else:
             arr = [list(arrays[i]) for i in insts]
-        tx = MarkUpdate(t, t if timestamp is None else timestamp, insts, [marks[i] for i in insts], arr, reps)
-        return self.operator_submit(tx, sign=sign)
+        ts = t if timestamp is None else timestamp
+        if len(insts) <= MAX_MARK_INSTRUMENTS:
+            return self.operator_submit(MarkUpdate(t, ts, insts, [marks[i] for i in insts], arr, reps), sign=sign)
+        # more than the core's bound: several MarkUpdates at the same time, the reports in the
+        # first (as the simulated operator does); one receipt with all their events
+        events = []
+        for k in range(0, len(insts), MAX_MARK_INSTRUMENTS):
+            part = slice(k, k + MAX_MARK_INSTRUMENTS)
+            r = self.operator_submit(MarkUpdate(t, ts, insts[part], [marks[i] for i in insts[part]], arr[part],
+                                                reps if k == 0 else []), sign=sign)
+            if not r.ok:
+                return r
+            events += r.events
+        return Receipt(True, events=events)
 
     def op(self, action: int, target: int = 0, arg: int = 0, *, time: int | None = None,
            timestamp: int | None = None, sign: bool = False) -> Receipt:
