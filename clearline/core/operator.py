@@ -112,21 +112,7 @@ def funding_tick(st, t: int) -> list:
         if settle:
             rate = funding_rate_ppm(average(m.premium_sum, m.premium_samples), p.interest_ppm,
                                     p.premium_clamp_ppm, p.funding_cap_ppm)
-            paid = received = 0
-            tv = spec.tick_value
-            m.funding_index += rate * m.mark_price * tv
-            for aid in sorted(st.holders[spec.id]):
-                acct = st.accounts[aid]
-                pos = acct.positions[spec.id]
-                pay = funding_payment(pos.size, m.mark_price, tv, rate)
-                acct.collateral -= pay
-                if pay > 0:
-                    paid += pay
-                else:
-                    received -= pay
-                pos.funding_index = m.funding_index
-                st.dirty_accounts.add(aid)
-            st.insurance_fund += paid - received  # rounding remainder (payers round up)
+            paid, received = pay_funding(st, m, rate)
             m.last_funding_rate_ppm = rate
             m.premium_sum = m.premium_samples = 0
             elapsed = (t - m.last_funding_time) // p.funding_interval_ms
@@ -134,6 +120,29 @@ def funding_tick(st, t: int) -> list:
             events.append(FundingSettled(spec.id, rate, m.mark_price, paid, received, paid - received))
         st.dirty_markets.add(spec.id)
     return events
+
+
+def pay_funding(st, m, rate: int) -> tuple[int, int]:
+    """Settle one interval of funding at ``rate`` (ppm) on market ``m``: its funding index
+    moves by ``rate * mark * tick_value``, every holder pays or receives its payment (payers
+    round up) and takes the new index, the rounding remainder goes to the insurance fund.
+    Returns (paid, received)."""
+    paid = received = 0
+    tv = m.spec.tick_value
+    m.funding_index += rate * m.mark_price * tv
+    for aid in sorted(st.holders[m.spec.id]):
+        acct = st.accounts[aid]
+        pos = acct.positions[m.spec.id]
+        pay = funding_payment(pos.size, m.mark_price, tv, rate)
+        acct.collateral -= pay
+        if pay > 0:
+            paid += pay
+        else:
+            received -= pay
+        pos.funding_index = m.funding_index
+        st.dirty_accounts.add(aid)
+    st.insurance_fund += paid - received  # rounding remainder (payers round up)
+    return paid, received
 
 
 # -- options: listing and expiry ------------------------------------------------------------------
@@ -227,4 +236,5 @@ def settle_expiry(st, uid: int, expiry: int, t: int) -> list:
     return events
 
 
-__all__ = ["handle_operator", "funding_tick", "list_options", "settle_expiry", "cancel_all_orders", "expire_orders"]
+__all__ = ["handle_operator", "funding_tick", "pay_funding", "list_options", "settle_expiry", "cancel_all_orders",
+           "expire_orders"]

@@ -461,7 +461,7 @@ def _wrong_funding(st: State, tx) -> tuple[Callable, dict] | None:
         return None
 
     def hook(s: State, t):
-        from clearline.core.funding import funding_payment
+        from clearline.core.operator import pay_funding
         from clearline.core.ledger import FundingSettled
 
         r = apply(s, t)
@@ -472,22 +472,8 @@ def _wrong_funding(st: State, tx) -> tuple[Callable, dict] | None:
             raise RuntimeError(f"wrong_funding: the tick settled {settled}, expected {due}")
         for mid in settled:
             m = s.markets[mid]
-            rate = m.last_funding_rate_ppm or 1  # a zero rate doubled is no change: 1 ppm instead
-            tv = m.spec.tick_value
-            m.funding_index += rate * m.mark_price * tv
-            paid = received = 0
-            for aid in sorted(s.holders[mid]):
-                acct = s.accounts[aid]
-                pos = acct.positions[mid]
-                pay = funding_payment(pos.size, m.mark_price, tv, rate)
-                acct.collateral -= pay
-                if pay > 0:
-                    paid += pay
-                else:
-                    received -= pay
-                pos.funding_index = m.funding_index
-                s.dirty_accounts.add(aid)
-            s.insurance_fund += paid - received
+            # the interval settled a second time; a zero rate doubled is no change: 1 ppm instead
+            pay_funding(s, m, m.last_funding_rate_ppm or 1)
             s.dirty_markets.add(mid)
         return r
 

@@ -48,7 +48,8 @@ from clearline.core.errors import Rejected
 from clearline.core.hashing import keccak
 from clearline.core.liquidation import check_liquidatable
 from clearline.core.state import Genesis, State
-from clearline.core.txs import Deposit, ForcedWithdrawal, OperatorAction, OperatorActionKind, Transfer, Withdraw
+from clearline.core.txs import (Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction, OperatorActionKind, Transfer,
+                                Withdraw)
 from clearline.l1.batch_v2 import BatchFormatError
 from clearline.l1.batch_v3 import OPERATOR_KINDS, chunk_table_v3, decode_chunk_v3
 from clearline.l1.params import check_params_hash
@@ -900,24 +901,37 @@ def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: S
                    tx_index=first + (i if reason == 31 else 0), detail=detail)
 
 
+def _operator_chunk(b: _Batch, c: int, chunk: bytes, count: int, head_kind: int, proof_kind: int, name: str):
+    """For a chunk of one operator transaction of batch_v2 kind ``head_kind`` (7 MarkUpdate, 8
+    OperatorAction): the decoded transaction when packed, or the proof (reason 31) when in the
+    ABI fallback, which the core never accepts (every accepted one packs); None for any other
+    chunk."""
+    if count != 1 or not _is_operator(chunk, 0):
+        return None
+    if chunk[0] == 0xFF:
+        _, a, _ = _u(chunk, 1)
+        if chunk[a + 31] != head_kind:
+            return None
+        first = b.first_tx_index(c, b.ref.header.txs_per_root)
+        return b.proof(c, proof_kind, b"", 31, tx_index=first,
+                       detail=f"transaction {first} is a {name} in the ABI fallback: the core accepts none")
+    if chunk[0] & 0x0F != head_kind:
+        return None
+    (tx,) = decode_chunk_v3(chunk, 0, len(chunk), b.ref.header.txs_per_root)
+    return tx
+
+
 def _mark_update_proof(reader: RollupReader, b: _Batch, c: int, chunk: bytes, count: int, state: State, *,
                        force: bool = False) -> FraudProof | None:
     """KIND_MARK_UPDATE when chunk ``c`` is one MarkUpdate that the core rejects (31; always
     so in the ABI fallback, as every accepted MarkUpdate packs) or whose committed post-root
     is not the re-executed one (30). ``force``: build it even for an honest chunk (tests)."""
-    if count != 1 or not _is_operator(chunk, 0):
-        return None
     first = b.first_tx_index(c, b.ref.header.txs_per_root)
-    if chunk[0] == 0xFF:
-        _, a, _ = _u(chunk, 1)
-        if chunk[a + 31] != 7:
-            return None
-        return b.proof(c, KIND_MARK_UPDATE, b"", 31, tx_index=first,
-                       detail=f"transaction {first} is a MarkUpdate in the ABI fallback: the core accepts none")
-    if chunk[0] & 0x0F != 7:
-        return None
+    found = _operator_chunk(b, c, chunk, count, 7, KIND_MARK_UPDATE, "MarkUpdate")
+    if not isinstance(found, MarkUpdate):
+        return found
+    tx = found
     check_params_hash(Genesis.from_json(reader.genesis().config), reader.params_hash())
-    (tx,) = decode_chunk_v3(chunk, 0, len(chunk), b.ref.header.txs_per_root)
     j = mark_judgement(state, tx)
     reason = j.reason or (30 if j.post_root != b.roots[c] else 0)
     if not reason and not force:
@@ -935,18 +949,11 @@ def _operator_action_proof(reader: RollupReader, b: _Batch, c: int, chunk: bytes
     (``action_judgement``; always so in the ABI fallback, as every accepted OperatorAction
     packs); None otherwise (e.g. a LIQUIDATE of a healthy account: KIND_COLLATERAL_ROOT's).
     ``force``: build it even when it would not prove (tests)."""
-    if count != 1 or not _is_operator(chunk, 0):
-        return None
     first = b.first_tx_index(c, b.ref.header.txs_per_root)
-    if chunk[0] == 0xFF:
-        _, a, _ = _u(chunk, 1)
-        if chunk[a + 31] != 8:
-            return None
-        return b.proof(c, KIND_OPERATOR_ACTION, b"", 31, tx_index=first,
-                       detail=f"transaction {first} is an OperatorAction in the ABI fallback: the core accepts none")
-    if chunk[0] & 0x0F != 8:
-        return None
-    (tx,) = decode_chunk_v3(chunk, 0, len(chunk), b.ref.header.txs_per_root)
+    found = _operator_chunk(b, c, chunk, count, 8, KIND_OPERATOR_ACTION, "OperatorAction")
+    if not isinstance(found, OperatorAction):
+        return found
+    tx = found
     after = State.from_blob(state.to_blob())
     try:
         recover_signer(after, tx)
