@@ -17,24 +17,24 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import pytest
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 
-from clearline.batcher.harness import make_sim_rollup
+sys.path.insert(0, os.path.dirname(__file__))
+
+from fraud_env import operator_env, replay_journal, singleton_chunk  # noqa: E402
+
 from clearline.core import eip712
 from clearline.core.apply import apply, recover_signer
-from clearline.core.encoding import decode_tx
 from clearline.core.errors import Rejected
 from clearline.core.hashing import keccak
 from clearline.core.state import State
 from clearline.core.txs import AccountFlag, OperatorAction, OperatorActionKind
-from clearline.l1.batch_v3 import encode_batch_v3
 from clearline.l1.chain import InProcessChain, revert_data
 from clearline.l1.client import decode_revert
-from clearline.l1.deploy import contract_abi
-from clearline.l1.formats import batch_data_parts
 from clearline.watchtower.action_witness import ACTION_WITNESS_TYPE, action_judgement
 
 N_CASES = int(os.environ.get("CLEARLINE_DIFF_ACTION_CASES", "300"))
@@ -45,25 +45,14 @@ A = OperatorActionKind
 @pytest.fixture(scope="module")
 def env():
     chain = InProcessChain(n_accounts=12)
-    r = make_sim_rollup(chain, makers=2, takers=2, leveraged=1)
-    r.step(40)
-    rollup = chain.w3.eth.contract(address=r.deployment.rollup, abi=contract_abi("Rollup"))
-    verifier = chain.w3.eth.contract(address=r.deployment.verifier, abi=contract_abi("FraudVerifier"))
-    mark = chain.w3.eth.contract(address=verifier.functions.markVerifier().call(), abi=contract_abi("MarkVerifier"))
+    r, rollup, mark = operator_env(chain)
     # pre-states along the run, and the run's own OperatorActions with theirs
-    st = State(r.genesis)
     states, honest = [], []
-    for i, e in enumerate(r.journal.entries()):
-        tx = decode_tx(e.payload)
-        try:
-            recover_signer(st, tx)
-        except Rejected:
-            tx.signer = None
+    for i, (st, tx) in enumerate(replay_journal(r)):
         if type(tx) is OperatorAction:
             honest.append((State.from_blob(st.to_blob()), tx))
         if i % 25 == 24:
             states.append(State.from_blob(st.to_blob()))
-        apply(st, tx)
     states.append(State.from_blob(st.to_blob()))
     assert honest and any(u.windows for u in st.underlyings.values())
     assert any(a.open_orders for a in st.accounts)
@@ -71,11 +60,7 @@ def env():
     chain.close()
 
 
-def _chunk(tx) -> bytes:
-    data = encode_batch_v3([tx], 16)
-    _, parts = batch_data_parts(data)
-    ((a, b),) = parts
-    return data[a:b]
+_chunk = singleton_chunk
 
 
 def _judge(env, st: State, tx, witness: bytes | None = None) -> int:

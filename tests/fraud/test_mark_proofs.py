@@ -16,24 +16,23 @@ import copy
 import dataclasses
 import os
 import random
+import sys
 
 import pytest
-from eth_abi import encode as abi_encode
 
-from clearline.batcher.harness import make_sim_rollup
+sys.path.insert(0, os.path.dirname(__file__))
+
+from fraud_env import operator_env, replay_journal, singleton_chunk  # noqa: E402
+
 from clearline.core import eip712
-from clearline.core.apply import apply, recover_signer
-from clearline.core.encoding import decode_tx
-from clearline.core.errors import Rejected
+from clearline.core.apply import apply
 from clearline.core.hashing import keccak
 from clearline.core.merkle import InvalidProof, SparseMerkleTree, root_from_multiproof
 from clearline.core.state import State
 from clearline.core.txs import MAX_MARK_INSTRUMENTS, MAX_MARK_REPORTS, MarkUpdate
-from clearline.l1.batch_v3 import encode_batch_v3
 from clearline.l1.chain import InProcessChain, revert_data
 from clearline.l1.client import decode_revert
 from clearline.l1.deploy import contract_abi
-from clearline.l1.formats import batch_data_parts
 from clearline.l1.params import params_hash
 from clearline.oracle.report import PriceReport
 from clearline.watchtower.mark_witness import mark_judgement
@@ -45,33 +44,15 @@ SEED = int(os.environ.get("CLEARLINE_DIFF_SEED", "6"))
 @pytest.fixture(scope="module")
 def env():
     chain = InProcessChain(n_accounts=12)
-    r = make_sim_rollup(chain, makers=2, takers=2, leveraged=1)
-    r.step(40)
-    rollup = chain.w3.eth.contract(address=r.deployment.rollup, abi=contract_abi("Rollup"))
-    verifier = chain.w3.eth.contract(address=r.deployment.verifier, abi=contract_abi("FraudVerifier"))
-    mark = chain.w3.eth.contract(address=verifier.functions.markVerifier().call(), abi=contract_abi("MarkVerifier"))
+    r, rollup, mark = operator_env(chain)
     # every MarkUpdate of the run with its honest pre-state
-    st = State(r.genesis)
-    cases = []
-    for e in r.journal.entries():
-        tx = decode_tx(e.payload)
-        try:
-            recover_signer(st, tx)
-        except Rejected:
-            tx.signer = None
-        if type(tx) is MarkUpdate:
-            cases.append((State.from_blob(st.to_blob()), tx))
-        apply(st, tx)
+    cases = [(State.from_blob(st.to_blob()), tx) for st, tx in replay_journal(r) if type(tx) is MarkUpdate]
     assert len(cases) >= 8 and any(tx.reports for _, tx in cases) and any(tx.risk_arrays for _, tx in cases)
     yield chain, r, rollup, mark, cases
     chain.close()
 
 
-def _chunk(tx) -> bytes:
-    data = encode_batch_v3([tx], 16)
-    _, parts = batch_data_parts(data)
-    ((a, b),) = parts
-    return data[a:b]
+_chunk = singleton_chunk
 
 
 def _judge(env, st: State, tx, post_root: bytes, witness: bytes | None = None):
@@ -269,7 +250,6 @@ def test_mark_update_proof_gas(env):
                                _chunk(tx), j.witness).estimate_gas()
     print(f"\nMarkVerifier.judge gas, {len(tx.instruments)} instruments, {len(tx.reports)} reports: {gas:,}")
     assert gas < 3_000_000
-    _ = abi_encode
 
 
 def test_bounds_are_rejected_cheaply(env):
