@@ -142,12 +142,7 @@ contract MarkVerifier {
         bytes calldata witness
     ) external view returns (uint256) {
         MarkWitness calldata w = _witness(witness);
-        EscapeState memory post = w.pre;
-        bytes32 h = keccak256(abi.encode(STATE_TAG, post));
-        if (h != preRoot) revert PreStateMismatch(preRoot, h);
-        ConsensusParams memory params = w.params;
-        h = keccak256(abi.encode(params));
-        if (h != paramsHash) revert ParamsMismatch(paramsHash, h);
+        (EscapeState memory post, ConsensusParams memory params) = _open(w.pre, w.params, preRoot, paramsHash);
         MarkTx memory t = MarkDecoder.decodeMark(chunk);
         uint256 n = t.instruments.length;
         // bounded work: the core rejects a MarkUpdate over its bounds, read no further
@@ -194,12 +189,8 @@ contract MarkVerifier {
         assembly ("memory-safe") {
             w := add(witness.offset, calldataload(witness.offset))
         }
-        EscapeState memory pre = w.pre;
-        bytes32 h = keccak256(abi.encode(STATE_TAG, pre));
-        if (h != preRoot) revert PreStateMismatch(preRoot, h);
-        ConsensusParams memory params = w.params;
-        h = keccak256(abi.encode(params));
-        if (h != paramsHash) revert ParamsMismatch(paramsHash, h);
+        (EscapeState memory pre, ConsensusParams memory params) = _open(w.pre, w.params, preRoot, paramsHash);
+        bytes32 h;
         OperatorTx memory t = MarkDecoder.decodeOperator(chunk);
         uint8 action = t.action;
         if (
@@ -264,6 +255,21 @@ contract MarkVerifier {
         bytes32 root = _multiRoot(_copy(idx), before, w.siblings, w.present);
         if (root != preMarkets) revert InvalidMarketsProof(preMarkets, root);
         postMarkets = _multiRoot(idx, next, w.siblings, w.present);
+    }
+
+    /// @dev The witness's pre-state and parameters in memory, once they are shown to be the
+    ///      preimages of the committed pre-root and of the Rollup's paramsHash.
+    function _open(EscapeState calldata pre, ConsensusParams calldata p, bytes32 preRoot, bytes32 paramsHash)
+        private
+        pure
+        returns (EscapeState memory s, ConsensusParams memory params)
+    {
+        s = pre;
+        bytes32 h = keccak256(abi.encode(STATE_TAG, s));
+        if (h != preRoot) revert PreStateMismatch(preRoot, h);
+        params = p;
+        h = keccak256(abi.encode(params));
+        if (h != paramsHash) revert ParamsMismatch(paramsHash, h);
     }
 
     /// @dev The witness read in place from calldata (no copy of its ~1.3 KB market leaves):
