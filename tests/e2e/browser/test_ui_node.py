@@ -125,15 +125,17 @@ def test_trade_in_the_browser_against_a_real_node(ui, shot):
             continue
         oid = re.search(r"#(\d+)", msg).group(1)
         try:
+            # one check of all three views at one instant: the simulated market may fill the
+            # order a moment later (a separate check of the count after this raced with it)
             pg.wait_for_function(
                 "id => document.querySelector(`#orders tbody tr[data-order-id='${id}']`)"
-                " && document.querySelector('#book-bids .lvl.mine')", arg=oid, timeout=8_000)
+                " && document.querySelector('#book-bids .lvl.mine')"
+                " && document.querySelector('#n-orders').innerText !== '0'", arg=oid, timeout=8_000)
         except Exception:
             continue
         order_id = oid
         break
-    assert order_id, "no resting order seen in open orders and on the book"
-    assert pg.inner_text("#n-orders") != "0"
+    assert order_id, "no resting order seen in open orders (with their count) and on the book"
     shot(pg, "node-order-resting")
 
     # 3. a market buy crosses the spread and fills: a position appears and margin is charged
