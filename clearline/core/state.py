@@ -222,13 +222,16 @@ class State:
 
     def has_due_expiry(self, time_ms: int) -> bool:
         """Whether an open order expires at or before ``time_ms`` (an EXPIRE_ORDERS is due).
-        Read-only (callers may hold no lock): stale heap entries are skipped, not popped."""
-        orders = self.orders
-        for expiry, oid in list(self.expiries):
-            if expiry <= time_ms:
-                o = orders.get(oid)
-                if o is not None and o.expiry == expiry:
-                    return True
+        Pops the stale entries it meets at the top of the heap (derived, not committed), so
+        it costs O(1) amortized however many expired GTT orders were filled or cancelled.
+        Like every other use of the state, callers hold the node's sequencing thread."""
+        heap = self.expiries
+        while heap and heap[0][0] <= time_ms:
+            expiry, oid = heap[0]
+            o = self.orders.get(oid)
+            if o is not None and o.expiry == expiry:
+                return True
+            heapq.heappop(heap)
         return False
 
     def forget_order(self, o: RestingOrder) -> None:
