@@ -76,7 +76,7 @@ from clearline.l1.formats import (BATCH_FORMAT_V1, BatchFormatError, BatchHeader
 from clearline.sequencer.recovery import GENESIS_KEY, replay
 from clearline.watchtower.l1data import L1DataError, RollupReader
 
-from .records import withdrawal_records
+from .records import tx_positions, withdrawal_records
 
 __all__ = ["BatchPlan", "Batcher", "BatcherError", "Claim", "PostResult"]
 
@@ -115,7 +115,7 @@ class BatchPlan:
 
     def append_args(self) -> dict:
         """Keyword arguments for ``L1Client.append_batch`` (besides ``txs`` and ``state_roots``)."""
-        return dict(queue_end=self.queue_end, withdrawals_root=self.withdrawals_root,
+        return dict(queue_end=self.queue_end, withdrawals=self.withdrawals,
                     txs_per_root=self.txs_per_root, number=self.number, prev_header_hash=self.prev_header_hash)
 
 
@@ -404,11 +404,12 @@ class Batcher:
             ends.add(total)
         done = [0]
         txs: list = []
+        positions = tx_positions(sizes)
 
         def after(entry, tx, receipt) -> None:
             txs.append(tx)
             if receipt.events:
-                records.extend(withdrawal_records(state, receipt))
+                records.extend(withdrawal_records(state, receipt, positions[done[0]]))
             done[0] += 1
             if done[0] in ends:
                 roots.append(state.root())
@@ -442,7 +443,7 @@ class Batcher:
             raise BatcherError(f"batch {plan.number}: the committed header is not the one built")
         if plan.withdrawals:
             self._set_meta_json(f"withdrawals.{plan.number}",
-                                [[w.account_id, w.owner.hex(), w.amount] for w in plan.withdrawals])
+                                [[w.account_id, w.owner.hex(), w.amount, w.chunk, w.tx_index] for w in plan.withdrawals])
         self._set_meta_json(f"batch.{plan.number}", {"first_seq": plan.first_seq, "last_seq": plan.last_seq,
                                                      "header_hash": header.hash().hex(), "txs": plan.n_txs})
         self.batch, self.header, self.last_seq = plan.number, header, plan.last_seq
@@ -499,7 +500,7 @@ class Batcher:
         not), else recomputed by replaying the journal."""
         header = self._chain_header(number)
         rows = self._meta_json(f"withdrawals.{number}") or []
-        records = [WithdrawalRecord(a, bytes.fromhex(o), amt) for a, o, amt in rows]
+        records = [WithdrawalRecord(row[0], bytes.fromhex(row[1]), *row[2:]) for row in rows if len(row) == 5]
         if withdrawals_tree(records).root() == header.withdrawals_root:
             return records
         self._refs = {}
@@ -508,8 +509,12 @@ class Batcher:
         if lo > 1:
             replay(state, self.journal.entries(1, lo - 1))
         records = []
-        replay(state, self.journal.entries(lo, hi),
-               on_tx=lambda entry, tx, receipt: records.extend(withdrawal_records(state, receipt)))
+        entries = list(self.journal.entries(lo, hi))
+        positions = tx_positions(chunk_sizes([e.payload for e in entries], header.txs_per_root,
+                                             payload_is_operator_signed))
+        done = iter(positions)
+        replay(state, entries,
+               on_tx=lambda entry, tx, receipt: records.extend(withdrawal_records(state, receipt, next(done))))
         if withdrawals_tree(records).root() != header.withdrawals_root:
             raise BatcherError(f"batch {number}: the journal's withdrawals do not match the committed root")
         return records

@@ -3,8 +3,10 @@
 Both replay the same transactions with ``clearline.core.apply`` and must derive the same
 commitments from them, so the derivations live in one place:
 
-- ``withdrawal_records(state, receipt)``: the withdrawal records a transaction adds to its
-  batch's withdrawal tree. Decision (documented in ``clearline.l1``): every *successful*
+- ``withdrawal_records(state, receipt, position)``: the withdrawal records a transaction adds
+  to its batch's withdrawal tree; ``position`` = (chunk, index in the chunk) of the transaction
+  in the batch data (``tx_positions``), which each record carries so that a fraud proof can
+  check it against that one transaction (``FraudVerifier`` KIND_WITHDRAWALS). Decision (documented in ``clearline.l1``): every *successful*
   withdrawal, in transaction order, user ``Withdraw`` (``CollateralMoved("withdraw", account,
   -1, amount)``) and *served* L1 forced withdrawals (``CollateralMoved("forced_withdraw",
   account, -1, amount)``) alike. The record pays the account's owner (for a forced
@@ -21,19 +23,25 @@ from __future__ import annotations
 from clearline.core.ledger import CollateralMoved
 from clearline.l1.formats import WithdrawalRecord
 
-__all__ = ["WITHDRAWAL_KINDS", "root_count", "root_tx_index", "withdrawal_records"]
+__all__ = ["WITHDRAWAL_KINDS", "root_count", "root_tx_index", "tx_positions", "withdrawal_records"]
 
 WITHDRAWAL_KINDS = frozenset(("withdraw", "forced_withdraw"))
 
 
-def withdrawal_records(state, receipt) -> list[WithdrawalRecord]:
-    """Withdrawal records of one applied transaction (empty for almost every transaction)."""
+def withdrawal_records(state, receipt, position: tuple[int, int]) -> list[WithdrawalRecord]:
+    """Withdrawal records of one applied transaction at ``position`` (chunk, index in the
+    chunk) of its batch (empty for almost every transaction)."""
     out = []
     for ev in receipt.events:
         if type(ev) is CollateralMoved and ev.kind in WITHDRAWAL_KINDS:
             account = ev.from_account
-            out.append(WithdrawalRecord(account, state.accounts[account].owner, ev.amount))
+            out.append(WithdrawalRecord(account, state.accounts[account].owner, ev.amount, *position))
     return out
+
+
+def tx_positions(chunk_sizes) -> list[tuple[int, int]]:
+    """(chunk, index in the chunk) of each transaction of a batch cut into ``chunk_sizes``."""
+    return [(c, i) for c, size in enumerate(chunk_sizes) for i in range(size)]
 
 
 def root_count(n_txs: int, txs_per_root: int) -> int:

@@ -27,11 +27,12 @@ from clearline.l1.formats import (
     QueueItem,
     WithdrawalRecord,
     compress_proof,
+    encode_withdrawals,
 )
 
 __all__ = ["L1Client", "L1Revert", "TxResult", "decode_revert"]
 
-EMPTY_WITHDRAWALS_ROOT = ZERO_HASHES[WITHDRAWALS_DEPTH]
+EMPTY_WITHDRAWALS_ROOT = ZERO_HASHES[WITHDRAWALS_DEPTH]  # the root of a batch without withdrawals
 
 
 class L1Revert(Exception):
@@ -249,14 +250,16 @@ class L1Client:
         state_roots: Sequence[bytes],
         *,
         queue_end: int | None = None,
-        withdrawals_root: bytes = EMPTY_WITHDRAWALS_ROOT,
+        withdrawals: Sequence[WithdrawalRecord] = (),
         txs_per_root: int = 1,
         number: int | None = None,
         prev_header_hash: bytes | None = None,
     ) -> TxResult:
         """Append the next batch (sender must be the sequencer). ``number`` and
         ``prev_header_hash`` default to the chain's next ones, ``queue_end`` to the current
-        queue position (no queue item consumed). ``value`` is the committed ``BatchHeader``."""
+        queue position (no queue item consumed). ``withdrawals`` are the batch's withdrawal
+        records: the Rollup computes the header's ``withdrawalsRoot`` from them. ``value`` is the
+        committed ``BatchHeader``."""
         if number is None:
             number = self.last_batch() + 1
         if prev_header_hash is None:
@@ -264,7 +267,7 @@ class L1Client:
         if queue_end is None:
             queue_end = self.queue_position()
         r = self._send(self.rollup.functions.appendBatch(
-            number, bytes(prev_header_hash), queue_end, bytes(withdrawals_root), txs_per_root,
+            number, bytes(prev_header_hash), queue_end, encode_withdrawals(withdrawals), txs_per_root,
             bytes(txs), [bytes(x) for x in state_roots]))
         (event,) = self.rollup.events.BatchAppended().process_receipt(r.receipt, errors=DISCARD)
         return _with_value(r, BatchHeader.from_event(event["args"]["header"]))
@@ -302,8 +305,7 @@ class L1Client:
         depth-16 proof from ``formats.withdrawals_tree(...).proof(index)``; sent compressed)."""
         present, kept = compress_proof(siblings)
         return self._send(self.vault.functions.claimWithdrawal(
-            header.as_tuple(), index, record.account_id, to_checksum_address(record.owner),
-            record.amount, present, kept))
+            header.as_tuple(), index, record.as_abi(), present, kept))
 
     def is_claimed(self, batch: int, index: int) -> bool:
         return self.vault.functions.isClaimed(batch, index).call()

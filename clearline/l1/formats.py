@@ -14,6 +14,8 @@ import struct
 from dataclasses import astuple, dataclass, fields
 from collections.abc import Mapping, Sequence
 
+from eth_utils import to_checksum_address
+
 from clearline.core.encoding import decode_tx, encode_tx
 from clearline.core.errors import Rejected
 from clearline.core.hashing import keccak, tag
@@ -30,6 +32,7 @@ __all__ = [
     "QUEUE_DEPOSIT",
     "QUEUE_FORCED_WITHDRAWAL",
     "WITHDRAWALS_DEPTH",
+    "WITHDRAWAL_RECORD_BYTES",
     "WITHDRAWAL_TAG",
     "BatchFormatError",
     "BatchHeader",
@@ -48,6 +51,8 @@ __all__ = [
     "expand_proof",
     "queue_item_hash",
     "state_roots_hash",
+    "decode_withdrawals",
+    "encode_withdrawals",
     "withdrawal_leaf",
     "withdrawals_tree",
 ]
@@ -55,7 +60,9 @@ __all__ = [
 QUEUE_DEPOSIT = 1
 QUEUE_FORCED_WITHDRAWAL = 2
 WITHDRAWALS_DEPTH = 16
-WITHDRAWAL_TAG = tag("clearline.withdrawal.v1")
+WITHDRAWAL_TAG = tag("clearline.withdrawal.v2")
+WITHDRAWAL_RECORD_BYTES = 38  # packed: uint32 account, address owner, uint64 amount, uint32 chunk, uint16 txIndex
+_RECORD = struct.Struct(">I20sQIH")
 BATCH_FORMAT_V1 = 0x01
 
 _W = 32
@@ -328,25 +335,61 @@ def _norm(v):
 # --------------------------------------------------------------------------- withdrawals
 @dataclass(frozen=True, slots=True)
 class WithdrawalRecord:
-    """One withdrawal paid by a batch (user ``Withdraw`` or served forced withdrawal)."""
+    """One withdrawal paid by a batch (user ``Withdraw`` or served forced withdrawal), with the
+    transaction that paid it: transaction ``tx_index`` of chunk ``chunk`` of the batch data
+    (a fraud proof checks a record against that one transaction)."""
 
     account_id: int  # uint32
     owner: bytes  # address paid on L1
     amount: int  # uint64 usd6
+    chunk: int  # uint32
+    tx_index: int  # uint16
 
     def leaf(self) -> bytes:
-        return withdrawal_leaf(self.account_id, self.owner, self.amount)
+        return withdrawal_leaf(self.account_id, self.owner, self.amount, self.chunk, self.tx_index)
+
+    def position(self) -> tuple[int, int]:
+        return self.chunk, self.tx_index
+
+    def as_abi(self) -> tuple:
+        """The Solidity ``WithdrawalRecord`` struct (Withdrawals.sol) as web3 takes it."""
+        return (self.account_id, to_checksum_address(self.owner), self.amount, self.chunk, self.tx_index)
 
 
-def withdrawal_leaf(account_id: int, owner: bytes, amount: int) -> bytes:
+def withdrawal_leaf(account_id: int, owner: bytes, amount: int, chunk: int, tx_index: int) -> bytes:
     """``keccak256(abi.encode(bytes32 WITHDRAWAL_TAG, uint32 accountId, address owner,
-    uint64 amount))``."""
+    uint64 amount, uint32 chunk, uint16 txIndex))`` (``WithdrawalsLib.leaf``)."""
     return keccak(
         WITHDRAWAL_TAG
         + _word(account_id, 32, "account_id")
         + _address(owner, "owner")
         + _word(amount, 64, "amount")
+        + _word(chunk, 32, "chunk")
+        + _word(tx_index, 16, "tx_index")
     )
+
+
+def encode_withdrawals(records: Sequence[WithdrawalRecord]) -> bytes:
+    """The records as the sequencer posts them with a batch (``Rollup.appendBatch``'s
+    ``withdrawals``; the Rollup computes the header's ``withdrawalsRoot`` from them)."""
+    if len(records) > 1 << WITHDRAWALS_DEPTH:
+        raise ValueError(f"at most {1 << WITHDRAWALS_DEPTH} withdrawals per batch")
+    out = []
+    for r in records:
+        _address(r.owner, "owner")
+        try:
+            out.append(_RECORD.pack(r.account_id, bytes(r.owner), r.amount, r.chunk, r.tx_index))
+        except struct.error:
+            raise ValueError(f"withdrawal record out of range: {r}") from None
+    return b"".join(out)
+
+
+def decode_withdrawals(data: bytes) -> list[WithdrawalRecord]:
+    """``encode_withdrawals`` inverted; ``BatchFormatError`` when ``data`` is not whole records."""
+    if len(data) % WITHDRAWAL_RECORD_BYTES or len(data) > WITHDRAWAL_RECORD_BYTES << WITHDRAWALS_DEPTH:
+        raise BatchFormatError(f"{len(data)} bytes are not packed withdrawal records")
+    return [WithdrawalRecord(a, owner, amount, chunk, i) for a, owner, amount, chunk, i
+            in _RECORD.iter_unpack(bytes(data))]
 
 
 def withdrawals_tree(records: Sequence[WithdrawalRecord]) -> SparseMerkleTree:

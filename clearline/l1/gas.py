@@ -83,11 +83,14 @@ def measure_gas(chain: Chain, *, challenge_period: int = 10, forced_deadline: in
     g["finalize_one"] = seq.finalize(headers[:1]).gas_used
     g["finalize_five_per_batch"] = round(seq.finalize(headers[1:6]).gas_used / 5)
 
-    records = [WithdrawalRecord(i, bytes.fromhex(user.address[2:]), 1_000 + i) for i in range(100)]
+    records = [WithdrawalRecord(i, bytes.fromhex(user.address[2:]), 1_000 + i, i // 16, i % 16) for i in range(100)]
     tree = withdrawals_tree(records)
-    header = seq.append_batch(b"\x01", [root], withdrawals_root=tree.root()).value
+    base = seq.append_batch(b"\x01", [root])
+    r = seq.append_batch(b"\x01", [root], withdrawals=records)
+    g["append_batch_per_withdrawal"] = round((r.gas_used - base.gas_used) / len(records))
+    header = r.value
     chain.advance_time(challenge_period)
-    seq.finalize([header])
+    seq.finalize([base.value, header])
     g["claim_withdrawal_first"] = user.claim_withdrawal(header, 37, records[37], tree.proof(37)).gas_used
     g["claim_withdrawal"] = user.claim_withdrawal(header, 38, records[38], tree.proof(38)).gas_used
 

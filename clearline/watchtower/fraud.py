@@ -31,6 +31,9 @@ Kinds (``FraudVerifier.sol``; docs/fraud-proofs.md):
   MarkVerifier's ``judgeAction`` shows (``action_witness``: time, signature, timestamp,
   unknown action; a cancel of an unknown or not opted-in account or with a bad trigger; an
   unconfigured underlying; an unknown or future expiry).
+- ``KIND_WITHDRAWALS`` (8): the posted withdrawal records (the header's ``withdrawalsRoot``)
+  are not the batch's: a record that its transaction does not pay, records out of order, a
+  Withdraw without a record (``record_witness``; from the batch data alone).
 """
 
 from __future__ import annotations
@@ -42,10 +45,11 @@ from typing import Any
 from eth_abi import encode as abi_encode
 from eth_utils import to_checksum_address
 
-from clearline.core import encoding
+from clearline.core import eip712, encoding
 from clearline.core.apply import apply, recover_signer
 from clearline.core.errors import Rejected
 from clearline.core.hashing import keccak
+from clearline.core.merkle import ZERO_HASHES
 from clearline.core.liquidation import check_liquidatable
 from clearline.core.state import Genesis, State
 from clearline.core.txs import (Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction, OperatorActionKind, Transfer,
@@ -53,14 +57,15 @@ from clearline.core.txs import (Deposit, ForcedWithdrawal, MarkUpdate, OperatorA
 from clearline.l1.batch_v2 import BatchFormatError
 from clearline.l1.batch_v3 import OPERATOR_KINDS, chunk_table_v3, decode_chunk_v3
 from clearline.l1.params import check_params_hash
-from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchHeader, batch_data_parts,
-                                  compress_proof, decode_batch, queue_item_hash)
+from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, WITHDRAWALS_DEPTH, BatchHeader,
+                                  batch_data_parts, compress_proof, decode_batch, queue_item_hash)
 
 from .escape import _MARKET_TYPES
 from .l1data import BatchRef, RollupReader
 from .margin_witness import margin_witness
 from .action_witness import action_judgement
 from .mark_witness import mark_judgement
+from .record_witness import records_judgement
 
 __all__ = [
     "KIND_CHUNK_DECODE",
@@ -71,6 +76,7 @@ __all__ = [
     "KIND_OPERATOR_ACTION",
     "KIND_QUEUE_END",
     "KIND_QUEUE_ITEM",
+    "KIND_WITHDRAWALS",
     "REASON_NAMES",
     "FraudError",
     "FraudProof",
@@ -93,15 +99,18 @@ KIND_QUEUE_END = 4
 KIND_COLLATERAL_ROOT = 5
 KIND_MARK_UPDATE = 6
 KIND_OPERATOR_ACTION = 7
+KIND_WITHDRAWALS = 8
 KIND_NAMES = {1: "framing", 2: "chunk_decode", 3: "queue_item", 4: "queue_end", 5: "collateral_root",
-              6: "mark_update", 7: "operator_action"}
+              6: "mark_update", 7: "operator_action", 8: "withdrawals"}
 
 REASON_NAMES = {
     1: "BAD_VERSION", 2: "BAD_HEADER_VARINT", 3: "BAD_TXS_PER_ROOT", 4: "CHUNK_TABLE", 5: "ROOT_COUNT",
     10: "CHUNK_UNDECODABLE", 11: "CHUNK_FIELD_RANGE", 12: "CHUNK_NOT_CANONICAL", 13: "CHUNK_BAD_FALLBACK",
     20: "QUEUE_OUT_OF_ORDER", 21: "QUEUE_ITEM_MISMATCH", 23: "QUEUE_END", 30: "WRONG_POST_ROOT", 31: "REJECTED_TX",
+    40: "BAD_WITHDRAWAL_RECORD", 41: "WITHDRAWAL_RECORDS_OUT_OF_ORDER", 42: "MISSING_WITHDRAWAL_RECORD",
 }
 
+EMPTY_WITHDRAWALS_ROOT = ZERO_HASHES[WITHDRAWALS_DEPTH]  # the withdrawal tree of a batch without withdrawals
 STATE_TYPE = "(bytes32,bytes32,bytes32,uint64,uint256,uint256,uint64,uint32,uint64,uint256,uint256)"
 _POSITION_TYPE = "(uint32,int64,int256,int256)"
 ACCOUNT_TYPE = f"(uint32,address,uint32,int256,uint64,uint8,uint8,{_POSITION_TYPE}[],uint256,bytes32[])"
@@ -462,7 +471,8 @@ def decode_chunk_reason(chunk: bytes, k: int, target: int | None = None) -> tupl
     count)``, reason 0 when the chunk (batch data v3: its transactions up to its end, 1..k of
     them, an operator-signed one alone) decodes under batch_v2's strict rules (up to
     ``target``), else the contract's REASON_CHUNK_* code (10 structure, 11 a field out of
-    range, 12 a non-canonical form, 13 a bad ABI fallback)."""
+    range, 12 a non-canonical form, 13 a bad ABI fallback). Stopped at ``target``: ``at`` its
+    head and the time before it in place of ``l1_total``."""
     p = t = l1_total = count = 0
     operator = False
     s = [0] * 64
@@ -471,7 +481,7 @@ def decode_chunk_reason(chunk: bytes, k: int, target: int | None = None) -> tupl
             if count == k:
                 raise _Malformed(_UNDECODABLE)
             if count == target:
-                return 0, l1_total, p, 0, count
+                return 0, l1_total, p, t, count  # the time before it in place of l1_total
             if _is_operator(chunk, p):
                 operator = True
             p, t, l1 = _tx(chunk, p, t, s)
@@ -510,7 +520,7 @@ def chunk_count(chunk: bytes, k: int) -> tuple[bool, int]:
 
 
 def framing_reason(head: bytes, *, txs_per_root: int, n_chunks: int, n_roots: int, queue_start: int,
-                   queue_end: int) -> tuple[int, int]:
+                   queue_end: int, withdrawals_root: bytes = EMPTY_WITHDRAWALS_ROOT) -> tuple[int, int]:
     """``FraudVerifier._framing``: ``(reason, k)``, reason 0 when the (v3) framing is right."""
     if not head or head[0] != 3:
         return 1, 0
@@ -528,6 +538,8 @@ def framing_reason(head: bytes, *, txs_per_root: int, n_chunks: int, n_roots: in
         return 5, k
     if c == 0 and queue_end != queue_start:
         return 23, k
+    if c == 0 and withdrawals_root != EMPTY_WITHDRAWALS_ROOT:
+        return 40, k
     return 0, k
 
 
@@ -621,6 +633,7 @@ class _Batch:
     roots: list[bytes]
     head: bytes
     parts: list[tuple[int, int]]
+    records: list  # the posted withdrawal records
     _firsts: list[int] | None = None
 
     @property
@@ -655,7 +668,7 @@ def _load(reader: RollupReader, number: int) -> _Batch:
     prev = by_number[number - 1].header if number - 1 in by_number else reader.genesis_header()
     cd = reader.batch_calldata(ref)
     head, parts = batch_data_parts(cd.txs)
-    return _Batch(ref, prev, cd.txs, cd.state_roots, head, parts)
+    return _Batch(ref, prev, cd.txs, cd.state_roots, head, parts, cd.withdrawals)
 
 
 def _decode_l1(chunk: bytes, at: int) -> tuple[int, int, bytes, int, int]:
@@ -691,9 +704,19 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
     h = b.ref.header
     n_chunks = len(b.parts)
     reason, k = framing_reason(b.head, txs_per_root=h.txs_per_root, n_chunks=n_chunks, n_roots=len(b.roots),
-                               queue_start=h.queue_start, queue_end=h.queue_end)
+                               queue_start=h.queue_start, queue_end=h.queue_end, withdrawals_root=h.withdrawals_root)
     if reason:
         return b.proof(0, KIND_FRAMING, b"", reason, detail="the batch data's framing is wrong")
+    if chunk_index is None:
+        genesis = Genesis.from_json(reader.genesis().config)
+        judged = records_judgement(b.data, b.parts, k, b.records,
+                                   eip712.Domain(genesis.chain_id, genesis.verifying_contract))
+        if judged is not None:
+            c = judged.chunk
+            first = b.first_tx_index(c, k)
+            return b.proof(c, KIND_WITHDRAWALS, judged.witness, judged.reason,
+                           tx_index=None if judged.tx_index is None else first + judged.tx_index,
+                           detail=judged.detail)
     if queue is None:
         queue = {item.index: (item, hsh) for item, hsh in reader.queue_items()}
     chunks = range(n_chunks) if chunk_index is None else [chunk_index]

@@ -27,7 +27,8 @@ from web3 import Web3
 
 from clearline.core.hashing import keccak
 from clearline.l1.deploy import contract_abi
-from clearline.l1.formats import BatchHeader, QueueItem, batch_data_hash, state_roots_hash
+from clearline.l1.formats import (BatchHeader, QueueItem, WithdrawalRecord, batch_data_hash, decode_withdrawals,
+                                  state_roots_hash, withdrawals_tree)
 
 __all__ = [
     "APPEND_BATCH_SELECTOR",
@@ -40,7 +41,7 @@ __all__ = [
     "web3_of",
 ]
 
-_APPEND_TYPES = ["uint64", "bytes32", "uint64", "bytes32", "uint32", "bytes", "bytes32[]"]
+_APPEND_TYPES = ["uint64", "bytes32", "uint64", "bytes", "uint32", "bytes", "bytes32[]"]
 APPEND_BATCH_SELECTOR = keccak(f"appendBatch({','.join(_APPEND_TYPES)})".encode())[:4]
 
 
@@ -89,7 +90,7 @@ class BatchCalldata:
     number: int
     prev_header_hash: bytes
     queue_end: int
-    withdrawals_root: bytes
+    withdrawals: list[WithdrawalRecord]  # as posted (the Rollup computed the header's root from them)
     txs_per_root: int
     txs: bytes
     state_roots: list[bytes]
@@ -101,10 +102,11 @@ def decode_append_batch(data: bytes) -> BatchCalldata:
     if data[:4] != APPEND_BATCH_SELECTOR:
         raise L1DataError("not an appendBatch call")
     try:
-        number, prev, queue_end, wroot, k, txs, roots = abi_decode(_APPEND_TYPES, data[4:])
+        number, prev, queue_end, packed, k, txs, roots = abi_decode(_APPEND_TYPES, data[4:])
+        records = decode_withdrawals(packed)
     except Exception as exc:  # the contract accepted it, so this means a different ABI
         raise L1DataError(f"appendBatch calldata does not decode: {exc}") from None
-    return BatchCalldata(number, bytes(prev), queue_end, bytes(wroot), k, bytes(txs), [bytes(r) for r in roots])
+    return BatchCalldata(number, bytes(prev), queue_end, records, k, bytes(txs), [bytes(r) for r in roots])
 
 
 def _hexbytes(v) -> bytes:
@@ -211,7 +213,9 @@ class RollupReader:
                               " its calldata is not readable without tracing")
         cd = decode_append_batch(_hexbytes(tx["input"]))
         h = ref.header
-        if cd.number != h.number or batch_data_hash(cd.txs) != h.txs_hash or state_roots_hash(cd.state_roots) != h.state_roots_hash:
+        if (cd.number != h.number or batch_data_hash(cd.txs) != h.txs_hash
+                or state_roots_hash(cd.state_roots) != h.state_roots_hash
+                or withdrawals_tree(cd.withdrawals).root() != h.withdrawals_root):
             raise L1DataError(f"batch {ref.number}: transaction 0x{ref.tx_hash.hex()} calldata does not match its header")
         return cd
 

@@ -46,7 +46,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from clearline.batcher.records import withdrawal_records
+from clearline.batcher.records import tx_positions, withdrawal_records
 from clearline.core import eip712
 from clearline.core.apply import apply
 from clearline.core.encoding import decode_tx
@@ -468,6 +468,7 @@ class _Verifier:
         if h.queue_start != state.l1_queue_pos:
             return Mismatch("queue_start", number, None, state.l1_queue_pos, h.queue_start)
         records: list = []
+        positions = tx_positions(sizes)
         l1_kinds = (Deposit, ForcedWithdrawal)
         pending = deque(prep.recovered)  # recovery chunks, in order: wait for each when reached
         reporters = prep.reporters  # filled in as the chunks are reached
@@ -486,7 +487,7 @@ class _Verifier:
             r = apply(state, tx, reporters.get(j)) if type(tx) is MarkUpdate else apply(state, tx)
             if r.ok:
                 if r.events:
-                    records.extend(withdrawal_records(state, r))
+                    records.extend(withdrawal_records(state, r, positions[j]))
             else:
                 self.rejected += 1
                 if self.first_rejected is None:

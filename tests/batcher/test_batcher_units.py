@@ -11,7 +11,8 @@ import clearline.watchtower
 from clearline.batcher import FeederError, queue_item_tx, root_count, root_tx_index
 from clearline.core.hashing import keccak
 from clearline.core.txs import Deposit, ForcedWithdrawal
-from clearline.l1.formats import QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, QueueItem, deposit_item_hash, queue_item_hash
+from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, QueueItem, WithdrawalRecord, deposit_item_hash,
+                                  encode_withdrawals, queue_item_hash)
 from clearline.watchtower import Mismatch
 from clearline.watchtower.l1data import APPEND_BATCH_SELECTOR, L1DataError, decode_append_batch
 from clearline.watchtower.verify import main as verify_main
@@ -52,13 +53,19 @@ def test_queue_items_become_core_transactions_with_the_same_hash():
 
 def test_append_batch_calldata_decodes():
     roots = [keccak(b"a"), keccak(b"b")]
-    args = abi_encode(["uint64", "bytes32", "uint64", "bytes32", "uint32", "bytes", "bytes32[]"],
-                      [7, keccak(b"prev"), 3, keccak(b"w"), 16, b"\x01abc", roots])
+    records = [WithdrawalRecord(5, b"\x11" * 20, 1_000, 0, 3), WithdrawalRecord(9, b"\x22" * 20, 7, 1, 0)]
+    args = abi_encode(["uint64", "bytes32", "uint64", "bytes", "uint32", "bytes", "bytes32[]"],
+                      [7, keccak(b"prev"), 3, encode_withdrawals(records), 16, b"\x01abc", roots])
     cd = decode_append_batch(APPEND_BATCH_SELECTOR + args)
     assert (cd.number, cd.queue_end, cd.txs_per_root, cd.txs, cd.state_roots) == (7, 3, 16, b"\x01abc", roots)
-    assert APPEND_BATCH_SELECTOR == keccak(b"appendBatch(uint64,bytes32,uint64,bytes32,uint32,bytes,bytes32[])")[:4]
+    assert cd.withdrawals == records
+    assert APPEND_BATCH_SELECTOR == keccak(b"appendBatch(uint64,bytes32,uint64,bytes,uint32,bytes,bytes32[])")[:4]
     with pytest.raises(L1DataError):
         decode_append_batch(b"\x00\x00\x00\x00" + args)
+    with pytest.raises(L1DataError):  # records that are not whole
+        decode_append_batch(APPEND_BATCH_SELECTOR + abi_encode(
+            ["uint64", "bytes32", "uint64", "bytes", "uint32", "bytes", "bytes32[]"],
+            [7, keccak(b"prev"), 3, b"\x01" * 37, 16, b"\x01abc", roots]))
 
 
 def test_mismatch_lines_name_batch_transaction_and_roots():

@@ -60,9 +60,9 @@ def test_genesis_batch_is_the_core_genesis_root(env):
 
 def test_withdrawal_leaf_matches_the_vault(env):
     alice = env.users[0]
-    record = WithdrawalRecord(17, _addr(alice), 123_456)
-    assert alice.vault.functions.withdrawalLeaf(17, alice.address, 123_456).call() == record.leaf()
-    assert alice.vault.functions.WITHDRAWAL_TAG().call() == keccak(b"clearline.withdrawal.v1")
+    record = WithdrawalRecord(17, _addr(alice), 123_456, 3, 9)
+    assert alice.vault.functions.withdrawalLeaf(record.as_abi()).call() == record.leaf()
+    assert alice.vault.functions.WITHDRAWAL_TAG().call() == keccak(b"clearline.withdrawal.v2")
 
 
 # ------------------------------------------------------------------------------------ queue
@@ -248,12 +248,13 @@ def test_withdrawal_claims_and_refunds(env):
     d0 = alice.deposit(0, 100_000_000).value
     d1 = bob.deposit(2, 40_000_000).value
     records = [
-        WithdrawalRecord(0, _addr(alice), 30_000_000),
-        WithdrawalRecord(4, _addr(carol), 1_000_000),
-        WithdrawalRecord(0, _addr(alice), 5_000_000),
+        WithdrawalRecord(0, _addr(alice), 30_000_000, 0, 0),
+        WithdrawalRecord(4, _addr(carol), 1_000_000, 0, 3),
+        WithdrawalRecord(0, _addr(alice), 5_000_000, 1, 0),
     ]
     tree = withdrawals_tree(records)
-    h1 = seq.append_batch(b"\x01", _roots(1), queue_end=1, withdrawals_root=tree.root()).value
+    h1 = seq.append_batch(b"\x01", _roots(1), queue_end=1, withdrawals=records).value
+    assert h1.withdrawals_root == tree.root()  # the Rollup computed it from the posted records
     with pytest.raises(L1Revert) as e:  # not final yet
         carol.claim_withdrawal(h1, 0, records[0], tree.proof(0))
     assert _revert(e) == "NotFinalized"

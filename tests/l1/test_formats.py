@@ -11,6 +11,7 @@ from clearline.core.hashing import keccak
 from clearline.core.merkle import ZERO_HASHES, SparseMerkleTree
 from clearline.core.txs import Deposit, Withdraw
 from clearline.l1.formats import (
+    WITHDRAWAL_RECORD_BYTES,
     WITHDRAWAL_TAG,
     WITHDRAWALS_DEPTH,
     BatchFormatError,
@@ -19,8 +20,10 @@ from clearline.l1.formats import (
     WithdrawalRecord,
     compress_proof,
     decode_batch_txs,
+    decode_withdrawals,
     deposit_item_hash,
     encode_batch_txs,
+    encode_withdrawals,
     expand_proof,
     queue_item_hash,
     state_roots_hash,
@@ -77,11 +80,18 @@ def test_batch_data_round_trip_and_strict_decoding():
 
 
 def test_withdrawal_records_and_tree():
-    assert WITHDRAWAL_TAG == keccak(b"clearline.withdrawal.v1")
-    assert withdrawal_leaf(3, OWNER, 99) == keccak(
-        abi_encode(["bytes32", "uint32", "address", "uint64"], [WITHDRAWAL_TAG, 3, OWNER, 99]))
+    assert WITHDRAWAL_TAG == keccak(b"clearline.withdrawal.v2")
+    assert withdrawal_leaf(3, OWNER, 99, 7, 2) == keccak(
+        abi_encode(["bytes32", "uint32", "address", "uint64", "uint32", "uint16"], [WITHDRAWAL_TAG, 3, OWNER, 99, 7, 2]))
     assert withdrawals_tree([]).root() == ZERO_HASHES[WITHDRAWALS_DEPTH]
-    records = [WithdrawalRecord(i, OWNER, i + 1) for i in range(5)]
+    records = [WithdrawalRecord(i, OWNER, i + 1, i // 2, i % 2) for i in range(5)]
+    packed = encode_withdrawals(records)
+    assert len(packed) == 5 * WITHDRAWAL_RECORD_BYTES and decode_withdrawals(packed) == records
+    assert packed[:WITHDRAWAL_RECORD_BYTES] == (0).to_bytes(4, "big") + OWNER + (1).to_bytes(8, "big") + bytes(6)
+    with pytest.raises(BatchFormatError):
+        decode_withdrawals(packed[:-1])
+    with pytest.raises(ValueError):
+        encode_withdrawals([WithdrawalRecord(0, OWNER, 1, 0, 1 << 16)])
     tree = withdrawals_tree(records)
     manual = SparseMerkleTree(WITHDRAWALS_DEPTH)
     for i, r in enumerate(records):

@@ -17,6 +17,7 @@ CEILINGS = {
     "append_batch_per_root": 700,
     "append_batch_per_nonzero_byte": 41,
     "append_batch_per_zero_byte": 11,
+    "append_batch_per_withdrawal": 3_000,
     "finalize_one": 55_000,
     "finalize_five_per_batch": 20_000,
     "claim_withdrawal": 80_000,

@@ -14,7 +14,7 @@ from clearline.core.txs import Deposit
 from clearline.core.units import USD6
 from clearline.l1.chain import InProcessChain
 from clearline.l1.deploy import deploy
-from clearline.l1.formats import decode_batch, deposit_item_hash, encode_batch_txs
+from clearline.l1.formats import decode_batch, deposit_item_hash, encode_batch_txs, withdrawals_tree
 from clearline.sim.market import demo_genesis
 from clearline.watchtower import verify
 from rollup_env import make_rollup
@@ -93,12 +93,14 @@ def test_tampered_withdrawals_root_and_root_count(rollup):
     r = rollup
     r.withdraw("taker1", 50 * USD6)
 
-    def tamper(plan):
-        plan.withdrawals_root = BAD
+    def tamper(plan):  # one more record, paying someone from the first withdrawal's account
+        w = plan.withdrawals[0]
+        plan.withdrawals = plan.withdrawals + [dataclasses.replace(w, owner=b"\x66" * 20, tx_index=w.tx_index + 1)]
 
     plan, _ = _post_tampered(r, 16, tamper)
     m = verify(r.chain, r.deployment.rollup, progress=None).mismatch
-    assert (m.kind, m.batch, m.tx_index, m.committed) == ("withdrawals_root", plan.number, None, BAD)
+    assert (m.kind, m.batch, m.tx_index) == ("withdrawals_root", plan.number, None)
+    assert m.committed == withdrawals_tree(plan.withdrawals).root() != m.expected
 
     r2 = make_rollup(InProcessChain(n_accounts=12))
     r2.step(4)

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {EscapeState, EscapeAccount} from "./Escape.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
 import {IMarginVerifier, MarginWitness} from "./MarginWitness.sol";
+import {WithdrawalRecord} from "./Withdrawals.sol";
 
 /// @notice What the Rollup tells the verifier about the chunk under challenge. Everything here
 ///         has already been checked by the Rollup against the stored batch header: `head` and
@@ -21,6 +22,7 @@ struct FraudContext {
     bytes32 postRoot; //    stateRoots[chunkIndex]
     address vault; //       for the L1 queue items
     bytes32 paramsHash; //  the Rollup's (ConsensusParams, clearline/l1/params.py)
+    bytes32 withdrawalsRoot; // the header's (computed by the Rollup from the posted records)
 }
 
 /// @notice The MarkVerifier as the FraudVerifier calls it (MarkVerifier.sol).
@@ -38,6 +40,11 @@ interface IMarkVerifier {
         external
         view
         returns (uint256);
+
+    function judgeRecords(bytes32 root, uint256 nChunks, uint256 chunkIndex, bytes calldata witness)
+        external
+        pure
+        returns (uint256 reason, uint256 mode, uint256 txIndex, WithdrawalRecord memory record);
 }
 
 interface IVaultQueue {
@@ -58,7 +65,8 @@ interface IVaultQueue {
 ///                   end[C]`, batch data v3, or the whole data when the Rollup's walk found no
 ///                   valid chunk table) is wrong: not version 3, a bad varint, k = 0 or k !=
 ///                   txsPerRoot, C is not the number of table entries, or the number of state
-///                   roots is not max(1, C) (reasons 1..5); or C = 0 and queueEnd != queueStart (23).
+///                   roots is not max(1, C) (reasons 1..5); or C = 0 and queueEnd != queueStart (23),
+///                   or C = 0 and the header's withdrawal tree is not empty (40).
 ///   2 CHUNK_DECODE  (empty)  Chunk `chunkIndex` is not 1..k transactions parsing to its end with
 ///                   an operator-signed one (MarkUpdate, OperatorAction) alone (reason 10), or
 ///                   breaks one of batch_v2's strict rules, all of them (`decodeChunk`):
@@ -123,6 +131,22 @@ interface IVaultQueue {
 ///                   the MarkVerifier's `judgeAction`, without the strict walk (as kind 6). An
 ///                   OperatorAction in the ABI fallback is 31 (every accepted one packs).
 ///
+///   8 WITHDRAWALS   (uint256 mode, uint256 txIndex, RecordProof[] records)  The header's
+///                   withdrawal tree (its records are posted with the batch, WithdrawalsLib) is
+///                   not the batch's. Each RecordProof opens one leaf of `withdrawalsRoot`. Mode
+///                   1: record r names a chunk the batch does not have (any chunk is given), or
+///                   names chunk `chunkIndex` and a transaction that is not there, is not a
+///                   packed Withdraw or ForcedWithdrawal, or whose account, amount or owner
+///                   (a ForcedWithdrawal's; a Withdraw's EIP-712 signer) differ from the
+///                   record's (reason 40: a valid batch pays each record for the one accepted
+///                   withdrawal it names). Mode 2: records i and i + 1 are not in strictly
+///                   increasing (chunk, txIndex) order (reason 41). Mode 3: transaction
+///                   `txIndex` of the chunk is a packed Withdraw (accepted in a valid batch, so
+///                   it pays a record) and no record names it: records i < its position < i + 1
+///                   (or leaf i + 1 empty; or record 0 after it, or leaf 0 empty) (reason 42).
+///                   The chunk must decode. Not covered: whether a ForcedWithdrawal was served or
+///                   denied depends on the state (KIND_COLLATERAL_ROOT's).
+///
 ///  The chunk decoder here (`decodeChunk`) reverts exactly when batch_v2's strict decoder
 ///  rejects the chunk (tests/fraud/test_decoder.py, both directions): an honest chunk is never
 ///  provably malformed and a malformed one always is. Kinds 3-5 read transactions through the
@@ -135,6 +159,7 @@ contract FraudVerifier {
     uint8 public constant KIND_COLLATERAL_ROOT = 5;
     uint8 public constant KIND_MARK_UPDATE = 6;
     uint8 public constant KIND_OPERATOR_ACTION = 7;
+    uint8 public constant KIND_WITHDRAWALS = 8;
 
     uint256 public constant REASON_BAD_VERSION = 1;
     uint256 public constant REASON_BAD_HEADER_VARINT = 2;
@@ -150,6 +175,9 @@ contract FraudVerifier {
     uint256 public constant REASON_QUEUE_END = 23;
     uint256 public constant REASON_WRONG_POST_ROOT = 30;
     uint256 public constant REASON_REJECTED = 31;
+    uint256 public constant REASON_BAD_RECORD = 40;
+    uint256 public constant REASON_RECORD_ORDER = 41;
+    uint256 public constant REASON_MISSING_RECORD = 42;
 
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
     bytes32 internal constant ACCOUNT_TAG = keccak256("clearline.account.v1");
@@ -160,6 +188,8 @@ contract FraudVerifier {
         keccak256("Transfer(uint32 account,uint32 toSubaccount,uint64 amount,uint64 nonce)");
     uint256 internal constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     uint256 internal constant ACCOUNTS_DEPTH = 32;
+    // the withdrawal tree of a batch without withdrawals: SparseMerkle.zeroHash(16)
+    bytes32 internal constant EMPTY_WITHDRAWALS_ROOT = 0xa9942b0fabdf9bf32241f8245eb26737ffbd91822ac484ae857fc35d21fb652f;
     uint256 private constant FALLBACK = 0xFF;
     uint256 private constant U32 = type(uint32).max;
     uint256 private constant U64 = type(uint64).max;
@@ -179,6 +209,7 @@ contract FraudVerifier {
     error InvalidAccountWitness(uint256 txIndex);
     error ChunkMalformed(uint256 reason); //  decodeChunk: the chunk breaks a batch_v2 rule (REASON_CHUNK_*)
     error LiquidationNotReexecuted(uint256 txIndex); // a due liquidation: not re-executed on L1 yet
+    error NotAWithdrawal(uint256 txIndex); //  KIND_WITHDRAWALS mode 3 names a transaction that is not a packed Withdraw
     error NotAMarkUpdate(); //                KIND_MARK_UPDATE (7: OPERATOR_ACTION) on a chunk that is not one MarkUpdate (OperatorAction)
 
     /// @notice The MarginVerifier this contract calls for account health (kept apart for size).
@@ -211,6 +242,7 @@ contract FraudVerifier {
         if (kind == KIND_QUEUE_ITEM) return _queueItem(x, chunk, count, witness);
         if (kind == KIND_QUEUE_END) return _queueEnd(x, l1Total, witness);
         if (kind == KIND_COLLATERAL_ROOT) return _collateralRoot(x, chunk, count, witness);
+        if (kind == KIND_WITHDRAWALS) return _withdrawals(x, chunk, count, witness);
         revert UnknownProofKind(kind);
     }
 
@@ -258,6 +290,7 @@ contract FraudVerifier {
         if (c != x.nChunks || head.length != p + 4 * c) return (REASON_CHUNK_TABLE, k);
         if (x.nRoots != (c == 0 ? 1 : c)) return (REASON_ROOT_COUNT, k);
         if (c == 0 && x.queueEnd != x.queueStart) return (REASON_QUEUE_END, k);
+        if (c == 0 && x.withdrawalsRoot != EMPTY_WITHDRAWALS_ROOT) return (REASON_BAD_RECORD, k);
         return (0, k);
     }
 
@@ -306,6 +339,47 @@ contract FraudVerifier {
     }
 
     // ------------------------------------------------------------------ deposits, withdraws
+    // ------------------------------------------------------------------------- withdrawals
+    /// @dev KIND_WITHDRAWALS (see the contract notice): the records are opened and compared by
+    ///      the MarkVerifier (`judgeRecords`, for size); the transactions they name are read here.
+    ///      The chunk was walked (valid) in verify.
+    function _withdrawals(FraudContext calldata x, bytes calldata chunk, uint256 count, bytes calldata witness)
+        private
+        view
+        returns (uint256)
+    {
+        (uint256 reason, uint256 mode, uint256 txIndex, WithdrawalRecord memory w) =
+            markVerifier.judgeRecords(x.withdrawalsRoot, x.nChunks, x.chunkIndex, witness);
+        if (mode == 1 && reason == 0) return txIndex >= count || !_paysRecord(chunk, count, w) ? REASON_BAD_RECORD : 0;
+        if (mode == 3 && reason != 0) {
+            // no record names transaction txIndex: fraud if it is a packed Withdraw
+            if (txIndex >= count) revert TxIndexOutOfRange(txIndex, count);
+            (,, uint256 at,,) = _walk(chunk, count, txIndex);
+            if (uint8(chunk[at]) & 0x0F != 5 || uint8(chunk[at]) == FALLBACK) revert NotAWithdrawal(txIndex);
+        }
+        return reason;
+    }
+
+    /// @dev Whether transaction `w.txIndex` of the chunk is a packed Withdraw or ForcedWithdrawal
+    ///      that pays `w`: same account and amount, and the Withdraw's signer (EIP-712, low s) or
+    ///      the ForcedWithdrawal's owner is `w.owner`.
+    function _paysRecord(bytes calldata chunk, uint256 count, WithdrawalRecord memory w) private view returns (bool) {
+        (,, uint256 at, uint256 prev,) = _walk(chunk, count, w.txIndex);
+        uint256 head = uint8(chunk[at]);
+        if (head == FALLBACK || (head & 0x0F != 5 && head & 0x0F != 10)) return false;
+        (Op memory op,,) = _readOp(chunk, at, prev, w.txIndex);
+        if (op.target != w.accountId || op.amount != w.amount) return false;
+        if (op.kind == 10) return op.owner == w.owner;
+        Ctx memory c;
+        c.domain = _domain();
+        address signer = _signer(c, op);
+        return signer != address(0) && signer == w.owner;
+    }
+
+    function _domain() private view returns (bytes32) {
+        return keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("clearline"), keccak256("1"), block.chainid, msg.sender));
+    }
+
     struct Ctx {
         bytes zs;
         uint256 p;
@@ -340,7 +414,7 @@ contract FraudVerifier {
         _checkState(s, x.preRoot); // the chunk was walked (valid) in verify
         Ctx memory c;
         c.zs = SparseMerkle.ZERO_HASHES;
-        c.domain = keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("clearline"), keccak256("1"), block.chainid, msg.sender));
+        c.domain = _domain();
         for (uint256 i = 0; i < count; ++i) {
             Op memory op;
             bool valid;
@@ -381,7 +455,7 @@ contract FraudVerifier {
         if (a.owner != d.owner || a.subaccount != d.target) revert AccountMismatch(i);
         _openAccount(c, s, a, i);
         a.collateral += int256(d.amount);
-        s.accountsRoot = _rootMem(c.zs, a.id, _accountLeaf(a), a.present, a.siblings);
+        s.accountsRoot = _rootMem(c.zs, ACCOUNTS_DEPTH, a.id, _accountLeaf(a), a.present, a.siblings);
         return 0;
     }
 
@@ -408,7 +482,7 @@ contract FraudVerifier {
         }
         a.collateral -= int256(f.amount);
         s.totalWithdrawals += f.amount;
-        s.accountsRoot = _rootMem(c.zs, a.id, _accountLeaf(a), a.present, a.siblings);
+        s.accountsRoot = _rootMem(c.zs, ACCOUNTS_DEPTH, a.id, _accountLeaf(a), a.present, a.siblings);
         return 0;
     }
 
@@ -443,7 +517,7 @@ contract FraudVerifier {
         }
         a.nonce = uint64(w.nonce);
         a.collateral -= int256(w.amount);
-        s.accountsRoot = _rootMem(c.zs, a.id, _accountLeaf(a), a.present, a.siblings);
+        s.accountsRoot = _rootMem(c.zs, ACCOUNTS_DEPTH, a.id, _accountLeaf(a), a.present, a.siblings);
         if (!isTransfer) {
             s.totalWithdrawals += w.amount;
             return 0;
@@ -452,7 +526,7 @@ contract FraudVerifier {
         if (d.owner != a.owner || d.subaccount != w.toSubaccount) revert AccountMismatch(i);
         _openAccount(c, s, d, i);
         d.collateral += int256(w.amount);
-        s.accountsRoot = _rootMem(c.zs, d.id, _accountLeaf(d), d.present, d.siblings);
+        s.accountsRoot = _rootMem(c.zs, ACCOUNTS_DEPTH, d.id, _accountLeaf(d), d.present, d.siblings);
         return 0;
     }
 
@@ -498,7 +572,7 @@ contract FraudVerifier {
     }
 
     function _openAccount(Ctx memory c, EscapeState memory s, EscapeAccount memory a, uint256 i) private pure {
-        if (_rootMem(c.zs, a.id, _accountLeaf(a), a.present, a.siblings) != s.accountsRoot) {
+        if (_rootMem(c.zs, ACCOUNTS_DEPTH, a.id, _accountLeaf(a), a.present, a.siblings) != s.accountsRoot) {
             revert InvalidAccountWitness(i);
         }
     }
@@ -568,17 +642,20 @@ contract FraudVerifier {
         );
     }
 
-    /// @dev SparseMerkle.rootFromCompressedProof (depth 32) over memory siblings.
-    function _rootMem(bytes memory zs, uint256 index, bytes32 leaf, uint256 present, bytes32[] memory siblings)
-        private
-        pure
-        returns (bytes32 h)
-    {
-        if (present >> ACCOUNTS_DEPTH != 0 || index >> ACCOUNTS_DEPTH != 0) return bytes32(uint256(1));
+    /// @dev SparseMerkle.rootFromCompressedProof over memory siblings.
+    function _rootMem(
+        bytes memory zs,
+        uint256 depth,
+        uint256 index,
+        bytes32 leaf,
+        uint256 present,
+        bytes32[] memory siblings
+    ) private pure returns (bytes32 h) {
+        if (present >> depth != 0 || index >> depth != 0) return bytes32(uint256(1));
         uint256 used;
         uint256 n = siblings.length;
         h = leaf;
-        for (uint256 i = 0; i < ACCOUNTS_DEPTH; ++i) {
+        for (uint256 i = 0; i < depth; ++i) {
             bytes32 sib;
             if ((present >> i) & 1 == 0) {
                 assembly ("memory-safe") {
@@ -652,7 +729,8 @@ contract FraudVerifier {
     ///         not alone. Returns `count` and `l1Total` the Deposits and ForcedWithdrawals (and
     ///         `l1Before` = `l1Total`); a `target` below the count stops the walk at transaction
     ///         `target` (the ones before it checked) with `at` the position of its head,
-    ///         `l1Before` the L1 transactions before it and `count` = `target`.
+    ///         `l1Before` the L1 transactions before it, `count` = `target` and the time
+    ///         before it (the previous transaction's, 0 for the first) in place of `l1Total`.
     function decodeChunk(bytes calldata chunk, uint256 k, uint256 target)
         external
         pure
@@ -665,7 +743,7 @@ contract FraudVerifier {
         int256[80] memory s; // risk arrays j-3..j (4 x 16, ring) and 16 residuals
         while (p < len) {
             if (count == k) _bad(REASON_CHUNK_UNDECODABLE); // more than k transactions
-            if (count == target) return (l1Total, p, 0, count);
+            if (count == target) return (l1Total, p, t, count); // the time before it in place of l1Total
             if (_isOperator(chunk, p)) operator = true;
             bool l1;
             (p, t, l1) = _tx(chunk, p, t, s);

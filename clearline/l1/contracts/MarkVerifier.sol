@@ -5,6 +5,7 @@ import {EscapeState} from "./Escape.sol";
 import {OracleConfigIn, OracleStateIn, ReportIn} from "./OracleVerifier.sol";
 import {MarkDecoder, MarkTx, OperatorTx} from "./MarkDecoder.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
+import {WithdrawalRecord, WithdrawalsLib} from "./Withdrawals.sol";
 
 /// @notice One underlying's oracle configuration (clearline.core.underlying.UnderlyingConfig).
 struct UnderlyingParams {
@@ -69,9 +70,15 @@ struct ActionWitness {
 ///         `judgeAction` judges one OperatorAction (KIND_OPERATOR_ACTION): 31 when the core
 ///         rejects it for a reason shown by the transaction, the pre-state, the params and one
 ///         leaf, 0 otherwise (see there).
+///
+///         `judgeRecords` opens the withdrawal records of a KIND_WITHDRAWALS proof (see there;
+///         here for the FraudVerifier's size, which reads the transactions they name).
 contract MarkVerifier {
     uint256 internal constant REASON_WRONG_POST_ROOT = 30;
     uint256 internal constant REASON_REJECTED = 31;
+    uint256 internal constant REASON_BAD_RECORD = 40;
+    uint256 internal constant REASON_RECORD_ORDER = 41;
+    uint256 internal constant REASON_MISSING_RECORD = 42;
     uint256 internal constant MARKETS_DEPTH = 24;
     uint256 internal constant UNDERLYING_BASE = 1 << 23;
     uint256 internal constant LEAF_WORDS = 41; // a market leaf: tag, 24 fields, int64[16]
@@ -121,6 +128,24 @@ contract MarkVerifier {
     error InvalidMarketsProof(bytes32 committed, bytes32 given);
     error NotAnAccountLeaf(uint256 index);
     error InvalidAccountsProof(bytes32 committed, bytes32 given);
+    error BadRecordWitness(uint256 i); //     a record not in the withdrawal tree, or not where the mode needs it
+
+    /// @dev One leaf of a batch's withdrawal tree with its compressed proof; `empty`: the leaf
+    ///      is empty (`record` ignored).
+    struct RecordProof {
+        uint256 index;
+        bool empty;
+        WithdrawalRecord record;
+        uint256 present;
+        bytes32[] siblings;
+    }
+
+    /// @dev abi.encode(RecordsWitness): a KIND_WITHDRAWALS witness.
+    struct RecordsWitness {
+        uint256 mode;
+        uint256 txIndex;
+        RecordProof[] records;
+    }
 
     IOracle public immutable oracle;
 
@@ -224,6 +249,61 @@ contract MarkVerifier {
             if (ws[i].expiry == t.arg) return t.timeMs < t.arg ? REASON_REJECTED : 0;
         }
         return REASON_REJECTED; // UNKNOWN_EXPIRY
+    }
+
+    /// @notice KIND_WITHDRAWALS, the records' part (FraudVerifier): each record of `witness`
+    ///         (abi.encode(RecordsWitness)) is proven against `root` (the header's
+    ///         `withdrawalsRoot`), at consecutive indices, else the call reverts. Mode 1 (one
+    ///         record): 40 if it names a chunk the batch does not have, else 0 with the record
+    ///         for the FraudVerifier to check against the transaction it names in chunk
+    ///         `chunkIndex` (it must name that chunk). Mode 2 (records i, i + 1): 41 if they are
+    ///         not in strictly increasing (chunk, txIndex) order. Mode 3 (transaction `txIndex`
+    ///         of chunk `chunkIndex`): 42 if no record names it: records i and i + 1 around it
+    ///         (leaf i + 1 may be empty), or leaf 0 alone, after it or empty. The FraudVerifier
+    ///         then checks that the transaction is a Withdraw (which always pays a record).
+    function judgeRecords(bytes32 root, uint256 nChunks, uint256 chunkIndex, bytes calldata witness)
+        external
+        pure
+        returns (uint256 reason, uint256 mode, uint256 txIndex, WithdrawalRecord memory w)
+    {
+        if (witness.length < 32) revert WitnessShape();
+        RecordsWitness calldata rw;
+        assembly ("memory-safe") {
+            rw := add(witness.offset, calldataload(witness.offset))
+        }
+        RecordProof[] calldata rs = rw.records;
+        uint256 n = rs.length;
+        mode = rw.mode;
+        txIndex = rw.txIndex;
+        for (uint256 i = 0; i < n; ++i) {
+            RecordProof calldata r = rs[i];
+            bytes32 leaf = r.empty ? bytes32(0) : WithdrawalsLib.leaf(r.record);
+            if (
+                r.index >> WithdrawalsLib.DEPTH != 0 || (i > 0 && r.index != rs[i - 1].index + 1)
+                    || SparseMerkle.rootFromCompressedProof(WithdrawalsLib.DEPTH, r.index, leaf, r.present, r.siblings)
+                        != root
+            ) revert BadRecordWitness(i);
+        }
+        if (mode == 1) {
+            if (n != 1 || rs[0].empty) revert BadRecordWitness(n);
+            w = rs[0].record;
+            if (w.chunk >= nChunks) return (REASON_BAD_RECORD, mode, w.txIndex, w);
+            if (w.chunk != chunkIndex) revert BadRecordWitness(0);
+            return (0, mode, w.txIndex, w);
+        }
+        if (mode == 2) {
+            if (n != 2 || rs[0].empty || rs[1].empty) revert BadRecordWitness(n);
+            return (_position(rs[0].record) >= _position(rs[1].record) ? REASON_RECORD_ORDER : 0, mode, 0, w);
+        }
+        uint256 pos = (chunkIndex << 16) | txIndex;
+        if (mode != 3 || n == 0 || n > 2 || txIndex >> 16 != 0) revert BadRecordWitness(n);
+        RecordProof calldata hi = rs[n - 1];
+        if (n == 2 ? rs[0].empty || _position(rs[0].record) >= pos : hi.index != 0) revert BadRecordWitness(0);
+        return (hi.empty || _position(hi.record) > pos ? REASON_MISSING_RECORD : 0, mode, txIndex, w);
+    }
+
+    function _position(WithdrawalRecord calldata w) private pure returns (uint256) {
+        return (uint256(w.chunk) << 16) | w.txIndex;
     }
 
     /// @dev Every leaf the update touches, proven against `preMarkets` (reverts otherwise):

@@ -5,6 +5,7 @@ import {BatchHeader, BatchLib} from "./Batch.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
 import {IERC20Minimal, Vault} from "./Vault.sol";
 import {FraudContext} from "./FraudVerifier.sol";
+import {WithdrawalsLib} from "./Withdrawals.sol";
 
 /// @notice The FraudVerifier as the Rollup calls it (deployed separately).
 interface IFraudVerifier {
@@ -237,6 +238,8 @@ contract Rollup {
 
     // ------------------------------------------------------------------------------ batches
     /// @notice Append batch `number` (sequencer only). See the contract notice for the checks.
+    /// @param withdrawals  the batch's withdrawal records, packed (WithdrawalsLib): the header's
+    ///                     `withdrawalsRoot` is computed from them here
     /// @param txs          the batch data (opaque here; format in clearline.l1)
     /// @param stateRoots   state roots after each chunk (at most `txsPerRoot` transactions each)
     /// @return newHeaderHash keccak256(abi.encode(header))
@@ -244,7 +247,7 @@ contract Rollup {
         uint64 number,
         bytes32 prevHeaderHash,
         uint64 queueEnd,
-        bytes32 withdrawalsRoot,
+        bytes calldata withdrawals,
         uint32 txsPerRoot,
         bytes calldata txs,
         bytes32[] calldata stateRoots
@@ -273,7 +276,7 @@ contract Rollup {
         h.txsHash = txsHash;
         h.stateRootsHash = rootsHash;
         h.postStateRoot = stateRoots[nRoots - 1];
-        h.withdrawalsRoot = withdrawalsRoot;
+        h.withdrawalsRoot = WithdrawalsLib.root(withdrawals);
         h.queueStart = queueStart;
         h.queueEnd = queueEnd;
         h.txsPerRoot = txsPerRoot;
@@ -358,6 +361,7 @@ contract Rollup {
         x.queueEnd = h.queueEnd;
         x.vault = address(vault);
         x.paramsHash = paramsHash;
+        x.withdrawalsRoot = h.withdrawalsRoot;
         if (p.kind != 1) {
             // every kind but FRAMING judges one chunk: it must be the committed one
             if (ci >= p.chunkHashes.length || ci >= p.stateRoots.length || keccak256(p.chunk) != p.chunkHashes[ci]) {

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {BatchHeader, BatchLib} from "./Batch.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
 import {EscapeLib, EscapeState, EscapeAccount, EscapeMarket} from "./Escape.sol";
+import {WithdrawalRecord, WithdrawalsLib} from "./Withdrawals.sol";
 
 interface IERC20Minimal {
     function transfer(address to, uint256 amount) external returns (bool);
@@ -45,11 +46,14 @@ interface IRollupState {
 ///  of depth WITHDRAWALS_DEPTH (16) whose leaf i (i = 0, 1, ... in transaction order over the
 ///  batch's successful withdrawals, user and forced alike) is
 ///
-///    keccak256(abi.encode(bytes32 WITHDRAWAL_TAG, uint32 accountId, address owner, uint64 amount))
+///    keccak256(abi.encode(bytes32 WITHDRAWAL_TAG, uint32 accountId, address owner, uint64 amount,
+///                         uint32 chunk, uint16 txIndex))
 ///
-///  with WITHDRAWAL_TAG = keccak256("clearline.withdrawal.v1"); unused positions are empty
-///  (zero) leaves. Once the batch is finalized, `claimWithdrawal` pays `amount` to `owner`,
-///  once per (batch, index).
+///  with WITHDRAWAL_TAG = keccak256("clearline.withdrawal.v2") and (chunk, txIndex) the
+///  transaction that paid it (WithdrawalsLib: the Rollup computes the root from the records the
+///  sequencer posts with the batch, so the records are L1 data and a bad one can be proven
+///  during the challenge period); unused positions are empty (zero) leaves. Once the batch is
+///  finalized, `claimWithdrawal` pays `amount` to `owner`, once per (batch, index).
 ///
 ///  Freeze. `freeze()` (an overdue queue item) or `freezeByRollup` (a proven fraud, from the
 ///  Rollup). After it, batches appended but not finalized are void: the system state is
@@ -68,7 +72,7 @@ contract Vault {
     uint8 public constant KIND_DEPOSIT = 1;
     uint8 public constant KIND_FORCED_WITHDRAWAL = 2;
     uint256 public constant WITHDRAWALS_DEPTH = 16;
-    bytes32 public constant WITHDRAWAL_TAG = keccak256("clearline.withdrawal.v1");
+    bytes32 public constant WITHDRAWAL_TAG = WithdrawalsLib.TAG;
 
     IERC20Minimal public immutable token;
     IRollupState public immutable rollup;
@@ -208,8 +212,8 @@ contract Vault {
     }
 
     // -------------------------------------------------------------------------- withdrawals
-    function withdrawalLeaf(uint32 accountId, address owner, uint64 amount) public pure returns (bytes32) {
-        return keccak256(abi.encode(WITHDRAWAL_TAG, accountId, owner, amount));
+    function withdrawalLeaf(WithdrawalRecord calldata record) public pure returns (bytes32) {
+        return WithdrawalsLib.leaf(record);
     }
 
     function isClaimed(uint256 batch, uint256 index) public view returns (bool) {
@@ -221,20 +225,18 @@ contract Vault {
     function claimWithdrawal(
         BatchHeader calldata header,
         uint256 index,
-        uint32 accountId,
-        address owner,
-        uint64 amount,
+        WithdrawalRecord calldata record,
         uint256 present,
         bytes32[] calldata siblings
     ) external {
-        uint256 batch = _checkWithdrawal(header, index, withdrawalLeaf(accountId, owner, amount), present, siblings);
+        uint256 batch = _checkWithdrawal(header, index, WithdrawalsLib.leaf(record), present, siblings);
         uint256 key = (batch << 8) | (index >> 8);
         uint256 bit = 1 << (index & 255);
         uint256 word = _claimed[key];
         if (word & bit != 0) revert AlreadyClaimed(batch, index);
         _claimed[key] = word | bit;
-        emit WithdrawalClaimed(batch, index, accountId, owner, amount);
-        _safeTransfer(owner, amount);
+        emit WithdrawalClaimed(batch, index, record.accountId, record.owner, record.amount);
+        _safeTransfer(record.owner, record.amount);
     }
 
     /// @dev Reverts unless `leaf` is withdrawal `index` of finalized batch `header`; returns

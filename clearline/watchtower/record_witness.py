@@ -1,0 +1,168 @@
+"""The witness of a withdrawal-records proof (FraudVerifier KIND_WITHDRAWALS; the records are
+opened by MarkVerifier.judgeRecords).
+
+A batch's withdrawal records are posted with it (``appendBatch``'s ``withdrawals``; the Rollup
+computes the header's ``withdrawalsRoot`` from them), each naming the transaction that pays it
+(chunk, index in the chunk). In a valid batch every Withdraw is accepted and pays exactly its
+record, so most faults in the records show against the batch data alone, without any state.
+``records_judgement(data, parts, k, records, domain)`` finds the first one the contract proves,
+in the contract's words:
+
+1. mode 1, reason 40: a record names a chunk the batch lacks, or a transaction of its chunk
+   that is not there, is not a packed Withdraw or ForcedWithdrawal, or whose account, amount
+   or owner (a ForcedWithdrawal's; a Withdraw's EIP-712 signer, low s) differ from the
+   record's -- e.g. a record the sequencer added to pay itself;
+2. mode 2, reason 41: records i and i + 1 are not in strictly increasing position order (a
+   record posted twice, for one);
+3. mode 3, reason 42: a packed Withdraw that no record names (its account was debited, and
+   nothing pays it on L1).
+
+Records in a chunk that does not decode are left to KIND_CHUNK_DECODE. Not provable without
+the state: a ForcedWithdrawal served (debited) without a record, or recorded though the rules
+deny it (KIND_COLLATERAL_ROOT's question); a record in an empty batch is KIND_FRAMING's.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+
+from eth_abi import encode as abi_encode
+
+from clearline.core import eip712
+from clearline.core.errors import Rejected
+from clearline.core.txs import ForcedWithdrawal, Withdraw
+from clearline.l1.batch_v2 import BatchFormatError
+from clearline.l1.batch_v3 import decode_chunk_v3
+from clearline.l1.formats import WITHDRAWALS_DEPTH, WithdrawalRecord, compress_proof, withdrawals_tree
+
+__all__ = ["RECORDS_WITNESS_TYPE", "RecordsJudgement", "records_judgement", "records_witness"]
+
+_RECORD = "(uint32,address,uint64,uint32,uint16)"
+RECORDS_WITNESS_TYPE = f"(uint256,uint256,(uint256,bool,{_RECORD},uint256,bytes32[])[])"
+
+BAD_RECORD, RECORD_ORDER, MISSING_RECORD = 40, 41, 42
+_FALLBACK = 0xFF
+
+
+@dataclass(frozen=True)
+class RecordsJudgement:
+    """What ``judgeRecords`` and the FraudVerifier will say: ``reason`` for a proof against
+    chunk ``chunk`` with the ABI-encoded ``RecordsWitness``."""
+
+    reason: int
+    mode: int
+    chunk: int
+    tx_index: int | None  # in the chunk: the transaction judged (None: no transaction is)
+    detail: str
+    witness: bytes
+
+
+def _position(r: WithdrawalRecord) -> int:
+    return (r.chunk << 16) | r.tx_index
+
+
+class _Chunks:
+    """The batch's chunks, decoded on demand: (count, [(packed head?, tx)]) or None when the
+    chunk does not decode (the chunk-decode kind's business)."""
+
+    def __init__(self, data: bytes, parts: list[tuple[int, int]], k: int):
+        self.data, self.parts, self.k = data, parts, k
+        self._cache: dict[int, list | None] = {}
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def txs(self, c: int) -> list | None:
+        if c not in self._cache:
+            from .fraud import decode_chunk_reason, walk_chunk  # fraud imports this module
+
+            a, e = self.parts[c]
+            chunk = self.data[a:e]
+            bad, _, _, _, count = decode_chunk_reason(chunk, self.k)
+            out = None
+            if not bad:
+                try:
+                    txs = decode_chunk_v3(self.data, a, e, self.k)
+                except BatchFormatError:
+                    txs = None
+                if txs is not None and len(txs) == count:
+                    out = [(chunk[walk_chunk(chunk, count, j)[2]] != _FALLBACK, tx) for j, tx in enumerate(txs)]
+            self._cache[c] = out
+        return self._cache[c]
+
+
+def _pays(packed: bool, tx, r: WithdrawalRecord, domain) -> bool:
+    """``FraudVerifier._paysRecord``: the transaction pays exactly record ``r``."""
+    if not packed:
+        return False
+    if type(tx) is ForcedWithdrawal:
+        return tx.account == r.account_id and tx.amount == r.amount and bytes(tx.owner) == bytes(r.owner)
+    if type(tx) is not Withdraw or tx.account != r.account_id or tx.amount != r.amount:
+        return False
+    try:
+        return eip712.recover_signer(domain, tx) == bytes(r.owner)
+    except Rejected:
+        return False
+
+
+def records_witness(records: list[WithdrawalRecord], mode: int, tx_index: int, indices: list[int]) -> bytes:
+    """The ABI-encoded ``RecordsWitness``: ``mode``, ``tx_index`` and leaves ``indices`` of the
+    tree of ``records`` with their compressed proofs (an index past the records: an empty leaf)."""
+    tree = withdrawals_tree(records)
+    proofs = []
+    for i in indices:
+        present, kept = compress_proof(tree.proof(i))
+        if i < len(records):
+            proofs.append((i, False, records[i].as_abi(), present, kept))
+        else:
+            proofs.append((i, True, (0, "0x" + "00" * 20, 0, 0, 0), present, kept))
+    return abi_encode([RECORDS_WITNESS_TYPE], [(mode, tx_index, proofs)])
+
+
+def records_judgement(data: bytes, parts: list[tuple[int, int]], k: int, records: list[WithdrawalRecord],
+                      domain) -> RecordsJudgement | None:
+    """The first provable fault in the batch's posted ``records`` (see the module docstring),
+    or None. ``data``/``parts``: the batch data and its chunks (``batch_data_parts``); ``k``
+    its txsPerRoot; ``domain``: the Rollup's EIP-712 domain."""
+    chunks = _Chunks(data, parts, k)
+    n = len(chunks)
+    # the chunk a proof not about one transaction carries: any that decodes (the verifier walks it)
+    any_chunk = next((c for c in range(n) if chunks.txs(c) is not None), None)
+    if any_chunk is None:
+        return None  # no chunk decodes (KIND_CHUNK_DECODE's), or none at all (KIND_FRAMING's)
+    for i, r in enumerate(records):
+        if r.chunk >= n:
+            return RecordsJudgement(BAD_RECORD, 1, any_chunk, None, f"withdrawal record {i} names chunk {r.chunk}, "
+                                    f"the batch has {n}", records_witness(records, 1, 0, [i]))
+        txs = chunks.txs(r.chunk)
+        if txs is None:
+            continue
+        if r.tx_index >= len(txs) or not _pays(*txs[r.tx_index], r, domain):
+            what = "no transaction" if r.tx_index >= len(txs) else type(txs[r.tx_index][1]).__name__
+            return RecordsJudgement(BAD_RECORD, 1, r.chunk, r.tx_index,
+                                    f"withdrawal record {i} ({r.amount} to 0x{bytes(r.owner).hex()} from account "
+                                    f"{r.account_id}) names transaction {r.tx_index} of chunk {r.chunk}: {what}, "
+                                    "which does not pay it", records_witness(records, 1, 0, [i]))
+    positions = [_position(r) for r in records]
+    for i in range(len(records) - 1):
+        if positions[i] >= positions[i + 1]:
+            return RecordsJudgement(RECORD_ORDER, 2, any_chunk, None, f"withdrawal records {i} and {i + 1} name positions out "
+                                    f"of order ({records[i].position()} then {records[i + 1].position()})",
+                                    records_witness(records, 2, 0, [i, i + 1]))
+    for c in range(n):
+        txs = chunks.txs(c)
+        for j, (packed, tx) in enumerate(txs or ()):
+            if not packed or type(tx) is not Withdraw:
+                continue
+            pos = (c << 16) | j
+            i = bisect_left(positions, pos)
+            if i < len(positions) and positions[i] == pos:
+                continue
+            if i >= 1 << WITHDRAWALS_DEPTH:
+                continue  # a full tree: no leaf after it to open (not provable)
+            indices = [i - 1, i] if i else [0]
+            return RecordsJudgement(MISSING_RECORD, 3, c, j, f"the Withdraw of {tx.amount} from account {tx.account} "
+                                    f"(transaction {j} of chunk {c}) has no withdrawal record",
+                                    records_witness(records, 3, j, indices))
+    return None

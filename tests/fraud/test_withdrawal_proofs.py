@@ -1,0 +1,198 @@
+"""KIND_WITHDRAWALS: the posted withdrawal records against the batch data, on the in-process EVM.
+
+Differential: generated batches (chunks of Withdraws signed by several keys, ForcedWithdrawals,
+Deposits, Transfers and Orders) with their honest records (one per Withdraw, one per served
+ForcedWithdrawal), then mutated (amount, owner, account, position moved to another transaction
+or past the batch, a record dropped, duplicated, swapped or added, a Withdraw signed by another
+key). For each, the watchtower's mirror (``record_witness.records_judgement``) and the contract
+(``FraudVerifier.verify``, called as the Rollup) must agree: the mirror's reason is the
+contract's for the proof it builds; honest records are never provable (every record opened in
+mode 1 gives 0, every adjacent pair in mode 2 gives 0). ``CLEARLINE_DIFF_RECORD_CASES`` sets the
+number of generated batches (default 300).
+
+End to end (a real Rollup): an empty batch that posts a record is proven by KIND_FRAMING (40);
+a record that pays the sequencer is proven through ``proveFraud`` and the watchtower's own
+``build_proof``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import replace
+
+import pytest
+from eth_utils import to_checksum_address
+
+from clearline.core import eip712
+from clearline.core.txs import Deposit, ForcedWithdrawal, Order, Transfer, Withdraw
+from clearline.l1.chain import InProcessChain
+from clearline.l1.deploy import contract_abi, deploy
+from clearline.l1.formats import WithdrawalRecord, batch_data_parts, encode_batch, withdrawals_tree
+from clearline.watchtower import fraud
+from clearline.watchtower.record_witness import records_judgement, records_witness
+
+CASES = int(os.environ.get("CLEARLINE_DIFF_RECORD_CASES", "300"))
+K = 4
+
+
+@pytest.fixture(scope="module")
+def env():
+    chain = InProcessChain(n_accounts=3)
+    dep = deploy(chain)
+    verifier = chain.w3.eth.contract(address=dep.verifier, abi=contract_abi("FraudVerifier"))
+    domain = eip712.Domain(chain.chain_id, bytes.fromhex(dep.rollup[2:]))
+    yield chain, dep, verifier, domain
+    chain.close()
+
+
+KEYS = [bytes([i + 1]) * 32 for i in range(4)]
+OWNERS = [eip712.address_of(k) for k in KEYS]
+
+
+def _batch(rng: random.Random, domain) -> tuple[list, list[WithdrawalRecord]]:
+    """Random transactions and their honest records (positions as batch data v3 cuts them)."""
+    txs, t = [], 1_000
+    for _ in range(rng.randrange(1, 14)):
+        t += rng.randrange(1, 50)
+        roll = rng.random()
+        who = rng.randrange(len(KEYS))
+        if roll < 0.35:
+            tx = Withdraw(t, rng.randrange(8), rng.randrange(1, 10**9), rng.randrange(1, 10**6))
+            tx.signature = eip712.sign(domain, tx, KEYS[who])
+        elif roll < 0.5:
+            tx = ForcedWithdrawal(t, rng.randrange(100), OWNERS[who], rng.randrange(8), rng.randrange(1, 10**9))
+        elif roll < 0.65:
+            tx = Deposit(t, rng.randrange(100), OWNERS[who], rng.randrange(3), rng.randrange(1, 10**9))
+        elif roll < 0.8:
+            tx = Transfer(t, rng.randrange(8), 1, rng.randrange(1, 10**6), rng.randrange(1, 10**6))
+            tx.signature = eip712.sign(domain, tx, KEYS[who])
+        else:
+            tx = Order(t, rng.randrange(8), 0, rng.randrange(2), 0, 0, 0, 0, rng.randrange(1, 10**4),
+                       rng.randrange(1, 100), 0, 0, rng.randrange(1, 10**6))
+            tx.signature = eip712.sign(domain, tx, KEYS[who])
+        txs.append(tx)
+    records = []
+    for i, tx in enumerate(txs):
+        c, j = divmod(i, K)  # no operator transactions: every chunk but the last holds K
+        if type(tx) is Withdraw:
+            records.append(WithdrawalRecord(tx.account, eip712.recover_signer(domain, tx), tx.amount, c, j))
+        elif type(tx) is ForcedWithdrawal and rng.random() < 0.7:  # served (else denied: no record)
+            records.append(WithdrawalRecord(tx.account, tx.owner, tx.amount, c, j))
+    return txs, records
+
+
+def _mutate(rng: random.Random, txs: list, records: list[WithdrawalRecord], domain):
+    """A doctored copy of ``(txs, records)`` and what was done."""
+    records = list(records)
+    n_chunks = -(-len(txs) // K)
+    kinds = ["amount", "owner", "account", "moved", "past_end", "beyond_chunk", "dropped", "duplicated", "swapped",
+             "added", "other_signer", "none"]
+    what = rng.choice(kinds)
+    i = rng.randrange(len(records)) if records else None
+    if what in ("amount", "owner", "account", "moved", "past_end", "beyond_chunk", "dropped", "duplicated") and i is None:
+        what = "added"
+    if what == "amount":
+        records[i] = replace(records[i], amount=records[i].amount + rng.choice((1, -1 if records[i].amount > 1 else 2)))
+    elif what == "owner":
+        records[i] = replace(records[i], owner=rng.choice([o for o in OWNERS if o != records[i].owner]))
+    elif what == "account":
+        records[i] = replace(records[i], account_id=records[i].account_id ^ 1)
+    elif what == "moved":  # the same payment, said to be paid by another transaction
+        j = rng.randrange(len(txs))
+        records[i] = replace(records[i], chunk=j // K, tx_index=j % K)
+    elif what == "past_end":
+        records[i] = replace(records[i], chunk=n_chunks + rng.randrange(3))
+    elif what == "beyond_chunk":
+        last = len(txs) - 1
+        records[i] = replace(records[i], chunk=last // K, tx_index=last % K + 1 + rng.randrange(3))
+    elif what == "dropped":
+        del records[i]
+    elif what == "duplicated":
+        records.insert(i, records[i])
+    elif what == "swapped" and len(records) > 1:
+        j = rng.randrange(len(records) - 1)
+        records[j], records[j + 1] = records[j + 1], records[j]
+    elif what == "added":  # a record paying the first owner, at a random transaction
+        j = rng.randrange(len(txs))
+        records.append(WithdrawalRecord(rng.randrange(8), OWNERS[0], rng.randrange(1, 10**12), j // K, j % K))
+        records.sort(key=lambda r: (r.chunk, r.tx_index))
+    elif what == "other_signer":  # a Withdraw re-signed by another key (its record unchanged)
+        ws = [j for j, tx in enumerate(txs) if type(tx) is Withdraw]
+        if ws:
+            txs = list(txs)
+            j = rng.choice(ws)
+            tx = replace(txs[j])
+            tx.signature = eip712.sign(domain, tx, rng.choice([k for k in KEYS if eip712.address_of(k) !=
+                                                              eip712.recover_signer(domain, txs[j])]))
+            txs[j] = tx
+    return txs, records, what
+
+
+def _verify(env, txs, records, chunk_index: int, witness: bytes) -> int:
+    chain, dep, verifier, _ = env
+    data = encode_batch(txs, K)
+    head, parts = batch_data_parts(data)
+    a, e = parts[chunk_index]
+    n = len(parts)
+    ctx = (fraud.KIND_WITHDRAWALS, chunk_index, n, n, K, 0, 0, bytes(32), bytes(32),
+           to_checksum_address(dep.vault), bytes(32), withdrawals_tree(records).root())
+    return verifier.functions.verify(ctx, head, data[a:e], witness).call({"from": dep.rollup})
+
+
+def test_contract_equals_mirror_on_generated_records(env):
+    domain = env[3]
+    rng = random.Random(11)
+    seen: dict[str, int] = {}
+    reasons: dict[int, int] = {}
+    for _ in range(CASES):
+        txs, honest = _batch(rng, domain)
+        data = encode_batch(txs, K)
+        _, parts = batch_data_parts(data)
+        assert records_judgement(data, parts, K, honest, domain) is None
+        if honest and rng.random() < 0.3:  # honest records prove nothing in any mode
+            i = rng.randrange(len(honest))
+            assert _verify(env, txs, honest, honest[i].chunk, records_witness(honest, 1, 0, [i])) == 0
+            if i + 1 < len(honest):
+                assert _verify(env, txs, honest, 0, records_witness(honest, 2, 0, [i, i + 1])) == 0
+        txs, records, what = _mutate(rng, txs, honest, domain)
+        data = encode_batch(txs, K)
+        _, parts = batch_data_parts(data)
+        judged = records_judgement(data, parts, K, records, domain)
+        seen[what] = seen.get(what, 0) + 1
+        if judged is None:
+            # what the records cannot show: a served ForcedWithdrawal dropped (it may have been denied),
+            # or a mutation that changed nothing
+            assert what in ("dropped", "none", "swapped", "other_signer", "moved") or records == honest, what
+            continue
+        reasons[judged.reason] = reasons.get(judged.reason, 0) + 1
+        assert _verify(env, txs, records, judged.chunk, judged.witness) == judged.reason, (what, judged.detail)
+    assert set(reasons) == {40, 41, 42}, reasons
+    assert all(seen.get(k, 0) > 5 for k in ("amount", "owner", "dropped", "duplicated", "added")), seen
+
+
+def test_witness_that_does_not_open_the_root_reverts(env):
+    from eth_tester.exceptions import TransactionFailed
+
+    domain = env[3]
+    rng = random.Random(5)
+    while True:
+        txs, honest = _batch(rng, domain)
+        if len(honest) >= 2:
+            break
+    forged = list(honest)
+    forged[0] = replace(forged[0], amount=forged[0].amount + 1)
+    # the witness opens a tree the header does not commit (the honest one)
+    with pytest.raises(TransactionFailed):
+        _verify(env, txs, forged, honest[0].chunk, records_witness(honest, 1, 0, [0]))
+    # mode 3 naming a transaction that has its record: not fraud
+    c, j = honest[1].chunk, honest[1].tx_index
+    assert _verify(env, txs, honest, c, records_witness(honest, 3, j, [0, 1])) == 0
+    # mode 3 naming a transaction without a record that is not a Withdraw: reverts
+    others = [i for i, tx in enumerate(txs) if type(tx) in (Deposit, Order, Transfer)]
+    if others:
+        i = others[0]
+        c, j = divmod(i, K)
+        at = sum(1 for r in honest if (r.chunk, r.tx_index) < (c, j))
+        with pytest.raises(TransactionFailed):
+            _verify(env, txs, honest, c, records_witness(honest, 3, j, [at - 1, at] if at else [0]))
