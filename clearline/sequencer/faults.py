@@ -48,12 +48,33 @@ carries it, once; ``injected`` then describes it. Kinds:
   fund as in the honest settlement). Where the recorded rate is 0 (doubling would change
   nothing) the second settlement is at 1 ppm instead, so the index moves by 1 ppm worth.
 
-The last three are operator transactions, each alone in its chunk (batch data v3); the
-doctored chunk's root and every later root of the batch differ from the honest ones (a
-transaction whose cheat the rest of the batch would undo, e.g. a wrong index that a later
-round replaces before any settlement window saw it, is passed over for the next one).
-``doctored_state`` keeps a copy of the cheating state right after the doctored transaction
-(the state its chunk's root commits to).
+- ``over_fill``: at the batch's first Order or Replace that fills a resting order completely
+  (its first such fill), the cheating state trades one lot more between that maker's account
+  and the taker's at that fill's price, as if the maker order had been a lot bigger: both
+  positions, quotes, fees (and the fee pool) and the open interest move as
+  ``clearline.core.ledger`` books a fill (``trade``, ``fill_fee``); the book is the honest one;
+- ``price_outside_limit``: at the batch's first Order that fills (its first fill; both
+  accounts still holding a position in the instrument after the order), the cheating state
+  settles that fill one tick beyond the taker's limit (limit + 1 for a buy, limit - 1 for a
+  sell, which must stay above 0) instead of at the maker's price: the taker's and the maker's
+  position quotes move by qty x (that price - the maker's) x tick_value (the taker pays it,
+  the maker gets it) and both fees are those ``fill_fee`` charges at that price;
+- ``under_margined_fill``: at the batch's first Order the margin gate cut (an OrderClosed
+  INSUFFICIENT_MARGIN for the order itself), the cheating state fills it further against the
+  next resting order in priority it still crosses (not expired, another owner's) at that
+  order's price: the fewest lots that leave the taker's equity below its initial
+  requirement (``clearline.core.margin.health``), settled by ``ledger.settle_plan`` (book,
+  positions, fees). ``order_fault_rollup`` makes such an order (a thin-collateral trader's).
+
+Three of them are operator transactions (``wrong_median``, ``wrong_expiry_price``,
+``wrong_funding``), each alone in its chunk (batch data v3), and the last three are orders (in
+a chunk with other user transactions); for these six the doctored chunk's root and every
+later root of the batch differ from the honest ones (a transaction whose cheat the rest of
+the batch would undo, e.g. a wrong index that a later round replaces before any settlement
+window saw it, or after which the cheating state would reject a later transaction of the
+batch, is passed over for the next one). ``doctored_state`` keeps a copy of the cheating
+state right after the doctored transaction (the state at that point of its chunk; the chunk's
+root is the state after the chunk's last transaction).
 """
 
 from __future__ import annotations
@@ -72,13 +93,15 @@ from clearline.core.hashing import keccak
 from clearline.core.state import State
 from clearline.core.margin import health
 from clearline.core.instruments import InstrumentKind, MarketStatus
+from clearline.core.book import BUY, SELL
 from clearline.core.txs import (AccountFlag, CancelTrigger, Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction,
-                                OperatorActionKind, Transfer, Withdraw)
+                                OperatorActionKind, Order, Replace, Transfer, Withdraw)
 from clearline.l1.batch_v3 import chunk_sizes, chunk_table_v3
 from clearline.l1.formats import encode_batch, withdrawals_tree
 
-__all__ = ["FaultKind", "FaultyBatcher", "FaultyRollup", "MINTED_EXTRA", "OPERATOR_FAULTS", "PROVABLE_FAULTS",
-           "ROLLUP_FAULTS", "WRONG_ROOT", "fault_scenario", "faulty_rollup", "operator_fault_rollup"]
+__all__ = ["FaultKind", "FaultyBatcher", "FaultyRollup", "MINTED_EXTRA", "OPERATOR_FAULTS", "ORDER_FAULTS",
+           "PROVABLE_FAULTS", "ROLLUP_FAULTS", "WRONG_ROOT", "fault_scenario", "faulty_rollup",
+           "operator_fault_rollup", "order_fault_rollup"]
 
 MINTED_EXTRA = 1_000_000 * 10**6  # usd6 a minted deposit adds
 WRONG_ROOT = keccak(b"clearline.fault.wrong_root")
@@ -98,18 +121,28 @@ class FaultKind(str, Enum):
     WRONG_MEDIAN = "wrong_median"
     WRONG_EXPIRY_PRICE = "wrong_expiry_price"
     WRONG_FUNDING = "wrong_funding"
+    OVER_FILL = "over_fill"
+    PRICE_OUTSIDE_LIMIT = "price_outside_limit"
+    UNDER_MARGINED_FILL = "under_margined_fill"
 
 
 # the faults in an operator transaction's outcome (``operator_fault_rollup`` carries them)
 OPERATOR_FAULTS = (FaultKind.WRONG_MEDIAN, FaultKind.WRONG_EXPIRY_PRICE, FaultKind.WRONG_FUNDING)
+# the faults in an order's outcome (``order_fault_rollup`` carries them)
+ORDER_FAULTS = (FaultKind.OVER_FILL, FaultKind.PRICE_OUTSIDE_LIMIT, FaultKind.UNDER_MARGINED_FILL)
 # the faults ``faulty_rollup``'s batch 3 carries (all the others)
-ROLLUP_FAULTS = tuple(k for k in FaultKind if k not in OPERATOR_FAULTS)
-# the faults an implemented L1 proof kind proves (wrong_expiry_price and wrong_funding are
-# injected and found by the watchtower, not proven on L1 yet: docs/fraud-proofs.md)
+ROLLUP_FAULTS = tuple(k for k in FaultKind if k not in OPERATOR_FAULTS and k not in ORDER_FAULTS)
+# the faults an implemented L1 proof kind proves (wrong_expiry_price, wrong_funding and the
+# order faults are injected and found by the watchtower, not proven on L1 yet: no proof kind
+# re-executes orders; docs/fraud-proofs.md)
 PROVABLE_FAULTS = (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN)
 
 
 _L1 = (Deposit, ForcedWithdrawal)
+
+
+class _DoctoredRejected(RuntimeError):
+    """The cheating state rejects a transaction of the doctored batch."""
 
 
 class FaultyBatcher(Batcher):
@@ -122,7 +155,7 @@ class FaultyBatcher(Batcher):
         self.operator_key = operator_key
         self.fault_batch = fault_batch
         self.injected: dict | None = None  # what was doctored, once it was
-        self.doctored_state: State | None = None  # the cheating state after the doctored tx (operator faults)
+        self.doctored_state: State | None = None  # the cheating state after the doctored tx (operator, order faults)
 
     def build(self, entries=None) -> BatchPlan | None:
         if entries is None:
@@ -199,8 +232,8 @@ class FaultyBatcher(Batcher):
             return self._wrongful_liquidation(plan, pre, txs)
         if f is FaultKind.UNAUTHORIZED_CANCEL:
             return self._unauthorized_cancel(plan, pre, txs)
-        if f in OPERATOR_FAULTS:
-            return self._operator_fault(plan, pre, txs)
+        if f in _TRANSITION_FAULTS:
+            return self._transition_fault(plan, pre, txs)
         if f is FaultKind.MALFORMED_CHUNK:
             if not txs:
                 return None
@@ -273,29 +306,39 @@ class FaultyBatcher(Batcher):
                          "orders": orders}
         return out
 
-    def _operator_fault(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
-        """``wrong_median``, ``wrong_expiry_price``, ``wrong_funding``: the batch's first
-        transaction that can carry the fault (judged on a copy of the state before it) is
-        applied by a cheating hook (see the module docstring). A transaction whose cheat would
-        be undone within the batch (some root from its chunk on equal to the honest one, e.g.
-        a wrong index that a later round of the batch replaces while no settlement window
-        saw it) does not carry it: the next one that can is tried."""
-        find = {FaultKind.WRONG_MEDIAN: _wrong_median, FaultKind.WRONG_EXPIRY_PRICE: _wrong_expiry_price,
-                FaultKind.WRONG_FUNDING: _wrong_funding}[self.fault]
+    def _transition_fault(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
+        """The operator faults (``wrong_median``, ``wrong_expiry_price``, ``wrong_funding``) and
+        the order faults (``over_fill``, ``price_outside_limit``, ``under_margined_fill``): the
+        batch's first transaction that can carry the fault is applied by a cheating hook (see
+        the module docstring). An operator fault's candidate is judged on a copy of the state
+        before it, an order fault's on the state after its honest apply and its receipt. A
+        candidate does not carry the fault when its cheat would be undone within the batch
+        (some root from its chunk on equal to the honest one, e.g. a wrong index that a later
+        round of the batch replaces while no settlement window saw it) or when the cheating
+        state would reject a later transaction of the batch: the next one that can is tried."""
+        find, after = _FINDERS[self.fault]
         blob = pre.to_blob()
         at = State.from_blob(blob)
         for j, tx in enumerate(txs):
-            found = find(at, tx)
-            if found is not None:
-                hook, info = found
-                out = self._replan(plan, State.from_blob(blob), txs, cheat=(j, hook))
-                c = len(chunk_sizes(txs[:j], plan.txs_per_root))  # the doctored transaction's chunk (alone in it)
-                if all(a != b for a, b in zip(out.state_roots[c:], plan.state_roots[c:])):
-                    self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j, **info}
-                    return out
-                self.doctored_state = None
-            if not apply(at, tx).ok:
+            found = None if after else find(at, tx)
+            r = apply(at, tx)
+            if not r.ok:
                 return None
+            if after:
+                found = find(at, tx, r)
+            if found is None:
+                continue
+            hook, info = found
+            try:
+                out = self._replan(plan, State.from_blob(blob), txs, cheat=(j, hook))
+            except _DoctoredRejected:
+                self.doctored_state = None
+                continue
+            c = _chunk_index(txs, plan.txs_per_root, j)  # the doctored transaction's chunk
+            if all(a != b for a, b in zip(out.state_roots[c:], plan.state_roots[c:])):
+                self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j, **info}
+                return out
+            self.doctored_state = None
         return None
 
     def _replan(self, plan: BatchPlan, pre: State, txs: list, *, skip: bool = False,
@@ -325,7 +368,7 @@ class FaultyBatcher(Batcher):
             else:
                 r = apply(st, tx)
             if not r.ok:
-                raise RuntimeError(f"fault {self.fault.value}: doctored transaction {i} rejected: {r}")
+                raise _DoctoredRejected(f"fault {self.fault.value}: doctored transaction {i} rejected: {r}")
             if cheat is not None and i == cheat[0]:
                 self.doctored_state = State.from_blob(st.to_blob())
             if r.events:
@@ -478,6 +521,209 @@ def _wrong_funding(st: State, tx) -> tuple[Callable, dict] | None:
         return r
 
     return hook, {"instruments": due}
+
+
+def _one_fill(st: State, m, taker, maker, is_buy: bool, price: int, qty: int) -> None:
+    """One fill of ``qty`` lots at ``price`` between ``taker`` and ``maker`` (accounts), booked
+    as ``clearline.core.ledger.settle_plan`` books each fill of a plan (positions, open
+    interest, fees, fee pool), without a resting order behind it."""
+    from clearline.core.ledger import fill_fee, trade
+
+    spec = m.spec
+    taker_fee = fill_fee(st, m, price, qty, spec.taker_fee_ppm)
+    maker_fee = fill_fee(st, m, price, qty, spec.maker_fee_ppm)
+    trade(st, m, maker, -qty if is_buy else qty, price)
+    trade(st, m, taker, qty if is_buy else -qty, price)
+    maker.collateral -= maker_fee
+    taker.collateral -= taker_fee
+    st.fee_pool += taker_fee + maker_fee
+    st.dirty_markets.add(spec.id)
+
+
+def _order_hook(detect: Callable, doctor: Callable, info: dict) -> Callable:
+    """A cheating hook for an order fault: the transaction applied honestly, ``detect`` (the
+    finder's own check, on the replica's state and receipt) must find what the finder found,
+    then ``doctor(state, info)`` cheats."""
+    def hook(s: State, t):
+        r = apply(s, t)
+        if r.ok:
+            again = detect(s, t, r)
+            if again != info:
+                raise RuntimeError(f"order fault: the replay found {again}, the finder {info}")
+            doctor(s, info)
+        return r
+
+    return hook
+
+
+def _detect_over_fill(st: State, tx, r) -> dict | None:
+    """The first fill of an Order or Replace that filled its maker order completely."""
+    from clearline.core.ledger import Fill, OrderClosed
+    from clearline.core.matching import CloseReason
+
+    if type(tx) not in (Order, Replace) or not r.ok:
+        return None
+    filled = {e.order_id for e in r.events if type(e) is OrderClosed and e.reason == CloseReason.FILLED
+              and e.order_id != r.order_id}
+    ev = next((e for e in r.events if type(e) is Fill and e.maker_order in filled), None)
+    if ev is None:
+        return None
+    return {"instrument": ev.instrument, "taker_account": ev.taker_account, "maker_account": ev.maker_account,
+            "maker_order": ev.maker_order, "taker_side": int(ev.taker_side), "price": ev.price, "qty": ev.qty,
+            "extra": 1}
+
+
+def _doctor_over_fill(st: State, info: dict) -> None:
+    m = st.markets[info["instrument"]]
+    _one_fill(st, m, st.accounts[info["taker_account"]], st.accounts[info["maker_account"]],
+              info["taker_side"] == BUY, info["price"], info["extra"])
+
+
+def _over_fill(st: State, tx, r) -> tuple[Callable, dict] | None:
+    """An Order or Replace that fills a resting order completely: one more lot traded between
+    the two accounts at that fill's price (as if the maker order were a lot bigger)."""
+    info = _detect_over_fill(st, tx, r)
+    if info is None:
+        return None
+    return _order_hook(_detect_over_fill, _doctor_over_fill, info), info
+
+
+def _detect_price_outside_limit(st: State, tx, r) -> dict | None:
+    """The first fill of an Order, with the price one tick beyond the order's limit (both
+    accounts still holding a position in the instrument after it, so the quotes carry it)."""
+    from clearline.core.ledger import Fill
+
+    if type(tx) is not Order or not r.ok:
+        return None
+    ev = next((e for e in r.events if type(e) is Fill), None)
+    if ev is None:
+        return None
+    is_buy = tx.side == BUY
+    price = tx.price + 1 if is_buy else tx.price - 1
+    if price <= 0:
+        return None
+    if any(ev.instrument not in st.accounts[a].positions for a in (ev.taker_account, ev.maker_account)):
+        return None
+    return {"instrument": ev.instrument, "taker_account": ev.taker_account, "maker_account": ev.maker_account,
+            "maker_order": ev.maker_order, "taker_side": int(tx.side), "limit": tx.price, "qty": ev.qty,
+            "maker_price": ev.price, "price": price}
+
+
+def _doctor_price_outside_limit(st: State, info: dict) -> None:
+    from clearline.core.ledger import fill_fee
+
+    m = st.markets[info["instrument"]]
+    spec = m.spec
+    q, p, c = info["qty"], info["maker_price"], info["price"]
+    d = q if info["taker_side"] == BUY else -q
+    delta = -d * (c - p) * spec.tick_value  # the cash ``ledger.trade`` books for d lots at c, minus that at p
+    for aid, cash, ppm in ((info["taker_account"], delta, spec.taker_fee_ppm),
+                           (info["maker_account"], -delta, spec.maker_fee_ppm)):
+        acct = st.accounts[aid]
+        acct.positions[spec.id].quote += cash
+        more = fill_fee(st, m, c, q, ppm) - fill_fee(st, m, p, q, ppm)
+        acct.collateral -= more
+        st.fee_pool += more
+        st.dirty_accounts.add(aid)
+    st.dirty_markets.add(spec.id)
+
+
+def _price_outside_limit(st: State, tx, r) -> tuple[Callable, dict] | None:
+    """An Order that fills: its first fill settled one tick beyond its limit."""
+    info = _detect_price_outside_limit(st, tx, r)
+    if info is None:
+        return None
+    return _order_hook(_detect_price_outside_limit, _doctor_price_outside_limit, info), info
+
+
+def _detect_under_margined_fill(st: State, tx, r) -> dict | None:
+    """An Order the margin gate cut (OrderClosed INSUFFICIENT_MARGIN for the order itself),
+    the next resting order in priority it could still cross (not expired, not its own
+    owner's), and the fewest lots against it that leave the taker below its initial
+    requirement (the core's ``MarginGate`` refusing them)."""
+    from clearline.core.ledger import OrderClosed
+    from clearline.core.margin import MarginGate
+    from clearline.core.matching import CloseReason
+
+    if type(tx) is not Order or not r.ok:
+        return None
+    cut = next((e for e in r.events if type(e) is OrderClosed and e.order_id == r.order_id
+                and e.reason == CloseReason.INSUFFICIENT_MARGIN), None)
+    if cut is None or not cut.unfilled:
+        return None
+    acct = st.accounts[tx.account]
+    is_buy = tx.side == BUY
+    maker = None
+    for price, level in st.books[tx.instrument].opposite_levels(tx.side):
+        if (price > tx.price) if is_buy else (price < tx.price):
+            break
+        maker = next((o for o in level.values() if o.owner != acct.owner
+                      and not (o.expiry and st.time_ms >= o.expiry)), None)
+        if maker is not None:
+            break
+    if maker is None:
+        return None
+    most = min(maker.remaining, cut.unfilled)
+
+    def refused(q: int) -> bool:
+        return MarginGate(st, tx.instrument).check(acct.id, is_buy, maker.price, q, False, False) == 0
+
+    if not refused(most):
+        return None
+    lo, hi = 1, most  # the fewest refused lots (hi is refused)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if refused(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return {"instrument": tx.instrument, "taker_account": acct.id, "taker_order": r.order_id,
+            "taker_side": int(tx.side), "maker_account": maker.account, "maker_order": maker.order_id,
+            "price": maker.price, "qty": hi, "unfilled": cut.unfilled}
+
+
+def _doctor_under_margined_fill(st: State, info: dict) -> None:
+    from clearline.core.ledger import settle_plan
+    from clearline.core.matching import Plan
+
+    m = st.markets[info["instrument"]]
+    maker = st.orders[info["maker_order"]]
+    plan = Plan()
+    plan.fills.append((maker, info["qty"]))
+    plan.filled = info["qty"]
+    taker = st.accounts[info["taker_account"]]
+    settle_plan(st, m, taker, info["taker_side"], plan, info["taker_order"], [])
+    equity, initial, _ = health(st, taker)
+    if equity >= initial:
+        raise RuntimeError(f"under_margined_fill: the taker's equity {equity} is not below its initial "
+                           f"requirement {initial}")
+
+
+def _under_margined_fill(st: State, tx, r) -> tuple[Callable, dict] | None:
+    """An Order cut by the margin gate: filled further against the next maker (see the
+    module docstring)."""
+    info = _detect_under_margined_fill(st, tx, r)
+    if info is None:
+        return None
+    return _order_hook(_detect_under_margined_fill, _doctor_under_margined_fill, info), info
+
+
+# fault -> (finder, judged after the honest apply): see FaultyBatcher._transition_fault
+_FINDERS = {FaultKind.WRONG_MEDIAN: (_wrong_median, False), FaultKind.WRONG_EXPIRY_PRICE: (_wrong_expiry_price, False),
+            FaultKind.WRONG_FUNDING: (_wrong_funding, False), FaultKind.OVER_FILL: (_over_fill, True),
+            FaultKind.PRICE_OUTSIDE_LIMIT: (_price_outside_limit, True),
+            FaultKind.UNDER_MARGINED_FILL: (_under_margined_fill, True)}
+_TRANSITION_FAULTS = (*OPERATOR_FAULTS, *ORDER_FAULTS)
+
+
+def _chunk_index(txs: list, k: int, j: int) -> int:
+    """The chunk (batch data v3) transaction ``j`` of ``txs`` is in."""
+    total = 0
+    for c, size in enumerate(chunk_sizes(txs, k)):
+        total += size
+        if j < total:
+            return c
+    raise ValueError(f"transaction {j} is past the batch ({len(txs)} transactions)")
 
 
 def _chunks(txs: list, k: int) -> list[list]:
@@ -642,10 +888,91 @@ def operator_fault_rollup(chain, fault: FaultKind | str | None, *, challenge_per
     return FaultyRollup(r, r.client.with_sender(chain.accounts[-1]), 1, 3)
 
 
+THIN_DEPOSIT = 500 * 10**6  # usd6: ``order_fault_rollup``'s thin-collateral trader
+
+
+def order_fault_rollup(chain, fault: FaultKind | str | None, *, challenge_period: int = 100,
+                       forced_deadline: int = 1_000) -> FaultyRollup:
+    """The simulated market on ``chain`` (``make_sim_rollup``: a maker, a taker, a leveraged
+    trader and the option traders) for the order faults (``over_fill``,
+    ``price_outside_limit``, ``under_margined_fill``), plus a thin-collateral trader (the
+    chain account after the traders', ``THIN_DEPOSIT`` into subaccount 0): batch 1 (the first
+    deposits) posted and finalized; batch 2 eight ticks of trading; batch 3 -- carrying
+    ``fault`` (honest if None) -- five ticks of trading (the last one requotes the
+    perpetuals), then the thin trader's market IOC order in the first perpetual, on the side
+    whose best opposite price is worse than the mark, of the most lots its equity carries at
+    the mark (so the core accepts it and its margin gate cuts it at the book's worse prices:
+    OrderClosed INSUFFICIENT_MARGIN), then three more ticks; batch 4 four ticks. The
+    challenger is the chain's last account."""
+    from clearline.batcher.harness import make_sim_rollup
+    from clearline.core.encoding import encode_tx
+    from clearline.core.ledger import OrderClosed
+    from clearline.core.margin import MarginGate
+    from clearline.core.matching import CloseReason
+    from clearline.core.txs import OrderType, TimeInForce
+
+    if fault is not None and FaultKind(fault) not in ORDER_FAULTS:
+        raise ValueError(f"order_fault_rollup carries {[f.value for f in ORDER_FAULTS]}, not {fault}")
+    r = make_sim_rollup(chain, makers=1, takers=1, leveraged=1, challenge_period=challenge_period,
+                        forced_deadline=forced_deadline, max_delay_ms=10**9)
+    thin_key = chain.accounts[len(r.sim.traders) + 1]
+    thin = r.client.with_sender(thin_key)
+    thin.mint(thin.address, THIN_DEPOSIT)
+    thin.deposit(0, THIN_DEPOSIT)
+    r.feed()
+    st = r.sequencer.state
+    thin_id = st.account_ids[(bytes.fromhex(thin.address[2:]), 0)]
+    r.batcher.flush()
+    chain.advance_time(challenge_period)
+    r.client.finalize_ready()
+    r.step(8)
+    r.batcher.flush()
+    if fault is not None:
+        r.batcher = FaultyBatcher(r.journal, r.client, r.genesis, fault=fault, operator_key=r.sim.operator_key,
+                                  **r.batcher_kw)
+    r.step(5)  # the last tick requotes the perpetual maker: a full book
+    # the thin trader's order: the most lots its equity carries at the mark, against a worse book
+    inst = r.sim.perps[0].id
+    m, book = st.markets[inst], st.books[inst]
+    ask, bid = book.best_ask(), book.best_bid()
+    if ask is not None and ask > m.mark_price:
+        side, bound = BUY, m.mark_price * 11 // 10
+    elif bid is not None and bid < m.mark_price:
+        side, bound = SELL, m.mark_price * 9 // 10
+    else:
+        raise RuntimeError(f"the book of {m.spec.symbol} ({bid}, {ask}) is not worse than the mark {m.mark_price}")
+
+    def carried(q: int) -> bool:
+        return MarginGate(st, inst).check(thin_id, side == BUY, m.mark_price, q, False, False) > 0
+
+    lo, hi = 0, 1
+    while carried(hi):
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:  # carried(lo) (or lo == 0), not carried(hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if carried(mid) else (lo, mid)
+    if lo == 0:
+        raise RuntimeError("the thin trader's equity carries no lot")
+    r.now_ms += 1
+    o = Order(r.now_ms, thin_id, inst, side, int(OrderType.MARKET), int(TimeInForce.IOC), 0, 0, bound, lo, 0, 0, 1)
+    o.signature = eip712.sign(st.domain, o, bytes(thin_key.key))
+    (ack,) = r.sequencer.submit([encode_tx(o)], r.now_ms)
+    if not (ack.receipt.ok and any(type(e) is OrderClosed and e.order_id == ack.receipt.order_id
+                                   and e.reason == CloseReason.INSUFFICIENT_MARGIN for e in ack.receipt.events)):
+        raise RuntimeError(f"the thin trader's order was not cut by its margin: {ack.receipt} {ack.receipt.events}")
+    r.step(3)
+    r.batcher.flush()
+    r.step(4)
+    r.batcher.flush()
+    return FaultyRollup(r, r.client.with_sender(chain.accounts[-1]), 1, 3)
+
+
 def fault_scenario(chain, fault: FaultKind | str, *, challenge_period: int = 100, forced_deadline: int = 1_000,
                    **kw) -> FaultyRollup:
-    """``operator_fault_rollup`` for an operator fault, else ``faulty_rollup`` (with ``kw``):
-    either way batch 3 carries ``fault``."""
+    """``operator_fault_rollup`` for an operator fault, ``order_fault_rollup`` for an order
+    fault, else ``faulty_rollup`` (with ``kw``): either way batch 3 carries ``fault``."""
     if FaultKind(fault) in OPERATOR_FAULTS:
         return operator_fault_rollup(chain, fault, challenge_period=challenge_period, forced_deadline=forced_deadline)
+    if FaultKind(fault) in ORDER_FAULTS:
+        return order_fault_rollup(chain, fault, challenge_period=challenge_period, forced_deadline=forced_deadline)
     return faulty_rollup(chain, fault, challenge_period=challenge_period, forced_deadline=forced_deadline, **kw)

@@ -1,9 +1,9 @@
 """``clearline demo --inject-fault KIND --watch --challenge``: the faulty sequencer posts one
 doctored batch on the embedded chain, the demo's watchtower finds it, proves it from its own
 challenger account, the batch and every later one are reverted and the system freezes; the demo
-then stops cleanly (exit 0). A fault no implemented proof kind proves is reported, not crashed
-on (exit 1). The CLI refuses ``--inject-fault`` without the embedded L1 or with an unknown kind
-(issue 6, item 4)."""
+then stops cleanly (exit 0). A fault no implemented proof kind proves (e.g. the order faults) is
+reported, not crashed on (exit 1), as is a fault the demo's traffic cannot carry. The CLI
+refuses ``--inject-fault`` without the embedded L1 or with an unknown kind (issue 6, item 4)."""
 
 import re
 import subprocess
@@ -91,6 +91,39 @@ def test_fault_no_proof_kind_proves_is_reported_not_crashed_on(tmp_path):
     assert re.search(r"chunk \d+ \(transactions \d+\.\.\d+: [^)]*\) commits a wrong post-root", res.stderr), \
         res.stderr[-2000:]
     assert "Traceback" not in res.stderr
+
+
+# the order faults: found by the watchtower in a chunk of orders, which no implemented proof
+# kind re-executes (docs/fraud-proofs.md, "Order faults"). The demo's traffic carries over_fill
+# and price_outside_limit; it has no order the margin gate cuts mid-match (its leveraged
+# traders add chunks that the core's up-front check at the mark admits whole or refuses), so
+# under_margined_fill is reported as carried by no batch (tests/fraud/test_order_faults.py
+# covers it with order_fault_rollup's thin-collateral trader)
+ORDER_FAULTS = [("over_fill", True), ("price_outside_limit", True), ("under_margined_fill", False)]
+
+
+@pytest.mark.parametrize("fault,carried", ORDER_FAULTS, ids=[p[0] for p in ORDER_FAULTS])
+def test_order_fault_is_found_and_reported_not_provable(tmp_path, fault, carried):
+    res = _demo(tmp_path, "--inject-fault", fault)
+    out = res.stdout
+    assert res.returncode == 1, out[-3000:] + res.stderr[-3000:]
+    assert "Traceback" not in res.stderr
+    f = _fields(out)
+    if f["fault_injected"] == "none":
+        assert not carried, out[-3000:] + res.stderr[-3000:]
+        assert int(f["watch_challenges"]) == 0
+        assert f"--inject-fault {fault}: no posted batch could carry the fault" in out + res.stderr
+        return
+    assert f["fault_injected"] == fault and int(f["watch_challenges"]) == 1
+    assert f["watch_proven"] == "no" and f["watch_proof_error"].startswith("FraudError:")
+    assert f["l1_frozen"] == "no"
+    b, j = int(f["fault_batch"]), int(f["fault_tx_index"])
+    assert f"fault injected (--inject-fault): batch {b} carries {fault}" in res.stderr
+    assert "could not prove it: FraudError" in res.stderr
+    # the watchtower names the doctored order's chunk, not a later one
+    m = re.search(rf"batch {b} chunk \d+ \(transactions (\d+)\.\.(\d+): [^)]*Order[^)]*\) commits a wrong post-root",
+                  res.stderr)
+    assert m and int(m[1]) <= j <= int(m[2]), res.stderr[-2000:]
 
 
 def _cli(*args):
