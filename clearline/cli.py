@@ -17,6 +17,8 @@ FAULT_HELP = {
     "wrong_queue_end": "the header's queueEnd claims one L1 queue item fewer than the batch consumed",
     "forged_signature": "a withdrawal pays more than its owner signed",
     "replayed_signature": "a signed withdrawal is posted twice and paid twice",
+    "stolen_withdrawal": "the batch's withdrawal records gain one paying the sequencer from a rich account",
+    "omitted_withdrawal": "a withdrawal's record is left out (the account is debited, nothing pays it on L1)",
     "wrongful_liquidation": "an operator liquidation of a healthy account",
     "unauthorized_cancel": "an operator cancels the orders of an account that did not opt in",
     "wrong_median": "a mark update sets an underlying's index above the oracle reports' lower median",

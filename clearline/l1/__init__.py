@@ -48,8 +48,9 @@ data alone by ``clearline escape``, ``clearline/watchtower/escape.py``).
 
 Batch (Rollup.appendBatch)
 --------------------------
-``appendBatch(uint64 number, bytes32 prevHeaderHash, uint64 queueEnd, bytes32 withdrawalsRoot,
-uint32 txsPerRoot, bytes txs, bytes32[] stateRoots)``, sequencer only. Checks: ``number`` =
+``appendBatch(uint64 number, bytes32 prevHeaderHash, uint64 queueEnd, bytes withdrawals,
+uint32 txsPerRoot, bytes txs, bytes32[] stateRoots)``, sequencer only (``withdrawals``: the
+packed records, see below; the header's ``withdrawalsRoot`` is computed from them). Checks: ``number`` =
 last + 1, ``prevHeaderHash`` = stored hash of header ``number - 1``, ``queueStart <= queueEnd
 <= Vault.queueLength`` (``queueStart`` = previous ``queueEnd``), not frozen, head item not
 overdue, ``stateRoots`` non-empty, ``txsPerRoot > 0``. The contract builds and stores only
@@ -105,19 +106,23 @@ order; each finalizes when ``block.timestamp >= l1Timestamp + challengePeriod``.
 
 Withdrawal records (claims)
 ---------------------------
-``withdrawalsRoot`` is the root of a ``SparseMerkleTree(16)`` (core.merkle, same node hashing)
-whose leaf ``i`` is the batch's ``i``-th successful withdrawal, in transaction order (user
-``Withdraw`` and served forced withdrawals alike)::
+The sequencer posts the batch's withdrawal records with it (``appendBatch``'s ``bytes
+withdrawals``, 38 bytes each: uint32 accountId, address owner, uint64 amount, uint32 chunk,
+uint16 txIndex; ``formats.encode_withdrawals``) and the Rollup computes ``withdrawalsRoot``:
+the root of a ``SparseMerkleTree(16)`` (core.merkle, same node hashing) whose leaf ``i`` is the
+batch's ``i``-th successful withdrawal, in transaction order (user ``Withdraw`` and served
+forced withdrawals alike), naming the transaction (chunk, index in the chunk) that pays it::
 
     leaf = keccak256(abi.encode(bytes32 WITHDRAWAL_TAG, uint32 accountId, address owner,
-                                uint64 amount))
-    WITHDRAWAL_TAG = keccak256("clearline.withdrawal.v1")
+                                uint64 amount, uint32 chunk, uint16 txIndex))
+    WITHDRAWAL_TAG = keccak256("clearline.withdrawal.v2")
 
-(``formats.WithdrawalRecord`` / ``withdrawals_tree``; ``ZERO_HASHES[16]`` when there is
-none). Once the batch is final, ``Vault.claimWithdrawal(header, index, accountId, owner,
-amount, present, siblings)`` pays ``owner``, once per (batch, index). Proofs may be
-compressed: bit ``i`` of ``present`` says sibling ``i`` is given; otherwise it is the zero hash
-of level ``i`` (``formats.compress_proof``).
+(``formats.WithdrawalRecord`` / ``withdrawals_tree``, ``Withdrawals.sol``; ``ZERO_HASHES[16]``
+when there is none). Because the records are L1 data, a record the batch does not pay is
+provable during the challenge period (FraudVerifier KIND_WITHDRAWALS). Once the batch is
+final, ``Vault.claimWithdrawal(header, index, WithdrawalRecord, present, siblings)`` pays
+``owner``, once per (batch, index). Proofs may be compressed: bit ``i`` of ``present`` says
+sibling ``i`` is given; otherwise it is the zero hash of level ``i`` (``formats.compress_proof``).
 """
 
 from __future__ import annotations

@@ -26,6 +26,13 @@ carries it, once; ``injected`` then describes it. Kinds:
   added where ``wrongful_liquidation`` adds its LIQUIDATE (a chunk of its own); the cheating
   state closes the account's orders anyway (CloseReason.OPERATOR_CANCEL, as the core's
   ``cancel_all`` does for an opted-in account). Needs ``operator_key``;
+- ``stolen_withdrawal``: the batch's withdrawal records gain one that pays the sequencer's own
+  address ``STOLEN_AMOUNT`` from the account with the most collateral, naming as its payer the
+  batch's first transaction that pays no record (the state and the data stay honest: only the
+  records, hence the header's ``withdrawalsRoot``, are doctored; once final, the Vault would pay
+  it);
+- ``omitted_withdrawal``: the record of the batch's first Withdraw is left out (the account is
+  debited in the state as the rules say, and nothing pays it on L1);
 - ``malformed_chunk``: a chunk carries a trailing byte (the chunk table still walks);
 - ``bad_framing``: the header's txsPerRoot is not the data's chunk size;
 - ``wrong_queue_end``: the header's queueEnd claims one queue item fewer than the batch
@@ -85,7 +92,7 @@ from enum import Enum
 from typing import Any, Callable
 
 from clearline.batcher.batcher import Batcher, BatchPlan
-from clearline.batcher.records import withdrawal_records
+from clearline.batcher.records import tx_positions, withdrawal_records
 from clearline.core import eip712
 from clearline.core.apply import apply
 from clearline.core.encoding import decode_tx
@@ -97,13 +104,14 @@ from clearline.core.book import BUY, SELL
 from clearline.core.txs import (AccountFlag, CancelTrigger, Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction,
                                 OperatorActionKind, Order, Replace, Transfer, Withdraw)
 from clearline.l1.batch_v3 import chunk_sizes, chunk_table_v3
-from clearline.l1.formats import encode_batch, withdrawals_tree
+from clearline.l1.formats import WithdrawalRecord, encode_batch, withdrawals_tree
 
-__all__ = ["FaultKind", "FaultyBatcher", "FaultyRollup", "MINTED_EXTRA", "OPERATOR_FAULTS", "ORDER_FAULTS",
+__all__ = ["FaultKind", "FaultyBatcher", "FaultyRollup", "MINTED_EXTRA", "STOLEN_AMOUNT", "OPERATOR_FAULTS", "ORDER_FAULTS",
            "PROVABLE_FAULTS", "ROLLUP_FAULTS", "WRONG_ROOT", "fault_scenario", "faulty_rollup",
            "operator_fault_rollup", "order_fault_rollup"]
 
 MINTED_EXTRA = 1_000_000 * 10**6  # usd6 a minted deposit adds
+STOLEN_AMOUNT = 250_000 * 10**6  # usd6 the stolen withdrawal record pays the sequencer
 WRONG_ROOT = keccak(b"clearline.fault.wrong_root")
 
 
@@ -118,6 +126,8 @@ class FaultKind(str, Enum):
     REPLAYED_SIGNATURE = "replayed_signature"
     WRONGFUL_LIQUIDATION = "wrongful_liquidation"
     UNAUTHORIZED_CANCEL = "unauthorized_cancel"
+    STOLEN_WITHDRAWAL = "stolen_withdrawal"
+    OMITTED_WITHDRAWAL = "omitted_withdrawal"
     WRONG_MEDIAN = "wrong_median"
     WRONG_EXPIRY_PRICE = "wrong_expiry_price"
     WRONG_FUNDING = "wrong_funding"
@@ -199,6 +209,17 @@ class FaultyBatcher(Batcher):
             out = self._replan(plan, pre, txs)
             self.injected = {"fault": f.value, "batch": plan.number, "tx_index": j, "extra": MINTED_EXTRA}
             return out
+        if f is FaultKind.STOLEN_WITHDRAWAL:
+            return self._stolen_withdrawal(plan, txs)
+        if f is FaultKind.OMITTED_WITHDRAWAL:
+            j = next((i for i, tx in enumerate(txs) if type(tx) is Withdraw), None)
+            if j is None:
+                return None
+            pos = tx_positions(chunk_sizes(txs, k))[j]
+            records = [w for w in plan.withdrawals if w.position() != pos]
+            self.injected = {"fault": f.value, "batch": plan.number, "tx_index": j, "account": txs[j].account,
+                             "amount": txs[j].amount}
+            return replace(plan, withdrawals=records, withdrawals_root=withdrawals_tree(records).root())
         if f is FaultKind.WRONG_ROOT:
             chunks = _chunks(txs, k)
             c = next((i for i, ch in enumerate(chunks)
@@ -249,6 +270,27 @@ class FaultyBatcher(Batcher):
             self.injected = {"fault": f.value, "batch": plan.number, "queue_end": plan.queue_end - 1}
             return replace(plan, queue_end=plan.queue_end - 1)
         raise ValueError(f"unknown fault {f}")
+
+    def _stolen_withdrawal(self, plan: BatchPlan, txs: list) -> BatchPlan | None:
+        """One more withdrawal record: ``STOLEN_AMOUNT`` from the account with the most collateral
+        (after the batch) paid to the sequencer's own address, said to be paid by the batch's
+        first transaction that pays no record (a Deposit, an order, ...). The state is honest."""
+        if not txs:
+            return None
+        positions = tx_positions(chunk_sizes(txs, plan.txs_per_root))
+        paid = {w.position() for w in plan.withdrawals}
+        j = next((i for i, pos in enumerate(positions) if pos not in paid), None)
+        if j is None:
+            return None
+        victim = max(self.state.accounts, key=lambda a: (a.collateral, -a.id), default=None)
+        if victim is None:
+            return None
+        thief = bytes.fromhex(self.client.address[2:])
+        stolen = WithdrawalRecord(victim.id, thief, STOLEN_AMOUNT, *positions[j])
+        records = sorted([*plan.withdrawals, stolen], key=WithdrawalRecord.position)
+        self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j, "account": victim.id,
+                         "to": "0x" + thief.hex(), "amount": STOLEN_AMOUNT}
+        return replace(plan, withdrawals=records, withdrawals_root=withdrawals_tree(records).root())
 
     def _wrongful_liquidation(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
         """A LIQUIDATE of an account that is healthy where it is inserted: after the batch's first
@@ -353,7 +395,9 @@ class FaultyBatcher(Batcher):
         roots, records = [], []
         st = pre
         ends, total = set(), 0
-        for size in chunk_sizes(txs, k):
+        sizes = chunk_sizes(txs, k)
+        positions = tx_positions(sizes)
+        for size in sizes:
             total += size
             ends.add(total - 1)
         for i, tx in enumerate(txs):
@@ -372,7 +416,7 @@ class FaultyBatcher(Batcher):
             if cheat is not None and i == cheat[0]:
                 self.doctored_state = State.from_blob(st.to_blob())
             if r.events:
-                records.extend(withdrawal_records(st, r))
+                records.extend(withdrawal_records(st, r, positions[i]))
             if i in ends:
                 roots.append(st.root())
         if not roots:

@@ -199,11 +199,14 @@ FAULTS = {
     "bad_framing": ("framing", "BAD_TXS_PER_ROOT"),
     "wrong_queue_end": ("queue_end", "QUEUE_END"),
     "wrong_root": ("collateral_root", "WRONG_POST_ROOT"),
-    "forged_signature": ("collateral_root", "REJECTED_TX"),
+    # the record of the forged Withdraw does not pay its signer: proven from the records alone
+    "forged_signature": ("withdrawals", "BAD_WITHDRAWAL_RECORD"),
     "replayed_signature": ("collateral_root", "REJECTED_TX"),
     "wrongful_liquidation": ("collateral_root", "REJECTED_TX"),
     "wrong_median": ("mark_update", "WRONG_POST_ROOT"),
     "unauthorized_cancel": ("operator_action", "REJECTED_TX"),
+    "stolen_withdrawal": ("withdrawals", "BAD_WITHDRAWAL_RECORD"),
+    "omitted_withdrawal": ("withdrawals", "MISSING_WITHDRAWAL_RECORD"),
 }
 
 

@@ -16,7 +16,8 @@ def test_fraud_proof_gas_per_kind_under_target():
     print("\n" + "\n".join(f"{k}: {v:,}" for k, v in g["fraud_proof_gas_by_fault"].items()))
     assert {k.split("/")[0] for k in g["fraud_proof_gas_by_fault"]} == {f.value for f in PROVABLE_FAULTS}
     assert {k.split("/")[1] for k in g["fraud_proof_gas_by_fault"]} == {
-        "framing", "chunk_decode", "queue_item", "queue_end", "collateral_root", "mark_update", "operator_action"}
+        "framing", "chunk_decode", "queue_item", "queue_end", "collateral_root", "mark_update", "operator_action",
+        "withdrawals"}
     assert g["fraud_proof_gas_max"] == max(g["fraud_proof_gas_by_fault"].values())
     assert 0 < g["fraud_proof_gas_max"] <= FRAUD_PROOF_GAS_TARGET, g
     assert g["fraud_commit_gas"] < 60_000

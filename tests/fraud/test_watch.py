@@ -27,11 +27,13 @@ EXPECTED = {
     "skipped_queue_item": "queue_item",
     "wrong_root": "collateral_root",
     "malformed_chunk": "chunk_decode",
-    "forged_signature": "collateral_root",
+    "forged_signature": "withdrawals",
     "replayed_signature": "collateral_root",
     "wrongful_liquidation": "collateral_root",
     "wrong_median": "mark_update",
     "unauthorized_cancel": "operator_action",
+    "stolen_withdrawal": "withdrawals",
+    "omitted_withdrawal": "withdrawals",
 }
 
 

@@ -196,3 +196,27 @@ def test_witness_that_does_not_open_the_root_reverts(env):
         at = sum(1 for r in honest if (r.chunk, r.tx_index) < (c, j))
         with pytest.raises(TransactionFailed):
             _verify(env, txs, honest, c, records_witness(honest, 3, j, [at - 1, at] if at else [0]))
+
+
+def test_empty_batch_with_a_record_is_proven_by_framing():
+    """A batch without transactions that posts a record (nothing can name it): KIND_FRAMING 40,
+    found and proven from L1 data by the watchtower's builder, then submitted."""
+    from clearline.sequencer.faults import faulty_rollup
+    from clearline.watchtower.l1data import RollupReader
+
+    chain = InProcessChain(n_accounts=10)
+    try:
+        fr = faulty_rollup(chain, None, later_batch=False)
+        r = fr.rollup
+        seq = r.client
+        root = seq.batch_headers(seq.last_batch())[-1].post_state_root
+        thief = bytes.fromhex(seq.address[2:])
+        header = seq.append_batch(encode_batch([], 16), [root], txs_per_root=16,
+                                  withdrawals=[WithdrawalRecord(0, thief, 10**9, 0, 0)]).value
+        reader = RollupReader(chain, r.deployment.rollup, from_block=r.deployment.block_number)
+        p = fraud.build_proof(reader, header.number)
+        assert (p.kind_name, p.reason) == ("framing", 40)
+        sub = fraud.submit_proof(fr.challenger, p)
+        assert sub.reason == 40 and sub.frozen and seq.last_batch() == header.number - 1
+    finally:
+        chain.close()
