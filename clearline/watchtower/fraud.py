@@ -34,6 +34,8 @@ Kinds (``FraudVerifier.sol``; docs/fraud-proofs.md):
 - ``KIND_WITHDRAWALS`` (8): the posted withdrawal records (the header's ``withdrawalsRoot``)
   are not the batch's: a record that its transaction does not pay, records out of order, a
   Withdraw without a record (``record_witness``; from the batch data alone).
+- ``KIND_NONCES`` (9): two signed transactions of one account whose nonces do not increase
+  (``nonce_witness``: a replayed signature, from the batch data alone, orders or not).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ from .l1data import BatchRef, RollupReader
 from .margin_witness import margin_witness
 from .action_witness import action_judgement
 from .mark_witness import mark_judgement
+from .nonce_witness import nonce_judgement
 from .record_witness import records_judgement
 
 __all__ = [
@@ -76,6 +79,7 @@ __all__ = [
     "KIND_OPERATOR_ACTION",
     "KIND_QUEUE_END",
     "KIND_QUEUE_ITEM",
+    "KIND_NONCES",
     "KIND_WITHDRAWALS",
     "REASON_NAMES",
     "FraudError",
@@ -100,8 +104,9 @@ KIND_COLLATERAL_ROOT = 5
 KIND_MARK_UPDATE = 6
 KIND_OPERATOR_ACTION = 7
 KIND_WITHDRAWALS = 8
+KIND_NONCES = 9
 KIND_NAMES = {1: "framing", 2: "chunk_decode", 3: "queue_item", 4: "queue_end", 5: "collateral_root",
-              6: "mark_update", 7: "operator_action", 8: "withdrawals"}
+              6: "mark_update", 7: "operator_action", 8: "withdrawals", 9: "nonces"}
 
 REASON_NAMES = {
     1: "BAD_VERSION", 2: "BAD_HEADER_VARINT", 3: "BAD_TXS_PER_ROOT", 4: "CHUNK_TABLE", 5: "ROOT_COUNT",
@@ -717,6 +722,11 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
             return b.proof(c, KIND_WITHDRAWALS, judged.witness, judged.reason,
                            tx_index=None if judged.tx_index is None else first + judged.tx_index,
                            detail=judged.detail)
+        reused = nonce_judgement(b.data, b.parts, k)
+        if reused is not None:
+            c, j = reused.second
+            return b.proof(c, KIND_NONCES, reused.witness, 31, tx_index=b.first_tx_index(c, k) + j,
+                           detail=reused.detail)
     if queue is None:
         queue = {item.index: (item, hsh) for item, hsh in reader.queue_items()}
     chunks = range(n_chunks) if chunk_index is None else [chunk_index]

@@ -38,10 +38,12 @@ PROVABLE = [
     ("unauthorized_cancel", None, "operator_action"),  # an account with resting orders that did not opt in
     ("stolen_withdrawal", None, "withdrawals"),  # a record paying the sequencer, in the first batch
     ("forged_signature", None, "withdrawals"),  # the demo's one Withdraw: its record does not pay its signer
+    ("replayed_signature", None, "nonces"),  # the demo's one Withdraw posted twice, among orders
     ("omitted_withdrawal", None, "withdrawals"),  # the batch with the demo's one Withdraw
 ]
 # the faults that may land after batch 1 (they need a state the first batch may not reach)
-ANY_BATCH = {"wrongful_liquidation", "wrong_median", "unauthorized_cancel", "omitted_withdrawal", "forged_signature"}
+ANY_BATCH = {"wrongful_liquidation", "wrong_median", "unauthorized_cancel", "omitted_withdrawal", "forged_signature",
+             "replayed_signature"}
 
 
 @pytest.mark.parametrize("fault,fault_batch,kind", PROVABLE, ids=[p[0] for p in PROVABLE])

@@ -92,7 +92,7 @@ def _sol_reason(verifier, chunk: bytes, k: int) -> int:
     assert 0 < k < 128
     head = bytes((3, k, 1)) + (7 + len(chunk)).to_bytes(4, "big")
     ctx = (fraud.KIND_CHUNK_DECODE, 0, 1, 1, k, 0, 0, bytes(32), bytes(32),
-           "0x0000000000000000000000000000000000000000", bytes(32), bytes(32))
+           "0x0000000000000000000000000000000000000000", bytes(32), bytes(32), bytes(32))
     return verifier.functions.verify(ctx, head, chunk, b"").call()
 
 

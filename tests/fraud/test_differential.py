@@ -131,7 +131,7 @@ def _verify(verifier, dep, st: State, txs: list, post_root: bytes, w) -> int:
     pre = fraud.state_tuple(st)
     witness = w.encode(pre)
     ctx = (fraud.KIND_COLLATERAL_ROOT, 0, 1, 1, len(txs), 0, 0, st.root(), post_root,
-           to_checksum_address(dep.vault), bytes(32), bytes(32))
+           to_checksum_address(dep.vault), bytes(32), bytes(32), bytes(32))
     return verifier.functions.verify(ctx, head, chunk, witness).call({"from": dep.rollup})
 
 

@@ -201,7 +201,8 @@ FAULTS = {
     "wrong_root": ("collateral_root", "WRONG_POST_ROOT"),
     # the record of the forged Withdraw does not pay its signer: proven from the records alone
     "forged_signature": ("withdrawals", "BAD_WITHDRAWAL_RECORD"),
-    "replayed_signature": ("collateral_root", "REJECTED_TX"),
+    # the same signed nonce twice in the batch: proven from the data alone
+    "replayed_signature": ("nonces", "REJECTED_TX"),
     "wrongful_liquidation": ("collateral_root", "REJECTED_TX"),
     "wrong_median": ("mark_update", "WRONG_POST_ROOT"),
     "unauthorized_cancel": ("operator_action", "REJECTED_TX"),

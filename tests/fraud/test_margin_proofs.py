@@ -163,7 +163,7 @@ def _call(verifier, dep, st: State, txs: list, post_root: bytes, w: fraud.Collat
     data = encode_batch_v3(txs, len(txs))
     head, parts = batch_data_parts(data)
     (a, e), = parts
-    ctx = (fraud.KIND_COLLATERAL_ROOT, 0, 1, 1, len(txs), 0, 0, st.root(), post_root, to_checksum_address(dep.vault), bytes(32), bytes(32))
+    ctx = (fraud.KIND_COLLATERAL_ROOT, 0, 1, 1, len(txs), 0, 0, st.root(), post_root, to_checksum_address(dep.vault), bytes(32), bytes(32), bytes(32))
     return verifier.functions.verify(ctx, head, data[a:e], w.encode(fraud.state_tuple(st))).call({"from": dep.rollup})
 
 
@@ -312,7 +312,7 @@ def test_worst_case_margin_proof_gas(env):
     data = encode_batch_v3([tx], 1)
     head, parts = batch_data_parts(data)
     (s0, e0), = parts
-    ctx = (fraud.KIND_COLLATERAL_ROOT, 0, 1, 1, 1, 0, 0, st.root(), bytes(32), to_checksum_address(dep.vault), bytes(32), bytes(32))
+    ctx = (fraud.KIND_COLLATERAL_ROOT, 0, 1, 1, 1, 0, 0, st.root(), bytes(32), to_checksum_address(dep.vault), bytes(32), bytes(32), bytes(32))
     call = verifier.functions.verify(ctx, head, data[s0:e0], w.encode(fraud.state_tuple(st)))
     assert call.call({"from": dep.rollup}) == 31
     gas = call.estimate_gas({"from": dep.rollup})

@@ -28,7 +28,7 @@ EXPECTED = {
     "wrong_root": "collateral_root",
     "malformed_chunk": "chunk_decode",
     "forged_signature": "withdrawals",
-    "replayed_signature": "collateral_root",
+    "replayed_signature": "nonces",
     "wrongful_liquidation": "collateral_root",
     "wrong_median": "mark_update",
     "unauthorized_cancel": "operator_action",

@@ -136,7 +136,7 @@ def _verify(env, txs, records, chunk_index: int, witness: bytes) -> int:
     a, e = parts[chunk_index]
     n = len(parts)
     ctx = (fraud.KIND_WITHDRAWALS, chunk_index, n, n, K, 0, 0, bytes(32), bytes(32),
-           to_checksum_address(dep.vault), bytes(32), withdrawals_tree(records).root())
+           to_checksum_address(dep.vault), bytes(32), withdrawals_tree(records).root(), bytes(32))
     return verifier.functions.verify(ctx, head, data[a:e], witness).call({"from": dep.rollup})
 
 

@@ -23,6 +23,7 @@ struct FraudContext {
     address vault; //       for the L1 queue items
     bytes32 paramsHash; //  the Rollup's (ConsensusParams, clearline/l1/params.py)
     bytes32 withdrawalsRoot; // the header's (computed by the Rollup from the posted records)
+    bytes32 txsHash; //     the header's (the batch data's commitment)
 }
 
 /// @notice The MarkVerifier as the FraudVerifier calls it (MarkVerifier.sol).
@@ -40,6 +41,15 @@ interface IMarkVerifier {
         external
         view
         returns (uint256);
+
+    function judgeNonces(
+        uint256 chunkIndex,
+        uint256 k,
+        bytes32 txsHash,
+        bytes calldata head,
+        bytes calldata chunk,
+        bytes calldata witness
+    ) external view returns (uint256);
 
     function judgeRecords(bytes32 root, uint256 nChunks, uint256 chunkIndex, bytes calldata witness)
         external
@@ -147,6 +157,13 @@ interface IVaultQueue {
 ///                   The chunk must decode. Not covered: whether a ForcedWithdrawal was served or
 ///                   denied depends on the state (KIND_COLLATERAL_ROOT's).
 ///
+///   9 NONCES        (NonceWitness, MarkVerifier.sol)  Two packed user-signed transactions of
+///                   the batch (Order, Cancel, Replace, Withdraw, Transfer, SetMarginMode), the
+///                   second in this chunk, the first before it (this chunk or an earlier one,
+///                   opened with the chunk hashes against txsHash), name the same account and
+///                   the second's nonce is not above the first's: one of them was rejected
+///                   (reason 31), since an accepted one moves the account's nonce to its own.
+///
 ///  The chunk decoder here (`decodeChunk`) reverts exactly when batch_v2's strict decoder
 ///  rejects the chunk (tests/fraud/test_decoder.py, both directions): an honest chunk is never
 ///  provably malformed and a malformed one always is. Kinds 3-5 read transactions through the
@@ -160,6 +177,7 @@ contract FraudVerifier {
     uint8 public constant KIND_MARK_UPDATE = 6;
     uint8 public constant KIND_OPERATOR_ACTION = 7;
     uint8 public constant KIND_WITHDRAWALS = 8;
+    uint8 public constant KIND_NONCES = 9;
 
     uint256 public constant REASON_BAD_VERSION = 1;
     uint256 public constant REASON_BAD_HEADER_VARINT = 2;
@@ -243,6 +261,7 @@ contract FraudVerifier {
         if (kind == KIND_QUEUE_END) return _queueEnd(x, l1Total, witness);
         if (kind == KIND_COLLATERAL_ROOT) return _collateralRoot(x, chunk, count, witness);
         if (kind == KIND_WITHDRAWALS) return _withdrawals(x, chunk, count, witness);
+        if (kind == KIND_NONCES) return markVerifier.judgeNonces(x.chunkIndex, k, x.txsHash, head, chunk, witness);
         revert UnknownProofKind(kind);
     }
 

@@ -119,6 +119,53 @@ library MarkDecoder {
         (t.signature,) = _sig(chunk, p);
     }
 
+    /// @notice The account and nonce of the packed user-signed transaction whose head is at `p`
+    ///         (Order, Cancel, Replace, Withdraw, Transfer, SetMarginMode; batch_v2's layouts),
+    ///         `prevTime` the time before it in its chunk; `signed` false for any other head
+    ///         (a fallback included). Lenient: for a chunk the strict decoder accepted.
+    function accountNonce(bytes calldata d, uint256 p, uint256 prevTime)
+        internal
+        pure
+        returns (bool signed, uint256 account, uint256 nonce)
+    {
+        uint256 head = uint8(d[p]);
+        uint256 kind = head & 0x0F;
+        if (head == 0xFF || kind < 2 || kind == 7 || kind == 8 || kind > 9) return (false, 0, 0);
+        uint256 t = prevTime;
+        uint256 v;
+        ++p;
+        if (head & T != 0) {
+            (v, p) = _u(d, p);
+            t = _plus(t, v);
+        }
+        (account, p) = _u(d, p);
+        if (kind == 2) {
+            (, p) = _u(d, p); //            instrument
+            (, p) = _u(d, p + 1); //        shape, then price
+            (, p) = _u(d, p); //            size
+            if (head & 0x10 != 0) (, p) = _u(d, p); // expiry
+            if (head & 0x20 != 0) (, p) = _u(d, p); // clientId
+        } else if (kind == 3) {
+            (, p) = _u(d, p); //            instrument
+            (, p) = _u(d, p); //            orderId
+            (, p) = _u(d, p); //            clientId
+        } else if (kind == 4) {
+            (, p) = _u(d, p); //            orderId
+            (, p) = _u(d, p); //            price
+            (, p) = _u(d, p); //            size
+        } else if (kind == 6) {
+            (, p) = _u(d, p); //            toSubaccount
+            (, p) = _u(d, p); //            amount
+        } else if (kind == 9) {
+            ++p; //                         mode
+        } else {
+            (, p) = _u(d, p); //            Withdraw: amount
+        }
+        (v,) = _u(d, p);
+        nonce = head & 0x40 != 0 ? _plus(t, v) : v;
+        signed = true;
+    }
+
     /// @dev The transaction's time and the offset after it: a v3 singleton chunk starts with
     ///      prev time 0, so without T the time is 0 and with T the delta is the time itself.
     function _time(bytes calldata d, uint256 head) private pure returns (uint256 time, uint256 p) {

@@ -128,6 +128,7 @@ contract MarkVerifier {
     error InvalidMarketsProof(bytes32 committed, bytes32 given);
     error NotAnAccountLeaf(uint256 index);
     error InvalidAccountsProof(bytes32 committed, bytes32 given);
+    error BadNonceWitness();
     error BadRecordWitness(uint256 i); //     a record not in the withdrawal tree, or not where the mode needs it
 
     /// @dev One leaf of a batch's withdrawal tree with its compressed proof; `empty`: the leaf
@@ -138,6 +139,17 @@ contract MarkVerifier {
         WithdrawalRecord record;
         uint256 present;
         bytes32[] siblings;
+    }
+
+    /// @dev abi.encode(NonceWitness): a KIND_NONCES witness. Transaction `i` of chunk `c1`
+    ///      (`chunk1`, with every chunk hash of the batch, when it is not the judged chunk) and
+    ///      transaction `j` of the judged chunk.
+    struct NonceWitness {
+        uint256 c1;
+        uint256 i;
+        uint256 j;
+        bytes32[] hashes;
+        bytes chunk1;
     }
 
     /// @dev abi.encode(RecordsWitness): a KIND_WITHDRAWALS witness.
@@ -249,6 +261,47 @@ contract MarkVerifier {
             if (ws[i].expiry == t.arg) return t.timeMs < t.arg ? REASON_REJECTED : 0;
         }
         return REASON_REJECTED; // UNKNOWN_EXPIRY
+    }
+
+    /// @notice KIND_NONCES (FraudVerifier): two packed user-signed transactions of the batch
+    ///         (`witness`: NonceWitness), the second in the judged chunk `chunk` (index
+    ///         `chunkIndex`), the first before it in the same chunk or in an earlier one (opened
+    ///         with the batch's chunk hashes against `txsHash`), name the same account and the
+    ///         second's nonce is not above the first's: 31, since every accepted signed
+    ///         transaction moves its account's nonce up to its own, so one of them was rejected
+    ///         (a replayed signature, say). 0 otherwise. Both chunks are decoded by the caller's
+    ///         strict `decodeChunk` (the caller has walked the judged one).
+    function judgeNonces(
+        uint256 chunkIndex,
+        uint256 k,
+        bytes32 txsHash,
+        bytes calldata head,
+        bytes calldata chunk,
+        bytes calldata witness
+    ) external view returns (uint256) {
+        if (witness.length < 32) revert WitnessShape();
+        NonceWitness calldata w;
+        assembly ("memory-safe") {
+            w := add(witness.offset, calldataload(witness.offset))
+        }
+        bytes calldata first = chunk;
+        if (w.c1 == chunkIndex) {
+            if (w.i >= w.j) revert BadNonceWitness();
+        } else {
+            bytes32[] calldata hs = w.hashes;
+            if (
+                w.c1 > chunkIndex || w.c1 >= hs.length || keccak256(w.chunk1) != hs[w.c1]
+                    || keccak256(abi.encodePacked(keccak256(head), hs)) != txsHash
+            ) revert BadNonceWitness();
+            first = w.chunk1;
+        }
+        IChunkDecoder decoder = IChunkDecoder(msg.sender);
+        (, uint256 at1, uint256 t1, uint256 n1) = decoder.decodeChunk(first, k, w.i);
+        (, uint256 at2, uint256 t2, uint256 n2) = decoder.decodeChunk(chunk, k, w.j);
+        if (n1 != w.i || n2 != w.j) revert BadNonceWitness(); // no such transaction
+        (bool s1, uint256 a1, uint256 nonce1) = MarkDecoder.accountNonce(first, at1, t1);
+        (bool s2, uint256 a2, uint256 nonce2) = MarkDecoder.accountNonce(chunk, at2, t2);
+        return s1 && s2 && a1 == a2 && nonce2 <= nonce1 ? REASON_REJECTED : 0;
     }
 
     /// @notice KIND_WITHDRAWALS, the records' part (FraudVerifier): each record of `witness`
@@ -649,6 +702,14 @@ contract MarkVerifier {
 }
 
 /// @notice The OracleVerifier as the MarkVerifier calls it.
+/// @notice The FraudVerifier's strict chunk decoder, as `judgeNonces` calls it back.
+interface IChunkDecoder {
+    function decodeChunk(bytes calldata chunk, uint256 k, uint256 target)
+        external
+        pure
+        returns (uint256 l1Before, uint256 at, uint256 l1TotalOrTime, uint256 count);
+}
+
 interface IOracle {
     function aggregateSigned(
         uint256 chainId,

@@ -362,6 +362,7 @@ contract Rollup {
         x.vault = address(vault);
         x.paramsHash = paramsHash;
         x.withdrawalsRoot = h.withdrawalsRoot;
+        x.txsHash = h.txsHash;
         if (p.kind != 1) {
             // every kind but FRAMING judges one chunk: it must be the committed one
             if (ci >= p.chunkHashes.length || ci >= p.stateRoots.length || keccak256(p.chunk) != p.chunkHashes[ci]) {
