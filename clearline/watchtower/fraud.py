@@ -145,7 +145,7 @@ def _u(d: bytes, p: int) -> tuple[int, int, bool]:
 
 
 class _Malformed(Exception):
-    """``FraudVerifier.ChunkMalformed(reason)`` in the mirror of ``decodeChunk``."""
+    """``ChunkDecoder.ChunkMalformed(reason)`` in the mirror of ``decodeChunk``."""
 
     def __init__(self, reason: int):
         super().__init__(reason)
