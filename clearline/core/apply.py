@@ -17,7 +17,7 @@ from .ledger import (AccountFlagsSet, CollateralMoved, Fill, ForcedWithdrawalDen
 from .margin import MarginGate, health
 from .matching import CloseReason, Plan, plan_match
 from .operator import handle_operator
-from .state import MAX_OPEN_ORDERS, MAX_POSITIONS, Account, State
+from .state import MAX_ACCOUNTS, MAX_OPEN_ORDERS, MAX_POSITIONS, Account, State
 from .txs import (ALL_ACCOUNT_FLAGS, ALL_FLAGS, MAX_MARK_INSTRUMENTS, MAX_MARK_REPORTS, Cancel, CancelScope, Deposit,
                   ForcedWithdrawal, MarginMode, MarkUpdate,
                   OperatorAction, Order, OrderFlag, OrderType, Replace, SetAccountFlags, SetMarginMode, TimeInForce,
@@ -109,6 +109,12 @@ def _market(st: State, instrument: int):
     if m is None:
         raise Rejected(E.UNKNOWN_INSTRUMENT, f"instrument {instrument} is not listed")
     return m
+
+
+def _check_room(st: State, owner: bytes, subaccount: int) -> None:
+    """Before any mutation: an account to be created needs room in the account space."""
+    if len(st.accounts) >= MAX_ACCOUNTS and not st.account_exists(owner, subaccount):
+        raise Rejected(E.TOO_MANY_ACCOUNTS, f"at most {MAX_ACCOUNTS} accounts")
 
 
 def _check_amount(amount: int) -> None:
@@ -286,6 +292,8 @@ def _deposit(st: State, tx: Deposit) -> Receipt:
         raise Rejected(E.QUEUE_OUT_OF_ORDER, f"queue item {tx.queue_index}, expected {st.l1_queue_pos}")
     if len(tx.owner) != 20 or not (0 <= tx.subaccount <= UINT32_MAX) or not (0 <= tx.amount <= UINT64_MAX):
         raise Rejected(E.MALFORMED, "deposit fields out of range")
+    if tx.owner != bytes(20):
+        _check_room(st, tx.owner, tx.subaccount)
     st.total_deposits += tx.amount
     st.l1_queue_pos += 1
     if tx.owner == bytes(20):
@@ -345,6 +353,7 @@ def _transfer(st: State, tx: Transfer) -> Receipt:
     if tx.to_subaccount == acct.subaccount:
         raise Rejected(E.SAME_ACCOUNT, "source and destination are the same subaccount")
     _free_collateral_check(st, acct, tx.amount)
+    _check_room(st, acct.owner, tx.to_subaccount)
     acct.nonce = tx.nonce
     dest = st.account_for(acct.owner, tx.to_subaccount)
     acct.collateral -= tx.amount

@@ -48,12 +48,15 @@ from .txs import (
 )
 
 __all__ = [
+    "ACCOUNT_INDEX_TAG",
     "ACCOUNT_TAG",
     "MARKET_TAG",
     "ORDER_TAG",
     "STATE_TAG",
     "UNDERLYING_TAG",
+    "account_key",
     "decode_tx",
+    "encode_account_index_leaf",
     "encode_account_leaf",
     "encode_market_leaf",
     "encode_order_leaf",
@@ -71,6 +74,7 @@ ORDER_TAG = tag("clearline.order.v1")
 MARKET_TAG = tag("clearline.market.v1")
 UNDERLYING_TAG = tag("clearline.underlying.v1")
 STATE_TAG = tag("clearline.state.v1")
+ACCOUNT_INDEX_TAG = tag("clearline.account_index.v1")
 
 # Scenarios per risk array; the same number as ``requirements.N_SCENARIOS`` and
 # ``clearline.risk.N_SCENARIOS`` (a test keeps the three equal).
@@ -1065,6 +1069,19 @@ def state_root(
         total_deposits=total_deposits,
         total_withdrawals=total_withdrawals,
     ))
+
+
+def account_key(owner: bytes, subaccount: int) -> int:
+    """The account index's key of (owner, subaccount): ``uint256(keccak256(abi.encodePacked(
+    address owner, uint32 subaccount)))``."""
+    return int.from_bytes(keccak(bytes(owner) + subaccount.to_bytes(4, "big")), "big")
+
+
+def encode_account_index_leaf(key: int, next_key: int) -> bytes:
+    """``abi.encode(bytes32 ACCOUNT_INDEX_TAG, uint256 key, uint256 nextKey)``: one entry of the
+    accounts tree's sorted index of (owner, subaccount) keys (``nextKey`` the next larger key,
+    0 for none), so that L1 can prove an account does not exist yet."""
+    return ACCOUNT_INDEX_TAG + key.to_bytes(32, "big") + next_key.to_bytes(32, "big")
 
 
 def leaf_hash(encoded: bytes) -> bytes:

@@ -68,6 +68,8 @@ class ErrorCode(IntEnum):
     # 80-89 belong to clearline.oracle.aggregate.OracleErrorCode
     # account permissions
     NOT_OPTED_IN = 90  # the account has not allowed the operator to cancel its orders
+    # capacity
+    TOO_MANY_ACCOUNTS = 91  # the account space (MAX_ACCOUNTS) is full: no new account
 
 
 class Rejected(Exception):

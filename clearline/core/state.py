@@ -9,18 +9,26 @@ their roots with the scalars (``encoding.state_root``).
 Roots are incremental: every mutation marks what it touched dirty, and ``root()`` re-hashes
 only those leaves and their paths, so a root per transaction or per small chunk is cheap.
 Order slots are recycled (lowest free slot first) so the orders tree holds only open orders.
+
+The accounts tree also holds a sorted index of the accounts' (owner, subaccount) keys
+(``encoding.account_key``): account ``i``'s entry ``(key, next larger key)`` at
+``ACCOUNT_INDEX_BASE + i`` and a sentinel ``(0, smallest key)`` at ``ACCOUNT_INDEX_SENTINEL``.
+A fraud proof shows that an account does not exist yet with the entry whose key is the next
+smaller one (its next key is larger), and inserts the new account after it: so deposits and
+transfers that create accounts can be re-executed on L1.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from . import encoding
 from .book import Book, RestingOrder
 from .eip712 import Domain
-from .errors import InvariantBroken
+from .errors import ErrorCode, InvariantBroken, Rejected
 from .instruments import InstrumentSpec, Market, default_perpetuals
 from .merkle import EMPTY_LEAF, SparseMerkleTree
 from .underlying import RiskParams, Underlying, UnderlyingConfig
@@ -32,6 +40,9 @@ MARKETS_DEPTH = 24
 UNDERLYING_BASE = 1 << 23  # underlying leaves live in the markets tree from this index up
 MAX_POSITIONS = 32
 MAX_OPEN_ORDERS = 1000
+MAX_ACCOUNTS = (1 << 31) - 1  # account ids 0 .. MAX_ACCOUNTS - 1: the tree's upper half is the index
+ACCOUNT_INDEX_BASE = 1 << 31  # account i's index entry is at ACCOUNT_INDEX_BASE + i
+ACCOUNT_INDEX_SENTINEL = ACCOUNT_INDEX_BASE + MAX_ACCOUNTS  # the entry of key 0 (2**32 - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +125,11 @@ class State:
         self.operator = genesis.operator
         self.accounts: list[Account] = []
         self.account_ids: dict[tuple[bytes, int], int] = {}
+        # the index of (owner, subaccount) keys (derived from the accounts, committed in the tree)
+        self.index_keys: list[int] = []  # sorted
+        self.account_keys: list[int] = []  # by account id
+        self._key_ids: dict[int, int] = {}  # key -> account id
+        self.dirty_index: set[int] = {MAX_ACCOUNTS}  # account ids whose entry changed; MAX_ACCOUNTS = the sentinel
         self.markets: dict[int, Market] = {}
         self.books: dict[int, Book] = {}
         self.holders: dict[int, set[int]] = {}  # instrument -> ids of accounts with a position (derived)
@@ -180,15 +196,47 @@ class State:
 
     # -- accounts ----------------------------------------------------------------
     def account_for(self, owner: bytes, subaccount: int) -> Account:
-        """The account of (owner, subaccount), created at the next id if new."""
+        """The account of (owner, subaccount), created at the next id if new (Rejected
+        TOO_MANY_ACCOUNTS, nothing changed, when the account space is full)."""
         aid = self.account_ids.get((owner, subaccount))
         if aid is not None:
             return self.accounts[aid]
+        if len(self.accounts) >= MAX_ACCOUNTS:
+            raise Rejected(ErrorCode.TOO_MANY_ACCOUNTS, f"at most {MAX_ACCOUNTS} accounts")
         acct = Account(len(self.accounts), owner, subaccount)
         self.accounts.append(acct)
         self.account_ids[(owner, subaccount)] = acct.id
         self.dirty_accounts.add(acct.id)
+        key = encoding.account_key(owner, subaccount)
+        keys = self.index_keys
+        pos = bisect_left(keys, key)
+        if pos < len(keys) and keys[pos] == key:
+            raise InvariantBroken(f"account key of (0x{owner.hex()}, {subaccount}) collides with another's")
+        # the entry before it now points to it: the previous account's, or the sentinel's
+        self.dirty_index.add(self._key_ids[keys[pos - 1]] if pos else MAX_ACCOUNTS)
+        keys.insert(pos, key)
+        self.account_keys.append(key)
+        self._key_ids[key] = acct.id
+        self.dirty_index.add(acct.id)
         return acct
+
+    def account_exists(self, owner: bytes, subaccount: int) -> bool:
+        return (owner, subaccount) in self.account_ids
+
+    def index_entry(self, account_id: int) -> tuple[int, int]:
+        """(key, next larger key or 0) of account ``account_id``'s index entry (MAX_ACCOUNTS:
+        the sentinel's, key 0)."""
+        keys = self.index_keys
+        if account_id == MAX_ACCOUNTS:
+            return 0, keys[0] if keys else 0
+        key = self.account_keys[account_id]
+        pos = bisect_right(keys, key)
+        return key, keys[pos] if pos < len(keys) else 0
+
+    def index_predecessor(self, key: int) -> int:
+        """The account id whose entry precedes ``key`` in the index (MAX_ACCOUNTS: the sentinel)."""
+        pos = bisect_left(self.index_keys, key)
+        return self._key_ids[self.index_keys[pos - 1]] if pos else MAX_ACCOUNTS
 
     # -- order slots ---------------------------------------------------------------
     def take_slot(self) -> int:
@@ -299,6 +347,11 @@ class State:
             for aid in sorted(self.dirty_accounts):
                 tree.set(aid, keccak(self.account_leaf(self.accounts[aid])))
             self.dirty_accounts.clear()
+        if self.dirty_index:
+            tree = self.accounts_tree
+            for aid in sorted(self.dirty_index):
+                tree.set(ACCOUNT_INDEX_BASE + aid, keccak(encoding.encode_account_index_leaf(*self.index_entry(aid))))
+            self.dirty_index.clear()
         if self.dirty_slots:
             tree = self.orders_tree
             for slot in sorted(self.dirty_slots):

@@ -53,7 +53,7 @@ from clearline.core.errors import Rejected
 from clearline.core.hashing import keccak
 from clearline.core.merkle import ZERO_HASHES
 from clearline.core.liquidation import check_liquidatable
-from clearline.core.state import Genesis, State
+from clearline.core.state import ACCOUNT_INDEX_BASE, MAX_ACCOUNTS, Genesis, State
 from clearline.core.txs import (Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction, OperatorActionKind, Transfer,
                                 Withdraw)
 from clearline.l1.batch_v2 import BatchFormatError
@@ -121,6 +121,7 @@ _POSITION_TYPE = "(uint32,int64,int256,int256)"
 ACCOUNT_TYPE = f"(uint32,address,uint32,int256,uint64,uint8,uint8,{_POSITION_TYPE}[],uint256,bytes32[])"
 MARKET_LEAF_TYPE = _MARKET_TYPES[1]  # the market leaf without its tag (Escape.sol MarketLeaf)
 # (market leaves with proofs, in position order; (underlying id, leaf, present, siblings))
+INDEX_TYPE = "(uint32,uint256,uint256,uint256,bytes32[],uint256,bytes32[])"  # FraudVerifier.IndexWitness
 MARGIN_TYPE = f"(({MARKET_LEAF_TYPE},uint256,bytes32[])[],(uint32,bytes,uint256,bytes32[])[])"
 _U32, _U64 = (1 << 32) - 1, (1 << 64) - 1
 
@@ -802,19 +803,23 @@ class CollateralWitness:
     post_root: bytes | None
     accesses: list
     margins: list
+    creations: list = field(default_factory=list)  # an index witness per account created, in order
 
     def encode(self, pre: tuple) -> bytes:
-        return abi_encode([STATE_TYPE, f"{ACCOUNT_TYPE}[]", f"{MARGIN_TYPE}[]"], [pre, self.accesses, self.margins])
+        return abi_encode([STATE_TYPE, f"{ACCOUNT_TYPE}[]", f"{MARGIN_TYPE}[]", f"{INDEX_TYPE}[]"],
+                          [pre, self.accesses, self.margins, self.creations])
 
 
 def collateral_witness(state: State, txs: list) -> CollateralWitness | None:
     """Re-execute ``txs`` (Deposits, ForcedWithdrawals, Withdraws, Transfers and LIQUIDATE
     operator actions) from ``state`` (left untouched) as KIND_COLLATERAL_ROOT does. None when
-    the verifier cannot re-execute them: a new account, another operator action, or a
-    liquidation the core accepts (the verifier proves only that a liquidation is refused)."""
+    the verifier cannot re-execute them: another operator action, or a
+    liquidation the core accepts (the verifier proves only that a liquidation is refused). A
+    Deposit or Transfer that creates an account carries the account index's witness."""
     st = State.from_blob(state.to_blob())
     accesses: list = []
     margins: list = []
+    creations: list = []
     reason = i = 0
     for i, tx in enumerate(txs):
         st.root()
@@ -823,9 +828,13 @@ def collateral_witness(state: State, txs: list) -> CollateralWitness | None:
                 accesses.append(_empty_account_witness())
             else:
                 aid = st.account_ids.get((tx.owner, tx.subaccount))
-                if aid is None:
-                    return None  # a new account: its absence cannot be proven (no index by owner)
-                accesses.append(_account_witness(st, aid))
+                if aid is None and len(st.accounts) < MAX_ACCOUNTS:
+                    accesses.append(_new_account_witness(st, tx.owner, tx.subaccount, creations))
+                elif aid is None:  # no room: the verifier refuses the creation, as the core does
+                    accesses.append((len(st.accounts), to_checksum_address(tx.owner), tx.subaccount, 0, 0, 0, 0, [],
+                                     0, []))
+                else:
+                    accesses.append(_account_witness(st, aid))
         elif type(tx) is ForcedWithdrawal:
             if not 0 <= tx.account < len(st.accounts):
                 accesses.append(_empty_account_witness())
@@ -861,15 +870,12 @@ def collateral_witness(state: State, txs: list) -> CollateralWitness | None:
                     if src.positions:
                         margins.append(margin_witness(st, tx.account))
                     if type(tx) is Transfer and apply(State.from_blob(st.to_blob()), _copy_signed(tx)).ok:
-                        dest = st.account_ids.get((src.owner, tx.to_subaccount))
-                        if dest is None:
-                            return None  # a new subaccount: its absence cannot be proven
-                        accesses.append(_dest_witness(st, src, tx, dest))
+                        accesses.append(_dest_witness(st, src, tx, creations))
         r = apply(st, tx)
         if not r.ok:
             reason = 31
             break
-    return CollateralWitness(reason, i, (st.root() if not reason else None), accesses, margins)
+    return CollateralWitness(reason, i, (st.root() if not reason else None), accesses, margins, creations)
 
 
 def _signed_prechecks_pass(st: State, src, tx) -> bool:
@@ -1019,18 +1025,44 @@ def _account_witness(st: State, account_id: int) -> tuple:
     return (*fields, present, kept)
 
 
-def _dest_witness(st: State, src, tx, dest: int) -> tuple:
-    """The destination's leaf and proof after the source's debit (what the verifier sees)."""
+def _dest_witness(st: State, src, tx, creations: list) -> tuple:
+    """The destination's leaf and proof after the source's debit (what the verifier sees); a new
+    subaccount's placeholder, with its index witness appended to ``creations``."""
     saved = (src.collateral, src.nonce)
     src.collateral -= tx.amount
     src.nonce = tx.nonce
     st.dirty_accounts.add(src.id)
     st.root()
-    w = _account_witness(st, dest)
+    dest = st.account_ids.get((src.owner, tx.to_subaccount))
+    if dest is None:
+        w = _new_account_witness(st, src.owner, tx.to_subaccount, creations)
+    else:
+        w = _account_witness(st, dest)
     src.collateral, src.nonce = saved
     st.dirty_accounts.add(src.id)
     st.root()
     return w
+
+
+def _new_account_witness(st: State, owner: bytes, subaccount: int, creations: list) -> tuple:
+    """The witness of the account (owner, subaccount) that ``st`` does not hold yet, created at
+    the next id as FraudVerifier._openOrCreate does: the index entry before its key (proven,
+    then pointed at the key), the new entry's empty leaf, then the account's empty leaf, each
+    proven against the accounts root after the updates before it. Appends the index witness to
+    ``creations``; returns the placeholder account (zero fields, the empty leaf's proof)."""
+    st.root()
+    tree = st.accounts_tree.copy()
+    key = encoding.account_key(owner, subaccount)
+    pred = st.index_predecessor(key)
+    pred_key, pred_next = st.index_entry(pred)
+    pred_present, pred_kept = compress_proof(tree.proof(ACCOUNT_INDEX_BASE + pred))
+    tree.set(ACCOUNT_INDEX_BASE + pred, keccak(encoding.encode_account_index_leaf(pred_key, key)))
+    n = len(st.accounts)
+    new_present, new_kept = compress_proof(tree.proof(ACCOUNT_INDEX_BASE + n))
+    tree.set(ACCOUNT_INDEX_BASE + n, keccak(encoding.encode_account_index_leaf(key, pred_next)))
+    creations.append((pred, pred_key, pred_next, pred_present, pred_kept, new_present, new_kept))
+    present, kept = compress_proof(tree.proof(n))
+    return (n, to_checksum_address(owner), subaccount, 0, 0, 0, 0, [], present, kept)
 
 
 def _empty_account_witness() -> tuple:

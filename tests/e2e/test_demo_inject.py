@@ -37,6 +37,7 @@ PROVABLE = [
     ("wrong_median", None, "mark_update"),  # the first MarkUpdate whose oracle round moves an index
     ("unauthorized_cancel", None, "operator_action"),  # an account with resting orders that did not opt in
     ("stolen_withdrawal", None, "withdrawals"),  # a record paying the sequencer, in the first batch
+    ("wrong_root", None, "collateral_root"),  # batch 1's first chunk: deposits that create accounts
     ("forged_signature", None, "withdrawals"),  # the demo's one Withdraw: its record does not pay its signer
     ("replayed_signature", None, "nonces"),  # the demo's one Withdraw posted twice, among orders
     ("omitted_withdrawal", None, "withdrawals"),  # the batch with the demo's one Withdraw
@@ -78,24 +79,6 @@ def test_injected_fault_is_proven_by_the_demo_watchtower_and_freezes(tmp_path, f
     assert "L1 tick failed" not in res.stderr  # ... and no revert loop
     assert "reproduces the state root: yes" in out  # the journal itself stayed honest
     assert "state_root=0x" in out.strip().splitlines()[-1]
-
-
-def test_fault_no_proof_kind_proves_is_reported_not_crashed_on(tmp_path):
-    # wrong_root lands in the deposits' first chunk, which creates accounts and holds orders:
-    # the collateral re-execution cannot prove it (yet)
-    res = _demo(tmp_path, "--inject-fault", "wrong_root")
-    out = res.stdout
-    assert res.returncode == 1, out[-3000:] + res.stderr[-3000:]
-    f = _fields(out)
-    assert f["fault_injected"] == "wrong_root" and int(f["watch_challenges"]) == 1
-    assert f["watch_proven"] == "no"
-    assert f["watch_proof_error"].startswith("FraudError:")
-    assert f["l1_frozen"] == "no"
-    assert "could not prove it: FraudError" in res.stderr
-    # the message names the chunk at fault and what it holds, not a later chunk
-    assert re.search(r"chunk \d+ \(transactions \d+\.\.\d+: [^)]*\) commits a wrong post-root", res.stderr), \
-        res.stderr[-2000:]
-    assert "Traceback" not in res.stderr
 
 
 # the order faults: found by the watchtower in a chunk of orders, which no implemented proof

@@ -2,7 +2,8 @@
 re-execution (KIND_COLLATERAL_ROOT, on the in-process EVM, by ``eth_call``) over thousands of
 generated Deposits, ForcedWithdrawals, Withdraws and Transfers, valid and invalid (wrong queue
 index, unknown account, not the owner, wrong signer, used nonce, zero amount, more than the
-collateral, transfer to its own subaccount, time going backwards).
+collateral, transfer to its own subaccount, time going backwards), deposits and transfers that
+create accounts included (the account index's witness).
 
 Chunks are generated against a running Python state: a chunk ends at the first transaction the
 core rejects. For every chunk the verifier must give the core's verdict: reason 0 with the
@@ -20,7 +21,6 @@ import os
 import random
 
 import pytest
-from eth_abi import encode as abi_encode
 from eth_utils import to_checksum_address
 
 from clearline.core import eip712
@@ -70,13 +70,17 @@ class Gen:
             self._note("time_backwards")
         n = len(st.accounts)
         roll = rng.random()
-        if roll < 0.3:  # deposit into an existing account or the insurance fund
+        if roll < 0.3:  # deposit into an existing account, a new one (the account index), or the insurance fund
             q = st.l1_queue_pos
             if rng.random() < 0.03:
                 q += rng.choice((1, 2, -1)) if q > 0 else 1
                 self._note("deposit_wrong_queue_index")
             if rng.random() < 0.08:
                 owner, sub = bytes(20), 0
+            elif rng.random() < 0.15:  # a new account (or, by chance, an existing one)
+                owner = rng.choice(self.owners) if rng.random() < 0.7 else rng.randbytes(20)
+                sub = rng.randrange(2, 12)
+                self._note("deposit_new_account" if (owner, sub) not in st.account_ids else "deposit")
             else:
                 a = st.accounts[rng.randrange(n)]
                 owner, sub = a.owner, a.subaccount
@@ -105,7 +109,8 @@ class Gen:
             self._note("used_nonce")
         r = rng.random()
         amount = 0 if r < 0.02 else col + rng.randrange(1, 5 * USD) if r < 0.06 else rng.randrange(1, max(2, col // 3))
-        key = self.key_of[a.owner] if a is not None else rng.choice(self.keys)
+        key = self.key_of.get(a.owner) if a is not None else None  # None: an owner without a known key
+        key = key or rng.choice(self.keys)
         if rng.random() < 0.03:
             key = rng.choice(self.keys)
             self._note("maybe_wrong_signer")
@@ -114,7 +119,9 @@ class Gen:
             self._note("withdraw")
         else:
             sub = a.subaccount if a is not None else 0
-            to = sub if rng.random() < 0.03 else 1 - sub
+            to = sub if rng.random() < 0.03 else (1 if sub == 0 else 0) if rng.random() < 0.8 else rng.randrange(2, 12)
+            if a is not None and (a.owner, to) not in st.account_ids:
+                self._note("transfer_new_account")
             tx = Transfer(t, acct, to, amount, nonce)
             self._note("transfer")
         tx.signature = eip712.sign(st.domain, tx, key)
@@ -195,6 +202,7 @@ def test_core_and_verifier_agree_on_generated_transactions(env):
     print(f"\ndifferential: {stats}\ncases: {dict(sorted(gen.counts.items()))}")
     assert stats["rejected_txs"] >= N_TXS // 50
     assert stats["accepted_txs"] >= N_TXS // 2
+    assert gen.counts.get("deposit_new_account", 0) >= 20 and gen.counts.get("transfer_new_account", 0) >= 10
 
 
 def _decoded(txs: list) -> list:

@@ -274,3 +274,29 @@ def test_proof_cost_does_not_grow_with_later_batches(fresh):
         gas.append(sub.prove_gas)
         fresh.revert_to(snap)
     assert abs(gas[1] - gas[0]) < 2_000, gas
+
+
+def test_wrong_root_of_account_creating_deposits_is_proven(fresh):
+    """Batch 1 is the traders' first deposits: every one creates its account. A wrong root there
+    is re-executed on L1 with the account index (each new account proven absent, then inserted)
+    and proven (collateral_root, 30); the witness carries one index entry per new account."""
+    from clearline.batcher.harness import make_sim_rollup
+    from clearline.core.txs import Deposit
+    from clearline.l1.formats import decode_batch
+    from clearline.sequencer.faults import FaultyBatcher
+
+    r = make_sim_rollup(fresh, makers=1, takers=1, leveraged=1, challenge_period=CHALLENGE, max_delay_ms=10**9)
+    r.batcher = FaultyBatcher(r.journal, r.client, r.genesis, fault="wrong_root", fault_batch=1,
+                              operator_key=r.sim.operator_key, **r.batcher_kw)
+    r.batcher.flush()
+    assert r.batcher.injected == {"fault": "wrong_root", "batch": 1, "chunk": 0}
+    reader = RollupReader(fresh, r.deployment.rollup, from_block=r.deployment.block_number)
+    p = fraud.build_proof(reader, 1)
+    assert (p.kind_name, p.reason_name) == ("collateral_root", "WRONG_POST_ROOT")
+    first = decode_batch(reader.batch_calldata(reader.batch_refs(1)[0]).txs).txs
+    k = p.header.txs_per_root
+    assert all(type(tx) is Deposit for tx in first[:k])  # only account-creating deposits
+    challenger = r.client.with_sender(fresh.accounts[-1])
+    sub = fraud.submit_proof(challenger, p)
+    assert sub.reason == 30 and sub.frozen
+    print(f"\nwrong root of {k} account-creating deposits: proveFraud {sub.prove_gas:,} gas")

@@ -207,6 +207,9 @@ contract FraudVerifier {
         keccak256("Transfer(uint32 account,uint32 toSubaccount,uint64 amount,uint64 nonce)");
     uint256 internal constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     uint256 internal constant ACCOUNTS_DEPTH = 32;
+    bytes32 internal constant ACCOUNT_INDEX_TAG = keccak256("clearline.account_index.v1");
+    uint256 internal constant MAX_ACCOUNTS = (1 << 31) - 1; // clearline.core.state: account ids below it
+    uint256 internal constant ACCOUNT_INDEX_BASE = 1 << 31; // account i's index entry at this + i
     // the withdrawal tree of a batch without withdrawals: SparseMerkle.zeroHash(16)
     bytes32 internal constant EMPTY_WITHDRAWALS_ROOT = 0xa9942b0fabdf9bf32241f8245eb26737ffbd91822ac484ae857fc35d21fb652f;
     uint256 private constant FALLBACK = 0xFF;
@@ -410,6 +413,22 @@ contract FraudVerifier {
         bytes32 domain;
         uint256 ai; // next entry of `accounts`
         uint256 mi; // next entry of `margins`
+        uint256 xi; // next entry of `ix`
+        IndexWitness[] ix;
+    }
+
+    /// @dev For an account created by a Deposit or a Transfer (KIND_COLLATERAL_ROOT): the
+    ///      account index's entry that precedes the new key (account `pred`'s, or the sentinel's
+    ///      when `pred` = MAX_ACCOUNTS) with its proof, and the proof of the new account's empty
+    ///      entry once that one points to the new key (clearline.core.state's index).
+    struct IndexWitness {
+        uint32 pred;
+        uint256 predKey;
+        uint256 predNext;
+        uint256 predPresent;
+        bytes32[] predSiblings;
+        uint256 newPresent;
+        bytes32[] newSiblings;
     }
 
     /// @dev One decoded Deposit (kind 1), Withdraw (5), Transfer (6), LIQUIDATE operator action
@@ -432,12 +451,13 @@ contract FraudVerifier {
         view
         returns (uint256)
     {
-        (EscapeState memory s, EscapeAccount[] memory accounts, MarginWitness[] memory margins) =
-            abi.decode(witness, (EscapeState, EscapeAccount[], MarginWitness[]));
+        (EscapeState memory s, EscapeAccount[] memory accounts, MarginWitness[] memory margins, IndexWitness[] memory ix)
+        = abi.decode(witness, (EscapeState, EscapeAccount[], MarginWitness[], IndexWitness[]));
         _checkState(s, x.preRoot); // the chunk was walked (valid) in verify
         Ctx memory c;
         c.zs = SparseMerkle.ZERO_HASHES;
         c.domain = _domain();
+        c.ix = ix;
         for (uint256 i = 0; i < count; ++i) {
             Op memory op;
             bool valid;
@@ -454,6 +474,7 @@ contract FraudVerifier {
         }
         if (c.ai != accounts.length) revert WitnessCount(c.ai, accounts.length);
         if (c.mi != margins.length) revert WitnessCount(c.mi, margins.length);
+        if (c.xi != ix.length) revert WitnessCount(c.xi, ix.length);
         return keccak256(abi.encode(STATE_TAG, s)) != x.postRoot ? REASON_WRONG_POST_ROOT : 0;
     }
 
@@ -476,7 +497,7 @@ contract FraudVerifier {
             return 0;
         }
         if (a.owner != d.owner || a.subaccount != d.target) revert AccountMismatch(i);
-        _openAccount(c, s, a, i);
+        if (!_openOrCreate(c, s, a, i)) return REASON_REJECTED;
         a.collateral += int256(d.amount);
         s.accountsRoot = _rootMem(c.zs, ACCOUNTS_DEPTH, a.id, _accountLeaf(a), a.present, a.siblings);
         return 0;
@@ -547,7 +568,7 @@ contract FraudVerifier {
         }
         EscapeAccount memory d = _next(c, accounts);
         if (d.owner != a.owner || d.subaccount != w.toSubaccount) revert AccountMismatch(i);
-        _openAccount(c, s, d, i);
+        if (!_openOrCreate(c, s, d, i)) return REASON_REJECTED;
         d.collateral += int256(w.amount);
         s.accountsRoot = _rootMem(c.zs, ACCOUNTS_DEPTH, d.id, _accountLeaf(d), d.present, d.siblings);
         return 0;
@@ -592,6 +613,49 @@ contract FraudVerifier {
         bytes32 sigS = bytes32(sv & ((1 << 255) - 1));
         if (uint256(sigS) > HALF_N || w.r == 0 || sigS == 0) return address(0);
         return ecrecover(digest, uint8(27 + (sv >> 255)), w.r, sigS);
+    }
+
+    /// @dev The witness's account `a` of (owner, subaccount): proven at its id, or, when its id
+    ///      is the next one, created (clearline.core.state.State.account_for): proven absent by
+    ///      the account index (the entry before its key has a larger next key), inserted there,
+    ///      its empty leaf proven; false when the account space is full (the core rejects).
+    function _openOrCreate(Ctx memory c, EscapeState memory s, EscapeAccount memory a, uint256 i)
+        private
+        pure
+        returns (bool)
+    {
+        if (a.id != s.nextAccountId) {
+            _openAccount(c, s, a, i);
+            return true;
+        }
+        if (a.id >= MAX_ACCOUNTS) return false;
+        if (a.collateral != 0 || a.nonce != 0 || a.marginMode != 0 || a.flags != 0 || a.positions.length != 0) {
+            revert AccountMismatch(i);
+        }
+        if (c.xi >= c.ix.length) revert WitnessCount(c.xi + 1, c.ix.length);
+        IndexWitness memory w = c.ix[c.xi++];
+        uint256 key = uint256(keccak256(abi.encodePacked(a.owner, a.subaccount)));
+        uint256 at = ACCOUNT_INDEX_BASE + w.pred;
+        if (
+            w.pred > MAX_ACCOUNTS || w.predKey >= key || (w.predNext != 0 && w.predNext <= key)
+                || _rootMem(c.zs, ACCOUNTS_DEPTH, at, _indexLeaf(w.predKey, w.predNext), w.predPresent, w.predSiblings)
+                    != s.accountsRoot
+        ) revert InvalidAccountWitness(i);
+        s.accountsRoot = _rootMem(c.zs, ACCOUNTS_DEPTH, at, _indexLeaf(w.predKey, key), w.predPresent, w.predSiblings);
+        at = ACCOUNT_INDEX_BASE + a.id;
+        if (_rootMem(c.zs, ACCOUNTS_DEPTH, at, bytes32(0), w.newPresent, w.newSiblings) != s.accountsRoot) {
+            revert InvalidAccountWitness(i);
+        }
+        s.accountsRoot = _rootMem(c.zs, ACCOUNTS_DEPTH, at, _indexLeaf(key, w.predNext), w.newPresent, w.newSiblings);
+        if (_rootMem(c.zs, ACCOUNTS_DEPTH, a.id, bytes32(0), a.present, a.siblings) != s.accountsRoot) {
+            revert InvalidAccountWitness(i);
+        }
+        s.nextAccountId += 1;
+        return true;
+    }
+
+    function _indexLeaf(uint256 key, uint256 next) private pure returns (bytes32) {
+        return keccak256(abi.encode(ACCOUNT_INDEX_TAG, key, next));
     }
 
     function _openAccount(Ctx memory c, EscapeState memory s, EscapeAccount memory a, uint256 i) private pure {
@@ -665,7 +729,9 @@ contract FraudVerifier {
         );
     }
 
-    /// @dev SparseMerkle.rootFromCompressedProof over memory siblings.
+    /// @dev SparseMerkle.rootFromCompressedProof over memory siblings (1 when they do not fit:
+    ///      a root no tree has). In assembly, with one scratch buffer: a kind-5 proof computes
+    ///      several of these per transaction.
     function _rootMem(
         bytes memory zs,
         uint256 depth,
@@ -675,24 +741,39 @@ contract FraudVerifier {
         bytes32[] memory siblings
     ) private pure returns (bytes32 h) {
         if (present >> depth != 0 || index >> depth != 0) return bytes32(uint256(1));
-        uint256 used;
-        uint256 n = siblings.length;
-        h = leaf;
-        for (uint256 i = 0; i < depth; ++i) {
-            bytes32 sib;
-            if ((present >> i) & 1 == 0) {
-                assembly ("memory-safe") {
-                    sib := mload(add(zs, shl(5, add(i, 1))))
+        bool bad;
+        assembly ("memory-safe") {
+            let n := mload(siblings)
+            let used := 0
+            let buf := mload(0x40) // scratch beyond the free memory pointer (not allocated)
+            mstore8(buf, 0x01)
+            h := leaf
+            for { let i := 0 } lt(i, depth) { i := add(i, 1) } {
+                let sib := 0
+                switch and(shr(i, present), 1)
+                case 0 { sib := mload(add(zs, shl(5, add(i, 1)))) }
+                default {
+                    if iszero(lt(used, n)) {
+                        bad := 1
+                        break
+                    }
+                    sib := mload(add(add(siblings, 32), shl(5, used)))
+                    used := add(used, 1)
                 }
-            } else {
-                if (used >= n) return bytes32(uint256(1)); // matches no root
-                sib = siblings[used++];
+                switch and(shr(i, index), 1)
+                case 0 {
+                    mstore(add(buf, 1), h)
+                    mstore(add(buf, 33), sib)
+                }
+                default {
+                    mstore(add(buf, 1), sib)
+                    mstore(add(buf, 33), h)
+                }
+                h := keccak256(buf, 65)
             }
-            h = (index >> i) & 1 == 0
-                ? keccak256(abi.encodePacked(bytes1(0x01), h, sib))
-                : keccak256(abi.encodePacked(bytes1(0x01), sib, h));
+            if iszero(eq(used, n)) { bad := 1 }
         }
-        if (used != n) return bytes32(uint256(1));
+        if (bad) return bytes32(uint256(1));
     }
 
     function _checkState(EscapeState memory s, bytes32 root) private pure {
