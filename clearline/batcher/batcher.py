@@ -2,7 +2,8 @@
 
 What a batch is (format in ``clearline.l1``): the next journal entries, in journal order,
 as batch data format v3 (``clearline.l1.batch_v3``: batch_v2's compact transactions in
-chunks of at most ``txs_per_root``, each MarkUpdate / OperatorAction alone in its chunk; the
+chunks of at most ``txs_per_root``, each MarkUpdate / OperatorAction / Withdraw / Transfer /
+ForcedWithdrawal alone in its chunk; the
 journal payloads are the canonical ``encode_tx`` bytes, which v3 decodes back exactly); the
 core state root after every chunk (``batch_v3.chunk_sizes``: a chunk ends after
 ``txs_per_root`` transactions and right before and after each operator-signed one), one
@@ -70,7 +71,7 @@ from clearline.core.errors import InvariantBroken
 from clearline.core.state import Genesis, State
 from clearline.journal import Journal, JournalEntry
 from clearline.l1.batch_v2 import tx_size_bound
-from clearline.l1.batch_v3 import chunk_sizes, payload_is_operator_signed
+from clearline.l1.batch_v3 import chunk_sizes, payload_must_be_alone
 from clearline.l1.formats import (BATCH_FORMAT_V1, BatchFormatError, BatchHeader, WithdrawalRecord, batch_data_hash,
                                   decode_batch, encode_batch, encode_batch_txs, withdrawals_tree)
 from clearline.sequencer.recovery import GENESIS_KEY, replay
@@ -347,7 +348,7 @@ class Batcher:
             n = sizes.get(e.seq)
             if n is None:
                 n = sizes[e.seq] = tx_size_bound(decode_tx(e.payload))
-            operator = payload_is_operator_signed(e.payload)
+            operator = payload_must_be_alone(e.payload)
             if operator or in_chunk == 0 or in_chunk == k:
                 n += 4  # a new chunk: its end offset in the table
                 in_chunk = 0
@@ -397,7 +398,7 @@ class Batcher:
         queue_start = state.l1_queue_pos
         roots: list[bytes] = []
         records: list[WithdrawalRecord] = []
-        sizes = chunk_sizes([e.payload for e in entries], k, payload_is_operator_signed)
+        sizes = chunk_sizes([e.payload for e in entries], k, payload_must_be_alone)
         ends, total = set(), 0  # transactions done when a root is taken: after each chunk
         for size in sizes:
             total += size
@@ -511,7 +512,7 @@ class Batcher:
         records = []
         entries = list(self.journal.entries(lo, hi))
         positions = tx_positions(chunk_sizes([e.payload for e in entries], header.txs_per_root,
-                                             payload_is_operator_signed))
+                                             payload_must_be_alone))
         done = iter(positions)
         replay(state, entries,
                on_tx=lambda entry, tx, receipt: records.extend(withdrawal_records(state, receipt, next(done))))

@@ -329,8 +329,8 @@ def measure_fraud_gas(*, deposits: int = 13, faults=None, workers: int = 1) -> d
     """Gas of ``Rollup.proveFraud`` for each proof kind, each against the fault of the faulty
     batcher that it proves (``clearline.sequencer.faults.faulty_rollup`` on a fresh in-process
     EVM; the faulty batch holds a forced withdrawal, ``deposits`` deposits, one withdrawal and
-    one transfer: a full chunk of 16 by default, so the re-execution carries 17 account proofs
-    and two signature recoveries). ``faults``: the fault names to measure (all by default;
+    one transfer, the forced withdrawal, withdrawal and transfer each alone in its chunk, batch
+    data v3). ``faults``: the fault names to measure (all by default;
     ``FRAUD_GAS_FAULTS_PER_KIND`` is one per kind); ``workers`` > 1 measures them in that many
     processes.
     ``fraud_proof_gas_max`` is the largest; ``fraud_proof_gas_by_fault`` per fault

@@ -74,7 +74,7 @@ told apart by its first byte. The batcher writes format v3 (``batch_v3``, the la
 docstring; the per-transaction codec is ``batch_v2``'s; ``formats.encode_batch`` /
 ``decode_batch``): ``0x03 || varint txsPerRoot || varint C || uint32 chunk ends || chunks``,
 one chunk per state root, each of 1..txsPerRoot transactions and each MarkUpdate /
-OperatorAction alone in its chunk, so a fraud proof finds chunk ``c`` at fixed offsets and
+OperatorAction / Withdraw / Transfer / ForcedWithdrawal alone in its chunk, so a fraud proof finds chunk ``c`` at fixed offsets and
 decodes it alone (its count is what parses to its end); each transaction is a head byte (kind,
 flags, time delta present), varints sized to the values, EIP-2098 64-byte signatures (kept:
 fraud proofs need them), risk arrays as residuals of a scenario-grid predictor; ``0xFF ||

@@ -1,12 +1,16 @@
 """Batch data format v3: batch_v2's transaction codec in variable chunks, each operator-signed
-transaction alone in its chunk.
+transaction, withdrawal and transfer alone in its chunk.
 
 Why: a fraud proof re-executes one chunk, from the state root committed before it to the one
 committed after it. In v2 a chunk is every ``k = txsPerRoot`` transactions, so an
 operator-signed transaction (``MarkUpdate``: kind 7; ``OperatorAction``: kind 8 -- funding
 ticks, liquidations, expiry settlement, listings, operator cancels) usually sits in the
 middle of a chunk of orders, which the L1 verifier cannot re-execute: the operator's
-transaction could not be proven wrong. In v3 it has its own pre- and post-root.
+transaction could not be proven wrong. In v3 it has its own pre- and post-root. The same holds
+for the transactions whose re-execution needs an account's margin (``Withdraw``: 5,
+``Transfer``: 6, ``ForcedWithdrawal``: 10): one margin check can cost ~1.2M gas on L1, so a
+chunk of several could not be re-executed in one call, and a withdrawal beyond free collateral
+hidden among them could not be proven.
 
 Layout (``u`` = batch_v2's minimal unsigned LEB128 varint, at most 10 bytes)::
 
@@ -26,13 +30,14 @@ own.
 
 Rules (the strict decoder, ``BatchFormatError``, rejects anything else): ``1 <= k <= 2**32 -
 1``; ``C = 0`` only for an empty batch (and an empty batch has ``C = 0``); every chunk holds
-1..k transactions; a chunk holding a ``MarkUpdate`` or an ``OperatorAction`` (packed or
-fallback) holds only that transaction; ends strictly increasing, the last at the end of the
+1..k transactions; a chunk holding a ``MarkUpdate``, an ``OperatorAction``, a ``Withdraw``, a
+``Transfer`` or a ``ForcedWithdrawal`` (packed or fallback: ``ALONE_KINDS``) holds only that
+transaction; ends strictly increasing, the last at the end of the
 data; minimal varints, no trailing byte, and every batch_v2 rule inside the chunks.
 
 The honest encoder (``encode_batch_v3``, ``chunk_sizes``) cuts greedily: a chunk ends when it
-holds ``k`` transactions, and right before and right after each operator-signed
-transaction. Its output for a transaction list is unique, so ``encode_batch_v3(decode) ==
+holds ``k`` transactions, and right before and right after each transaction that must be
+alone. Its output for a transaction list is unique, so ``encode_batch_v3(decode) ==
 data`` for every batch it wrote (up to batch_v2's risk-array mode choice). A strict decoder
 accepts other cuts too (e.g. chunks shorter than the greedy ones): the rules above are what
 a fraud proof can check about one chunk.
@@ -44,21 +49,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from clearline.core.txs import MarkUpdate, OperatorAction
+from clearline.core.txs import ForcedWithdrawal, MarkUpdate, OperatorAction, Transfer, Withdraw
 
 from .batch_v2 import (_U32, FALLBACK, BatchFormatError, _chunk_parts, decode_chunk, encode_chunk, frame_chunks,
                        read_chunk_table)
 
 __all__ = ["BATCH_FORMAT_V3", "chunk_bounds_v3", "chunk_sizes", "chunk_table_v3", "decode_batch_v3",
-           "decode_chunk_v3", "decode_chunks_v3", "encode_batch_v3", "is_operator_signed", "payload_is_operator_signed", "tx_sizes_v3"]
+           "decode_chunk_v3", "decode_chunks_v3", "encode_batch_v3", "must_be_alone", "payload_must_be_alone", "tx_sizes_v3"]
 
 BATCH_FORMAT_V3 = 0x03
-OPERATOR_KINDS = (7, 8)  # TxKind.MARK_UPDATE, TxKind.OPERATOR: the head kind / ABI kind byte
+# the transactions alone in their chunk (head kind / ABI kind byte): Withdraw, Transfer, MarkUpdate,
+# OperatorAction, ForcedWithdrawal
+ALONE_KINDS = (5, 6, 7, 8, 10)
+_ALONE = (Withdraw, Transfer, MarkUpdate, OperatorAction, ForcedWithdrawal)
 
 
-def is_operator_signed(tx) -> bool:
-    """A transaction that must be alone in its chunk (MarkUpdate, OperatorAction)."""
-    return isinstance(tx, (MarkUpdate, OperatorAction))
+def must_be_alone(tx) -> bool:
+    """A transaction that must be alone in its chunk (``ALONE_KINDS``)."""
+    return isinstance(tx, _ALONE)
 
 
 def _check_k(k) -> int:
@@ -67,21 +75,21 @@ def _check_k(k) -> int:
     return k
 
 
-def payload_is_operator_signed(payload: bytes) -> bool:
-    """``is_operator_signed`` of a transaction's canonical ABI bytes (``encode_tx``, as
-    journaled): its kind byte, without decoding it."""
-    return len(payload) >= 32 and payload[31] in OPERATOR_KINDS
+def payload_must_be_alone(payload: bytes) -> bool:
+    """``must_be_alone`` of a transaction's canonical ABI bytes (``encode_tx``, as journaled):
+    its kind byte, without decoding it."""
+    return len(payload) >= 32 and payload[31] in ALONE_KINDS
 
 
-def chunk_sizes(txs: Sequence, k: int, is_operator=is_operator_signed) -> list[int]:
+def chunk_sizes(txs: Sequence, k: int, alone=must_be_alone) -> list[int]:
     """The honest cut of ``txs`` into chunks of at most ``k`` (module docstring): the number of
-    transactions in each chunk, in order (empty for no transaction). ``is_operator`` tells the
-    operator-signed ones (``payload_is_operator_signed`` for journal payloads)."""
+    transactions in each chunk, in order (empty for no transaction). ``alone`` tells the ones
+    that must be alone (``payload_must_be_alone`` for journal payloads)."""
     _check_k(k)
     out: list[int] = []
     cur = 0
     for tx in txs:
-        if is_operator(tx):
+        if alone(tx):
             if cur:
                 out.append(cur)
             out.append(1)
@@ -141,7 +149,7 @@ def decode_chunk_v3(data: bytes, start: int, end: int, k: int, first_index: int 
         raise BatchFormatError("empty chunk", first_index)
     if len(txs) > 1:
         for i, tx in enumerate(txs):
-            if is_operator_signed(tx):
+            if must_be_alone(tx):
                 raise BatchFormatError(f"{type(tx).__name__} shares its chunk with other transactions",
                                        first_index + i)
     return txs

@@ -135,7 +135,7 @@ class QueueItem:
 def encode_batch(txs: Sequence, txs_per_root: int) -> bytes:
     """Batch data as the batcher posts it: format v3 (``batch_v3``) of core transaction
     objects, one chunk per state root (at most ``txs_per_root`` transactions a chunk, each
-    operator-signed transaction alone in its chunk)."""
+    operator-signed transaction, withdrawal, transfer and forced withdrawal alone in its chunk)."""
     return encode_batch_v3(txs, txs_per_root)
 
 

@@ -832,7 +832,8 @@ def faulty_rollup(chain, fault: FaultKind | str | None, *, later_batch: bool = T
     finalized (with a "saver" account that never trades: the chain account after the
     traders', subaccounts 0 and 1); batch 2 some trading; batch 3 the saver's forced
     withdrawal, ``deposits`` new deposits into existing accounts, then the saver's signed
-    withdrawal and transfer (subaccount 0 to 1; one chunk when ``deposits`` <= 13), carrying
+    withdrawal and transfer (subaccount 0 to 1; the forced withdrawal, the withdrawal and the
+    transfer each alone in their chunk, the deposits in one when ``deposits`` <= 16), carrying
     ``fault`` (honest if None); with ``later_batch`` a batch 4 of trading follows. The
     challenger is the chain's last account."""
     from clearline.batcher.harness import make_sim_rollup

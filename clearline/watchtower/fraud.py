@@ -57,7 +57,7 @@ from clearline.core.state import ACCOUNT_INDEX_BASE, MAX_ACCOUNTS, Genesis, Stat
 from clearline.core.txs import (Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction, OperatorActionKind, Transfer,
                                 Withdraw)
 from clearline.l1.batch_v2 import BatchFormatError
-from clearline.l1.batch_v3 import OPERATOR_KINDS, chunk_table_v3, decode_chunk_v3
+from clearline.l1.batch_v3 import ALONE_KINDS, chunk_table_v3, decode_chunk_v3
 from clearline.l1.params import check_params_hash
 from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, WITHDRAWALS_DEPTH, BatchHeader,
                                   batch_data_parts, compress_proof, decode_batch, queue_item_hash)
@@ -488,7 +488,7 @@ def decode_chunk_reason(chunk: bytes, k: int, target: int | None = None) -> tupl
                 raise _Malformed(_UNDECODABLE)
             if count == target:
                 return 0, l1_total, p, t, count  # the time before it in place of l1_total
-            if _is_operator(chunk, p):
+            if _alone(chunk, p):
                 operator = True
             p, t, l1 = _tx(chunk, p, t, s)
             if p > len(chunk):
@@ -503,14 +503,15 @@ def decode_chunk_reason(chunk: bytes, k: int, target: int | None = None) -> tupl
     return 0, l1_total, 0, l1_total, count
 
 
-def _is_operator(chunk: bytes, p: int) -> bool:
-    """``FraudVerifier._isOperator``: head kind 7 or 8, or a fallback whose ABI kind is."""
+def _alone(chunk: bytes, p: int) -> bool:
+    """``ChunkDecoder._alone``: head kind in ``ALONE_KINDS`` (5, 6, 7, 8, 10), or a fallback whose
+    ABI kind is."""
     head = chunk[p]
     kind = head & 0x0F
     if head == 0xFF:
         n, a, ok = _u(chunk, p + 1)
         kind = chunk[a + 31] if ok and n >= 32 and a + 32 <= len(chunk) else 0
-    return kind in OPERATOR_KINDS
+    return kind in ALONE_KINDS
 
 
 def walk_chunk(chunk: bytes, k: int, target: int | None = None) -> tuple[bool, int, int, int]:
@@ -945,7 +946,7 @@ def _operator_chunk(b: _Batch, c: int, chunk: bytes, count: int, head_kind: int,
     OperatorAction): the decoded transaction when packed, or the proof (reason 31) when in the
     ABI fallback, which the core never accepts (every accepted one packs); None for any other
     chunk."""
-    if count != 1 or not _is_operator(chunk, 0):
+    if count != 1 or not _alone(chunk, 0):
         return None
     if chunk[0] == 0xFF:
         _, a, _ = _u(chunk, 1)

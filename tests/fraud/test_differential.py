@@ -28,7 +28,7 @@ from clearline.core.apply import apply, recover_signer
 from clearline.core.errors import Rejected
 from clearline.core.state import Genesis, State
 from clearline.core.txs import Deposit, ForcedWithdrawal, Transfer, Withdraw
-from clearline.l1.batch_v3 import decode_chunk_v3, encode_batch_v3
+from clearline.l1.batch_v3 import decode_chunk_v3, encode_batch_v3, must_be_alone
 from clearline.l1.chain import InProcessChain
 from clearline.l1.deploy import contract_abi, deploy
 from clearline.l1.formats import batch_data_parts
@@ -155,14 +155,22 @@ def test_core_and_verifier_agree_on_generated_transactions(env):
             assert apply(st, Deposit(t, st.l1_queue_pos, owner, sub, rng.randrange(50, 2_000) * USD)).ok
     st.root()
     stats = {"txs": 0, "accepted_txs": 0, "rejected_txs": 0, "chunks": 0, "calls": 0, "wrong_root_calls": 0}
+    pending = None  # a withdrawal, transfer or forced withdrawal that starts the next chunk
     while stats["txs"] < N_TXS:
-        # a chunk against a scratch copy: up to CHUNK transactions, ending at the first rejection
+        # a chunk against a scratch copy: up to CHUNK transactions, ending at the first rejection;
+        # a withdrawal, transfer or forced withdrawal alone (batch data v3)
         sim = State.from_blob(st.to_blob())
         txs, rejected = [], False
         while len(txs) < CHUNK:
-            t += rng.randrange(0, 4)
-            tx = gen.tx(sim, t)
-            t = max(t, tx.time_ms)
+            if pending is None:
+                t += rng.randrange(0, 4)
+                tx = gen.tx(sim, t)
+                t = max(t, tx.time_ms)
+            else:
+                tx, pending = pending, None
+            if must_be_alone(tx) and txs:
+                pending = tx
+                break
             txs.append(tx)
             try:
                 recover_signer(sim, tx)
@@ -170,6 +178,8 @@ def test_core_and_verifier_agree_on_generated_transactions(env):
                 tx.signer = None
             if not apply(sim, tx).ok:
                 rejected = True
+                break
+            if must_be_alone(tx):
                 break
         stats["txs"] += len(txs)
         stats["chunks"] += 1

@@ -32,7 +32,7 @@ from clearline.core.margin import health
 from clearline.core.state import Genesis, Position, State
 from clearline.core.txs import ForcedWithdrawal, OperatorAction, OperatorActionKind, Transfer, Withdraw
 from clearline.core.underlying import UnderlyingConfig
-from clearline.l1.batch_v3 import decode_chunk_v3, encode_batch_v3
+from clearline.l1.batch_v3 import decode_chunk_v3, encode_batch_v3, must_be_alone
 from clearline.l1.chain import InProcessChain, revert_data
 from clearline.l1.client import decode_revert
 from clearline.l1.deploy import contract_abi, deploy
@@ -194,8 +194,9 @@ def test_margin_paths_core_equals_verifier(env):
                 except Rejected:
                     tx.signer = None
             r = apply(sim, tx)
-            if not r.ok or type(tx) is OperatorAction:
-                break  # a chunk ends at a rejection; an operator action is alone in its chunk (v3)
+            if not r.ok or must_be_alone(tx):
+                break  # a chunk ends at a rejection; withdrawals, transfers, forced withdrawals and
+                # operator actions are alone in their chunk (batch data v3)
         gen.st = st
         stats["txs"] += len(txs)
         stats["chunks"] += 1

@@ -28,6 +28,8 @@ from clearline.core import eip712
 from clearline.core.txs import Deposit, ForcedWithdrawal, Order, Transfer, Withdraw
 from clearline.l1.chain import InProcessChain
 from clearline.l1.deploy import contract_abi, deploy
+from clearline.batcher.records import tx_positions
+from clearline.l1.batch_v3 import chunk_sizes
 from clearline.l1.formats import WithdrawalRecord, batch_data_parts, encode_batch, withdrawals_tree
 from clearline.watchtower import fraud
 from clearline.watchtower.record_witness import records_judgement, records_witness
@@ -73,8 +75,9 @@ def _batch(rng: random.Random, domain) -> tuple[list, list[WithdrawalRecord]]:
             tx.signature = eip712.sign(domain, tx, KEYS[who])
         txs.append(tx)
     records = []
+    positions = tx_positions(chunk_sizes(txs, K))  # withdrawals, transfers, forced withdrawals alone
     for i, tx in enumerate(txs):
-        c, j = divmod(i, K)  # no operator transactions: every chunk but the last holds K
+        c, j = positions[i]
         if type(tx) is Withdraw:
             records.append(WithdrawalRecord(tx.account, eip712.recover_signer(domain, tx), tx.amount, c, j))
         elif type(tx) is ForcedWithdrawal and rng.random() < 0.7:  # served (else denied: no record)
@@ -85,7 +88,8 @@ def _batch(rng: random.Random, domain) -> tuple[list, list[WithdrawalRecord]]:
 def _mutate(rng: random.Random, txs: list, records: list[WithdrawalRecord], domain):
     """A doctored copy of ``(txs, records)`` and what was done."""
     records = list(records)
-    n_chunks = -(-len(txs) // K)
+    positions = tx_positions(chunk_sizes(txs, K))
+    n_chunks = positions[-1][0] + 1
     kinds = ["amount", "owner", "account", "moved", "past_end", "beyond_chunk", "dropped", "duplicated", "swapped",
              "added", "other_signer", "none"]
     what = rng.choice(kinds)
@@ -99,13 +103,13 @@ def _mutate(rng: random.Random, txs: list, records: list[WithdrawalRecord], doma
     elif what == "account":
         records[i] = replace(records[i], account_id=records[i].account_id ^ 1)
     elif what == "moved":  # the same payment, said to be paid by another transaction
-        j = rng.randrange(len(txs))
-        records[i] = replace(records[i], chunk=j // K, tx_index=j % K)
+        c, j = positions[rng.randrange(len(txs))]
+        records[i] = replace(records[i], chunk=c, tx_index=j)
     elif what == "past_end":
         records[i] = replace(records[i], chunk=n_chunks + rng.randrange(3))
     elif what == "beyond_chunk":
-        last = len(txs) - 1
-        records[i] = replace(records[i], chunk=last // K, tx_index=last % K + 1 + rng.randrange(3))
+        c, j = positions[-1]
+        records[i] = replace(records[i], chunk=c, tx_index=j + 1 + rng.randrange(3))
     elif what == "dropped":
         del records[i]
     elif what == "duplicated":
@@ -114,8 +118,8 @@ def _mutate(rng: random.Random, txs: list, records: list[WithdrawalRecord], doma
         j = rng.randrange(len(records) - 1)
         records[j], records[j + 1] = records[j + 1], records[j]
     elif what == "added":  # a record paying the first owner, at a random transaction
-        j = rng.randrange(len(txs))
-        records.append(WithdrawalRecord(rng.randrange(8), OWNERS[0], rng.randrange(1, 10**12), j // K, j % K))
+        c, j = positions[rng.randrange(len(txs))]
+        records.append(WithdrawalRecord(rng.randrange(8), OWNERS[0], rng.randrange(1, 10**12), c, j))
         records.sort(key=lambda r: (r.chunk, r.tx_index))
     elif what == "other_signer":  # a Withdraw re-signed by another key (its record unchanged)
         ws = [j for j, tx in enumerate(txs) if type(tx) is Withdraw]
@@ -191,8 +195,7 @@ def test_witness_that_does_not_open_the_root_reverts(env):
     # mode 3 naming a transaction without a record that is not a Withdraw: reverts
     others = [i for i, tx in enumerate(txs) if type(tx) in (Deposit, Order, Transfer)]
     if others:
-        i = others[0]
-        c, j = divmod(i, K)
+        c, j = tx_positions(chunk_sizes(txs, K))[others[0]]
         at = sum(1 for r in honest if (r.chunk, r.tx_index) < (c, j))
         with pytest.raises(TransactionFailed):
             _verify(env, txs, honest, c, records_witness(honest, 3, j, [at - 1, at] if at else [0]))

@@ -17,8 +17,8 @@ from clearline.core.encoding import encode_tx
 from clearline.core.txs import Cancel, Deposit, MarkUpdate, OperatorAction, Order, Transfer, Withdraw
 from clearline.l1.batch_v2 import BatchFormatError, encode_chunk
 from clearline.l1.batch_v3 import (BATCH_FORMAT_V3, chunk_bounds_v3, chunk_sizes, chunk_table_v3, decode_batch_v3,
-                                   decode_chunk_v3, decode_chunks_v3, encode_batch_v3, is_operator_signed,
-                                   payload_is_operator_signed, tx_sizes_v3)
+                                   decode_chunk_v3, decode_chunks_v3, encode_batch_v3, must_be_alone,
+                                   payload_must_be_alone, tx_sizes_v3)
 from clearline.l1.formats import batch_data_parts, decode_batch, encode_batch
 from golden_store import load_vectors
 from test_batch_v2 import STRATEGIES, any_tx
@@ -59,10 +59,10 @@ def test_random_mixes_round_trip_in_honest_chunks(txs, k):
     assert [len(c) for c in chunks] == chunk_sizes(txs, k)
     for c in chunks:  # every chunk holds 1..k, an operator-signed transaction alone
         assert 1 <= len(c) <= k
-        assert len(c) == 1 or not any(is_operator_signed(t) for t in c)
+        assert len(c) == 1 or not any(must_be_alone(t) for t in c)
     # greedy: two neighbouring chunks of ordinary transactions only when the first is full
     for a, b in zip(chunks, chunks[1:]):
-        if not is_operator_signed(a[-1]) and not is_operator_signed(b[0]):
+        if not must_be_alone(a[-1]) and not must_be_alone(b[0]):
             assert len(a) == k
     # the table: chunks decode on their own, counts and first indices
     k3, bounds = chunk_bounds_v3(data)
@@ -79,7 +79,7 @@ def test_random_mixes_round_trip_in_honest_chunks(txs, k):
     d = decode_batch(data)
     assert (d.version, d.txs_per_chunk, d.chunk_sizes) == (3, k, [len(c) for c in chunks])
     assert _abi(d.txs) == _abi(txs) and encode_batch(txs, k) == data
-    assert [payload_is_operator_signed(encode_tx(t)) for t in txs] == [is_operator_signed(t) for t in txs]
+    assert [payload_must_be_alone(encode_tx(t)) for t in txs] == [must_be_alone(t) for t in txs]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -93,7 +93,7 @@ def test_corrupted_data_fails_cleanly_or_means_the_same(txs, data):
     except BatchFormatError:
         return
     for c in chunks:
-        assert 1 <= len(c) <= k and (len(c) == 1 or not any(is_operator_signed(t) for t in c))
+        assert 1 <= len(c) <= k and (len(c) == 1 or not any(must_be_alone(t) for t in c))
 
 
 def test_honest_cut():
@@ -235,11 +235,11 @@ def test_golden_v3_batch_decodes(golden):
     k, txs = decode_batch_v3(data)
     assert k == 3 and ["0x" + encode_tx(t).hex() for t in txs] == golden["transactions"]
     assert encode_batch_v3(txs, 3) == data
-    # the frame: version 3, k = 3, C = 7 chunks (deposit+2 orders | order | mark | cancel |
-    # operator | operator | withdraw+transfer), seven uint32 ends, the last = the length
-    assert data[:3] == bytes((3, 3, 7))
-    assert [c["count"] for c in golden["chunks"]] == [3, 1, 1, 1, 1, 1, 2]
-    assert [c["first_tx"] for c in golden["chunks"]] == [0, 3, 4, 5, 6, 7, 8]
-    assert int.from_bytes(data[3 + 4 * 6:3 + 4 * 7], "big") == len(data) == golden["chunks"][-1]["end"]
-    assert golden["chunks"][0]["start"] == 3 + 4 * 7
+    # the frame: version 3, k = 3, C = 8 chunks (deposit+2 orders | order | mark | cancel |
+    # operator | operator | withdraw | transfer), eight uint32 ends, the last = the length
+    assert data[:3] == bytes((3, 3, 8))
+    assert [c["count"] for c in golden["chunks"]] == [3, 1, 1, 1, 1, 1, 1, 1]
+    assert [c["first_tx"] for c in golden["chunks"]] == [0, 3, 4, 5, 6, 7, 8, 9]
+    assert int.from_bytes(data[3 + 4 * 7:3 + 4 * 8], "big") == len(data) == golden["chunks"][-1]["end"]
+    assert golden["chunks"][0]["start"] == 3 + 4 * 8
     assert bytes.fromhex(golden["empty_batch"][2:]) == bytes((3, 16, 0))

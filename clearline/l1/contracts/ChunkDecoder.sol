@@ -61,8 +61,8 @@ contract ChunkDecoder {
     ///         batch_v2's strict rules, clearline/l1/batch_v2.py and batch_v3.py); reverts
     ///         ChunkMalformed(reason) at the first rule broken (REASON_CHUNK_*), so it reverts
     ///         exactly when `batch_v3.decode_chunk_v3` raises: a transaction breaks a rule, more
-    ///         than `k` of them, none, or an operator-signed one (MarkUpdate, OperatorAction)
-    ///         not alone. Returns `count` and `l1Total` the Deposits and ForcedWithdrawals (and
+    ///         than `k` of them, none, or one of ALONE_KINDS (MarkUpdate, OperatorAction, Withdraw,
+    ///         Transfer, ForcedWithdrawal) not alone. Returns `count` and `l1Total` the Deposits and ForcedWithdrawals (and
     ///         `l1Before` = `l1Total`); a `target` below the count stops the walk at transaction
     ///         `target` (the ones before it checked) with `at` the position of its head,
     ///         `l1Before` the L1 transactions before it, `count` = `target` and the time
@@ -80,7 +80,7 @@ contract ChunkDecoder {
         while (p < len) {
             if (count == k) _bad(REASON_CHUNK_UNDECODABLE); // more than k transactions
             if (count == target) return (l1Total, p, t, count); // the time before it in place of l1Total
-            if (_isOperator(chunk, p)) operator = true;
+            if (_alone(chunk, p)) operator = true;
             bool l1;
             (p, t, l1) = _tx(chunk, p, t, s);
             if (p > len) _bad(REASON_CHUNK_UNDECODABLE);
@@ -91,16 +91,17 @@ contract ChunkDecoder {
         return (l1Total, 0, l1Total, count);
     }
 
-    /// @dev Whether the transaction at p is operator-signed: head kind 7 (MarkUpdate) or 8
-    ///      (OperatorAction), or a fallback whose ABI kind (its first word) is 7 or 8.
-    function _isOperator(bytes calldata chunk, uint256 p) private pure returns (bool) {
+    /// @dev Whether the transaction at p must be alone in its chunk: head kind 5 (Withdraw), 6
+    ///      (Transfer), 7 (MarkUpdate), 8 (OperatorAction) or 10 (ForcedWithdrawal), or a
+    ///      fallback whose ABI kind (its first word) is one of them.
+    function _alone(bytes calldata chunk, uint256 p) private pure returns (bool) {
         uint256 head = uint8(chunk[p]);
         uint256 kind = head & 0x0F;
         if (head == FALLBACK) {
             (uint256 n, uint256 a, bool ok) = _u(chunk, p + 1);
             kind = ok && n >= 32 && a + 32 <= chunk.length ? uint8(chunk[a + 31]) : 0;
         }
-        return kind == 7 || kind == 8;
+        return kind == 5 || kind == 6 || kind == 7 || kind == 8 || kind == 10;
     }
 
     function _bad(uint256 reason) private pure {

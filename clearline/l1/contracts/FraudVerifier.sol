@@ -79,7 +79,7 @@ interface IVaultQueue {
 ///                   roots is not max(1, C) (reasons 1..5); or C = 0 and queueEnd != queueStart (23),
 ///                   or C = 0 and the header's withdrawal tree is not empty (40).
 ///   2 CHUNK_DECODE  (empty)  Chunk `chunkIndex` is not 1..k transactions parsing to its end with
-///                   an operator-signed one (MarkUpdate, OperatorAction) alone (reason 10), or
+///                   one MarkUpdate, OperatorAction, Withdraw, Transfer or ForcedWithdrawal alone (reason 10), or
 ///                   breaks one of batch_v2's strict rules, all of them (`decodeChunk`):
 ///                   10 structure (unknown head, varint overlong or > 10 bytes, zero time
 ///                   delta, a field past the chunk, wrong count, trailing bytes), 11 a value
