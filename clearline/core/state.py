@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from . import encoding
 from .book import Book, RestingOrder
 from .eip712 import Domain
-from .errors import ErrorCode, InvariantBroken, Rejected
+from .errors import InvariantBroken
 from .instruments import InstrumentSpec, Market, default_perpetuals
 from .merkle import EMPTY_LEAF, SparseMerkleTree
 from .underlying import RiskParams, Underlying, UnderlyingConfig
@@ -196,13 +196,14 @@ class State:
 
     # -- accounts ----------------------------------------------------------------
     def account_for(self, owner: bytes, subaccount: int) -> Account:
-        """The account of (owner, subaccount), created at the next id if new (Rejected
-        TOO_MANY_ACCOUNTS, nothing changed, when the account space is full)."""
+        """The account of (owner, subaccount), created at the next id if new. Callers check
+        for room first (``apply._check_room``, before any mutation): a full account space
+        here is a core bug."""
         aid = self.account_ids.get((owner, subaccount))
         if aid is not None:
             return self.accounts[aid]
         if len(self.accounts) >= MAX_ACCOUNTS:
-            raise Rejected(ErrorCode.TOO_MANY_ACCOUNTS, f"at most {MAX_ACCOUNTS} accounts")
+            raise InvariantBroken(f"account space full ({MAX_ACCOUNTS}): room is checked before the mutation")
         acct = Account(len(self.accounts), owner, subaccount)
         self.accounts.append(acct)
         self.account_ids[(owner, subaccount)] = acct.id

@@ -376,7 +376,7 @@ class FaultyBatcher(Batcher):
             except _DoctoredRejected:
                 self.doctored_state = None
                 continue
-            c = _chunk_index(txs, plan.txs_per_root, j)  # the doctored transaction's chunk
+            c = tx_positions(chunk_sizes(txs, plan.txs_per_root))[j][0]  # the doctored transaction's chunk
             if all(a != b for a, b in zip(out.state_roots[c:], plan.state_roots[c:])):
                 self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j, **info}
                 return out
@@ -758,16 +758,6 @@ _FINDERS = {FaultKind.WRONG_MEDIAN: (_wrong_median, False), FaultKind.WRONG_EXPI
             FaultKind.PRICE_OUTSIDE_LIMIT: (_price_outside_limit, True),
             FaultKind.UNDER_MARGINED_FILL: (_under_margined_fill, True)}
 _TRANSITION_FAULTS = (*OPERATOR_FAULTS, *ORDER_FAULTS)
-
-
-def _chunk_index(txs: list, k: int, j: int) -> int:
-    """The chunk (batch data v3) transaction ``j`` of ``txs`` is in."""
-    total = 0
-    for c, size in enumerate(chunk_sizes(txs, k)):
-        total += size
-        if j < total:
-            return c
-    raise ValueError(f"transaction {j} is past the batch ({len(txs)} transactions)")
 
 
 def _chunks(txs: list, k: int) -> list[list]:

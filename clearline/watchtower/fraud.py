@@ -66,6 +66,7 @@ from .escape import _MARKET_TYPES
 from .l1data import BatchRef, RollupReader
 from .margin_witness import margin_witness
 from .action_witness import action_judgement
+from .batch_chunks import DecodedChunks
 from .mark_witness import mark_judgement
 from .nonce_witness import nonce_judgement
 from .record_witness import records_judgement
@@ -716,15 +717,16 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
         return b.proof(0, KIND_FRAMING, b"", reason, detail="the batch data's framing is wrong")
     if chunk_index is None:
         genesis = Genesis.from_json(reader.genesis().config)
+        decoded = DecodedChunks(b.data, b.parts, k)  # decoded once for both data-only kinds
         judged = records_judgement(b.data, b.parts, k, b.records,
-                                   eip712.Domain(genesis.chain_id, genesis.verifying_contract))
+                                   eip712.Domain(genesis.chain_id, genesis.verifying_contract), decoded)
         if judged is not None:
             c = judged.chunk
             first = b.first_tx_index(c, k)
             return b.proof(c, KIND_WITHDRAWALS, judged.witness, judged.reason,
                            tx_index=None if judged.tx_index is None else first + judged.tx_index,
                            detail=judged.detail)
-        reused = nonce_judgement(b.data, b.parts, k)
+        reused = nonce_judgement(b.data, b.parts, k, decoded)
         if reused is not None:
             c, j = reused.second
             return b.proof(c, KIND_NONCES, reused.witness, 31, tx_index=b.first_tx_index(c, k) + j,
@@ -826,19 +828,18 @@ def collateral_witness(state: State, txs: list) -> CollateralWitness | None:
         st.root()
         if type(tx) is Deposit:
             if tx.owner == bytes(20):
-                accesses.append(_empty_account_witness())
+                accesses.append(_placeholder_account())
             else:
                 aid = st.account_ids.get((tx.owner, tx.subaccount))
                 if aid is None and len(st.accounts) < MAX_ACCOUNTS:
                     accesses.append(_new_account_witness(st, tx.owner, tx.subaccount, creations))
                 elif aid is None:  # no room: the verifier refuses the creation, as the core does
-                    accesses.append((len(st.accounts), to_checksum_address(tx.owner), tx.subaccount, 0, 0, 0, 0, [],
-                                     0, []))
+                    accesses.append(_placeholder_account(len(st.accounts), tx.owner, tx.subaccount))
                 else:
                     accesses.append(_account_witness(st, aid))
         elif type(tx) is ForcedWithdrawal:
             if not 0 <= tx.account < len(st.accounts):
-                accesses.append(_empty_account_witness())
+                accesses.append(_placeholder_account())
             else:
                 a = st.accounts[tx.account]
                 accesses.append(_account_witness(st, tx.account))
@@ -851,7 +852,7 @@ def collateral_witness(state: State, txs: list) -> CollateralWitness | None:
             if tx.time_ms < st.time_ms:
                 pass  # refused for its time, before any access
             elif not 0 <= tx.target < len(st.accounts):
-                accesses.append(_empty_account_witness())
+                accesses.append(_placeholder_account())
             else:
                 accesses.append(_account_witness(st, tx.target))
                 margins.append(margin_witness(st, tx.target))
@@ -863,7 +864,7 @@ def collateral_witness(state: State, txs: list) -> CollateralWitness | None:
             except Rejected:
                 tx.signer = None
             if not 0 <= tx.account < len(st.accounts):
-                accesses.append(_empty_account_witness())
+                accesses.append(_placeholder_account())
             else:
                 src = st.accounts[tx.account]
                 accesses.append(_account_witness(st, tx.account))
@@ -1062,12 +1063,14 @@ def _new_account_witness(st: State, owner: bytes, subaccount: int, creations: li
     new_present, new_kept = compress_proof(tree.proof(ACCOUNT_INDEX_BASE + n))
     tree.set(ACCOUNT_INDEX_BASE + n, keccak(encoding.encode_account_index_leaf(key, pred_next)))
     creations.append((pred, pred_key, pred_next, pred_present, pred_kept, new_present, new_kept))
-    present, kept = compress_proof(tree.proof(n))
-    return (n, to_checksum_address(owner), subaccount, 0, 0, 0, 0, [], present, kept)
+    return _placeholder_account(n, owner, subaccount, *compress_proof(tree.proof(n)))
 
 
-def _empty_account_witness() -> tuple:
-    return (0, to_checksum_address(bytes(20)), 0, 0, 0, 0, 0, [], 0, [])
+def _placeholder_account(account_id: int = 0, owner: bytes = bytes(20), subaccount: int = 0, present: int = 0,
+                         kept: list | None = None) -> tuple:
+    """An account witness with zero fields: the zero owner's and an unknown account's (no
+    proof), or a new account's (the proof of its empty leaf)."""
+    return (account_id, to_checksum_address(owner), subaccount, 0, 0, 0, 0, [], present, kept or [])
 
 
 # --------------------------------------------------------------------------- find + submit

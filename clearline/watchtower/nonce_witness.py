@@ -22,14 +22,13 @@ from eth_abi import encode as abi_encode
 
 from clearline.core.hashing import keccak
 from clearline.core.txs import Cancel, Order, Replace, SetMarginMode, Transfer, Withdraw
-from clearline.l1.batch_v2 import BatchFormatError
-from clearline.l1.batch_v3 import decode_chunk_v3
+
+from .batch_chunks import DecodedChunks
 
 __all__ = ["NONCE_WITNESS_TYPE", "NonceJudgement", "nonce_judgement"]
 
 NONCE_WITNESS_TYPE = "(uint256,uint256,uint256,bytes32[],bytes)"
 _SIGNED = (Order, Cancel, Replace, Withdraw, Transfer, SetMarginMode)  # the packed user-signed kinds
-_FALLBACK = 0xFF
 
 
 @dataclass(frozen=True)
@@ -43,27 +42,18 @@ class NonceJudgement:
     witness: bytes
 
 
-def nonce_judgement(data: bytes, parts: list[tuple[int, int]], k: int) -> NonceJudgement | None:
+def nonce_judgement(data: bytes, parts: list[tuple[int, int]], k: int,
+                    chunks: DecodedChunks | None = None) -> NonceJudgement | None:
     """The first pair of packed signed transactions of one account whose nonces do not
     increase (see the module docstring), or None. ``data``/``parts``: the batch data and its
-    chunks (``batch_data_parts``), ``k`` its txsPerRoot. Chunks that do not decode are passed
-    over (KIND_CHUNK_DECODE's)."""
-    from .fraud import decode_chunk_reason, walk_chunk  # fraud imports this module
-
+    chunks (``batch_data_parts``), ``k`` its txsPerRoot; ``chunks``: the same batch already
+    decoded (shared with ``records_judgement``). Chunks that do not decode are passed over
+    (KIND_CHUNK_DECODE's)."""
+    chunks = chunks or DecodedChunks(data, parts, k)
     best: dict[int, tuple[int, int, int]] = {}  # account -> (highest nonce so far, chunk, index)
-    for c, (a, e) in enumerate(parts):
-        chunk = data[a:e]
-        bad, _, _, _, count = decode_chunk_reason(chunk, k)
-        if bad:
-            continue
-        try:
-            txs = decode_chunk_v3(data, a, e, k)
-        except BatchFormatError:
-            continue
-        if len(txs) != count:
-            continue
-        for j, tx in enumerate(txs):
-            if type(tx) not in _SIGNED or chunk[walk_chunk(chunk, count, j)[2]] == _FALLBACK:
+    for c in range(len(chunks)):
+        for j, (packed, tx) in enumerate(chunks.txs(c) or ()):
+            if not packed or type(tx) not in _SIGNED:
                 continue
             seen = best.get(tx.account)
             if seen is not None and tx.nonce <= seen[0]:

@@ -32,9 +32,9 @@ from eth_abi import encode as abi_encode
 from clearline.core import eip712
 from clearline.core.errors import Rejected
 from clearline.core.txs import ForcedWithdrawal, Withdraw
-from clearline.l1.batch_v2 import BatchFormatError
-from clearline.l1.batch_v3 import decode_chunk_v3
 from clearline.l1.formats import WITHDRAWALS_DEPTH, WithdrawalRecord, compress_proof, withdrawals_tree
+
+from .batch_chunks import DecodedChunks
 
 __all__ = ["RECORDS_WITNESS_TYPE", "RecordsJudgement", "records_judgement", "records_witness"]
 
@@ -42,7 +42,6 @@ _RECORD = "(uint32,address,uint64,uint32,uint16)"
 RECORDS_WITNESS_TYPE = f"(uint256,uint256,(uint256,bool,{_RECORD},uint256,bytes32[])[])"
 
 BAD_RECORD, RECORD_ORDER, MISSING_RECORD = 40, 41, 42
-_FALLBACK = 0xFF
 
 
 @dataclass(frozen=True)
@@ -60,36 +59,6 @@ class RecordsJudgement:
 
 def _position(r: WithdrawalRecord) -> int:
     return (r.chunk << 16) | r.tx_index
-
-
-class _Chunks:
-    """The batch's chunks, decoded on demand: (count, [(packed head?, tx)]) or None when the
-    chunk does not decode (the chunk-decode kind's business)."""
-
-    def __init__(self, data: bytes, parts: list[tuple[int, int]], k: int):
-        self.data, self.parts, self.k = data, parts, k
-        self._cache: dict[int, list | None] = {}
-
-    def __len__(self) -> int:
-        return len(self.parts)
-
-    def txs(self, c: int) -> list | None:
-        if c not in self._cache:
-            from .fraud import decode_chunk_reason, walk_chunk  # fraud imports this module
-
-            a, e = self.parts[c]
-            chunk = self.data[a:e]
-            bad, _, _, _, count = decode_chunk_reason(chunk, self.k)
-            out = None
-            if not bad:
-                try:
-                    txs = decode_chunk_v3(self.data, a, e, self.k)
-                except BatchFormatError:
-                    txs = None
-                if txs is not None and len(txs) == count:
-                    out = [(chunk[walk_chunk(chunk, count, j)[2]] != _FALLBACK, tx) for j, tx in enumerate(txs)]
-            self._cache[c] = out
-        return self._cache[c]
 
 
 def _pays(packed: bool, tx, r: WithdrawalRecord, domain) -> bool:
@@ -121,11 +90,12 @@ def records_witness(records: list[WithdrawalRecord], mode: int, tx_index: int, i
 
 
 def records_judgement(data: bytes, parts: list[tuple[int, int]], k: int, records: list[WithdrawalRecord],
-                      domain) -> RecordsJudgement | None:
+                      domain, chunks: DecodedChunks | None = None) -> RecordsJudgement | None:
     """The first provable fault in the batch's posted ``records`` (see the module docstring),
     or None. ``data``/``parts``: the batch data and its chunks (``batch_data_parts``); ``k``
-    its txsPerRoot; ``domain``: the Rollup's EIP-712 domain."""
-    chunks = _Chunks(data, parts, k)
+    its txsPerRoot; ``domain``: the Rollup's EIP-712 domain; ``chunks``: the same batch
+    already decoded (shared with ``nonce_judgement``)."""
+    chunks = chunks or DecodedChunks(data, parts, k)
     n = len(chunks)
     # the chunk a proof not about one transaction carries: any that decodes (the verifier walks it)
     any_chunk = next((c for c in range(n) if chunks.txs(c) is not None), None)

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from clearline.batcher.records import tx_positions
 from clearline.core.apply import apply
 from clearline.core.encoding import decode_tx
 from clearline.core.instruments import InstrumentKind, MarketStatus, OptionType
@@ -98,15 +99,12 @@ class Honest:
 
 
 def _chunk_of(txs, k: int, j: int) -> int:
-    total = 0
-    for c, size in enumerate(chunk_sizes(txs, k)):
-        total += size
-        if j < total:
-            return c
-    raise AssertionError(f"transaction {j} is past the batch")
+    return tx_positions(chunk_sizes(txs, k))[j][0]
 
 
-def _check_doctored(fr, fault: FaultKind):
+def _doctored_batch(fr, fault: FaultKind):
+    """The faulty batch 3 as committed and as an honest replica builds it: (batcher, injected,
+    committed, doctored tx index, Honest, batch 3's txs, the doctored chunk)."""
     b = fr.rollup.batcher
     inj = b.injected
     assert inj is not None and inj["fault"] == fault.value
@@ -116,7 +114,11 @@ def _check_doctored(fr, fault: FaultKind):
     j = inj["tx_index"]
     honest = Honest(fr, committed, at=(fr.faulty_batch, j))
     txs = honest.txs[fr.faulty_batch]
-    c = _chunk_of(txs, b.txs_per_root, j)
+    return b, inj, committed, j, honest, txs, _chunk_of(txs, b.txs_per_root, j)
+
+
+def _check_doctored(fr, fault: FaultKind):
+    b, inj, committed, j, honest, txs, c = _doctored_batch(fr, fault)
     assert chunk_sizes(txs, b.txs_per_root)[c] == 1  # the doctored operator transaction is alone in its chunk
     for number in (1, 2):
         assert committed[number][1] == honest.roots[number]

@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from test_operator_faults import Honest, _chunk_of, _committed, chain, fresh  # noqa: E402, F401  (fixtures by name)
+from test_operator_faults import Honest, _committed, _doctored_batch, chain, fresh  # noqa: E402, F401  (fixtures by name)
 
 from clearline.core.apply import apply  # noqa: E402
 from clearline.core.book import BUY  # noqa: E402
@@ -47,17 +47,8 @@ def _build(chain, fault, scenario=order_fault_rollup):
 def _check_doctored(fr, fault: FaultKind):
     """The committed roots against an honest replica's, the cheating state against the
     chunk's committed root; returns (injected, tx, honest receipt, before, after, cheat)."""
-    b = fr.rollup.batcher
-    inj = b.injected
-    assert inj is not None and inj["fault"] == fault.value
-    assert inj["batch"] == fr.faulty_batch == 3
-    committed = _committed(fr)
-    assert sorted(committed) == [1, 2, 3, 4]
-    j = inj["tx_index"]
-    honest = Honest(fr, committed, at=(3, j))
-    txs = honest.txs[3]
+    b, inj, committed, j, honest, txs, c = _doctored_batch(fr, fault)
     k = b.txs_per_root
-    c = _chunk_of(txs, k, j)
     for number in (1, 2, 4):
         assert committed[number][1] == honest.roots[number]
     roots, want = committed[3][1], honest.roots[3]

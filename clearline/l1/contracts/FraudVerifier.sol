@@ -213,8 +213,6 @@ contract FraudVerifier {
     // the withdrawal tree of a batch without withdrawals: SparseMerkle.zeroHash(16)
     bytes32 internal constant EMPTY_WITHDRAWALS_ROOT = 0xa9942b0fabdf9bf32241f8245eb26737ffbd91822ac484ae857fc35d21fb652f;
     uint256 private constant FALLBACK = 0xFF;
-    uint256 private constant U32 = type(uint32).max;
-    uint256 private constant U64 = type(uint64).max;
 
     error UnknownProofKind(uint8 kind);
     error FramingIsFraud(); //                the framing is wrong: prove KIND_FRAMING instead
