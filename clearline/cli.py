@@ -19,6 +19,8 @@ FAULT_HELP = {
     "replayed_signature": "a signed withdrawal is posted twice and paid twice",
     "stolen_withdrawal": "the batch's withdrawal records gain one paying the sequencer from a rich account",
     "omitted_withdrawal": "a withdrawal's record is left out (the account is debited, nothing pays it on L1)",
+    "unrecorded_forced_withdrawal": "a served forced withdrawal's record is left out (debited, nothing pays it)",
+    "recorded_denied_withdrawal": "a forced withdrawal the rules deny gets a record paying it anyway",
     "wrongful_liquidation": "an operator liquidation of a healthy account",
     "unauthorized_cancel": "an operator cancels the orders of an account that did not opt in",
     "wrong_median": "a mark update sets an underlying's index above the oracle reports' lower median",

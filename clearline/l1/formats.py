@@ -31,6 +31,7 @@ __all__ = [
     "BATCH_FORMAT_V3",
     "QUEUE_DEPOSIT",
     "QUEUE_FORCED_WITHDRAWAL",
+    "STATE_ABI",
     "WITHDRAWALS_DEPTH",
     "WITHDRAWAL_RECORD_BYTES",
     "WITHDRAWAL_TAG",
@@ -58,6 +59,8 @@ __all__ = [
 ]
 
 QUEUE_DEPOSIT = 1
+# Escape.sol's EscapeState (the state root's preimage after its tag), as an ABI tuple type
+STATE_ABI = "(bytes32,bytes32,bytes32,uint64,uint256,uint256,uint64,uint32,uint64,uint256,uint256)"
 QUEUE_FORCED_WITHDRAWAL = 2
 WITHDRAWALS_DEPTH = 16
 WITHDRAWAL_TAG = tag("clearline.withdrawal.v2")

@@ -33,6 +33,11 @@ carries it, once; ``injected`` then describes it. Kinds:
   it);
 - ``omitted_withdrawal``: the record of the batch's first Withdraw is left out (the account is
   debited in the state as the rules say, and nothing pays it on L1);
+- ``unrecorded_forced_withdrawal``: the record of the batch's first served ForcedWithdrawal is
+  left out (the state debits the account as the rules say; nothing pays it on L1);
+- ``recorded_denied_withdrawal``: the batch's first ForcedWithdrawal that the rules deny (the
+  state denies it too) gets a record paying its requester the amount asked for, once final
+  the Vault would pay out collateral the account still holds;
 - ``malformed_chunk``: a chunk carries a trailing byte (the chunk table still walks);
 - ``bad_framing``: the header's txsPerRoot is not the data's chunk size;
 - ``wrong_queue_end``: the header's queueEnd claims one queue item fewer than the batch
@@ -128,6 +133,8 @@ class FaultKind(str, Enum):
     UNAUTHORIZED_CANCEL = "unauthorized_cancel"
     STOLEN_WITHDRAWAL = "stolen_withdrawal"
     OMITTED_WITHDRAWAL = "omitted_withdrawal"
+    UNRECORDED_FORCED_WITHDRAWAL = "unrecorded_forced_withdrawal"
+    RECORDED_DENIED_WITHDRAWAL = "recorded_denied_withdrawal"
     WRONG_MEDIAN = "wrong_median"
     WRONG_EXPIRY_PRICE = "wrong_expiry_price"
     WRONG_FUNDING = "wrong_funding"
@@ -220,6 +227,8 @@ class FaultyBatcher(Batcher):
             self.injected = {"fault": f.value, "batch": plan.number, "tx_index": j, "account": txs[j].account,
                              "amount": txs[j].amount}
             return replace(plan, withdrawals=records, withdrawals_root=withdrawals_tree(records).root())
+        if f in (FaultKind.UNRECORDED_FORCED_WITHDRAWAL, FaultKind.RECORDED_DENIED_WITHDRAWAL):
+            return self._forced_withdrawal_record(plan, txs)
         if f is FaultKind.WRONG_ROOT:
             chunks = _chunks(txs, k)
             c = next((i for i, ch in enumerate(chunks)
@@ -290,6 +299,27 @@ class FaultyBatcher(Batcher):
         records = sorted([*plan.withdrawals, stolen], key=WithdrawalRecord.position)
         self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j, "account": victim.id,
                          "to": "0x" + thief.hex(), "amount": STOLEN_AMOUNT}
+        return replace(plan, withdrawals=records, withdrawals_root=withdrawals_tree(records).root())
+
+    def _forced_withdrawal_record(self, plan: BatchPlan, txs: list) -> BatchPlan | None:
+        """The first served ForcedWithdrawal's record dropped, or a record added for the first
+        denied one (served iff the honest plan has a record at its position). State and data
+        stay honest: only the records, hence the header's ``withdrawalsRoot``, are doctored."""
+        served = self.fault is FaultKind.UNRECORDED_FORCED_WITHDRAWAL
+        positions = tx_positions(chunk_sizes(txs, plan.txs_per_root))
+        paid = {w.position() for w in plan.withdrawals}
+        j = next((i for i, tx in enumerate(txs) if type(tx) is ForcedWithdrawal and (positions[i] in paid) == served),
+                 None)
+        if j is None:
+            return None
+        tx = txs[j]
+        if served:
+            records = [w for w in plan.withdrawals if w.position() != positions[j]]
+        else:
+            extra = WithdrawalRecord(tx.account, bytes(tx.owner), tx.amount, *positions[j])
+            records = sorted([*plan.withdrawals, extra], key=WithdrawalRecord.position)
+        self.injected = {"fault": self.fault.value, "batch": plan.number, "chunk": positions[j][0],
+                         "account": tx.account, "amount": tx.amount}
         return replace(plan, withdrawals=records, withdrawals_root=withdrawals_tree(records).root())
 
     def _wrongful_liquidation(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
@@ -820,9 +850,9 @@ def faulty_rollup(chain, fault: FaultKind | str | None, *, later_batch: bool = T
     """The simulated market on ``chain`` (``clearline.batcher.harness``: real contracts, real
     signatures, Vault deposits): batch 1 (the traders' first deposits: new accounts) posted and
     finalized (with a "saver" account that never trades: the chain account after the
-    traders', subaccounts 0 and 1); batch 2 some trading; batch 3 the saver's forced
-    withdrawal, ``deposits`` new deposits into existing accounts, then the saver's signed
-    withdrawal and transfer (subaccount 0 to 1; the forced withdrawal, the withdrawal and the
+    traders', subaccounts 0 and 1); batch 2 some trading; batch 3 the saver's two forced
+    withdrawals (one served, one denied: more than it holds), ``deposits`` new deposits into
+    existing accounts, then the saver's signed withdrawal and transfer (subaccount 0 to 1; the forced withdrawals, the withdrawal and the
     transfer each alone in their chunk, the deposits in one when ``deposits`` <= 16), carrying
     ``fault`` (honest if None); with ``later_batch`` a batch 4 of trading follows. The
     challenger is the chain's last account."""
@@ -846,6 +876,7 @@ def faulty_rollup(chain, fault: FaultKind | str | None, *, later_batch: bool = T
     r.step(6)
     r.batcher.flush()
     saver.request_forced_withdrawal(saver_id, 30 * 10**6)  # served from free collateral
+    saver.request_forced_withdrawal(saver_id, 5_000 * 10**6)  # denied: more than the account holds
     users = list(r.users.values())[:3]
     for i in range(deposits):
         u = users[i % len(users)]

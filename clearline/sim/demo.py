@@ -187,6 +187,9 @@ WITHDRAW_AFTER_S = 8  # market seconds before the demo's taker asks to withdraw 
 
 TOPUP_EVERY_S = 3  # with --inject-fault: market seconds between the traders' top-ups through the Vault
 TOPUP_USD6 = 10 * 1_000_000
+FORCED_AFTER_S = 4  # with --inject-fault: market seconds before a maker's two forced withdrawals through L1
+FORCED_USD6 = 1_000_000  # the one its free collateral serves
+DENIED_USD6 = 10**9 * 1_000_000  # the one the rules deny (more than it holds)
 
 
 class DemoMarket:
@@ -196,7 +199,9 @@ class DemoMarket:
     its ``L1Client``; the demo passes them with ``--inject-fault``), three traders also top up
     their account through the Vault every ``TOPUP_EVERY_S`` market seconds (three adjacent L1
     deposits into existing accounts, made on the L1 worker's thread), so faults about L1
-    deposits can land in batches after the first one."""
+    deposits can land in batches after the first one; and after ``FORCED_AFTER_S`` a maker asks
+    the Vault for two forced withdrawals, one its free collateral serves and one the rules deny,
+    for the faults about forced withdrawals' records."""
 
     def __init__(self, sim: SimulatedMarket, market_seconds, withdraw: bool, topups: dict | None = None):
         self.sim = sim
@@ -207,6 +212,7 @@ class DemoMarket:
         self.withdrawal_seq = 0
         self.topups = topups
         self.topup_rounds = 0
+        self.forced_requested = False
 
     def __call__(self, node, t: int) -> None:
         if not self.running:
@@ -228,7 +234,24 @@ class DemoMarket:
         if self.topups and getattr(node, "l1", None) is not None \
                 and self.market_seconds() >= TOPUP_EVERY_S * (self.topup_rounds + 1):
             self._topup(node)
+        if self.topups and not self.forced_requested and getattr(node, "l1", None) is not None \
+                and self.market_seconds() >= FORCED_AFTER_S:
+            self._forced_withdrawals(node)
         self.step += 1
+
+    def _forced_withdrawals(self, node) -> None:
+        tr = next((tr for tr in self.sim.traders if tr.role == "maker" and tr.account >= 0 and tr.name in self.topups),
+                  None)
+        if tr is None:
+            return
+        self.forced_requested = True
+        user, account = self.topups[tr.name], tr.account
+
+        def request():
+            user.request_forced_withdrawal(account, FORCED_USD6)
+            user.request_forced_withdrawal(account, DENIED_USD6)
+
+        node.l1.on_l1(request)  # not awaited, as the top-ups
 
     def _topup(self, node) -> None:
         funded = [tr for tr in self.sim.traders if tr.account >= 0 and tr.name in self.topups]

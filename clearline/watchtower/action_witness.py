@@ -32,12 +32,12 @@ from clearline.core import eip712
 from clearline.core.errors import Rejected
 from clearline.core.state import UNDERLYING_BASE, State
 from clearline.core.txs import AccountFlag, CancelTrigger, OperatorAction, OperatorActionKind
-from clearline.l1.formats import compress_proof
+from clearline.l1.formats import STATE_ABI, compress_proof
 from clearline.l1.params import CONSENSUS_PARAMS_ABI, consensus_params
 
 __all__ = ["ACTION_WITNESS_TYPE", "ActionJudgement", "action_judgement"]
 
-_STATE = "(bytes32,bytes32,bytes32,uint64,uint256,uint256,uint64,uint32,uint64,uint256,uint256)"
+_STATE = STATE_ABI
 ACTION_WITNESS_TYPE = f"({_STATE},{CONSENSUS_PARAMS_ABI},bytes,uint256,bytes32[])"
 
 _A = OperatorActionKind

@@ -33,7 +33,9 @@ Kinds (``FraudVerifier.sol``; docs/fraud-proofs.md):
   unconfigured underlying; an unknown or future expiry).
 - ``KIND_WITHDRAWALS`` (8): the posted withdrawal records (the header's ``withdrawalsRoot``)
   are not the batch's: a record that its transaction does not pay, records out of order, a
-  Withdraw without a record (``record_witness``; from the batch data alone).
+  Withdraw without a record (``record_witness``; from the batch data alone); or, with the
+  right roots around a chunk, its records do not sum to the state's withdrawals over it (a
+  ForcedWithdrawal recorded though denied, or served without a record; ``records_sum_judgement``).
 - ``KIND_NONCES`` (9): two signed transactions of one account whose nonces do not increase
   (``nonce_witness``: a replayed signature, from the batch data alone, orders or not).
 """
@@ -59,7 +61,7 @@ from clearline.core.txs import (Deposit, ForcedWithdrawal, MarkUpdate, OperatorA
 from clearline.l1.batch_v2 import BatchFormatError
 from clearline.l1.batch_v3 import ALONE_KINDS, chunk_table_v3, decode_chunk_v3
 from clearline.l1.params import check_params_hash
-from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, WITHDRAWALS_DEPTH, BatchHeader,
+from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, STATE_ABI, WITHDRAWALS_DEPTH, BatchHeader,
                                   batch_data_parts, compress_proof, decode_batch, queue_item_hash)
 
 from .escape import _MARKET_TYPES
@@ -69,7 +71,7 @@ from .action_witness import action_judgement
 from .batch_chunks import DecodedChunks
 from .mark_witness import mark_judgement
 from .nonce_witness import nonce_judgement
-from .record_witness import records_judgement
+from .record_witness import records_judgement, records_sum_judgement
 
 __all__ = [
     "KIND_CHUNK_DECODE",
@@ -114,10 +116,11 @@ REASON_NAMES = {
     10: "CHUNK_UNDECODABLE", 11: "CHUNK_FIELD_RANGE", 12: "CHUNK_NOT_CANONICAL", 13: "CHUNK_BAD_FALLBACK",
     20: "QUEUE_OUT_OF_ORDER", 21: "QUEUE_ITEM_MISMATCH", 23: "QUEUE_END", 30: "WRONG_POST_ROOT", 31: "REJECTED_TX",
     40: "BAD_WITHDRAWAL_RECORD", 41: "WITHDRAWAL_RECORDS_OUT_OF_ORDER", 42: "MISSING_WITHDRAWAL_RECORD",
+    43: "WITHDRAWAL_RECORDS_SUM",
 }
 
 EMPTY_WITHDRAWALS_ROOT = ZERO_HASHES[WITHDRAWALS_DEPTH]  # the withdrawal tree of a batch without withdrawals
-STATE_TYPE = "(bytes32,bytes32,bytes32,uint64,uint256,uint256,uint64,uint32,uint64,uint256,uint256)"
+STATE_TYPE = STATE_ABI
 _POSITION_TYPE = "(uint32,int64,int256,int256)"
 ACCOUNT_TYPE = f"(uint32,address,uint32,int256,uint64,uint8,uint8,{_POSITION_TYPE}[],uint256,bytes32[])"
 MARKET_LEAF_TYPE = _MARKET_TYPES[1]  # the market leaf without its tag (Escape.sol MarketLeaf)
@@ -781,7 +784,12 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
                              "verifier's decoder does not check yet") from None
         _apply_all(state, txs)
         state_at = c + 1
-        if state.root() != b.roots[c]:
+        if state.root() == b.roots[c]:
+            # right roots around the chunk: its records must sum to the state's withdrawals over it
+            summed = records_sum_judgement(b.records, c, pre, state_tuple(state))
+            if summed is not None:
+                return b.proof(c, KIND_WITHDRAWALS, summed.witness, summed.reason, detail=summed.detail)
+        else:
             kinds: dict[str, int] = {}
             for tx in txs:
                 kinds[type(tx).__name__] = kinds.get(type(tx).__name__, 0) + 1

@@ -19,11 +19,12 @@ from clearline.core.apply import apply, recover_signer
 from clearline.core.errors import Rejected
 from clearline.core.state import UNDERLYING_BASE, State
 from clearline.core.txs import MarkUpdate
+from clearline.l1.formats import STATE_ABI
 from clearline.l1.params import CONSENSUS_PARAMS_ABI, consensus_params
 
 __all__ = ["MARK_WITNESS_TYPE", "MarkJudgement", "mark_judgement"]
 
-_STATE = "(bytes32,bytes32,bytes32,uint64,uint256,uint256,uint64,uint32,uint64,uint256,uint256)"
+_STATE = STATE_ABI
 MARK_WITNESS_TYPE = f"({_STATE},{CONSENSUS_PARAMS_ABI},bytes[],uint256[],bytes[],bytes32[],uint256[])"
 
 

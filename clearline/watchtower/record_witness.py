@@ -17,9 +17,15 @@ in the contract's words:
 3. mode 3, reason 42: a packed Withdraw that no record names (its account was debited, and
    nothing pays it on L1).
 
-Records in a chunk that does not decode are left to KIND_CHUNK_DECODE. Not provable without
-the state: a ForcedWithdrawal served (debited) without a record, or recorded though the rules
-deny it (KIND_COLLATERAL_ROOT's question); a record in an empty batch is KIND_FRAMING's.
+Records in a chunk that does not decode are left to KIND_CHUNK_DECODE; a record in an empty
+batch is KIND_FRAMING's.
+
+With the state around one chunk, ``records_sum_judgement(records, chunk, pre, post)`` finds
+what the data alone cannot show: mode 4, reason 43, the records naming the chunk do not sum
+to the state's withdrawals over it (``post.totalWithdrawals - pre.totalWithdrawals``; every
+accepted Withdraw and served ForcedWithdrawal adds exactly its amount there and pays exactly
+one record). So a ForcedWithdrawal the state denies but a record pays, or one the state
+serves (debits) that no record pays, is proven once the roots around its chunk are right.
 """
 
 from __future__ import annotations
@@ -32,16 +38,17 @@ from eth_abi import encode as abi_encode
 from clearline.core import eip712
 from clearline.core.errors import Rejected
 from clearline.core.txs import ForcedWithdrawal, Withdraw
-from clearline.l1.formats import WITHDRAWALS_DEPTH, WithdrawalRecord, compress_proof, withdrawals_tree
+from clearline.l1.formats import STATE_ABI, WITHDRAWALS_DEPTH, WithdrawalRecord, compress_proof, withdrawals_tree
 
 from .batch_chunks import DecodedChunks
 
-__all__ = ["RECORDS_WITNESS_TYPE", "RecordsJudgement", "records_judgement", "records_witness"]
+__all__ = ["RECORDS_WITNESS_TYPE", "RecordsJudgement", "records_judgement", "records_sum_judgement",
+           "records_sum_witness", "records_witness"]
 
 _RECORD = "(uint32,address,uint64,uint32,uint16)"
 RECORDS_WITNESS_TYPE = f"(uint256,uint256,(uint256,bool,{_RECORD},uint256,bytes32[])[])"
 
-BAD_RECORD, RECORD_ORDER, MISSING_RECORD = 40, 41, 42
+BAD_RECORD, RECORD_ORDER, MISSING_RECORD, RECORD_SUM = 40, 41, 42, 43
 
 
 @dataclass(frozen=True)
@@ -75,9 +82,11 @@ def _pays(packed: bool, tx, r: WithdrawalRecord, domain) -> bool:
         return False
 
 
-def records_witness(records: list[WithdrawalRecord], mode: int, tx_index: int, indices: list[int]) -> bytes:
+def records_witness(records: list[WithdrawalRecord], mode: int, tx_index: int, indices: list[int],
+                    states: tuple[tuple, tuple] | None = None) -> bytes:
     """The ABI-encoded ``RecordsWitness``: ``mode``, ``tx_index`` and leaves ``indices`` of the
-    tree of ``records`` with their compressed proofs (an index past the records: an empty leaf)."""
+    tree of ``records`` with their compressed proofs (an index past the records: an empty leaf);
+    with ``states`` (mode 4: the EscapeState tuples around the chunk), followed by both."""
     tree = withdrawals_tree(records)
     proofs = []
     for i in indices:
@@ -86,7 +95,47 @@ def records_witness(records: list[WithdrawalRecord], mode: int, tx_index: int, i
             proofs.append((i, False, records[i].as_abi(), present, kept))
         else:
             proofs.append((i, True, (0, "0x" + "00" * 20, 0, 0, 0), present, kept))
-    return abi_encode([RECORDS_WITNESS_TYPE], [(mode, tx_index, proofs)])
+    if states is None:
+        return abi_encode([RECORDS_WITNESS_TYPE], [(mode, tx_index, proofs)])
+    return abi_encode([RECORDS_WITNESS_TYPE, STATE_ABI, STATE_ABI], [(mode, tx_index, proofs), *states])
+
+
+_TOTAL_WITHDRAWALS = 10  # EscapeState.totalWithdrawals, in a state tuple
+
+
+def records_sum_judgement(records: list[WithdrawalRecord], chunk: int, pre: tuple, post: tuple
+                          ) -> RecordsJudgement | None:
+    """Mode 4 (reason 43) for chunk ``chunk`` of a batch whose posted ``records`` are in order
+    (mode 2 first), when the roots around the chunk are ``pre`` and ``post`` (EscapeState
+    tuples, ``fraud.state_tuple``): the records naming the chunk do not sum to the state's
+    withdrawals over it. None when they do (or the tree is full: no leaf after them to open)."""
+    paid = sum(r.amount for r in records if r.chunk == chunk)
+    moved = post[_TOTAL_WITHDRAWALS] - pre[_TOTAL_WITHDRAWALS]
+    if paid == moved:
+        return None
+    witness = records_sum_witness(records, chunk, pre, post)
+    if witness is None:
+        return None
+    return RecordsJudgement(RECORD_SUM, 4, chunk, None,
+                            f"the withdrawal records naming chunk {chunk} pay {paid}, but the state's "
+                            f"withdrawals move by {moved} over it ("
+                            + ("paid though not withdrawn, e.g. a forced withdrawal recorded though denied)"
+                               if paid > moved else "withdrawn but not paid, e.g. a forced withdrawal served "
+                               "without a record)"),
+                            witness)
+
+
+def records_sum_witness(records: list[WithdrawalRecord], chunk: int, pre: tuple, post: tuple) -> bytes | None:
+    """Mode 4's witness for chunk ``chunk`` (ordered ``records``): the record before the run
+    naming the chunk (if any), the run, the leaf after it; then ``pre`` and ``post``. None
+    when the leaf after the run is past a full tree."""
+    run = [i for i, r in enumerate(records) if r.chunk == chunk]
+    first = run[0] if run else bisect_left([r.chunk for r in records], chunk)
+    after = first + len(run)
+    if after >= 1 << WITHDRAWALS_DEPTH:
+        return None
+    indices = ([first - 1] if first else []) + run + [after]
+    return records_witness(records, 4, 0, indices, (pre, post))
 
 
 def records_judgement(data: bytes, parts: list[tuple[int, int]], k: int, records: list[WithdrawalRecord],

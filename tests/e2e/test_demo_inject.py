@@ -41,10 +41,13 @@ PROVABLE = [
     ("forged_signature", None, "withdrawals"),  # the demo's one Withdraw: its record does not pay its signer
     ("replayed_signature", None, "nonces"),  # the demo's one Withdraw posted twice, among orders
     ("omitted_withdrawal", None, "withdrawals"),  # the batch with the demo's one Withdraw
+    # the maker's two forced withdrawals (--inject-fault traffic): the records against the state
+    ("unrecorded_forced_withdrawal", None, "withdrawals"),
+    ("recorded_denied_withdrawal", None, "withdrawals"),
 ]
 # the faults that may land after batch 1 (they need a state the first batch may not reach)
 ANY_BATCH = {"wrongful_liquidation", "wrong_median", "unauthorized_cancel", "omitted_withdrawal", "forged_signature",
-             "replayed_signature"}
+             "replayed_signature", "unrecorded_forced_withdrawal", "recorded_denied_withdrawal"}
 
 
 @pytest.mark.parametrize("fault,fault_batch,kind", PROVABLE, ids=[p[0] for p in PROVABLE])

@@ -208,6 +208,9 @@ FAULTS = {
     "unauthorized_cancel": ("operator_action", "REJECTED_TX"),
     "stolen_withdrawal": ("withdrawals", "BAD_WITHDRAWAL_RECORD"),
     "omitted_withdrawal": ("withdrawals", "MISSING_WITHDRAWAL_RECORD"),
+    # the records of the forced withdrawal's chunk against the state's withdrawals over it
+    "unrecorded_forced_withdrawal": ("withdrawals", "WITHDRAWAL_RECORDS_SUM"),
+    "recorded_denied_withdrawal": ("withdrawals", "WITHDRAWAL_RECORDS_SUM"),
 }
 
 

@@ -10,9 +10,16 @@ contract's for the proof it builds; honest records are never provable (every rec
 mode 1 gives 0, every adjacent pair in mode 2 gives 0). ``CLEARLINE_DIFF_RECORD_CASES`` sets the
 number of generated batches (default 300).
 
+Mode 4 (reason 43, the records naming a chunk against the state's withdrawals over it): the
+same generated batches, with committed states around every chunk whose totalWithdrawals moves
+by the honest records' sum; a denied ForcedWithdrawal given a record, a served one's record
+dropped, or any other mutation: the contract's verdict on every chunk equals the mirror's
+(``records_sum_judgement``), honest records give 0 on every chunk, and witnesses that leave a
+record of the chunk out or open other states revert.
+
 End to end (a real Rollup): an empty batch that posts a record is proven by KIND_FRAMING (40);
 a record that pays the sequencer is proven through ``proveFraud`` and the watchtower's own
-``build_proof``.
+``build_proof``; the forced-withdrawal faults by mode 4 in tests/fraud/test_dispute.py.
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ from clearline.batcher.records import tx_positions
 from clearline.l1.batch_v3 import chunk_sizes
 from clearline.l1.formats import WithdrawalRecord, batch_data_parts, encode_batch, withdrawals_tree
 from clearline.watchtower import fraud
-from clearline.watchtower.record_witness import records_judgement, records_witness
+from clearline.watchtower.record_witness import (records_judgement, records_sum_judgement, records_sum_witness,
+                                                 records_witness)
 
 CASES = int(os.environ.get("CLEARLINE_DIFF_RECORD_CASES", "300"))
 K = 4
@@ -133,15 +141,46 @@ def _mutate(rng: random.Random, txs: list, records: list[WithdrawalRecord], doma
     return txs, records, what
 
 
-def _verify(env, txs, records, chunk_index: int, witness: bytes) -> int:
+def _verify(env, txs, records, chunk_index: int, witness: bytes, roots: tuple[bytes, bytes] = (bytes(32),) * 2) -> int:
     chain, dep, verifier, _ = env
     data = encode_batch(txs, K)
     head, parts = batch_data_parts(data)
     a, e = parts[chunk_index]
     n = len(parts)
-    ctx = (fraud.KIND_WITHDRAWALS, chunk_index, n, n, K, 0, 0, bytes(32), bytes(32),
+    ctx = (fraud.KIND_WITHDRAWALS, chunk_index, n, n, K, 0, 0, *roots,
            to_checksum_address(dep.vault), bytes(32), withdrawals_tree(records).root(), bytes(32))
     return verifier.functions.verify(ctx, head, data[a:e], witness).call({"from": dep.rollup})
+
+
+def _states(rng: random.Random, honest: list[WithdrawalRecord], chunk: int) -> tuple[tuple, tuple]:
+    """Committed EscapeStates around ``chunk`` (random fields) whose totalWithdrawals moves by
+    what the honest records of the chunk pay, as the core's does."""
+    def state(total: int) -> tuple:
+        return (rng.randbytes(32), rng.randbytes(32), rng.randbytes(32), rng.randrange(2**64), rng.randrange(2**80),
+                rng.randrange(2**80), rng.randrange(2**64), rng.randrange(2**32), rng.randrange(2**64),
+                rng.randrange(2**100), total)
+
+    before = rng.randrange(2**100)
+    return state(before), state(before + sum(r.amount for r in honest if r.chunk == chunk))
+
+
+def _forced_mutation(rng: random.Random, txs: list, records: list[WithdrawalRecord]):
+    """A record for a denied ForcedWithdrawal, or a served one's record dropped (data-only
+    modes cannot tell either from the honest records)."""
+    positions = tx_positions(chunk_sizes(txs, K))
+    paid = {r.position() for r in records}
+    forced = [i for i, tx in enumerate(txs) if type(tx) is ForcedWithdrawal]
+    denied = [i for i in forced if positions[i] not in paid]
+    served = [i for i in forced if positions[i] in paid]
+    if denied and (not served or rng.random() < 0.5):
+        tx = txs[rng.choice(denied)]
+        pos = positions[txs.index(tx)]
+        extra = WithdrawalRecord(tx.account, tx.owner, tx.amount, *pos)
+        return sorted([*records, extra], key=WithdrawalRecord.position), "denied_recorded"
+    if served:
+        pos = positions[rng.choice(served)]
+        return [r for r in records if r.position() != pos], "served_unrecorded"
+    return records, "none"
 
 
 def test_contract_equals_mirror_on_generated_records(env):
@@ -173,6 +212,72 @@ def test_contract_equals_mirror_on_generated_records(env):
         assert _verify(env, txs, records, judged.chunk, judged.witness) == judged.reason, (what, judged.detail)
     assert set(reasons) == {40, 41, 42}, reasons
     assert all(seen.get(k, 0) > 5 for k in ("amount", "owner", "dropped", "duplicated", "added")), seen
+
+
+def test_records_sum_contract_equals_mirror_on_generated_batches(env):
+    domain = env[3]
+    rng = random.Random(23)
+    seen: dict[str, int] = {}
+    proven = 0
+    for case in range(CASES):
+        txs, honest = _batch(rng, domain)
+        if case % 2:
+            records, what = _forced_mutation(rng, txs, honest)
+        else:
+            txs, records, what = _mutate(rng, txs, honest, domain)
+        positions = [r.position() for r in records]
+        if positions != sorted(positions):
+            continue  # out of order: mode 2's, mode 4 reads ordered records
+        seen[what] = seen.get(what, 0) + 1
+        data = encode_batch(txs, K)
+        _, parts = batch_data_parts(data)
+        if what in ("denied_recorded", "served_unrecorded"):
+            assert records_judgement(data, parts, K, records, domain) is None  # the data alone cannot show it
+        for c in range(len(parts)):
+            pre, post = _states(rng, honest, c)
+            roots = (fraud._state_root_of(pre), fraud._state_root_of(post))
+            judged = records_sum_judgement(records, c, pre, post)
+            if records == honest:
+                assert judged is None
+            witness = records_sum_witness(records, c, pre, post)
+            got = _verify(env, txs, records, c, witness, roots)
+            assert got == (judged.reason if judged else 0), (what, c)
+            proven += got == 43
+            if what in ("denied_recorded", "served_unrecorded") and got:
+                assert judged.chunk == c
+    assert seen.get("denied_recorded", 0) > 20 and seen.get("served_unrecorded", 0) > 20, seen
+    assert proven > 40, proven
+
+
+def test_records_sum_witness_must_be_the_whole_run_and_the_committed_states(env):
+    from eth_tester.exceptions import TransactionFailed
+
+    domain = env[3]
+    rng = random.Random(29)
+    while True:
+        txs, honest = _batch(rng, domain)
+        if len(honest) >= 3:
+            break
+    c = honest[1].chunk  # each record names a chunk of its own (withdrawals are alone in theirs)
+    pre, post = _states(rng, honest, c)
+    roots = (fraud._state_root_of(pre), fraud._state_root_of(post))
+    assert records_sum_witness(honest, c, pre, post) == records_witness(honest, 4, 0, [0, 1, 2], (pre, post))
+    assert _verify(env, txs, honest, c, records_sum_witness(honest, c, pre, post), roots) == 0
+    # the run ends early: leaf 1 (naming chunk c) offered as the leaf after it
+    with pytest.raises(TransactionFailed):
+        _verify(env, txs, honest, c, records_witness(honest, 4, 0, [0, 1], (pre, post)), roots)
+    # the run starts late: leaf 1 (naming chunk c) is neither before the chunk nor leaf 0
+    with pytest.raises(TransactionFailed):
+        _verify(env, txs, honest, c, records_witness(honest, 4, 0, [1, 2], (pre, post)), roots)
+    # states that are not the committed ones
+    other_pre, other_post = _states(rng, honest, c)
+    with pytest.raises(TransactionFailed):
+        _verify(env, txs, honest, c, records_sum_witness(honest, c, other_pre, post), roots)
+    with pytest.raises(TransactionFailed):
+        _verify(env, txs, honest, c, records_sum_witness(honest, c, pre, other_post), roots)
+    # modes 1-3's witness shape (no states) is refused in mode 4
+    with pytest.raises(TransactionFailed):
+        _verify(env, txs, honest, c, records_witness(honest, 4, 0, [0, 1, 2]), roots)
 
 
 def test_witness_that_does_not_open_the_root_reverts(env):

@@ -52,10 +52,14 @@ interface IMarkVerifier {
         bytes calldata witness
     ) external view returns (uint256);
 
-    function judgeRecords(bytes32 root, uint256 nChunks, uint256 chunkIndex, bytes calldata witness)
-        external
-        pure
-        returns (uint256 reason, uint256 mode, uint256 txIndex, WithdrawalRecord memory record);
+    function judgeRecords(
+        bytes32 root,
+        uint256 nChunks,
+        uint256 chunkIndex,
+        bytes32 preRoot,
+        bytes32 postRoot,
+        bytes calldata witness
+    ) external pure returns (uint256 reason, uint256 mode, uint256 txIndex, WithdrawalRecord memory record);
 }
 
 interface IVaultQueue {
@@ -155,8 +159,17 @@ interface IVaultQueue {
 ///                   `txIndex` of the chunk is a packed Withdraw (accepted in a valid batch, so
 ///                   it pays a record) and no record names it: records i < its position < i + 1
 ///                   (or leaf i + 1 empty; or record 0 after it, or leaf 0 empty) (reason 42).
-///                   The chunk must decode. Not covered: whether a ForcedWithdrawal was served or
-///                   denied depends on the state (KIND_COLLATERAL_ROOT's).
+///                   Mode 4 (witness: abi.encode(RecordsWitness, EscapeState pre, EscapeState
+///                   post), the preimages of the chunk's pre- and post-root): the records that
+///                   name this chunk (a run opened between record i, which names an earlier
+///                   chunk, or the tree's start, and record j, which names a later chunk or is
+///                   empty) do not sum to post.totalWithdrawals - pre.totalWithdrawals (reason
+///                   43: every accepted Withdraw and served ForcedWithdrawal adds exactly its
+///                   amount to totalWithdrawals and pays exactly one record; nothing else moves
+///                   either). So a ForcedWithdrawal the state denies but a record pays, or one
+///                   the state serves that no record pays, is proven once the roots around its
+///                   chunk are right (a wrong root there is KIND_COLLATERAL_ROOT's). The chunk
+///                   must decode.
 ///
 ///   9 NONCES        (NonceWitness, MarkVerifier.sol)  Two packed user-signed transactions of
 ///                   the batch (Order, Cancel, Replace, Withdraw, Transfer, SetMarginMode), the
@@ -197,6 +210,7 @@ contract FraudVerifier {
     uint256 public constant REASON_BAD_RECORD = 40;
     uint256 public constant REASON_RECORD_ORDER = 41;
     uint256 public constant REASON_MISSING_RECORD = 42;
+    uint256 public constant REASON_RECORD_SUM = 43;
 
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
     bytes32 internal constant ACCOUNT_TAG = keccak256("clearline.account.v1");
@@ -373,7 +387,7 @@ contract FraudVerifier {
         returns (uint256)
     {
         (uint256 reason, uint256 mode, uint256 txIndex, WithdrawalRecord memory w) =
-            markVerifier.judgeRecords(x.withdrawalsRoot, x.nChunks, x.chunkIndex, witness);
+            markVerifier.judgeRecords(x.withdrawalsRoot, x.nChunks, x.chunkIndex, x.preRoot, x.postRoot, witness);
         if (mode == 1 && reason == 0) return txIndex >= count || !_paysRecord(chunk, count, w) ? REASON_BAD_RECORD : 0;
         if (mode == 3 && reason != 0) {
             // no record names transaction txIndex: fraud if it is a packed Withdraw

@@ -79,6 +79,7 @@ contract MarkVerifier {
     uint256 internal constant REASON_BAD_RECORD = 40;
     uint256 internal constant REASON_RECORD_ORDER = 41;
     uint256 internal constant REASON_MISSING_RECORD = 42;
+    uint256 internal constant REASON_RECORD_SUM = 43;
     uint256 internal constant MARKETS_DEPTH = 24;
     uint256 internal constant UNDERLYING_BASE = 1 << 23;
     uint256 internal constant LEAF_WORDS = 41; // a market leaf: tag, 24 fields, int64[16]
@@ -314,11 +315,18 @@ contract MarkVerifier {
     ///         of chunk `chunkIndex`): 42 if no record names it: records i and i + 1 around it
     ///         (leaf i + 1 may be empty), or leaf 0 alone, after it or empty. The FraudVerifier
     ///         then checks that the transaction is a Withdraw (which always pays a record).
-    function judgeRecords(bytes32 root, uint256 nChunks, uint256 chunkIndex, bytes calldata witness)
-        external
-        pure
-        returns (uint256 reason, uint256 mode, uint256 txIndex, WithdrawalRecord memory w)
-    {
+    ///         Mode 4 (witness: abi.encode(RecordsWitness, EscapeState pre, EscapeState post),
+    ///         the preimages of `preRoot` and `postRoot`, the committed roots around chunk
+    ///         `chunkIndex`): 43 if the records naming the chunk do not sum to the state's
+    ///         withdrawals over it (see `_recordsSum`).
+    function judgeRecords(
+        bytes32 root,
+        uint256 nChunks,
+        uint256 chunkIndex,
+        bytes32 preRoot,
+        bytes32 postRoot,
+        bytes calldata witness
+    ) external pure returns (uint256 reason, uint256 mode, uint256 txIndex, WithdrawalRecord memory w) {
         if (witness.length < 32) revert WitnessShape();
         RecordsWitness calldata rw;
         assembly ("memory-safe") {
@@ -348,11 +356,51 @@ contract MarkVerifier {
             if (n != 2 || rs[0].empty || rs[1].empty) revert BadRecordWitness(n);
             return (_position(rs[0].record) >= _position(rs[1].record) ? REASON_RECORD_ORDER : 0, mode, 0, w);
         }
+        if (mode == 4) return (_recordsSum(rs, chunkIndex, preRoot, postRoot, witness), mode, 0, w);
         uint256 pos = (chunkIndex << 16) | txIndex;
         if (mode != 3 || n == 0 || n > 2 || txIndex >> 16 != 0) revert BadRecordWitness(n);
         RecordProof calldata hi = rs[n - 1];
         if (n == 2 ? rs[0].empty || _position(rs[0].record) >= pos : hi.index != 0) revert BadRecordWitness(0);
         return (hi.empty || _position(hi.record) > pos ? REASON_MISSING_RECORD : 0, mode, txIndex, w);
+    }
+
+    /// @dev KIND_WITHDRAWALS mode 4: 43 if the records naming chunk `c` do not sum to
+    ///      post.totalWithdrawals - pre.totalWithdrawals. In the core every accepted Withdraw
+    ///      and served ForcedWithdrawal adds exactly its amount to totalWithdrawals and pays
+    ///      exactly one record naming it, and nothing else moves either, so the two agree for
+    ///      every chunk of a valid batch. The records `rs` (proven, consecutive) are: an
+    ///      optional record naming an earlier chunk (else the run starts at leaf 0), the run
+    ///      naming chunk `c`, then a record naming a later chunk or an empty leaf. Records out
+    ///      of order are mode 2's; on ordered ones the run is the chunk's whole set.
+    function _recordsSum(RecordProof[] calldata rs, uint256 c, bytes32 preRoot, bytes32 postRoot, bytes calldata witness)
+        private
+        pure
+        returns (uint256)
+    {
+        uint256 n = rs.length;
+        if (n == 0 || witness.length < 736) revert BadRecordWitness(n); // offset word and two 11-word states
+        EscapeState calldata pre;
+        EscapeState calldata post;
+        assembly ("memory-safe") {
+            pre := add(witness.offset, 32)
+            post := add(witness.offset, 384)
+        }
+        bytes32 h = keccak256(abi.encode(STATE_TAG, pre));
+        if (h != preRoot) revert PreStateMismatch(preRoot, h);
+        h = keccak256(abi.encode(STATE_TAG, post));
+        if (h != postRoot) revert PreStateMismatch(postRoot, h);
+        uint256 start = !rs[0].empty && rs[0].record.chunk < c ? 1 : 0;
+        if (start == 0 && rs[0].index != 0) revert BadRecordWitness(0);
+        RecordProof calldata hi = rs[n - 1];
+        if (n - 1 < start || !(hi.empty || hi.record.chunk > c)) revert BadRecordWitness(n - 1);
+        uint256 sum;
+        for (uint256 i = start; i + 1 < n; ++i) {
+            if (rs[i].empty || rs[i].record.chunk != c) revert BadRecordWitness(i);
+            sum += rs[i].record.amount;
+        }
+        uint256 before = pre.totalWithdrawals;
+        uint256 after_ = post.totalWithdrawals;
+        return after_ < before || after_ - before != sum ? REASON_RECORD_SUM : 0;
     }
 
     function _position(WithdrawalRecord calldata w) private pure returns (uint256) {
