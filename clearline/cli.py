@@ -23,6 +23,7 @@ FAULT_HELP = {
     "recorded_denied_withdrawal": "a forced withdrawal the rules deny gets a record paying it anyway",
     "wrongful_liquidation": "an operator liquidation of a healthy account",
     "unauthorized_cancel": "an operator cancels the orders of an account that did not opt in",
+    "forged_account_flags": "an account is opted in to operator cancels by a flags change its owner never signed",
     "wrong_median": "a mark update sets an underlying's index above the oracle reports' lower median",
     "wrong_expiry_price": "an option expiry is settled one tick above its settlement price",
     "wrong_funding": "a funding settlement is applied twice (funding index and payments)",

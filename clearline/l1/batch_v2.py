@@ -23,14 +23,14 @@ Layout (all integers big-endian; ``u`` = unsigned LEB128 varint, minimal length,
 root c: a fraud proof reads ``end[c-1]``/``end[c]`` (fixed offsets) and parses that chunk
 alone. Inside a chunk, transactions follow each other; a transaction is ``head [time] body``:
 
-- ``head``: bits 0-3 the kind (``TxKind`` 1..10), bits 4-6 three kind-specific flags (F1,
+- ``head``: bits 0-3 the kind (``TxKind`` 1..11), bits 4-6 three kind-specific flags (F1,
   F2, F3; 0 where unused), bit 7 (T): a time delta follows. Without T the transaction's
   ``time_ms`` is the previous one's *in the same chunk* (0 before the chunk's first), with T
   it is that plus ``z delta`` (delta != 0). So a chunk decodes on its own.
 - ``0xFF`` is the generic fallback: ``0xFF || u len || encode_tx bytes`` (canonical ABI,
   time included). It carries any transaction without a packed codec below (a kind added
   to the core later) or whose fields fall outside the packed ranges (e.g. a ``side`` of 7,
-  an empty or high-s signature). Every other head with kind 0, 11..15 is invalid.
+  an empty or high-s signature). Every other head with kind 0, 12..15 is invalid.
 
 ``sig`` is a signature in the EIP-2098 compact form, 64 bytes: ``r || (v - 27) << 255 | s``
 (lossless for the core's canonical signatures: ``v`` in {27, 28} and low ``s``, whose top
@@ -57,6 +57,7 @@ time_ms)`` if F3 = 1, whichever is shorter, plain on a tie)::
                         D = R - ref(mode), P the predictor below
     8 OperatorAction    action (1 byte), u target, u arg, z (timestamp - time_ms), sig
     9 SetMarginMode     u account, mode (1 byte), nonce, sig
+    11 SetAccountFlags  u account, flags (1 byte), nonce, sig
 
 A MarkUpdate's prices must be one per instrument to be packed (else fallback). Risk arrays
 (usd6 per lot, the bulk of a MarkUpdate) are written as residuals: ``ref`` is zeros (mode
@@ -92,7 +93,7 @@ from collections.abc import Sequence
 from clearline.core.encoding import decode_tx, encode_tx
 from clearline.core.errors import Rejected
 from clearline.core.txs import (Cancel, Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction, Order, Replace,
-                                SetMarginMode, Transfer, Withdraw)
+                                SetAccountFlags, SetMarginMode, Transfer, Withdraw)
 
 __all__ = ["BATCH_FORMAT_V2", "FALLBACK", "BatchFormatError", "chunk_bounds", "decode_batch_v2", "decode_chunk",
            "encode_batch_v2", "encode_chunk", "packed_kind",
@@ -426,9 +427,10 @@ def _pack_operator(out: bytearray, tx: OperatorAction) -> int:
     return 0
 
 
-def _pack_margin_mode(out: bytearray, tx: SetMarginMode) -> int:
+def _pack_margin_mode(out: bytearray, tx: SetMarginMode | SetAccountFlags) -> int:
+    """SetMarginMode and SetAccountFlags: the same layout (its one byte: mode or flags)."""
     _u(out, _check(tx.account, _U32))
-    out.append(_check(tx.mode, 0xFF))
+    out.append(_check(tx.mode if type(tx) is SetMarginMode else tx.flags, 0xFF))
     flags = _nonce(out, _check(tx.nonce, _U64), tx.time_ms)
     _sig(out, tx.signature)
     return flags
@@ -486,6 +488,7 @@ _PACKERS = {
     OperatorAction: (8, _pack_operator),
     SetMarginMode: (9, _pack_margin_mode),
     ForcedWithdrawal: (10, _pack_l1),
+    SetAccountFlags: (11, _pack_margin_mode),
 }
 
 
@@ -696,7 +699,8 @@ def _dec_margin_mode(data, pos, flags, t, kind):
     mode = data[pos]
     nonce, pos = _read_nonce(data, pos + 1, flags, t)
     sig, pos = _read_sig(data, pos)
-    return SetMarginMode(t, account, mode, nonce, sig), pos
+    cls = SetMarginMode if kind == 9 else SetAccountFlags
+    return cls(t, account, mode, nonce, sig), pos
 
 
 def _dec_mark(data, pos, flags, t, kind):
@@ -755,7 +759,7 @@ def _dec_mark(data, pos, flags, t, kind):
 
 
 _DECODERS = {1: _dec_l1, 2: _dec_order, 3: _dec_cancel, 4: _dec_replace, 5: _dec_withdraw, 6: _dec_transfer,
-             7: _dec_mark, 8: _dec_operator, 9: _dec_margin_mode, 10: _dec_l1}
+             7: _dec_mark, 8: _dec_operator, 9: _dec_margin_mode, 10: _dec_l1, 11: _dec_margin_mode}
 
 
 def decode_chunk(data: bytes, start: int, end: int, count: int | None, first_index: int = 0, *,

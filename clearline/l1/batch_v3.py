@@ -31,8 +31,9 @@ own.
 Rules (the strict decoder, ``BatchFormatError``, rejects anything else): ``1 <= k <= 2**32 -
 1``; ``C = 0`` only for an empty batch (and an empty batch has ``C = 0``); every chunk holds
 1..k transactions; a chunk holding a ``MarkUpdate``, an ``OperatorAction``, a ``Withdraw``, a
-``Transfer`` or a ``ForcedWithdrawal`` (packed or fallback: ``ALONE_KINDS``) holds only that
-transaction; ends strictly increasing, the last at the end of the
+``Transfer``, a ``ForcedWithdrawal``, a ``SetMarginMode`` or a ``SetAccountFlags`` (packed or
+fallback: ``ALONE_KINDS``) holds only that transaction (a fraud proof then re-executes at most
+one margin check per chunk of these account transactions); ends strictly increasing, the last at the end of the
 data; minimal varints, no trailing byte, and every batch_v2 rule inside the chunks.
 
 The honest encoder (``encode_batch_v3``, ``chunk_sizes``) cuts greedily: a chunk ends when it
@@ -49,7 +50,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from clearline.core.txs import ForcedWithdrawal, MarkUpdate, OperatorAction, Transfer, Withdraw
+from clearline.core.txs import (ForcedWithdrawal, MarkUpdate, OperatorAction, SetAccountFlags, SetMarginMode, Transfer,
+                                Withdraw)
 
 from .batch_v2 import (_U32, FALLBACK, BatchFormatError, _chunk_parts, decode_chunk, encode_chunk, frame_chunks,
                        read_chunk_table)
@@ -59,9 +61,9 @@ __all__ = ["BATCH_FORMAT_V3", "chunk_bounds_v3", "chunk_sizes", "chunk_table_v3"
 
 BATCH_FORMAT_V3 = 0x03
 # the transactions alone in their chunk (head kind / ABI kind byte): Withdraw, Transfer, MarkUpdate,
-# OperatorAction, ForcedWithdrawal
-ALONE_KINDS = (5, 6, 7, 8, 10)
-_ALONE = (Withdraw, Transfer, MarkUpdate, OperatorAction, ForcedWithdrawal)
+# OperatorAction, SetMarginMode, ForcedWithdrawal, SetAccountFlags
+ALONE_KINDS = (5, 6, 7, 8, 9, 10, 11)
+_ALONE = (Withdraw, Transfer, MarkUpdate, OperatorAction, SetMarginMode, ForcedWithdrawal, SetAccountFlags)
 
 
 def must_be_alone(tx) -> bool:

@@ -26,6 +26,11 @@ carries it, once; ``injected`` then describes it. Kinds:
   added where ``wrongful_liquidation`` adds its LIQUIDATE (a chunk of its own); the cheating
   state closes the account's orders anyway (CloseReason.OPERATOR_CANCEL, as the core's
   ``cancel_all`` does for an opted-in account). Needs ``operator_key``;
+- ``forged_account_flags``: a SetAccountFlags that lets the operator cancel an account's orders
+  (OPERATOR_MAY_CANCEL), which its owner never signed (the operator's key signed it; the
+  cheating state takes it as the owner's), for an account with resting orders that has not
+  opted in, added where ``wrongful_liquidation`` adds its LIQUIDATE (a chunk of its own).
+  Needs ``operator_key``;
 - ``stolen_withdrawal``: the batch's withdrawal records gain one that pays the sequencer's own
   address ``STOLEN_AMOUNT`` from the account with the most collateral, naming as its payer the
   batch's first transaction that pays no record (the state and the data stay honest: only the
@@ -107,7 +112,7 @@ from clearline.core.margin import health
 from clearline.core.instruments import InstrumentKind, MarketStatus
 from clearline.core.book import BUY, SELL
 from clearline.core.txs import (AccountFlag, CancelTrigger, Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction,
-                                OperatorActionKind, Order, Replace, Transfer, Withdraw)
+                                OperatorActionKind, Order, Replace, SetAccountFlags, Transfer, Withdraw)
 from clearline.l1.batch_v3 import chunk_sizes, chunk_table_v3
 from clearline.l1.formats import WithdrawalRecord, encode_batch, withdrawals_tree
 
@@ -131,6 +136,7 @@ class FaultKind(str, Enum):
     REPLAYED_SIGNATURE = "replayed_signature"
     WRONGFUL_LIQUIDATION = "wrongful_liquidation"
     UNAUTHORIZED_CANCEL = "unauthorized_cancel"
+    FORGED_ACCOUNT_FLAGS = "forged_account_flags"
     STOLEN_WITHDRAWAL = "stolen_withdrawal"
     OMITTED_WITHDRAWAL = "omitted_withdrawal"
     UNRECORDED_FORCED_WITHDRAWAL = "unrecorded_forced_withdrawal"
@@ -260,7 +266,7 @@ class FaultyBatcher(Batcher):
             return out
         if f is FaultKind.WRONGFUL_LIQUIDATION:
             return self._wrongful_liquidation(plan, pre, txs)
-        if f is FaultKind.UNAUTHORIZED_CANCEL:
+        if f in (FaultKind.UNAUTHORIZED_CANCEL, FaultKind.FORGED_ACCOUNT_FLAGS):
             return self._unauthorized_cancel(plan, pre, txs)
         if f in _TRANSITION_FAULTS:
             return self._transition_fault(plan, pre, txs)
@@ -347,12 +353,13 @@ class FaultyBatcher(Batcher):
         return out
 
     def _unauthorized_cancel(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
-        """A CANCEL_ALL_ORDERS of an account with resting orders that has not opted in, where
-        ``_wrongful_liquidation`` puts its LIQUIDATE: after the batch's first Withdraw or
+        """A CANCEL_ALL_ORDERS (``unauthorized_cancel``), or a forged SetAccountFlags opting in
+        (``forged_account_flags``), of an account with resting orders that has not opted in,
+        where ``_wrongful_liquidation`` puts its LIQUIDATE: after the batch's first Withdraw or
         Transfer, else at its end (the first account in id order that qualifies there; else
         the first point of the batch, from its end backwards, where one does)."""
         if self.operator_key is None:
-            raise ValueError("unauthorized_cancel needs the operator's key (operator_key=)")
+            raise ValueError(f"{self.fault.value} needs the operator's key (operator_key=)")
         if not txs:
             return None
         first = next((i + 1 for i, tx in enumerate(txs) if type(tx) in (Withdraw, Transfer)), len(txs))
@@ -368,6 +375,14 @@ class FaultyBatcher(Batcher):
         else:
             return None
         t = txs[j - 1].time_ms
+        if self.fault is FaultKind.FORGED_ACCOUNT_FLAGS:
+            a = st.accounts[victim]
+            forged = SetAccountFlags(t, victim, int(AccountFlag.OPERATOR_MAY_CANCEL), a.nonce + 1)
+            forged.signature = eip712.sign(pre.domain, forged, self.operator_key)  # not the owner's key
+            forged.signer = a.owner  # the cheating sequencer "accepts" it as the owner's
+            out = self._replan(plan, pre, txs[:j] + [forged] + txs[j:])
+            self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j, "account": victim}
+            return out
         cancel = OperatorAction(t, int(OperatorActionKind.CANCEL_ALL_ORDERS), victim, int(CancelTrigger.DISCONNECT), t)
         cancel.signature = eip712.sign(pre.domain, cancel, self.operator_key)
         cancel.signer = pre.operator

@@ -187,7 +187,9 @@ WITHDRAW_AFTER_S = 8  # market seconds before the demo's taker asks to withdraw 
 
 TOPUP_EVERY_S = 3  # with --inject-fault: market seconds between the traders' top-ups through the Vault
 TOPUP_USD6 = 10 * 1_000_000
-FORCED_AFTER_S = 4  # with --inject-fault: market seconds before a maker's two forced withdrawals through L1
+# with --inject-fault: market seconds before the taker's withdrawal and a maker's two forced withdrawals
+# through L1 (earlier than WITHDRAW_AFTER_S, so that a short run still posts the batches carrying them)
+FAULT_WITHDRAW_AFTER_S = 4
 FORCED_USD6 = 1_000_000  # the one its free collateral serves
 DENIED_USD6 = 10**9 * 1_000_000  # the one the rules deny (more than it holds)
 
@@ -199,9 +201,9 @@ class DemoMarket:
     its ``L1Client``; the demo passes them with ``--inject-fault``), three traders also top up
     their account through the Vault every ``TOPUP_EVERY_S`` market seconds (three adjacent L1
     deposits into existing accounts, made on the L1 worker's thread), so faults about L1
-    deposits can land in batches after the first one; and after ``FORCED_AFTER_S`` a maker asks
-    the Vault for two forced withdrawals, one its free collateral serves and one the rules deny,
-    for the faults about forced withdrawals' records."""
+    deposits can land in batches after the first one; and after ``FAULT_WITHDRAW_AFTER_S`` (the
+    taker's withdrawal comes then too) a maker asks the Vault for two forced withdrawals, one its
+    free collateral serves and one the rules deny, for the faults about withdrawal records."""
 
     def __init__(self, sim: SimulatedMarket, market_seconds, withdraw: bool, topups: dict | None = None):
         self.sim = sim
@@ -229,13 +231,14 @@ class DemoMarket:
             if ops:
                 node.commit(ops)
         node.commit_payloads(sim.step(t, st))
-        if self.withdraw and not self.withdrawal_seq and self.market_seconds() >= WITHDRAW_AFTER_S:
+        withdraw_after = FAULT_WITHDRAW_AFTER_S if self.topups else WITHDRAW_AFTER_S
+        if self.withdraw and not self.withdrawal_seq and self.market_seconds() >= withdraw_after:
             self._withdraw(node, t)
         if self.topups and getattr(node, "l1", None) is not None \
                 and self.market_seconds() >= TOPUP_EVERY_S * (self.topup_rounds + 1):
             self._topup(node)
         if self.topups and not self.forced_requested and getattr(node, "l1", None) is not None \
-                and self.market_seconds() >= FORCED_AFTER_S:
+                and self.market_seconds() >= FAULT_WITHDRAW_AFTER_S:
             self._forced_withdrawals(node)
         self.step += 1
 

@@ -56,8 +56,8 @@ from clearline.core.hashing import keccak
 from clearline.core.merkle import ZERO_HASHES
 from clearline.core.liquidation import check_liquidatable
 from clearline.core.state import ACCOUNT_INDEX_BASE, MAX_ACCOUNTS, Genesis, State
-from clearline.core.txs import (Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction, OperatorActionKind, Transfer,
-                                Withdraw)
+from clearline.core.txs import (Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction, OperatorActionKind,
+                                SetAccountFlags, SetMarginMode, Transfer, Withdraw)
 from clearline.l1.batch_v2 import BatchFormatError
 from clearline.l1.batch_v3 import ALONE_KINDS, chunk_table_v3, decode_chunk_v3
 from clearline.l1.params import check_params_hash
@@ -201,7 +201,7 @@ def _tx(d: bytes, p: int, prev: int, s: list) -> tuple[int, int, bool]:
     if head == 0xFF:
         return _fallback(d, p)
     kind = head & 0x0F
-    if kind == 0 or kind > 10:
+    if kind == 0 or kind > 11:
         raise _Malformed(_UNDECODABLE)
     t = prev
     if head & 0x80:
@@ -415,8 +415,6 @@ def _fallback(d: bytes, p: int) -> tuple[int, int, bool]:
                 raise _Malformed(_BAD_FALLBACK)
         if kind in (1, 10):
             packable = True
-        elif kind == 11:
-            packable = False
         else:
             packable = _sig_packable(a, words - 3)
         if kind == 2:
@@ -508,7 +506,7 @@ def decode_chunk_reason(chunk: bytes, k: int, target: int | None = None) -> tupl
 
 
 def _alone(chunk: bytes, p: int) -> bool:
-    """``ChunkDecoder._alone``: head kind in ``ALONE_KINDS`` (5, 6, 7, 8, 10), or a fallback whose
+    """``ChunkDecoder._alone``: head kind in ``ALONE_KINDS`` (5..11), or a fallback whose
     ABI kind is."""
     head = chunk[p]
     kind = head & 0x0F
@@ -822,8 +820,9 @@ class CollateralWitness:
 
 
 def collateral_witness(state: State, txs: list) -> CollateralWitness | None:
-    """Re-execute ``txs`` (Deposits, ForcedWithdrawals, Withdraws, Transfers and LIQUIDATE
-    operator actions) from ``state`` (left untouched) as KIND_COLLATERAL_ROOT does. None when
+    """Re-execute ``txs`` (Deposits, ForcedWithdrawals, Withdraws, Transfers, SetMarginModes,
+    SetAccountFlags and LIQUIDATE operator actions) from ``state`` (left untouched) as
+    KIND_COLLATERAL_ROOT does. None when
     the verifier cannot re-execute them: another operator action, or a
     liquidation the core accepts (the verifier proves only that a liquidation is refused). A
     Deposit or Transfer that creates an account carries the account index's witness."""
@@ -866,6 +865,21 @@ def collateral_witness(state: State, txs: list) -> CollateralWitness | None:
                 margins.append(margin_witness(st, tx.target))
                 if not liquidation_provably_refused(st, tx.target):
                     return None  # a due liquidation: the verifier does not re-execute it
+        elif type(tx) in (SetMarginMode, SetAccountFlags):
+            try:
+                recover_signer(st, tx)
+            except Rejected:
+                tx.signer = None
+            if not 0 <= tx.account < len(st.accounts):
+                accesses.append(_placeholder_account())
+            else:
+                a = st.accounts[tx.account]
+                accesses.append(_account_witness(st, tx.account))
+                # the verifier checks the margin in the new mode when the account holds positions
+                # and the checks before it pass (signer, nonce, a known mode)
+                if (type(tx) is SetMarginMode and a.positions and tx.time_ms >= st.time_ms and tx.signer == a.owner
+                        and a.nonce < tx.nonce <= _U64 and tx.mode in (0, 1)):
+                    margins.append(margin_witness(st, tx.account))
         else:
             try:
                 recover_signer(st, tx)
@@ -886,6 +900,9 @@ def collateral_witness(state: State, txs: list) -> CollateralWitness | None:
             reason = 31
             break
     return CollateralWitness(reason, i, (st.root() if not reason else None), accesses, margins, creations)
+
+
+_COLLATERAL_KINDS = (Deposit, ForcedWithdrawal, Withdraw, Transfer, OperatorAction, SetMarginMode, SetAccountFlags)
 
 
 def _signed_prechecks_pass(st: State, src, tx) -> bool:
@@ -918,11 +935,10 @@ def liquidation_provably_refused(st: State, account_id: int) -> bool:
 
 def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: State, pre: tuple, *,
                            force: bool = False) -> FraudProof | None:
-    """KIND_COLLATERAL_ROOT when chunk ``c`` holds only Deposits (into existing accounts or the
-    insurance fund), ForcedWithdrawals, Withdraws and Transfers (from accounts without positions, or unknown ones;
-    transfers to an existing subaccount) and
-    re-executing them does not give the committed post-root (reason 30) or the core rejects
-    one (reason 31). ``force``: build it even for an honest chunk (tests)."""
+    """KIND_COLLATERAL_ROOT when chunk ``c`` holds only Deposits, ForcedWithdrawals, Withdraws,
+    Transfers, SetMarginModes, SetAccountFlags and refused LIQUIDATEs, and re-executing them
+    does not give the committed post-root (reason 30) or the core rejects one (reason 31).
+    ``force``: build it even for an honest chunk (tests)."""
     k = b.ref.header.txs_per_root
     try:
         txs = decode_chunk_v3(chunk, 0, len(chunk), k)
@@ -931,7 +947,7 @@ def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: S
     if len(txs) != count:
         return None
     first = b.first_tx_index(c, k)
-    if not txs or any(type(tx) not in (Deposit, ForcedWithdrawal, Withdraw, Transfer, OperatorAction) for tx in txs):
+    if not txs or any(type(tx) not in _COLLATERAL_KINDS for tx in txs):
         return None
     got = collateral_witness(state, txs)
     if got is None:

@@ -8,8 +8,7 @@ twice (``replayed_signature``), or a stale one -- shows from the batch data alon
 them was rejected, whatever the state and whatever else the chunks hold (orders included).
 
 ``nonce_judgement(data, parts, k)`` finds the first such pair among the packed transactions
-(the ones the contract reads: a fallback or a SetAccountFlags, which never packs, is passed
-over) and returns the proof's chunk (the later transaction's), both positions and the
+(the ones the contract reads: a fallback is passed over) and returns the proof's chunk (the later transaction's), both positions and the
 ABI-encoded ``NonceWitness`` (the earlier transaction's chunk with every chunk hash of the
 batch when it is another chunk).
 """
@@ -21,14 +20,14 @@ from dataclasses import dataclass
 from eth_abi import encode as abi_encode
 
 from clearline.core.hashing import keccak
-from clearline.core.txs import Cancel, Order, Replace, SetMarginMode, Transfer, Withdraw
+from clearline.core.txs import Cancel, Order, Replace, SetAccountFlags, SetMarginMode, Transfer, Withdraw
 
 from .batch_chunks import DecodedChunks
 
 __all__ = ["NONCE_WITNESS_TYPE", "NonceJudgement", "nonce_judgement"]
 
 NONCE_WITNESS_TYPE = "(uint256,uint256,uint256,bytes32[],bytes)"
-_SIGNED = (Order, Cancel, Replace, Withdraw, Transfer, SetMarginMode)  # the packed user-signed kinds
+_SIGNED = (Order, Cancel, Replace, Withdraw, Transfer, SetMarginMode, SetAccountFlags)  # the packed user-signed kinds
 
 
 @dataclass(frozen=True)

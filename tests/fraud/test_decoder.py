@@ -193,8 +193,10 @@ def _packed_tx(w: _W, t_prev: int) -> int:
     """Appends one packed transaction; returns its time."""
     rng = w.rng
     clean = w.clean
-    kinds = (1, 2, 2, 3, 4, 5, 6, 9, 10) if w.no_ops else (1, 2, 2, 3, 4, 5, 6, 7, 7, 7, 8, 9, 10)
-    kind = rng.choice(kinds) if clean or rng.random() > 0.01 else rng.choice((0, 11, 15))
+    # no_ops: several transactions of the kinds that may share a chunk (the others, 5..11, must be
+    # alone: a chunk of one, or the chunks without no_ops, which they mostly make invalid)
+    kinds = (1, 2, 2, 3, 4) if w.no_ops else (1, 2, 2, 3, 4, 5, 6, 7, 7, 7, 8, 9, 10, 11)
+    kind = rng.choice(kinds) if clean or rng.random() > 0.01 else rng.choice((0, 12, 15))
     at = len(w.b)
     w.tx_starts.append(at)
     w.raw(b"\x00")  # head, set below
@@ -229,7 +231,7 @@ def _packed_tx(w: _W, t_prev: int) -> int:
             w.u(rng.choice((1, 7, U64) if clean else (1, 7, 0, U64, U64 + 1)))
         flags |= w.nonce(t)
         w.sig()
-    elif kind in (3, 4, 5, 6, 9):
+    elif kind in (3, 4, 5, 6, 9, 11):
         w.u(w.val(U32))
         if kind == 3:
             w.u(w.val(U32))
@@ -344,7 +346,7 @@ def _abi_tx(rng: random.Random, t: int, clean: bool, no_ops: bool = False):
     sig = _sig65(rng, packable)
     owner = bytes(rng.randrange(256) for _ in range(20))
     k = rng.randrange(11)
-    if no_ops and (k == 6 or k >= 9):
+    if no_ops and k >= 6:  # an operator transaction, or a margin-mode or flags change (alone in a chunk)
         k = 4
     if k == 0 and not clean:
         return rng.choice((Deposit, ForcedWithdrawal))(t, 3, owner, 2, 1000)
@@ -368,7 +370,7 @@ def _abi_tx(rng: random.Random, t: int, clean: bool, no_ops: bool = False):
     if k == 7:
         return SetMarginMode(t, 1, 7, 3, sig)
     if k == 8:
-        return SetAccountFlags(t, 1, 3, 4, _sig65(rng, True))
+        return SetAccountFlags(t, 1, 3, 4, sig)
     n = rng.randrange(3)
     reports = [PriceReport(1, 2, 3, 4, _sig65(rng, packable or rng.random() < 0.5)) for _ in range(rng.randrange(3))]
     prices = [7] * (n if packable or rng.random() < 0.5 else n + 1)
@@ -402,7 +404,7 @@ def _fallback(w: _W, t_prev: int) -> int:
 def _generated(rng: random.Random) -> tuple[bytes, int, _W]:
     w = _W(rng, rng.random() < 0.5)
     count = rng.choice((1, 2, 3, 4, 6, 8, 16))
-    w.no_ops = count > 1 and rng.random() < 0.85  # else operator transactions may share the chunk
+    w.no_ops = count > 1 and rng.random() < 0.85  # else transactions that must be alone may share the chunk
     t = rng.choice((0, 5, 1_700_000_000_000))
     for _ in range(count):
         t = _fallback(w, t) if rng.random() < 0.15 else _packed_tx(w, t)
@@ -523,6 +525,10 @@ SIG = bytes(range(64))
     ("order expiry 0 with F1", _one(0x12, _v(1) * 2 + b"\x00" + _v(1) * 2 + _v(0) + _v(1) + SIG), 12),
     ("order clientId 0 with F2", _one(0x22, _v(1) * 2 + b"\x00" + _v(1) * 2 + _v(0) + _v(1) + SIG), 12),
     ("operator timestamp below 0", _one(8, b"\x01" + _v(1) + _v(1) + _v(_zz(-1)) + SIG), 11),
+    ("packed SetAccountFlags", _one(0x0B, _v(1) + b"\x01" + _v(1) + SIG), 0),
+    ("packed SetAccountFlags with any flags byte", _one(0x0B, _v(1) + b"\xff" + _v(1) + SIG), 0),
+    ("SetAccountFlags with F1", _one(0x1B, _v(1) + b"\x01" + _v(1) + SIG), 12),
+    ("head kind 12", _one(0x0C, _v(1) + b"\x01" + _v(1) + SIG), 10),
     # flags that must be 0
     ("deposit with F1", _one(0x11, _v(0) + bytes(20) + _v(0) + _v(1)), 12),
     ("withdraw with F2", _one(0x25, _v(1) + _v(1) + _v(1) + SIG), 12),
@@ -548,7 +554,9 @@ SIG = bytes(range(64))
      _one(0x37, _v(0) + _v(1) + _v(3) + _v(1) + b"\x00" + _v(0) * 15 + _v(_zz(-(1 << 63))) + _v(0) + SIG), 0),
     # fallbacks
     ("fallback for a packable deposit", b"\xff" + _v(192) + encode_tx(Deposit(0, 0, bytes(20), 0, 1)), 13),
-    ("fallback for SetAccountFlags", b"\xff" + _v(256) + encode_tx(SetAccountFlags(0, 1, 1, 1, b"")), 0),
+    ("fallback for an unsigned SetAccountFlags", b"\xff" + _v(256) + encode_tx(SetAccountFlags(0, 1, 1, 1, b"")), 0),
+    ("fallback for a signed SetAccountFlags (it packs)",
+     b"\xff" + _v(256) + encode_tx(SetAccountFlags(0, 1, 1, 1, SIG + b"\x1b")), 13),
     ("fallback for an unsigned withdraw", b"\xff" + _v(256) + encode_tx(Withdraw(0, 1, 1, 1, b"")), 0),
     ("fallback for a signed withdraw", b"\xff" + _v(256) + encode_tx(Withdraw(0, 1, 1, 1, SIG + b"\x1b")), 13),
     ("fallback for an order with side 2",

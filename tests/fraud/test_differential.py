@@ -1,9 +1,11 @@
 """Differential test: the Python core (``clearline.core.apply``) against the FraudVerifier's
 re-execution (KIND_COLLATERAL_ROOT, on the in-process EVM, by ``eth_call``) over thousands of
-generated Deposits, ForcedWithdrawals, Withdraws and Transfers, valid and invalid (wrong queue
-index, unknown account, not the owner, wrong signer, used nonce, zero amount, more than the
-collateral, transfer to its own subaccount, time going backwards), deposits and transfers that
-create accounts included (the account index's witness).
+generated Deposits, ForcedWithdrawals, Withdraws, Transfers, SetMarginModes and
+SetAccountFlags, valid and invalid (wrong queue index, unknown account, not the owner, wrong
+signer, used nonce, zero amount, more than the collateral, transfer to its own subaccount, an
+unknown margin mode or flag, time going backwards), deposits and transfers that create
+accounts included (the account index's witness). (Accounts here hold no positions: the margin
+paths are tests/fraud/test_margin_proofs.py's.)
 
 Chunks are generated against a running Python state: a chunk ends at the first transaction the
 core rejects. For every chunk the verifier must give the core's verdict: reason 0 with the
@@ -27,7 +29,7 @@ from clearline.core import eip712
 from clearline.core.apply import apply, recover_signer
 from clearline.core.errors import Rejected
 from clearline.core.state import Genesis, State
-from clearline.core.txs import Deposit, ForcedWithdrawal, Transfer, Withdraw
+from clearline.core.txs import Deposit, ForcedWithdrawal, SetAccountFlags, SetMarginMode, Transfer, Withdraw
 from clearline.l1.batch_v3 import decode_chunk_v3, encode_batch_v3, must_be_alone
 from clearline.l1.chain import InProcessChain
 from clearline.l1.deploy import contract_abi, deploy
@@ -114,7 +116,18 @@ class Gen:
         if rng.random() < 0.03:
             key = rng.choice(self.keys)
             self._note("maybe_wrong_signer")
-        if rng.random() < 0.5:
+        roll = rng.random()
+        if roll < 0.12:
+            value = rng.choice((0, 1, 1, 2, 7, 255))
+            if value > 1:
+                self._note("unknown_mode_or_flag")
+            if roll < 0.06:
+                tx = SetMarginMode(t, acct, value, nonce)
+                self._note("set_margin_mode")
+            else:
+                tx = SetAccountFlags(t, acct, value, nonce)
+                self._note("set_account_flags")
+        elif roll < 0.56:
             tx = Withdraw(t, acct, amount, nonce)
             self._note("withdraw")
         else:
@@ -213,6 +226,7 @@ def test_core_and_verifier_agree_on_generated_transactions(env):
     assert stats["rejected_txs"] >= N_TXS // 50
     assert stats["accepted_txs"] >= N_TXS // 2
     assert gen.counts.get("deposit_new_account", 0) >= 20 and gen.counts.get("transfer_new_account", 0) >= 10
+    assert gen.counts.get("set_margin_mode", 0) >= 20 and gen.counts.get("set_account_flags", 0) >= 20
 
 
 def _decoded(txs: list) -> list:

@@ -206,6 +206,8 @@ FAULTS = {
     "wrongful_liquidation": ("collateral_root", "REJECTED_TX"),
     "wrong_median": ("mark_update", "WRONG_POST_ROOT"),
     "unauthorized_cancel": ("operator_action", "REJECTED_TX"),
+    # a flags change its owner never signed, alone in its chunk: re-executed, rejected
+    "forged_account_flags": ("collateral_root", "REJECTED_TX"),
     "stolen_withdrawal": ("withdrawals", "BAD_WITHDRAWAL_RECORD"),
     "omitted_withdrawal": ("withdrawals", "MISSING_WITHDRAWAL_RECORD"),
     # the records of the forced withdrawal's chunk against the state's withdrawals over it

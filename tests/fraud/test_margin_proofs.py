@@ -1,6 +1,7 @@
 """Differential test of the margin paths of KIND_COLLATERAL_ROOT: withdrawals, transfers and
 forced withdrawals from accounts that hold positions (free collateral = equity minus the
-initial requirement, from proven market and underlying leaves through the MarginVerifier), and
+initial requirement, from proven market and underlying leaves through the MarginVerifier),
+margin-mode changes (the initial requirement in the new mode) and flag changes, and
 operator LIQUIDATE actions the core refuses (an account at or above maintenance, or one
 holding an underlying whose index jump is unconfirmed).
 
@@ -26,11 +27,12 @@ from eth_utils import to_checksum_address
 
 from clearline.core import eip712
 from clearline.core.apply import apply, recover_signer
-from clearline.core.errors import Rejected
+from clearline.core.errors import ErrorCode, Rejected
 from clearline.core.instruments import InstrumentSpec, default_perpetuals
 from clearline.core.margin import health
 from clearline.core.state import Genesis, Position, State
-from clearline.core.txs import ForcedWithdrawal, OperatorAction, OperatorActionKind, Transfer, Withdraw
+from clearline.core.txs import (ForcedWithdrawal, OperatorAction, OperatorActionKind, SetAccountFlags, SetMarginMode,
+                                Transfer, Withdraw)
 from clearline.core.underlying import UnderlyingConfig
 from clearline.l1.batch_v3 import decode_chunk_v3, encode_batch_v3, must_be_alone
 from clearline.l1.chain import InProcessChain, revert_data
@@ -128,7 +130,7 @@ class Gen:
         free = self._free(a)
         amount = rng.choice((free, free + 1, max(1, free // 2), a.collateral, rng.randrange(1, 5_000) * USD))
         amount = max(1, amount)
-        kind = rng.choice(("withdraw", "withdraw", "transfer", "forced", "forced")
+        kind = rng.choice(("withdraw", "withdraw", "transfer", "forced", "forced", "mode", "mode", "flags")
                           + (("liquidate", "liquidate", "liquidate") if alone else ()))
         self.counts[kind] = self.counts.get(kind, 0) + 1
         if kind == "forced":
@@ -138,6 +140,11 @@ class Gen:
             tx.signature = eip712.sign(st.domain, tx, OPERATOR_KEY)
             return tx
         nonce = a.nonce + rng.choice((1, 1, 1, 0))
+        if kind in ("mode", "flags"):
+            value = rng.choice((0, 1, 1 - a.margin_mode, 2)) if kind == "mode" else rng.choice((0, 1, 1, 2, 255))
+            tx = (SetMarginMode if kind == "mode" else SetAccountFlags)(t, a.id, value, nonce)
+            tx.signature = eip712.sign(st.domain, tx, self.key_of[a.owner] if rng.random() < 0.95 else OPERATOR_KEY)
+            return tx
         if kind == "withdraw":
             tx = Withdraw(t, a.id, amount, nonce)
         else:
@@ -188,12 +195,14 @@ def test_margin_paths_core_equals_verifier(env):
             t += rng.randrange(1, 50)
             tx = gen.tx(t, alone=not txs)
             txs.append(tx)
-            if type(tx) in (Withdraw, Transfer):
+            if type(tx) in (Withdraw, Transfer, SetMarginMode, SetAccountFlags):
                 try:
                     recover_signer(sim, tx)
                 except Rejected:
                     tx.signer = None
             r = apply(sim, tx)
+            if type(tx) is SetMarginMode and r.code == ErrorCode.INSUFFICIENT_MARGIN:
+                gen.counts["mode_below_initial"] = gen.counts.get("mode_below_initial", 0) + 1
             if not r.ok or must_be_alone(tx):
                 break  # a chunk ends at a rejection; withdrawals, transfers, forced withdrawals and
                 # operator actions are alone in their chunk (batch data v3)
@@ -235,7 +244,7 @@ def test_margin_paths_core_equals_verifier(env):
             assert _call(verifier, dep, st, good, wrong, w2) == 30
             stats["wrong_root"] += 1
         for tx in gd:
-            if type(tx) in (Withdraw, Transfer):
+            if type(tx) in (Withdraw, Transfer, SetMarginMode, SetAccountFlags):
                 recover_signer(st, tx)
             assert apply(st, tx).ok
         assert st.root() == w2.post_root
@@ -244,6 +253,7 @@ def test_margin_paths_core_equals_verifier(env):
     print(f"\nmargin differential: {stats}\ncases: {gen.counts}")
     assert stats["rejected"] >= 10 and stats["accepted"] >= 50 and stats["margin_witnesses"] >= 50
     assert reverted_once and stats["due_liquidations"] >= 1
+    assert gen.counts["mode"] >= 20 and gen.counts["flags"] >= 10 and gen.counts.get("mode_below_initial", 0) >= 3
 
 
 def test_a_refused_liquidation_is_rejected_even_unsigned(env):

@@ -89,8 +89,8 @@ def test_watch_command_proves_fraud_on_anvil(anvil, capsys):
     # without --challenge: reported, nothing sent
     assert cli_main(["watch", "--rpc", anvil.url, "--rollup", rollup, "--once"]) == 1
     out = capsys.readouterr().out
-    # transaction 0 is the forced withdrawal, alone in chunk 0; the minted deposit opens chunk 1
-    assert "FRAUD at batch 3, chunk 1, transaction 1: queue_item / QUEUE_ITEM_MISMATCH" in out
+    # transactions 0 and 1 are the forced withdrawals, each alone in its chunk; the minted deposit opens chunk 2
+    assert "FRAUD at batch 3, chunk 2, transaction 2: queue_item / QUEUE_ITEM_MISMATCH" in out
     assert "not challenged" in out and not seq.frozen()
     before = seq.balance(challenger)
     assert cli_main(["watch", "--rpc", anvil.url, "--rollup", rollup, "--challenge", "--key", key, "--json"]) == 1

@@ -19,7 +19,7 @@ import pytest
 from clearline.core import eip712
 from clearline.core.encoding import encode_tx
 from clearline.core.txs import (Cancel, Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction, Order, Replace,
-                                SetMarginMode, Transfer, Withdraw)
+                                SetAccountFlags, SetMarginMode, Transfer, Withdraw)
 from clearline.l1.batch_v2 import FALLBACK, decode_batch_v2, decode_chunk, encode_batch_v2, encode_chunk
 from clearline.oracle.report import PriceReport
 from clearline.oracle.report import signed as signed_report
@@ -75,6 +75,7 @@ def golden_txs() -> list[tuple[str, object]]:
         ("fallback_order_side_7", Order(T0, 1, 1, 7, 0, 0, 0, 0, 650_000, 10, 0, 0, 1)),
         ("fallback_unsigned_withdraw", Withdraw(T0, 1, 5, 1)),
         ("fallback_mark_prices_not_one_per_instrument", MarkUpdate(T0, T0, [0, 1], [1_000_000])),
+        ("set_account_flags", SetAccountFlags(T0, 1, 1, 8)),  # packed (kind 11) since batch data v3's account kinds
     ]
 
 

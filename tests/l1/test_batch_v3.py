@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from clearline.core import eip712
 from clearline.core.encoding import encode_tx
-from clearline.core.txs import Cancel, Deposit, MarkUpdate, OperatorAction, Order, Transfer, Withdraw
+from clearline.core.txs import (Cancel, Deposit, MarkUpdate, OperatorAction, Order, SetAccountFlags, SetMarginMode, Transfer,
+                                Withdraw)
 from clearline.l1.batch_v2 import BatchFormatError, encode_chunk
 from clearline.l1.batch_v3 import (BATCH_FORMAT_V3, chunk_bounds_v3, chunk_sizes, chunk_table_v3, decode_batch_v3,
                                    decode_chunk_v3, decode_chunks_v3, encode_batch_v3, must_be_alone,
@@ -188,8 +189,8 @@ OWNER = eip712.address_of(KEY)
 
 
 def golden_batch() -> list:
-    """A fixed small batch: orders, a cancel, a deposit, a mark update, two operator actions in
-    a row, a withdrawal and a transfer, with k = 3."""
+    """A fixed small batch: orders, a cancel, a deposit, a mark update, a margin-mode and a flags
+    change, two operator actions in a row, a withdrawal and a transfer, with k = 3."""
     txs = [
         Deposit(T0, 0, OWNER, 0, 25_000_000_000),
         Order(T0, 0, 0, 0, 0, 1, 1, 0, 1_000_086, 969, T0 + 60_000, 0, 2),
@@ -197,6 +198,8 @@ def golden_batch() -> list:
         Order(T0 + 1, 1, 2, 0, 0, 1, 0, 0, 650_000, 10, 1, 0, 1),
         MarkUpdate(T0 + 2, T0 + 2, [0, 1], [1_000_000, 300_000]),
         Cancel(T0 + 2, 3, 0, 0, 77, 0, 10),
+        SetMarginMode(T0 + 2, 3, 1, 11),
+        SetAccountFlags(T0 + 2, 3, 1, 12),
         OperatorAction(T0 + 3, 1, 0, 0, T0 + 3),
         OperatorAction(T0 + 3, 3, 7, 1_234, T0),
         Withdraw(T0 + 4, 1, 1_000_000_000, 5),
@@ -235,11 +238,12 @@ def test_golden_v3_batch_decodes(golden):
     k, txs = decode_batch_v3(data)
     assert k == 3 and ["0x" + encode_tx(t).hex() for t in txs] == golden["transactions"]
     assert encode_batch_v3(txs, 3) == data
-    # the frame: version 3, k = 3, C = 8 chunks (deposit+2 orders | order | mark | cancel |
-    # operator | operator | withdraw | transfer), eight uint32 ends, the last = the length
-    assert data[:3] == bytes((3, 3, 8))
-    assert [c["count"] for c in golden["chunks"]] == [3, 1, 1, 1, 1, 1, 1, 1]
-    assert [c["first_tx"] for c in golden["chunks"]] == [0, 3, 4, 5, 6, 7, 8, 9]
-    assert int.from_bytes(data[3 + 4 * 7:3 + 4 * 8], "big") == len(data) == golden["chunks"][-1]["end"]
-    assert golden["chunks"][0]["start"] == 3 + 4 * 8
+    # the frame: version 3, k = 3, C = 10 chunks (deposit+2 orders | order | mark | cancel |
+    # margin mode | flags | operator | operator | withdraw | transfer), ten uint32 ends, the last =
+    # the length
+    assert data[:3] == bytes((3, 3, 10))
+    assert [c["count"] for c in golden["chunks"]] == [3, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    assert [c["first_tx"] for c in golden["chunks"]] == [0, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert int.from_bytes(data[3 + 4 * 9:3 + 4 * 10], "big") == len(data) == golden["chunks"][-1]["end"]
+    assert golden["chunks"][0]["start"] == 3 + 4 * 10
     assert bytes.fromhex(golden["empty_batch"][2:]) == bytes((3, 16, 0))

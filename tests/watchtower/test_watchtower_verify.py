@@ -172,11 +172,11 @@ def test_a_v3_chunk_that_does_not_decode_is_reported_at_its_transaction(rollup, 
     from clearline.l1.batch_v3 import chunk_bounds_v3
 
     _, bounds = chunk_bounds_v3(bytes(data))
-    data[bounds[1][0]] = 0x0B  # kind 11: no such packed kind
+    data[bounds[1][0]] = 0x0C  # kind 12: no such packed kind
     r.client.append_batch(bytes(data), plan.state_roots, **plan.append_args())
     m = verify(r.chain, r.deployment.rollup, progress=None, mode=mode).mismatch
     assert (m.kind, m.batch, m.tx_index) == ("undecodable", plan.number, bounds[1][3])
-    assert "unknown head 0x0b" in m.detail
+    assert "unknown head 0x0c" in m.detail
 
 
 def test_v1_batches_still_verify(rollup):

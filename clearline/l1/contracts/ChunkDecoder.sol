@@ -61,8 +61,8 @@ contract ChunkDecoder {
     ///         batch_v2's strict rules, clearline/l1/batch_v2.py and batch_v3.py); reverts
     ///         ChunkMalformed(reason) at the first rule broken (REASON_CHUNK_*), so it reverts
     ///         exactly when `batch_v3.decode_chunk_v3` raises: a transaction breaks a rule, more
-    ///         than `k` of them, none, or one of ALONE_KINDS (MarkUpdate, OperatorAction, Withdraw,
-    ///         Transfer, ForcedWithdrawal) not alone. Returns `count` and `l1Total` the Deposits and ForcedWithdrawals (and
+    ///         than `k` of them, none, or one of ALONE_KINDS (Withdraw, Transfer, MarkUpdate,
+    ///         OperatorAction, SetMarginMode, ForcedWithdrawal, SetAccountFlags) not alone. Returns `count` and `l1Total` the Deposits and ForcedWithdrawals (and
     ///         `l1Before` = `l1Total`); a `target` below the count stops the walk at transaction
     ///         `target` (the ones before it checked) with `at` the position of its head,
     ///         `l1Before` the L1 transactions before it, `count` = `target` and the time
@@ -92,8 +92,9 @@ contract ChunkDecoder {
     }
 
     /// @dev Whether the transaction at p must be alone in its chunk: head kind 5 (Withdraw), 6
-    ///      (Transfer), 7 (MarkUpdate), 8 (OperatorAction) or 10 (ForcedWithdrawal), or a
-    ///      fallback whose ABI kind (its first word) is one of them.
+    ///      (Transfer), 7 (MarkUpdate), 8 (OperatorAction), 9 (SetMarginMode), 10
+    ///      (ForcedWithdrawal) or 11 (SetAccountFlags), or a fallback whose ABI kind (its first
+    ///      word) is one of them.
     function _alone(bytes calldata chunk, uint256 p) private pure returns (bool) {
         uint256 head = uint8(chunk[p]);
         uint256 kind = head & 0x0F;
@@ -101,7 +102,7 @@ contract ChunkDecoder {
             (uint256 n, uint256 a, bool ok) = _u(chunk, p + 1);
             kind = ok && n >= 32 && a + 32 <= chunk.length ? uint8(chunk[a + 31]) : 0;
         }
-        return kind == 5 || kind == 6 || kind == 7 || kind == 8 || kind == 10;
+        return kind >= 5 && kind <= 11;
     }
 
     function _bad(uint256 reason) private pure {
@@ -148,7 +149,7 @@ contract ChunkDecoder {
         ++p;
         if (head == FALLBACK) return _fallback(d, p);
         uint256 kind = head & 0x0F;
-        if (kind == 0 || kind > 10) _bad(REASON_CHUNK_UNDECODABLE);
+        if (kind == 0 || kind > 11) _bad(REASON_CHUNK_UNDECODABLE);
         t = prev;
         if (head & 0x80 != 0) {
             uint256 z;
@@ -179,7 +180,7 @@ contract ChunkDecoder {
         else if (kind == 4) p = _rb(d, _rb(d, _rb(d, p, U64), U64), U64); // orderId, price, size
         else if (kind == 5) p = _rb(d, p, U64); // amount
         else if (kind == 6) p = _rb(d, _rb(d, p, U32), U64); // toSubaccount, amount
-        else ++p; // 9: mode
+        else ++p; // 9: mode, 11: flags
         return (_nonce(d, p, f, t) + 64, t, false);
     }
 
@@ -433,7 +434,6 @@ contract ChunkDecoder {
                 if (width < 32 && _word(a, i) >> (8 * width) != 0) _bad(REASON_CHUNK_BAD_FALLBACK);
             }
             if (kind == 1 || kind == 10) packable = true; // always: every field fits
-            else if (kind == 11) packable = false; // SetAccountFlags: no packed form
             else packable = _sigPackable(a, words - 3);
             if (kind == 2) {
                 // side, orderType <= 1; tif, flags, stp <= 3 (the shape byte)

@@ -106,29 +106,35 @@ interface IVaultQueue {
 ///                   23.) The pre-state is the last chunk's, known to a watchtower whenever the
 ///                   roots before it are right (otherwise it proves an earlier chunk).
 ///
-///   5 COLLATERAL_ROOT  (EscapeState pre, EscapeAccount[] accounts)  The chunk holds only
-///                   packed Deposits, ForcedWithdrawals, Withdraws and Transfers; re-executing
+///   5 COLLATERAL_ROOT  (EscapeState pre, EscapeAccount[] accounts, MarginWitness[] margins,
+///                   IndexWitness[] ix)  The chunk holds only packed Deposits, ForcedWithdrawals,
+///                   Withdraws, Transfers, SetMarginModes, SetAccountFlags and LIQUIDATEs; re-executing
 ///                   them as clearline.core.apply
 ///                   does from `pre` gives another post-root than the committed one (reason
 ///                   30), or the core rejects one of them (reason 31: time going backwards; a
 ///                   deposit out of queue order or out of range; a withdrawal from an unknown
 ///                   account, not signed by its owner (EIP-712 under the domain {clearline, 1,
 ///                   chainid, this Rollup}, low-s), with a used nonce, a zero or out-of-range
-///                   amount, or more than the collateral; a transfer likewise, or to its own
-///                   subaccount; a forced withdrawal out of queue order or range). A forced
+///                   amount, or more than the free collateral; a transfer likewise, or to its own
+///                   subaccount; a forced withdrawal out of queue order or range; a margin-mode
+///                   or flags change from an unknown account, not the owner's, with a used
+///                   nonce, an unknown mode or flag, or a mode under which the account is below
+///                   its initial requirement; a LIQUIDATE of an account at or above its
+///                   maintenance requirement). A forced
 ///                   withdrawal consumes its queue item and is served (debit) unless denied
 ///                   (unknown account, not the owner, zero, more than the collateral). A Deposit
 ///                   credits the account's collateral (the insurance
 ///                   fund for the zero owner), a Withdraw debits it and sets the nonce, a
 ///                   Transfer debits the source (nonce) and credits the owner's `toSubaccount`;
-///                   all move timeMs and their totals. `accounts` lists the account leaves in
-///                   access order (one per Deposit, ForcedWithdrawal and Withdraw, two per Transfer: source,
-///                   then destination), each with its compressed proof against the accounts
-///                   root *after* the accesses before it (a placeholder for the zero owner and
-///                   for an unknown account). Limits: a deposit or transfer that creates an
-///                   account (its absence cannot be shown without an index by owner) and a
-///                   withdrawal or transfer from an account with positions (its margin is not
-///                   re-computed here) make the call revert.
+///                   a SetMarginMode or SetAccountFlags sets its field and the nonce; all move
+///                   timeMs and their totals. `accounts` lists the account leaves in access
+///                   order (one per transaction, two per Transfer: source, then destination),
+///                   each with its compressed proof against the accounts root *after* the
+///                   accesses before it (a placeholder for the zero owner and for an unknown
+///                   account); `margins` one MarginVerifier witness per margin check (an
+///                   account with positions); `ix` the account index's entries for each account
+///                   created (proven absent, then inserted). A due LIQUIDATE is not re-executed
+///                   (the call reverts).
 ///
 ///   6 MARK_UPDATE   (MarkWitness, MarkVerifier.sol)  The chunk is one MarkUpdate: the
 ///                   MarkVerifier re-executes it from the markets leaves it touches (one
@@ -172,7 +178,8 @@ interface IVaultQueue {
 ///                   must decode.
 ///
 ///   9 NONCES        (NonceWitness, MarkVerifier.sol)  Two packed user-signed transactions of
-///                   the batch (Order, Cancel, Replace, Withdraw, Transfer, SetMarginMode), the
+///                   the batch (Order, Cancel, Replace, Withdraw, Transfer, SetMarginMode,
+///                   SetAccountFlags), the
 ///                   second in this chunk, the first before it (this chunk or an earlier one,
 ///                   opened with the chunk hashes against txsHash), name the same account and
 ///                   the second's nonce is not above the first's: one of them was rejected
@@ -219,6 +226,9 @@ contract FraudVerifier {
     bytes32 internal constant WITHDRAW_TYPEHASH = keccak256("Withdraw(uint32 account,uint64 amount,uint64 nonce)");
     bytes32 internal constant TRANSFER_TYPEHASH =
         keccak256("Transfer(uint32 account,uint32 toSubaccount,uint64 amount,uint64 nonce)");
+    bytes32 internal constant MARGIN_MODE_TYPEHASH = keccak256("SetMarginMode(uint32 account,uint8 mode,uint64 nonce)");
+    bytes32 internal constant FLAGS_TYPEHASH = keccak256("SetAccountFlags(uint32 account,uint8 flags,uint64 nonce)");
+    uint256 internal constant ALL_ACCOUNT_FLAGS = 1; // clearline.core.txs.ALL_ACCOUNT_FLAGS (bit 0: the operator may cancel)
     uint256 internal constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     uint256 internal constant ACCOUNTS_DEPTH = 32;
     bytes32 internal constant ACCOUNT_INDEX_TAG = keccak256("clearline.account_index.v1");
@@ -444,7 +454,7 @@ contract FraudVerifier {
     }
 
     /// @dev One decoded Deposit (kind 1), Withdraw (5), Transfer (6), LIQUIDATE operator action
-    ///      (8) or ForcedWithdrawal (10).
+    ///      (8), SetMarginMode (9), ForcedWithdrawal (10) or SetAccountFlags (11).
     struct Op {
         uint256 kind;
         uint256 time;
@@ -452,8 +462,8 @@ contract FraudVerifier {
         address owner; //       deposit
         uint256 target; //      deposit: subaccount; withdraw, transfer: account
         uint256 toSubaccount; // transfer
-        uint256 amount;
-        uint256 nonce; //       withdraw, transfer
+        uint256 amount; //      SetMarginMode: the mode; SetAccountFlags: the flags
+        uint256 nonce; //       signed kinds
         bytes32 r;
         bytes32 vs;
     }
@@ -480,6 +490,7 @@ contract FraudVerifier {
             if (op.kind == 1) r = _applyDeposit(c, s, _next(c, accounts), op, i);
             else if (op.kind == 10) r = _applyForced(c, s, _next(c, accounts), margins, op, i);
             else if (op.kind == 8) r = _liquidationRefused(c, s, _next(c, accounts), margins, op, i);
+            else if (op.kind == 9 || op.kind == 11) r = _applySetting(c, s, _next(c, accounts), margins, op, i);
             else r = _applySigned(c, s, accounts, margins, op, i);
             if (r != 0) return r;
             s.timeMs = uint64(op.time);
@@ -586,6 +597,41 @@ contract FraudVerifier {
         return 0;
     }
 
+    /// @dev A SetMarginMode (kind 9) or SetAccountFlags (11), its byte in `w.amount`
+    ///      (clearline.core.apply._set_margin_mode / _set_account_flags): rejected for an unknown
+    ///      account, a signer other than the owner, a used nonce, a mode not 0 or 1 or flags
+    ///      beyond ALL_ACCOUNT_FLAGS, and a new mode under which equity is below the initial
+    ///      requirement (health in that mode; without positions: negative collateral).
+    function _applySetting(
+        Ctx memory c,
+        EscapeState memory s,
+        EscapeAccount memory a,
+        MarginWitness[] memory margins,
+        Op memory w,
+        uint256 i
+    ) private view returns (uint256) {
+        if (w.target >= s.nextAccountId) return REASON_REJECTED; // unknown account
+        if (a.id != w.target) revert AccountMismatch(i);
+        _openAccount(c, s, a, i);
+        if (_signer(c, w) != a.owner || w.nonce <= a.nonce) return REASON_REJECTED;
+        if (w.kind == 11) {
+            if (w.amount & ~ALL_ACCOUNT_FLAGS != 0) return REASON_REJECTED;
+            a.flags = uint8(w.amount);
+        } else {
+            if (w.amount > 1) return REASON_REJECTED;
+            a.marginMode = uint8(w.amount);
+            if (a.positions.length == 0) {
+                if (a.collateral < 0) return REASON_REJECTED;
+            } else {
+                (int256 eq, int256 im,,) = _health(c, s, a, margins);
+                if (eq < im) return REASON_REJECTED;
+            }
+        }
+        a.nonce = uint64(w.nonce);
+        s.accountsRoot = _rootMem(c.zs, ACCOUNTS_DEPTH, a.id, _accountLeaf(a), a.present, a.siblings);
+        return 0;
+    }
+
     /// @dev An operator LIQUIDATE (clearline.core.liquidation.liquidate): the core refuses it for
     ///      an unknown account, an account at or above its maintenance requirement, or one holding
     ///      an underlying whose index jump is unconfirmed, whoever signed it. A liquidation that is
@@ -617,9 +663,12 @@ contract FraudVerifier {
 
     /// @dev The EIP-712 signer under the Rollup's domain; 0 unless canonical (low s, r, s > 0).
     function _signer(Ctx memory c, Op memory w) private pure returns (address) {
-        bytes32 structHash = w.kind == 6
+        uint256 kind = w.kind;
+        bytes32 structHash = kind == 6
             ? keccak256(abi.encode(TRANSFER_TYPEHASH, w.target, w.toSubaccount, w.amount, w.nonce))
-            : keccak256(abi.encode(WITHDRAW_TYPEHASH, w.target, w.amount, w.nonce));
+            : kind == 5
+                ? keccak256(abi.encode(WITHDRAW_TYPEHASH, w.target, w.amount, w.nonce))
+                : keccak256(abi.encode(kind == 9 ? MARGIN_MODE_TYPEHASH : FLAGS_TYPEHASH, w.target, w.amount, w.nonce));
         bytes32 digest = keccak256(abi.encodePacked(bytes2(0x1901), c.domain, structHash));
         uint256 sv = uint256(w.vs);
         bytes32 sigS = bytes32(sv & ((1 << 255) - 1));
@@ -677,8 +726,8 @@ contract FraudVerifier {
     }
 
     /// @dev Transaction i of a chunk at p (head byte included). `valid` false when its time
-    ///      or nonce leaves uint64 (batch_v2 rejects those). Reverts unless a packed Deposit
-    ///      or Withdraw.
+    ///      or nonce leaves uint64 (batch_v2 rejects those). Reverts unless a packed kind that
+    ///      KIND_COLLATERAL_ROOT re-executes (1, 5, 6, 8, 9, 10, 11).
     function _readOp(bytes calldata c, uint256 p, uint256 prev, uint256 i)
         private
         pure
@@ -686,9 +735,7 @@ contract FraudVerifier {
     {
         uint256 head = uint8(c[p]);
         op.kind = head & 0x0F;
-        if (head == FALLBACK || (op.kind != 1 && op.kind != 5 && op.kind != 6 && op.kind != 8 && op.kind != 10)) {
-            revert NotACollateralChunk(i);
-        }
+        if (head == FALLBACK || op.kind < 5 && op.kind != 1 || op.kind == 7) revert NotACollateralChunk(i);
         ++p;
         op.time = prev;
         if (head & 0x80 != 0) {
@@ -714,7 +761,8 @@ contract FraudVerifier {
         }
         (op.target, p,) = _u(c, p);
         if (op.kind == 6) (op.toSubaccount, p,) = _u(c, p);
-        (op.amount, p,) = _u(c, p);
+        if (op.kind == 9 || op.kind == 11) op.amount = uint8(c[p++]); // mode, flags
+        else (op.amount, p,) = _u(c, p);
         uint256 n;
         (n, p,) = _u(c, p);
         if (head & 0x40 != 0) {

@@ -120,9 +120,9 @@ library MarkDecoder {
     }
 
     /// @notice The account and nonce of the packed user-signed transaction whose head is at `p`
-    ///         (Order, Cancel, Replace, Withdraw, Transfer, SetMarginMode; batch_v2's layouts),
-    ///         `prevTime` the time before it in its chunk; `signed` false for any other head
-    ///         (a fallback included). Lenient: for a chunk the strict decoder accepted.
+    ///         (Order, Cancel, Replace, Withdraw, Transfer, SetMarginMode, SetAccountFlags;
+    ///         batch_v2's layouts), `prevTime` the time before it in its chunk; `signed` false
+    ///         for any other head (a fallback included). Lenient: for a chunk the strict decoder accepted.
     function accountNonce(bytes calldata d, uint256 p, uint256 prevTime)
         internal
         pure
@@ -130,7 +130,7 @@ library MarkDecoder {
     {
         uint256 head = uint8(d[p]);
         uint256 kind = head & 0x0F;
-        if (head == 0xFF || kind < 2 || kind == 7 || kind == 8 || kind > 9) return (false, 0, 0);
+        if (head == 0xFF || kind < 2 || kind == 7 || kind == 8 || kind == 10 || kind > 11) return (false, 0, 0);
         uint256 t = prevTime;
         uint256 v;
         ++p;
@@ -156,8 +156,8 @@ library MarkDecoder {
         } else if (kind == 6) {
             (, p) = _u(d, p); //            toSubaccount
             (, p) = _u(d, p); //            amount
-        } else if (kind == 9) {
-            ++p; //                         mode
+        } else if (kind == 9 || kind == 11) {
+            ++p; //                         mode, flags
         } else {
             (, p) = _u(d, p); //            Withdraw: amount
         }
