@@ -57,7 +57,8 @@ time_ms)`` if F3 = 1, whichever is shorter, plain on a tie)::
                         D = R - ref(mode), P the predictor below
     8 OperatorAction    action (1 byte), u target, u arg, z (timestamp - time_ms), sig
     9 SetMarginMode     u account, mode (1 byte), nonce, sig
-    11 SetAccountFlags  u account, flags (1 byte), nonce, sig
+    11 SetAccountFlags  u account, flags (1 byte), nonce, sig (format v3 only: in v2 it
+                        has no packed form and always takes the fallback)
 
 A MarkUpdate's prices must be one per instrument to be packed (else fallback). Risk arrays
 (usd6 per lot, the bulk of a MarkUpdate) are written as residuals: ``ref`` is zeros (mode
@@ -80,8 +81,10 @@ and ``encode_batch_v2`` of it gives the same bytes except possibly for a risk ar
 in a longer mode than the encoder's choice (accepted: checking the choice would cost the
 watchtower more than the bytes it saves).
 
-The set of packed kinds and their layouts are version 2 (and 3, which only changes the
-chunking): packing another kind is a new version.
+The set of packed kinds and their layouts are version 2's, and version 3's (which changes the
+chunking) plus SetAccountFlags (kind 11): packing another kind is a new version. The codec is
+shared; ``v2=True`` (``encode_batch_v2``, a v2 batch's ``decode_chunk`` with a ``count``)
+keeps v2 exactly as it was.
 Pure and deterministic (no I/O, clock or randomness).
 """
 
@@ -492,10 +495,14 @@ _PACKERS = {
 }
 
 
-def packed_kind(tx) -> int | None:
-    """The v2 head kind of ``tx`` if it has a packed form, else None (fallback)."""
+_V3_ONLY = (SetAccountFlags,)  # packed from format v3 on
+
+
+def packed_kind(tx, *, v2: bool = False) -> int | None:
+    """The head kind of ``tx`` if it has a packed form (in format v2 with ``v2``), else None
+    (fallback)."""
     entry = _PACKERS.get(type(tx))
-    if entry is None:
+    if entry is None or (v2 and type(tx) in _V3_ONLY):
         return None
     try:
         entry[1](bytearray(), tx)
@@ -504,10 +511,10 @@ def packed_kind(tx) -> int | None:
     return entry[0]
 
 
-def _pack(tx, prev_time: int) -> bytes | None:
+def _pack(tx, prev_time: int, v2: bool = False) -> bytes | None:
     """Packed bytes of ``tx`` after a transaction at ``prev_time`` (None: no packed form)."""
     entry = _PACKERS.get(type(tx))
-    if entry is None:
+    if entry is None or (v2 and type(tx) in _V3_ONLY):
         return None
     kind, packer = entry
     t = tx.time_ms
@@ -542,18 +549,19 @@ def tx_size_bound(tx) -> int:
     return len(b) if b is not None else len(_fallback(tx))
 
 
-def _chunk_parts(txs: Sequence) -> list[bytes]:
+def _chunk_parts(txs: Sequence, v2: bool = False) -> list[bytes]:
     out, prev = [], 0
     for tx in txs:
-        b = _pack(tx, prev)
+        b = _pack(tx, prev, v2)
         out.append(b if b is not None else _fallback(tx))
         prev = tx.time_ms
     return out
 
 
-def encode_chunk(txs: Sequence) -> bytes:
-    """One chunk: the transactions back to back, times relative to the chunk's start."""
-    return b"".join(_chunk_parts(txs))
+def encode_chunk(txs: Sequence, *, v2: bool = False) -> bytes:
+    """One chunk: the transactions back to back, times relative to the chunk's start (format
+    v3's packed kinds; v2's with ``v2``)."""
+    return b"".join(_chunk_parts(txs, v2))
 
 
 def tx_sizes(txs: Sequence, txs_per_chunk: int) -> list[tuple[int, int]]:
@@ -563,7 +571,7 @@ def tx_sizes(txs: Sequence, txs_per_chunk: int) -> list[tuple[int, int]]:
     out = []
     k = txs_per_chunk
     for i in range(0, len(txs), k):
-        for tx, b in zip(txs[i:i + k], _chunk_parts(txs[i:i + k])):
+        for tx, b in zip(txs[i:i + k], _chunk_parts(txs[i:i + k], True)):
             n_sigs = (1 if isinstance(getattr(tx, "signature", None), (bytes, bytearray)) and tx.signature else 0) \
                 + sum(1 for r in getattr(tx, "reports", ()) or () if getattr(r, "signature", b""))
             out.append((len(b), n_sigs * (96 if b[0] == FALLBACK else 64)))
@@ -577,7 +585,7 @@ def encode_batch_v2(txs: Sequence, txs_per_chunk: int) -> bytes:
     if type(k) is not int or not 0 < k <= _U32:
         raise BatchFormatError("txs_per_chunk must be a positive uint32")
     n = len(txs)
-    return frame_chunks(BATCH_FORMAT_V2, k, n, [encode_chunk(txs[i:i + k]) for i in range(0, n, k)])
+    return frame_chunks(BATCH_FORMAT_V2, k, n, [encode_chunk(txs[i:i + k], v2=True) for i in range(0, n, k)])
 
 
 def frame_chunks(version: int, k: int, x: int, chunks: list[bytes]) -> bytes:
@@ -764,9 +772,10 @@ _DECODERS = {1: _dec_l1, 2: _dec_order, 3: _dec_cancel, 4: _dec_replace, 5: _dec
 
 def decode_chunk(data: bytes, start: int, end: int, count: int | None, first_index: int = 0, *,
                  max_count: int | None = None) -> list:
-    """Exactly ``count`` transactions from ``data[start:end]`` (one chunk); ``first_index``
-    numbers them in errors. ``count`` None (format v3): every transaction up to ``end``, at
-    most ``max_count`` of them. Raises ``BatchFormatError``."""
+    """Exactly ``count`` transactions from ``data[start:end]`` (one chunk of format v2);
+    ``first_index`` numbers them in errors. ``count`` None (format v3): every transaction up
+    to ``end``, at most ``max_count`` of them. Raises ``BatchFormatError``."""
+    v2 = count is not None
     out: list = []
     pos, prev = start, 0
     index = first_index
@@ -795,11 +804,11 @@ def decode_chunk(data: bytes, start: int, end: int, count: int | None, first_ind
                 except Rejected as exc:
                     raise _Bad(f"fallback does not decode: {exc}") from None
                 pos += n
-                if packed_kind(tx) is not None:
+                if packed_kind(tx, v2=v2) is not None:
                     raise _Bad("fallback for a transaction that has a packed form")
             else:
                 decoder = _DECODERS.get(head & 0x0F)
-                if decoder is None:
+                if decoder is None or (v2 and head & 0x0F == 11):
                     raise _Bad(f"unknown head 0x{head:02x}")
                 t = prev
                 if head & _T:
