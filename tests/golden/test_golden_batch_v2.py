@@ -75,7 +75,7 @@ def golden_txs() -> list[tuple[str, object]]:
         ("fallback_order_side_7", Order(T0, 1, 1, 7, 0, 0, 0, 0, 650_000, 10, 0, 0, 1)),
         ("fallback_unsigned_withdraw", Withdraw(T0, 1, 5, 1)),
         ("fallback_mark_prices_not_one_per_instrument", MarkUpdate(T0, T0, [0, 1], [1_000_000])),
-        ("set_account_flags", SetAccountFlags(T0, 1, 1, 8)),  # packed (kind 11) since batch data v3's account kinds
+        ("fallback_set_account_flags", SetAccountFlags(T0, 1, 1, 8)),  # no packed form in v2 (v3 packs it: kind 11)
     ]
 
 
@@ -91,7 +91,7 @@ def build_vectors() -> dict:
         tx = _signed(name, tx)
         txs.append(tx)
         entries.append({"name": name, "type": type(tx).__name__, "abi": "0x" + encode_tx(tx).hex(),
-                        "chunk": "0x" + encode_chunk([tx]).hex()})
+                        "chunk": "0x" + encode_chunk([tx], v2=True).hex()})
     batch = [txs[3], txs[4], txs[7], txs[13], txs[0], txs[18], txs[19]]  # shared times, a fallback
     return {
         "private_key": "0x" + PRIVATE_KEY.hex(),

@@ -257,3 +257,24 @@ def test_formats_reads_every_version_and_writes_v3():
         decode_batch(encode_batch_txs([b"abc"]))
     assert exc.value.tx_index == 0
     assert len(v2) * 5 < len(v1)
+
+
+def test_set_account_flags_packs_in_v3_only():
+    """Format v2 is frozen: a signed SetAccountFlags takes the fallback there (and a packed kind
+    11 is an unknown head); v3 packs it (kind 11, SetMarginMode's layout) and refuses the
+    fallback of a signed one, as for every packable kind."""
+    from clearline.core.txs import SetAccountFlags
+    from clearline.l1.batch_v2 import frame_chunks
+    from clearline.l1.batch_v3 import decode_batch_v3
+
+    tx = SetAccountFlags(T0, 7, 1, 9, bytes(range(1, 65)) + b"\x1b")
+    assert packed_kind(tx) == 11 and packed_kind(tx, v2=True) is None
+    fallback, packed = encode_chunk([tx], v2=True), encode_chunk([tx])
+    assert fallback[0] == 0xFF and packed[0] == 0x80 | 11 and len(packed) == 74 < len(fallback) - 180
+    assert decode_batch_v2(encode_batch_v2([tx], 1))[1] == [tx]
+    assert encode_batch_v2([tx], 1) == frame_chunks(BATCH_FORMAT_V2, 1, 1, [fallback])
+    assert decode_batch_v3(frame_chunks(BATCH_FORMAT_V3, 1, 1, [packed]))[1] == [tx]
+    with pytest.raises(BatchFormatError, match="unknown head 0x8b"):
+        decode_batch_v2(frame_chunks(BATCH_FORMAT_V2, 1, 1, [packed]))
+    with pytest.raises(BatchFormatError, match="fallback for a transaction that has a packed form"):
+        decode_batch_v3(frame_chunks(BATCH_FORMAT_V3, 1, 1, [fallback]))
