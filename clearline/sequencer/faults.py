@@ -65,6 +65,11 @@ carries it, once; ``injected`` then describes it. Kinds:
   fund as in the honest settlement). Where the recorded rate is 0 (doubling would change
   nothing) the second settlement is at 1 ppm instead, so the index moves by 1 ppm worth.
 
+- ``forged_order``: the batch's first Order whose one-lot-larger copy the cheating state
+  accepts is posted one lot larger with its signature kept (so the signature no longer
+  recovers to its account's owner), and the cheating state applies it as the owner's; carried
+  by ``order_fault_rollup`` (batch 3 trades), proven by KIND_SIGNATURE wherever it sits.
+
 - ``over_fill``: at the batch's first Order or Replace that fills a resting order completely
   (its first such fill), the cheating state trades one lot more between that maker's account
   and the taker's at that fill's price, as if the maker order had been a lot bigger: both
@@ -117,7 +122,7 @@ from clearline.l1.batch_v3 import chunk_sizes, chunk_table_v3
 from clearline.l1.formats import WithdrawalRecord, encode_batch, withdrawals_tree
 
 __all__ = ["FaultKind", "FaultyBatcher", "FaultyRollup", "MINTED_EXTRA", "STOLEN_AMOUNT", "OPERATOR_FAULTS", "ORDER_FAULTS",
-           "PROVABLE_FAULTS", "ROLLUP_FAULTS", "WRONG_ROOT", "fault_scenario", "faulty_rollup",
+           "ORDER_SCENARIO_FAULTS", "PROVABLE_FAULTS", "ROLLUP_FAULTS", "WRONG_ROOT", "fault_scenario", "faulty_rollup",
            "operator_fault_rollup", "order_fault_rollup"]
 
 MINTED_EXTRA = 1_000_000 * 10**6  # usd6 a minted deposit adds
@@ -147,18 +152,21 @@ class FaultKind(str, Enum):
     OVER_FILL = "over_fill"
     PRICE_OUTSIDE_LIMIT = "price_outside_limit"
     UNDER_MARGINED_FILL = "under_margined_fill"
+    FORGED_ORDER = "forged_order"
 
 
 # the faults in an operator transaction's outcome (``operator_fault_rollup`` carries them)
 OPERATOR_FAULTS = (FaultKind.WRONG_MEDIAN, FaultKind.WRONG_EXPIRY_PRICE, FaultKind.WRONG_FUNDING)
 # the faults in an order's outcome (``order_fault_rollup`` carries them)
 ORDER_FAULTS = (FaultKind.OVER_FILL, FaultKind.PRICE_OUTSIDE_LIMIT, FaultKind.UNDER_MARGINED_FILL)
+# the faults ``order_fault_rollup`` carries: those, and a forged signature on an order
+ORDER_SCENARIO_FAULTS = (*ORDER_FAULTS, FaultKind.FORGED_ORDER)
 # the faults ``faulty_rollup``'s batch 3 carries (all the others)
-ROLLUP_FAULTS = tuple(k for k in FaultKind if k not in OPERATOR_FAULTS and k not in ORDER_FAULTS)
+ROLLUP_FAULTS = tuple(k for k in FaultKind if k not in OPERATOR_FAULTS and k not in ORDER_SCENARIO_FAULTS)
 # the faults an implemented L1 proof kind proves (wrong_expiry_price, wrong_funding and the
-# order faults are injected and found by the watchtower, not proven on L1 yet: no proof kind
-# re-executes orders; docs/fraud-proofs.md)
-PROVABLE_FAULTS = (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN)
+# order-outcome faults are injected and found by the watchtower, not proven on L1 yet: no proof
+# kind re-executes orders; docs/fraud-proofs.md)
+PROVABLE_FAULTS = (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN, FaultKind.FORGED_ORDER)
 
 
 _L1 = (Deposit, ForcedWithdrawal)
@@ -233,6 +241,8 @@ class FaultyBatcher(Batcher):
             self.injected = {"fault": f.value, "batch": plan.number, "tx_index": j, "account": txs[j].account,
                              "amount": txs[j].amount}
             return replace(plan, withdrawals=records, withdrawals_root=withdrawals_tree(records).root())
+        if f is FaultKind.FORGED_ORDER:
+            return self._forged_order(plan, pre, txs)
         if f in (FaultKind.UNRECORDED_FORCED_WITHDRAWAL, FaultKind.RECORDED_DENIED_WITHDRAWAL):
             return self._forced_withdrawal_record(plan, txs)
         if f is FaultKind.WRONG_ROOT:
@@ -306,6 +316,21 @@ class FaultyBatcher(Batcher):
         self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j, "account": victim.id,
                          "to": "0x" + thief.hex(), "amount": STOLEN_AMOUNT}
         return replace(plan, withdrawals=records, withdrawals_root=withdrawals_tree(records).root())
+
+    def _forged_order(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
+        """The first Order (of the first eight) whose copy one lot larger, signature kept, the
+        cheating state accepts along with the rest of the batch."""
+        for j in [i for i, tx in enumerate(txs) if type(tx) is Order][:8]:
+            forged = replace(txs[j], size=txs[j].size + 1)
+            forged.signer = txs[j].signer  # the cheating sequencer "accepts" it as the owner's
+            try:
+                out = self._replan(plan, pre, txs[:j] + [forged] + txs[j + 1:])
+            except _DoctoredRejected:
+                continue
+            self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j,
+                             "account": forged.account, "size": forged.size}
+            return out
+        return None
 
     def _forced_withdrawal_record(self, plan: BatchPlan, txs: list) -> BatchPlan | None:
         """The first served ForcedWithdrawal's record dropped, or a record added for the first
@@ -976,7 +1001,7 @@ def order_fault_rollup(chain, fault: FaultKind | str | None, *, challenge_period
                        forced_deadline: int = 1_000) -> FaultyRollup:
     """The simulated market on ``chain`` (``make_sim_rollup``: a maker, a taker, a leveraged
     trader and the option traders) for the order faults (``over_fill``,
-    ``price_outside_limit``, ``under_margined_fill``), plus a thin-collateral trader (the
+    ``price_outside_limit``, ``under_margined_fill``, ``forged_order``), plus a thin-collateral trader (the
     chain account after the traders', ``THIN_DEPOSIT`` into subaccount 0): batch 1 (the first
     deposits) posted and finalized; batch 2 eight ticks of trading; batch 3 -- carrying
     ``fault`` (honest if None) -- five ticks of trading (the last one requotes the
@@ -992,8 +1017,8 @@ def order_fault_rollup(chain, fault: FaultKind | str | None, *, challenge_period
     from clearline.core.matching import CloseReason
     from clearline.core.txs import OrderType, TimeInForce
 
-    if fault is not None and FaultKind(fault) not in ORDER_FAULTS:
-        raise ValueError(f"order_fault_rollup carries {[f.value for f in ORDER_FAULTS]}, not {fault}")
+    if fault is not None and FaultKind(fault) not in ORDER_SCENARIO_FAULTS:
+        raise ValueError(f"order_fault_rollup carries {[f.value for f in ORDER_SCENARIO_FAULTS]}, not {fault}")
     r = make_sim_rollup(chain, makers=1, takers=1, leveraged=1, challenge_period=challenge_period,
                         forced_deadline=forced_deadline, max_delay_ms=10**9)
     thin_key = chain.accounts[len(r.sim.traders) + 1]
@@ -1054,6 +1079,6 @@ def fault_scenario(chain, fault: FaultKind | str, *, challenge_period: int = 100
     fault, else ``faulty_rollup`` (with ``kw``): either way batch 3 carries ``fault``."""
     if FaultKind(fault) in OPERATOR_FAULTS:
         return operator_fault_rollup(chain, fault, challenge_period=challenge_period, forced_deadline=forced_deadline)
-    if FaultKind(fault) in ORDER_FAULTS:
+    if FaultKind(fault) in ORDER_SCENARIO_FAULTS:
         return order_fault_rollup(chain, fault, challenge_period=challenge_period, forced_deadline=forced_deadline)
     return faulty_rollup(chain, fault, challenge_period=challenge_period, forced_deadline=forced_deadline, **kw)

@@ -56,8 +56,8 @@ from clearline.core.hashing import keccak
 from clearline.core.merkle import ZERO_HASHES
 from clearline.core.liquidation import check_liquidatable
 from clearline.core.state import ACCOUNT_INDEX_BASE, MAX_ACCOUNTS, Genesis, State
-from clearline.core.txs import (Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction, OperatorActionKind,
-                                SetAccountFlags, SetMarginMode, Transfer, Withdraw)
+from clearline.core.txs import (Cancel, Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction, OperatorActionKind,
+                                Order, Replace, SetAccountFlags, SetMarginMode, Transfer, Withdraw)
 from clearline.l1.batch_v2 import BatchFormatError
 from clearline.l1.batch_v3 import ALONE_KINDS, chunk_table_v3, decode_chunk_v3
 from clearline.l1.params import check_params_hash
@@ -108,8 +108,9 @@ KIND_MARK_UPDATE = 6
 KIND_OPERATOR_ACTION = 7
 KIND_WITHDRAWALS = 8
 KIND_NONCES = 9
+KIND_SIGNATURE = 10
 KIND_NAMES = {1: "framing", 2: "chunk_decode", 3: "queue_item", 4: "queue_end", 5: "collateral_root",
-              6: "mark_update", 7: "operator_action", 8: "withdrawals", 9: "nonces"}
+              6: "mark_update", 7: "operator_action", 8: "withdrawals", 9: "nonces", 10: "signature"}
 
 REASON_NAMES = {
     1: "BAD_VERSION", 2: "BAD_HEADER_VARINT", 3: "BAD_TXS_PER_ROOT", 4: "CHUNK_TABLE", 5: "ROOT_COUNT",
@@ -716,9 +717,10 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
                                queue_start=h.queue_start, queue_end=h.queue_end, withdrawals_root=h.withdrawals_root)
     if reason:
         return b.proof(0, KIND_FRAMING, b"", reason, detail="the batch data's framing is wrong")
+    decoded = None
     if chunk_index is None:
         genesis = Genesis.from_json(reader.genesis().config)
-        decoded = DecodedChunks(b.data, b.parts, k)  # decoded once for both data-only kinds
+        decoded = DecodedChunks(b.data, b.parts, k)  # decoded once for the data-only kinds and signatures
         judged = records_judgement(b.data, b.parts, k, b.records,
                                    eip712.Domain(genesis.chain_id, genesis.verifying_contract), decoded)
         if judged is not None:
@@ -772,6 +774,8 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
             proof = _operator_action_proof(reader, b, c, chunk, count, state)
         if proof is None:
             proof = _collateral_root_proof(b, c, chunk, count, state, pre)
+        if proof is None:
+            proof = _signature_proof(b, c, k, state, pre, decoded)
         if proof is not None:
             return proof
         # advance the rebuild past this chunk for the next one
@@ -964,6 +968,44 @@ def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: S
               if reason == 31 else "honest")
     return b.proof(c, KIND_COLLATERAL_ROOT, witness, reason,
                    tx_index=first + (i if reason == 31 else 0), detail=detail)
+
+
+_SIGNED = (Order, Cancel, Replace, Withdraw, Transfer, SetMarginMode, SetAccountFlags)  # ChunkDecoder.signerOf's
+
+
+def signature_fault(state: State, txs: list) -> tuple[int, int, bytes | None] | None:
+    """KIND_SIGNATURE's question for one chunk (``txs``: ``[(packed, tx)]``) at its pre-state:
+    the first packed user-signed transaction naming an account that exists in ``state`` whose
+    EIP-712 signer (None: it does not recover) is not the account's owner, as ``(index, account,
+    signer)``; None when there is none."""
+    for j, (packed, tx) in enumerate(txs):
+        if not packed or type(tx) not in _SIGNED or not 0 <= tx.account < len(state.accounts):
+            continue
+        try:
+            signer = eip712.recover_signer(state.domain, tx)
+        except Rejected:
+            signer = None
+        if signer != state.accounts[tx.account].owner:
+            return j, tx.account, signer
+    return None
+
+
+def _signature_proof(b: _Batch, c: int, k: int, state: State, pre: tuple,
+                     decoded: DecodedChunks | None) -> FraudProof | None:
+    """KIND_SIGNATURE (31) when chunk ``c`` holds a packed signed transaction not signed by its
+    account's owner (``signature_fault``), whatever else the chunk holds."""
+    txs = (decoded or DecodedChunks(b.data, b.parts, k)).txs(c)
+    found = signature_fault(state, txs or [])
+    if found is None:
+        return None
+    j, account, signer = found
+    state.root()
+    witness = abi_encode(["uint256", STATE_TYPE, ACCOUNT_TYPE], [j, pre, _account_witness(state, account)])
+    first = b.first_tx_index(c, k)
+    who = "does not recover" if signer is None else f"recovers to 0x{signer.hex()}"
+    return b.proof(c, KIND_SIGNATURE, witness, 31, tx_index=first + j,
+                   detail=f"transaction {first + j} ({type(txs[j][1]).__name__} of account {account}): its signature "
+                          f"{who}, not the account's owner 0x{state.accounts[account].owner.hex()}")
 
 
 def _operator_chunk(b: _Batch, c: int, chunk: bytes, count: int, head_kind: int, proof_kind: int, name: str):

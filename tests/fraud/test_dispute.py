@@ -208,6 +208,8 @@ FAULTS = {
     "unauthorized_cancel": ("operator_action", "REJECTED_TX"),
     # a flags change its owner never signed, alone in its chunk: re-executed, rejected
     "forged_account_flags": ("collateral_root", "REJECTED_TX"),
+    # an order one lot larger than signed, among orders (order_fault_rollup): its signer is not the owner
+    "forged_order": ("signature", "REJECTED_TX"),
     "stolen_withdrawal": ("withdrawals", "BAD_WITHDRAWAL_RECORD"),
     "omitted_withdrawal": ("withdrawals", "MISSING_WITHDRAWAL_RECORD"),
     # the records of the forced withdrawal's chunk against the state's withdrawals over it

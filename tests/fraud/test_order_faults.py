@@ -27,8 +27,8 @@ from clearline.core.matching import CloseReason  # noqa: E402
 from clearline.core.state import State  # noqa: E402
 from clearline.core.txs import Order, Replace  # noqa: E402
 from clearline.l1.batch_v3 import chunk_sizes  # noqa: E402
-from clearline.sequencer.faults import (FaultKind, OPERATOR_FAULTS, ORDER_FAULTS, PROVABLE_FAULTS,  # noqa: E402
-                                        ROLLUP_FAULTS, fault_scenario, order_fault_rollup)
+from clearline.sequencer.faults import (FaultKind, OPERATOR_FAULTS, ORDER_FAULTS, ORDER_SCENARIO_FAULTS,  # noqa: E402
+                                        PROVABLE_FAULTS, ROLLUP_FAULTS, fault_scenario, order_fault_rollup)
 from clearline.watchtower.fraud import FraudError, build_proof  # noqa: E402
 from clearline.watchtower.l1data import RollupReader  # noqa: E402
 from clearline.watchtower.verify import verify  # noqa: E402
@@ -85,8 +85,10 @@ def test_the_fault_lists():
     assert not set(ORDER_FAULTS) & set(ROLLUP_FAULTS)
     assert not set(ORDER_FAULTS) & set(PROVABLE_FAULTS)  # no proof kind re-executes orders (yet)
     assert not set(ORDER_FAULTS) & set(OPERATOR_FAULTS)
-    assert set(ROLLUP_FAULTS) | set(OPERATOR_FAULTS) | set(ORDER_FAULTS) == set(FaultKind)
-    assert PROVABLE_FAULTS == (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN)
+    # order_fault_rollup also carries a forged order, which KIND_SIGNATURE proves
+    assert ORDER_SCENARIO_FAULTS == (*ORDER_FAULTS, FaultKind.FORGED_ORDER)
+    assert set(ROLLUP_FAULTS) | set(OPERATOR_FAULTS) | set(ORDER_SCENARIO_FAULTS) == set(FaultKind)
+    assert PROVABLE_FAULTS == (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN, FaultKind.FORGED_ORDER)
 
 
 @pytest.mark.parametrize("fault", [f.value for f in ORDER_FAULTS])

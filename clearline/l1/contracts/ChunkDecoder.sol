@@ -38,7 +38,8 @@ library Leb128 {
 /// @notice batch data v3's strict chunk decoder, the FraudVerifier's (it calls `decodeChunk` and
 ///         catches ChunkMalformed; kept in its own contract for the FraudVerifier's 24 KB limit).
 ///         Stateless. See FraudVerifier's notice for the rules and tests/fraud/test_decoder.py
-///         for the differential test against clearline.l1.batch_v2 / batch_v3.
+///         for the differential test against clearline.l1.batch_v2 / batch_v3. `signerOf` reads
+///         one signed transaction of a valid chunk and recovers its signer (KIND_SIGNATURE).
 contract ChunkDecoder {
     uint256 internal constant REASON_CHUNK_UNDECODABLE = 10;
     uint256 internal constant REASON_CHUNK_FIELD_RANGE = 11;
@@ -89,6 +90,107 @@ contract ChunkDecoder {
         }
         if (count == 0 || (operator && count > 1)) _bad(REASON_CHUNK_UNDECODABLE);
         return (l1Total, 0, l1Total, count);
+    }
+
+    // ------------------------------------------------------------------- signed transactions
+    bytes32 internal constant ORDER_TYPEHASH = keccak256(
+        "Order(uint32 account,uint32 instrument,uint8 side,uint8 orderType,uint8 timeInForce,uint8 flags,uint8 stp,"
+        "uint64 price,uint64 size,uint64 expiry,uint64 clientId,uint64 nonce)"
+    );
+    bytes32 internal constant CANCEL_TYPEHASH = keccak256(
+        "Cancel(uint32 account,uint8 scope,uint32 instrument,uint64 orderId,uint64 clientId,uint64 nonce)"
+    );
+    bytes32 internal constant REPLACE_TYPEHASH =
+        keccak256("Replace(uint32 account,uint64 orderId,uint64 price,uint64 size,uint64 nonce)");
+    bytes32 internal constant WITHDRAW_TYPEHASH = keccak256("Withdraw(uint32 account,uint64 amount,uint64 nonce)");
+    bytes32 internal constant TRANSFER_TYPEHASH =
+        keccak256("Transfer(uint32 account,uint32 toSubaccount,uint64 amount,uint64 nonce)");
+    bytes32 internal constant MARGIN_MODE_TYPEHASH = keccak256("SetMarginMode(uint32 account,uint8 mode,uint64 nonce)");
+    bytes32 internal constant FLAGS_TYPEHASH = keccak256("SetAccountFlags(uint32 account,uint8 flags,uint64 nonce)");
+
+    /// @notice The account and EIP-712 signer (under `domain`) of the packed user-signed
+    ///         transaction whose head is at `p` in a chunk the strict decoder accepted (Order,
+    ///         Cancel, Replace, Withdraw, Transfer, SetMarginMode, SetAccountFlags: batch_v2's
+    ///         layouts; clearline.core.eip712's struct types), `prevTime` the time before it in
+    ///         its chunk. `signed` false for any other head (a fallback included); `signer` 0 for a
+    ///         signature the core does not recover (high s, r or s zero, no key).
+    function signerOf(bytes calldata d, uint256 p, uint256 prevTime, bytes32 domain)
+        external
+        pure
+        returns (bool signed, uint256 account, address signer)
+    {
+        uint256 head = uint8(d[p]);
+        uint256 kind = head & 0x0F;
+        if (head == FALLBACK || kind < 2 || kind == 7 || kind == 8 || kind == 10) return (false, 0, address(0));
+        uint256 t = prevTime;
+        uint256 v;
+        ++p;
+        if (head & 0x80 != 0) {
+            (v, p) = _ru(d, p);
+            t = _plusZ(t, v);
+        }
+        (account, p) = _ru(d, p);
+        uint256[11] memory w; // the struct's fields after `account`, in signing order, then the nonce last
+        uint256 n; //           how many of w are used before the nonce
+        bytes32 typeHash;
+        if (kind == 2) {
+            typeHash = ORDER_TYPEHASH;
+            (w[0], p) = _ru(d, p); // instrument
+            uint256 shape = uint8(d[p++]);
+            (w[1], w[2], w[3], w[4], w[5]) = (shape & 1, (shape >> 1) & 1, (shape >> 2) & 3, (shape >> 4) & 3, shape >> 6);
+            (w[6], p) = _ru(d, p); // price
+            (w[7], p) = _ru(d, p); // size
+            if (head & 0x10 != 0) {
+                (v, p) = _ru(d, p);
+                w[8] = _plusZ(t, v); // expiry
+            }
+            if (head & 0x20 != 0) (w[9], p) = _ru(d, p); // clientId
+            n = 10;
+        } else if (kind == 3) {
+            typeHash = CANCEL_TYPEHASH;
+            w[0] = ((head >> 4) & 1) | (((head >> 5) & 1) << 1); // scope: F1 | F2 << 1
+            (w[1], p) = _ru(d, p); // instrument
+            (w[2], p) = _ru(d, p); // orderId
+            (w[3], p) = _ru(d, p); // clientId
+            n = 4;
+        } else if (kind == 4) {
+            typeHash = REPLACE_TYPEHASH;
+            (w[0], p) = _ru(d, p); // orderId
+            (w[1], p) = _ru(d, p); // price
+            (w[2], p) = _ru(d, p); // size
+            n = 3;
+        } else if (kind == 5) {
+            typeHash = WITHDRAW_TYPEHASH;
+            (w[0], p) = _ru(d, p); // amount
+            n = 1;
+        } else if (kind == 6) {
+            typeHash = TRANSFER_TYPEHASH;
+            (w[0], p) = _ru(d, p); // toSubaccount
+            (w[1], p) = _ru(d, p); // amount
+            n = 2;
+        } else {
+            typeHash = kind == 9 ? MARGIN_MODE_TYPEHASH : FLAGS_TYPEHASH;
+            w[0] = uint8(d[p++]); // mode, flags
+            n = 1;
+        }
+        (v, p) = _ru(d, p);
+        w[n] = head & 0x40 != 0 ? _plusZ(t, v) : v; // the nonce
+        bytes32 structHash;
+        assembly ("memory-safe") {
+            let m := mload(0x40) // scratch (not allocated): typeHash, account, w[0..n]
+            mstore(m, typeHash)
+            mstore(add(m, 32), account)
+            for { let i := 0 } iszero(gt(i, n)) { i := add(i, 1) } {
+                mstore(add(m, add(64, shl(5, i))), mload(add(w, shl(5, i))))
+            }
+            structHash := keccak256(m, add(96, shl(5, n)))
+        }
+        bytes32 r = bytes32(d[p:p + 32]);
+        uint256 vs = uint256(bytes32(d[p + 32:p + 64]));
+        bytes32 sigS = bytes32(vs & ((1 << 255) - 1));
+        if (uint256(sigS) > HALF_N || r == 0 || sigS == 0) return (true, account, address(0));
+        bytes32 digest = keccak256(abi.encodePacked(bytes2(0x1901), domain, structHash));
+        return (true, account, ecrecover(digest, uint8(27 + (vs >> 255)), r, sigS));
     }
 
     /// @dev Whether the transaction at p must be alone in its chunk: head kind 5 (Withdraw), 6

@@ -185,6 +185,14 @@ interface IVaultQueue {
 ///                   the second's nonce is not above the first's: one of them was rejected
 ///                   (reason 31), since an accepted one moves the account's nonce to its own.
 ///
+///  10 SIGNATURE    (uint256 j, EscapeState pre, EscapeAccount account)  Transaction `j` of the
+///                   chunk is a packed user-signed one (Order, Cancel, Replace, Withdraw,
+///                   Transfer, SetMarginMode, SetAccountFlags) naming an account that exists at
+///                   `pre` (the chunk's pre-state; `account` its leaf, proven) and its EIP-712
+///                   signer (low s; ChunkDecoder.signerOf) is not the account's owner (reason
+///                   31: the core rejects it, whatever else the chunk holds, orders included,
+///                   since an account's owner never changes). The chunk must decode.
+///
 ///  The chunk decoder (`decodeChunk`, in the ChunkDecoder contract) reverts exactly when batch_v2's strict decoder
 ///  rejects the chunk (tests/fraud/test_decoder.py, both directions): an honest chunk is never
 ///  provably malformed and a malformed one always is. Kinds 3-5 read transactions through the
@@ -199,6 +207,7 @@ contract FraudVerifier {
     uint8 public constant KIND_OPERATOR_ACTION = 7;
     uint8 public constant KIND_WITHDRAWALS = 8;
     uint8 public constant KIND_NONCES = 9;
+    uint8 public constant KIND_SIGNATURE = 10;
 
     uint256 public constant REASON_BAD_VERSION = 1;
     uint256 public constant REASON_BAD_HEADER_VARINT = 2;
@@ -253,6 +262,7 @@ contract FraudVerifier {
     error InvalidAccountWitness(uint256 txIndex);
     error LiquidationNotReexecuted(uint256 txIndex); // a due liquidation: not re-executed on L1 yet
     error NotAWithdrawal(uint256 txIndex); //  KIND_WITHDRAWALS mode 3 names a transaction that is not a packed Withdraw
+    error NotASignedTransaction(uint256 txIndex); // KIND_SIGNATURE names one that is not packed and user-signed
     error NotAMarkUpdate(); //                KIND_MARK_UPDATE (7: OPERATOR_ACTION) on a chunk that is not one MarkUpdate (OperatorAction)
 
     /// @notice The MarginVerifier this contract calls for account health (kept apart for size).
@@ -291,6 +301,7 @@ contract FraudVerifier {
         if (kind == KIND_COLLATERAL_ROOT) return _collateralRoot(x, chunk, count, witness);
         if (kind == KIND_WITHDRAWALS) return _withdrawals(x, chunk, count, witness);
         if (kind == KIND_NONCES) return markVerifier.judgeNonces(x.chunkIndex, k, x.txsHash, head, chunk, witness);
+        if (kind == KIND_SIGNATURE) return _signature(x, chunk, count, witness);
         revert UnknownProofKind(kind);
     }
 
@@ -384,6 +395,30 @@ contract FraudVerifier {
         EscapeState memory pre = abi.decode(witness, (EscapeState));
         _checkState(pre, x.preRoot);
         return uint256(pre.l1QueuePos) + l1Total != x.queueEnd ? REASON_QUEUE_END : 0;
+    }
+
+    // ------------------------------------------------------------------------- signatures
+    /// @dev KIND_SIGNATURE: transaction `j` of the chunk (walked, valid) is a packed user-signed
+    ///      one naming an account that exists at the pre-state (its leaf `a`, proven against
+    ///      pre.accountsRoot) and its EIP-712 signer is not the account's owner: 31, since the
+    ///      core rejects it (NOT_ACCOUNT_OWNER / BAD_SIGNATURE) whatever else the chunk holds (an
+    ///      account's owner never changes). 0 when the signer is the owner.
+    function _signature(FraudContext calldata x, bytes calldata chunk, uint256 count, bytes calldata witness)
+        private
+        view
+        returns (uint256)
+    {
+        (uint256 j, EscapeState memory s, EscapeAccount memory a) = abi.decode(witness, (uint256, EscapeState, EscapeAccount));
+        _checkState(s, x.preRoot);
+        if (j >= count) revert TxIndexOutOfRange(j, count);
+        (,, uint256 at, uint256 prev,) = _walk(chunk, count, j);
+        (bool signed, uint256 account, address signer) = chunkDecoder.signerOf(chunk, at, prev, _domain());
+        if (!signed) revert NotASignedTransaction(j);
+        if (account >= s.nextAccountId || a.id != account) revert AccountMismatch(j);
+        Ctx memory c;
+        c.zs = SparseMerkle.ZERO_HASHES;
+        _openAccount(c, s, a, j);
+        return signer != a.owner ? REASON_REJECTED : 0;
     }
 
     // ------------------------------------------------------------------ deposits, withdraws
