@@ -976,8 +976,8 @@ _SIGNED = (Order, Cancel, Replace, Withdraw, Transfer, SetMarginMode, SetAccount
 def signature_fault(state: State, txs: list) -> tuple[int, int, bytes | None] | None:
     """KIND_SIGNATURE's question for one chunk (``txs``: ``[(packed, tx)]``) at its pre-state:
     the first packed user-signed transaction naming an account that exists in ``state`` whose
-    EIP-712 signer (None: it does not recover) is not the account's owner, as ``(index, account,
-    signer)``; None when there is none."""
+    EIP-712 signer (None: it does not recover) is not the account's owner, or whose nonce is not
+    above the account's, as ``(index, account, signer)``; None when there is none."""
     for j, (packed, tx) in enumerate(txs):
         if not packed or type(tx) not in _SIGNED or not 0 <= tx.account < len(state.accounts):
             continue
@@ -985,7 +985,8 @@ def signature_fault(state: State, txs: list) -> tuple[int, int, bytes | None] | 
             signer = eip712.recover_signer(state.domain, tx)
         except Rejected:
             signer = None
-        if signer != state.accounts[tx.account].owner:
+        acct = state.accounts[tx.account]
+        if signer != acct.owner or tx.nonce <= acct.nonce:
             return j, tx.account, signer
     return None
 
@@ -1002,10 +1003,14 @@ def _signature_proof(b: _Batch, c: int, k: int, state: State, pre: tuple,
     state.root()
     witness = abi_encode(["uint256", STATE_TYPE, ACCOUNT_TYPE], [j, pre, _account_witness(state, account)])
     first = b.first_tx_index(c, k)
-    who = "does not recover" if signer is None else f"recovers to 0x{signer.hex()}"
-    return b.proof(c, KIND_SIGNATURE, witness, 31, tx_index=first + j,
-                   detail=f"transaction {first + j} ({type(txs[j][1]).__name__} of account {account}): its signature "
-                          f"{who}, not the account's owner 0x{state.accounts[account].owner.hex()}")
+    acct, tx = state.accounts[account], txs[j][1]
+    what = f"transaction {first + j} ({type(tx).__name__} of account {account})"
+    if signer != acct.owner:
+        who = "does not recover" if signer is None else f"recovers to 0x{signer.hex()}"
+        detail = f"{what}: its signature {who}, not the account's owner 0x{acct.owner.hex()}"
+    else:
+        detail = f"{what}: its nonce {tx.nonce} is not above the account's {acct.nonce} before the chunk (a replay)"
+    return b.proof(c, KIND_SIGNATURE, witness, 31, tx_index=first + j, detail=detail)
 
 
 def _operator_chunk(b: _Batch, c: int, chunk: bytes, count: int, head_kind: int, proof_kind: int, name: str):

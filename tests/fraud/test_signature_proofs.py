@@ -1,13 +1,14 @@
 """KIND_SIGNATURE: a packed user-signed transaction whose EIP-712 signer is not its account's
-owner, on the in-process EVM.
+owner, or whose nonce is not above the account's at the chunk's pre-state, on the in-process EVM.
 
 Differential: every packed signed transaction of generated chunks (all seven kinds, every packed
 field form: Order shapes, expiry and clientId present or not, Cancel scopes, plain and delta
 nonces, time deltas), signed by the owner or by another key, or altered after signing (a field
-changed, the signature kept), is judged by the FraudVerifier (``verify`` as the Rollup, the
+changed, the signature kept), with fresh or stale nonces (the accounts' nonce is 5), is judged
+by the FraudVerifier (``verify`` as the Rollup, the
 account leaf proven against the chunk's pre-state) and by the watchtower's mirror
-(``fraud.signature_fault``): 31 exactly when the mirror finds the transaction, 0 for the owner's
-own signature, and ``ChunkDecoder.signerOf`` recovers the signer Python recovers (0 where it does
+(``fraud.signature_fault``): 31 exactly when the signer is not the owner or the nonce is stale,
+0 for the owner's own signature with a fresh nonce, the mirror names the first such, and ``ChunkDecoder.signerOf`` recovers the signer Python recovers (0 where it does
 not recover). A witness naming a transaction that is not signed, an account created after the
 pre-state, or another account's leaf reverts. End to end, fault ``forged_order`` (an order one lot
 larger than signed, among orders) is proven in tests/fraud/test_dispute.py, test_watch.py (anvil)
@@ -50,8 +51,11 @@ def env():
     decoder = chain.w3.eth.contract(address=verifier.functions.chunkDecoder().call(), abi=contract_abi("ChunkDecoder"))
     genesis = Genesis(chain.chain_id, bytes.fromhex(dep.rollup[2:]), bytes(19) + b"\x01")
     st = State(genesis)
-    for i, owner in enumerate(OWNERS):  # accounts 0..3, one per key
+    for i, owner in enumerate(OWNERS):  # accounts 0..3, one per key, with nonce 5
         assert apply(st, Deposit(T0 + i, i, owner, 0, 1_000 * 10**6)).ok
+        flags = SetAccountFlags(T0 + i, i, 0, 5)
+        flags.signer = owner
+        assert apply(st, flags).ok
     st.root()
     yield chain, dep, verifier, decoder, st
     chain.close()
@@ -59,7 +63,7 @@ def env():
 
 def _tx(rng: random.Random, t: int, account: int):
     kind = rng.randrange(7)
-    nonce = rng.choice((1, 7, t, t + 3, 2**64 - 1))
+    nonce = rng.choice((1, 5, 6, 7, t, t + 3, 2**64 - 1))  # the accounts' nonce is 5: 1 and 5 are stale
     if kind == 0:
         return Order(t, account, rng.randrange(3), rng.randrange(2), rng.randrange(2), rng.randrange(4),
                      rng.randrange(4), rng.randrange(4), rng.randrange(1, 10**9), rng.randrange(1, 10**6),
@@ -150,21 +154,23 @@ def test_contract_equals_mirror_on_generated_signed_transactions(env):
         for j, (_, tx) in enumerate(decoded):
             # the ChunkDecoder recovers what Python recovers, for every form
             _, at, prev, _ = verifier.functions.decodeChunk(chunk, 16, j).call()
-            signed, account, signer = decoder.functions.signerOf(chunk, at, prev, domain).call()
+            signed, account, nonce, signer = decoder.functions.signerOf(chunk, at, prev, domain).call()
             try:
                 want = eip712.recover_signer(st.domain, tx)
             except Exception:
                 want = None
-            assert signed and account == tx.account
+            assert signed and account == tx.account and nonce == tx.nonce
             assert bytes.fromhex(signer[2:]) == (want or bytes(20)), (type(tx).__name__, j)
             got = _verify(env, txs, j, tx.account)
             verdicts[got] += 1
-            assert got == (31 if want != OWNERS[tx.account] else 0)
+            stale = tx.nonce <= st.accounts[tx.account].nonce
+            seen["stale_nonce"] = seen.get("stale_nonce", 0) + stale
+            assert got == (31 if want != OWNERS[tx.account] or stale else 0)
         first_bad = next((j for j, (_, tx) in enumerate(decoded)
                           if _verify(env, txs, j, tx.account) == 31), None)
         assert (found[0] if found else None) == first_bad
     assert verdicts[0] > 50 and verdicts[31] > 50, verdicts
-    assert all(seen.get(k, 0) > 20 for k in ("owner", "other_key", "altered")), seen
+    assert all(seen.get(k, 0) > 20 for k in ("owner", "other_key", "altered", "stale_nonce")), seen
 
 
 def test_witness_must_name_a_signed_transaction_of_a_known_account(env):

@@ -108,7 +108,7 @@ contract ChunkDecoder {
     bytes32 internal constant MARGIN_MODE_TYPEHASH = keccak256("SetMarginMode(uint32 account,uint8 mode,uint64 nonce)");
     bytes32 internal constant FLAGS_TYPEHASH = keccak256("SetAccountFlags(uint32 account,uint8 flags,uint64 nonce)");
 
-    /// @notice The account and EIP-712 signer (under `domain`) of the packed user-signed
+    /// @notice The account, nonce and EIP-712 signer (under `domain`) of the packed user-signed
     ///         transaction whose head is at `p` in a chunk the strict decoder accepted (Order,
     ///         Cancel, Replace, Withdraw, Transfer, SetMarginMode, SetAccountFlags: batch_v2's
     ///         layouts; clearline.core.eip712's struct types), `prevTime` the time before it in
@@ -117,11 +117,11 @@ contract ChunkDecoder {
     function signerOf(bytes calldata d, uint256 p, uint256 prevTime, bytes32 domain)
         external
         pure
-        returns (bool signed, uint256 account, address signer)
+        returns (bool signed, uint256 account, uint256 nonce, address signer)
     {
         uint256 head = uint8(d[p]);
         uint256 kind = head & 0x0F;
-        if (head == FALLBACK || kind < 2 || kind == 7 || kind == 8 || kind == 10) return (false, 0, address(0));
+        if (head == FALLBACK || kind < 2 || kind == 7 || kind == 8 || kind == 10) return (false, 0, 0, address(0));
         uint256 t = prevTime;
         uint256 v;
         ++p;
@@ -174,7 +174,8 @@ contract ChunkDecoder {
             n = 1;
         }
         (v, p) = _ru(d, p);
-        w[n] = head & 0x40 != 0 ? _plusZ(t, v) : v; // the nonce
+        nonce = head & 0x40 != 0 ? _plusZ(t, v) : v;
+        w[n] = nonce;
         bytes32 structHash;
         assembly ("memory-safe") {
             let m := mload(0x40) // scratch (not allocated): typeHash, account, w[0..n]
@@ -188,9 +189,9 @@ contract ChunkDecoder {
         bytes32 r = bytes32(d[p:p + 32]);
         uint256 vs = uint256(bytes32(d[p + 32:p + 64]));
         bytes32 sigS = bytes32(vs & ((1 << 255) - 1));
-        if (uint256(sigS) > HALF_N || r == 0 || sigS == 0) return (true, account, address(0));
+        if (uint256(sigS) > HALF_N || r == 0 || sigS == 0) return (true, account, nonce, address(0));
         bytes32 digest = keccak256(abi.encodePacked(bytes2(0x1901), domain, structHash));
-        return (true, account, ecrecover(digest, uint8(27 + (vs >> 255)), r, sigS));
+        return (true, account, nonce, ecrecover(digest, uint8(27 + (vs >> 255)), r, sigS));
     }
 
     /// @dev Whether the transaction at p must be alone in its chunk: head kind 5 (Withdraw), 6

@@ -189,9 +189,11 @@ interface IVaultQueue {
 ///                   chunk is a packed user-signed one (Order, Cancel, Replace, Withdraw,
 ///                   Transfer, SetMarginMode, SetAccountFlags) naming an account that exists at
 ///                   `pre` (the chunk's pre-state; `account` its leaf, proven) and its EIP-712
-///                   signer (low s; ChunkDecoder.signerOf) is not the account's owner (reason
-///                   31: the core rejects it, whatever else the chunk holds, orders included,
-///                   since an account's owner never changes). The chunk must decode.
+///                   signer (low s; ChunkDecoder.signerOf) is not the account's owner, or its
+///                   nonce is not above the account's nonce at `pre` (reason 31: the core
+///                   rejects it, whatever else the chunk holds, orders included, since an
+///                   account's owner never changes and its nonce only rises; a signature
+///                   replayed from an earlier batch, say). The chunk must decode.
 ///
 ///  The chunk decoder (`decodeChunk`, in the ChunkDecoder contract) reverts exactly when batch_v2's strict decoder
 ///  rejects the chunk (tests/fraud/test_decoder.py, both directions): an honest chunk is never
@@ -400,9 +402,10 @@ contract FraudVerifier {
     // ------------------------------------------------------------------------- signatures
     /// @dev KIND_SIGNATURE: transaction `j` of the chunk (walked, valid) is a packed user-signed
     ///      one naming an account that exists at the pre-state (its leaf `a`, proven against
-    ///      pre.accountsRoot) and its EIP-712 signer is not the account's owner: 31, since the
-    ///      core rejects it (NOT_ACCOUNT_OWNER / BAD_SIGNATURE) whatever else the chunk holds (an
-    ///      account's owner never changes). 0 when the signer is the owner.
+    ///      pre.accountsRoot) and its EIP-712 signer is not the account's owner, or its nonce is
+    ///      not above the account's nonce there: 31, since the core rejects it (NOT_ACCOUNT_OWNER,
+    ///      BAD_SIGNATURE, BAD_NONCE) whatever else the chunk holds (an account's owner never
+    ///      changes, and its nonce only rises). 0 otherwise.
     function _signature(FraudContext calldata x, bytes calldata chunk, uint256 count, bytes calldata witness)
         private
         view
@@ -412,13 +415,13 @@ contract FraudVerifier {
         _checkState(s, x.preRoot);
         if (j >= count) revert TxIndexOutOfRange(j, count);
         (,, uint256 at, uint256 prev,) = _walk(chunk, count, j);
-        (bool signed, uint256 account, address signer) = chunkDecoder.signerOf(chunk, at, prev, _domain());
+        (bool signed, uint256 account, uint256 nonce, address signer) = chunkDecoder.signerOf(chunk, at, prev, _domain());
         if (!signed) revert NotASignedTransaction(j);
         if (account >= s.nextAccountId || a.id != account) revert AccountMismatch(j);
         Ctx memory c;
         c.zs = SparseMerkle.ZERO_HASHES;
         _openAccount(c, s, a, j);
-        return signer != a.owner ? REASON_REJECTED : 0;
+        return signer != a.owner || nonce <= a.nonce ? REASON_REJECTED : 0;
     }
 
     // ------------------------------------------------------------------ deposits, withdraws
