@@ -70,6 +70,12 @@ carries it, once; ``injected`` then describes it. Kinds:
   recovers to its account's owner), and the cheating state applies it as the owner's; carried
   by ``order_fault_rollup`` (batch 3 trades), proven by KIND_SIGNATURE wherever it sits.
 
+- ``replayed_old_order``: an Order of an earlier batch (the latest of the last ten that the
+  cheating state accepts again) is posted first in the batch with its signature, and the
+  cheating state applies it as if its nonce were unused; carried by ``order_fault_rollup``,
+  proven by KIND_SIGNATURE (its nonce is not above its account's before the chunk: nonces of one
+  batch only, KIND_NONCES's, would not show it).
+
 - ``over_fill``: at the batch's first Order or Replace that fills a resting order completely
   (its first such fill), the cheating state trades one lot more between that maker's account
   and the taker's at that fill's price, as if the maker order had been a lot bigger: both
@@ -122,7 +128,7 @@ from clearline.l1.batch_v3 import chunk_sizes, chunk_table_v3
 from clearline.l1.formats import WithdrawalRecord, encode_batch, withdrawals_tree
 
 __all__ = ["FaultKind", "FaultyBatcher", "FaultyRollup", "MINTED_EXTRA", "STOLEN_AMOUNT", "OPERATOR_FAULTS", "ORDER_FAULTS",
-           "ORDER_SCENARIO_FAULTS", "PROVABLE_FAULTS", "ROLLUP_FAULTS", "WRONG_ROOT", "fault_scenario", "faulty_rollup",
+           "ORDER_SCENARIO_FAULTS", "PROVABLE_FAULTS", "SIGNED_ORDER_FAULTS", "ROLLUP_FAULTS", "WRONG_ROOT", "fault_scenario", "faulty_rollup",
            "operator_fault_rollup", "order_fault_rollup"]
 
 MINTED_EXTRA = 1_000_000 * 10**6  # usd6 a minted deposit adds
@@ -153,20 +159,22 @@ class FaultKind(str, Enum):
     PRICE_OUTSIDE_LIMIT = "price_outside_limit"
     UNDER_MARGINED_FILL = "under_margined_fill"
     FORGED_ORDER = "forged_order"
+    REPLAYED_OLD_ORDER = "replayed_old_order"
 
 
 # the faults in an operator transaction's outcome (``operator_fault_rollup`` carries them)
 OPERATOR_FAULTS = (FaultKind.WRONG_MEDIAN, FaultKind.WRONG_EXPIRY_PRICE, FaultKind.WRONG_FUNDING)
 # the faults in an order's outcome (``order_fault_rollup`` carries them)
 ORDER_FAULTS = (FaultKind.OVER_FILL, FaultKind.PRICE_OUTSIDE_LIMIT, FaultKind.UNDER_MARGINED_FILL)
-# the faults ``order_fault_rollup`` carries: those, and a forged signature on an order
-ORDER_SCENARIO_FAULTS = (*ORDER_FAULTS, FaultKind.FORGED_ORDER)
+# the faults ``order_fault_rollup`` carries: those, a forged signature on an order and an order replayed
+SIGNED_ORDER_FAULTS = (FaultKind.FORGED_ORDER, FaultKind.REPLAYED_OLD_ORDER)
+ORDER_SCENARIO_FAULTS = (*ORDER_FAULTS, *SIGNED_ORDER_FAULTS)
 # the faults ``faulty_rollup``'s batch 3 carries (all the others)
 ROLLUP_FAULTS = tuple(k for k in FaultKind if k not in OPERATOR_FAULTS and k not in ORDER_SCENARIO_FAULTS)
 # the faults an implemented L1 proof kind proves (wrong_expiry_price, wrong_funding and the
 # order-outcome faults are injected and found by the watchtower, not proven on L1 yet: no proof
 # kind re-executes orders; docs/fraud-proofs.md)
-PROVABLE_FAULTS = (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN, FaultKind.FORGED_ORDER)
+PROVABLE_FAULTS = (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN, *SIGNED_ORDER_FAULTS)
 
 
 _L1 = (Deposit, ForcedWithdrawal)
@@ -204,6 +212,7 @@ class FaultyBatcher(Batcher):
             if e.signer:
                 tx.signer = e.signer
             txs.append(tx)
+        self._first_seq = entries[0].seq  # where the batch starts in the journal (replayed_old_order)
         doctored = self._doctor(plan, pre, txs)
         if doctored is None:
             return plan
@@ -243,6 +252,8 @@ class FaultyBatcher(Batcher):
             return replace(plan, withdrawals=records, withdrawals_root=withdrawals_tree(records).root())
         if f is FaultKind.FORGED_ORDER:
             return self._forged_order(plan, pre, txs)
+        if f is FaultKind.REPLAYED_OLD_ORDER:
+            return self._replayed_old_order(plan, pre, txs)
         if f in (FaultKind.UNRECORDED_FORCED_WITHDRAWAL, FaultKind.RECORDED_DENIED_WITHDRAWAL):
             return self._forced_withdrawal_record(plan, txs)
         if f is FaultKind.WRONG_ROOT:
@@ -329,6 +340,27 @@ class FaultyBatcher(Batcher):
                 continue
             self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j,
                              "account": forged.account, "size": forged.size}
+            return out
+        return None
+
+    def _replayed_old_order(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
+        """The latest Order of an earlier batch (of the last ten) that the cheating state accepts
+        again, as if its nonce were unused, posted first in this batch with its signature."""
+        old = []
+        for e in self.journal.entries(1, self._first_seq - 1):
+            if e.payload[31] == 2:  # an Order (the ABI kind byte)
+                old.append(e)
+        for e in reversed(old[-10:]):
+            tx = decode_tx(e.payload)
+            tx.signer = e.signer
+            if tx.signer != pre.accounts[tx.account].owner or tx.nonce > pre.accounts[tx.account].nonce:
+                continue
+            try:
+                out = self._replan(plan, pre, [tx] + txs, replayed=0)
+            except _DoctoredRejected:
+                continue
+            self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": 0, "account": tx.account,
+                             "nonce": tx.nonce, "journal_seq": e.seq}
             return out
         return None
 
@@ -1001,7 +1033,7 @@ def order_fault_rollup(chain, fault: FaultKind | str | None, *, challenge_period
                        forced_deadline: int = 1_000) -> FaultyRollup:
     """The simulated market on ``chain`` (``make_sim_rollup``: a maker, a taker, a leveraged
     trader and the option traders) for the order faults (``over_fill``,
-    ``price_outside_limit``, ``under_margined_fill``, ``forged_order``), plus a thin-collateral trader (the
+    ``price_outside_limit``, ``under_margined_fill``, ``forged_order``, ``replayed_old_order``), plus a thin-collateral trader (the
     chain account after the traders', ``THIN_DEPOSIT`` into subaccount 0): batch 1 (the first
     deposits) posted and finalized; batch 2 eight ticks of trading; batch 3 -- carrying
     ``fault`` (honest if None) -- five ticks of trading (the last one requotes the

@@ -38,6 +38,7 @@ PROVABLE = [
     ("unauthorized_cancel", None, "operator_action"),  # an account with resting orders that did not opt in
     ("forged_account_flags", None, "collateral_root"),  # such an account opted in by a forged flags change
     ("forged_order", None, "signature"),  # an order one lot larger than signed, among orders
+    ("replayed_old_order", None, "signature"),  # an order of an earlier batch posted again
     ("stolen_withdrawal", None, "withdrawals"),  # a record paying the sequencer, in the first batch
     ("wrong_root", None, "collateral_root"),  # batch 1's first chunk: deposits that create accounts
     ("forged_signature", None, "withdrawals"),  # the demo's one Withdraw: its record does not pay its signer
@@ -50,7 +51,7 @@ PROVABLE = [
 # the faults that may land after batch 1 (they need a state the first batch may not reach)
 ANY_BATCH = {"wrongful_liquidation", "wrong_median", "unauthorized_cancel", "omitted_withdrawal", "forged_signature",
              "replayed_signature", "unrecorded_forced_withdrawal", "recorded_denied_withdrawal", "forged_account_flags",
-             "forged_order"}
+             "forged_order", "replayed_old_order"}
 
 
 @pytest.mark.parametrize("fault,fault_batch,kind", PROVABLE, ids=[p[0] for p in PROVABLE])

@@ -210,6 +210,8 @@ FAULTS = {
     "forged_account_flags": ("collateral_root", "REJECTED_TX"),
     # an order one lot larger than signed, among orders (order_fault_rollup): its signer is not the owner
     "forged_order": ("signature", "REJECTED_TX"),
+    # an order of batch 2 posted again in batch 3: its nonce is not above its account's
+    "replayed_old_order": ("signature", "REJECTED_TX"),
     "stolen_withdrawal": ("withdrawals", "BAD_WITHDRAWAL_RECORD"),
     "omitted_withdrawal": ("withdrawals", "MISSING_WITHDRAWAL_RECORD"),
     # the records of the forced withdrawal's chunk against the state's withdrawals over it

@@ -85,10 +85,11 @@ def test_the_fault_lists():
     assert not set(ORDER_FAULTS) & set(ROLLUP_FAULTS)
     assert not set(ORDER_FAULTS) & set(PROVABLE_FAULTS)  # no proof kind re-executes orders (yet)
     assert not set(ORDER_FAULTS) & set(OPERATOR_FAULTS)
-    # order_fault_rollup also carries a forged order, which KIND_SIGNATURE proves
-    assert ORDER_SCENARIO_FAULTS == (*ORDER_FAULTS, FaultKind.FORGED_ORDER)
+    # order_fault_rollup also carries a forged and a replayed order, which KIND_SIGNATURE proves
+    signed = (FaultKind.FORGED_ORDER, FaultKind.REPLAYED_OLD_ORDER)
+    assert ORDER_SCENARIO_FAULTS == (*ORDER_FAULTS, *signed)
     assert set(ROLLUP_FAULTS) | set(OPERATOR_FAULTS) | set(ORDER_SCENARIO_FAULTS) == set(FaultKind)
-    assert PROVABLE_FAULTS == (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN, FaultKind.FORGED_ORDER)
+    assert PROVABLE_FAULTS == (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN, *signed)
 
 
 @pytest.mark.parametrize("fault", [f.value for f in ORDER_FAULTS])
