@@ -38,6 +38,11 @@ Kinds (``FraudVerifier.sol``; docs/fraud-proofs.md):
   ForcedWithdrawal recorded though denied, or served without a record; ``records_sum_judgement``).
 - ``KIND_NONCES`` (9): two signed transactions of one account whose nonces do not increase
   (``nonce_witness``: a replayed signature, from the batch data alone, orders or not).
+- ``KIND_SIGNATURE`` (10): a signed transaction, in any chunk, whose signer is not its account's
+  owner or whose nonce is not above the account's at the chunk's pre-state
+  (``signature_fault``: a forged or replayed order, cancel, replace, ...).
+- ``KIND_ORDER`` (11): an Order the core refuses for a rule its fields and its market's leaf show
+  (``order_witness``: unknown, inactive or expired instrument, no mark, a shape the core refuses).
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ from .action_witness import action_judgement
 from .batch_chunks import DecodedChunks
 from .mark_witness import mark_judgement
 from .nonce_witness import nonce_judgement
+from .order_witness import order_fault, order_witness
 from .record_witness import records_judgement, records_sum_judgement
 
 __all__ = [
@@ -109,8 +115,10 @@ KIND_OPERATOR_ACTION = 7
 KIND_WITHDRAWALS = 8
 KIND_NONCES = 9
 KIND_SIGNATURE = 10
+KIND_ORDER = 11
 KIND_NAMES = {1: "framing", 2: "chunk_decode", 3: "queue_item", 4: "queue_end", 5: "collateral_root",
-              6: "mark_update", 7: "operator_action", 8: "withdrawals", 9: "nonces", 10: "signature"}
+              6: "mark_update", 7: "operator_action", 8: "withdrawals", 9: "nonces", 10: "signature",
+              11: "order"}
 
 REASON_NAMES = {
     1: "BAD_VERSION", 2: "BAD_HEADER_VARINT", 3: "BAD_TXS_PER_ROOT", 4: "CHUNK_TABLE", 5: "ROOT_COUNT",
@@ -776,6 +784,8 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
             proof = _collateral_root_proof(b, c, chunk, count, state, pre)
         if proof is None:
             proof = _signature_proof(b, c, k, state, pre, decoded)
+        if proof is None:
+            proof = _order_proof(b, c, k, state, pre, decoded)
         if proof is not None:
             return proof
         # advance the rebuild past this chunk for the next one
@@ -1011,6 +1021,22 @@ def _signature_proof(b: _Batch, c: int, k: int, state: State, pre: tuple,
     else:
         detail = f"{what}: its nonce {tx.nonce} is not above the account's {acct.nonce} before the chunk (a replay)"
     return b.proof(c, KIND_SIGNATURE, witness, 31, tx_index=first + j, detail=detail)
+
+
+def _order_proof(b: _Batch, c: int, k: int, state: State, pre: tuple,
+                 decoded: DecodedChunks | None) -> FraudProof | None:
+    """KIND_ORDER (31) when chunk ``c`` holds a packed Order the core rejects for a rule its
+    fields and its market's leaf show (``order_witness.order_fault``)."""
+    txs = (decoded or DecodedChunks(b.data, b.parts, k)).txs(c)
+    found = order_fault(state, txs or [])
+    if found is None:
+        return None
+    j, rule = found
+    tx = txs[j][1]
+    first = b.first_tx_index(c, k)
+    return b.proof(c, KIND_ORDER, order_witness(state, pre, j, tx.instrument), 31, tx_index=first + j,
+                   detail=f"transaction {first + j} (Order of account {tx.account} in instrument {tx.instrument}): "
+                          f"{rule}, which the core refuses")
 
 
 def _operator_chunk(b: _Batch, c: int, chunk: bytes, count: int, head_kind: int, proof_kind: int, name: str):

@@ -1,8 +1,22 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {EscapeState} from "./Escape.sol";
+import {SparseMerkle} from "./SparseMerkle.sol";
+
 /// @notice The chunk breaks a batch_v2 rule (reason: REASON_CHUNK_* of the FraudVerifier).
 error ChunkMalformed(uint256 reason);
+
+/// @notice The witness of a KIND_ORDER proof (FraudVerifier): transaction `j` of the chunk, the
+///         preimage of the chunk's pre-root, and the market leaf of the order's instrument ("" =
+///         none) with its compressed proof against pre.marketsRoot.
+struct OrderWitness {
+    uint256 j;
+    EscapeState pre;
+    bytes leaf;
+    uint256 present;
+    bytes32[] siblings;
+}
 
 /// @title Leb128
 /// @notice batch_v2's varints, read strictly (shared by the ChunkDecoder and the FraudVerifier).
@@ -90,6 +104,79 @@ contract ChunkDecoder {
         }
         if (count == 0 || (operator && count > 1)) _bad(REASON_CHUNK_UNDECODABLE);
         return (l1Total, 0, l1Total, count);
+    }
+
+    // ------------------------------------------------------------------------------ orders
+    error BadOrderWitness(); // not a packed Order, another pre-state, or a leaf that does not prove
+
+    uint256 internal constant UNDERLYING_BASE = 1 << 23;
+    bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
+    bytes32 internal constant MARKET_TAG = keccak256("clearline.market.v1");
+
+    /// @notice KIND_ORDER: 31 when the core rejects the packed Order at `p` (`prevTime` the time
+    ///         before it) for a reason its own fields and its market's leaf at the chunk's
+    ///         pre-state show (clearline.core.apply._place / _validate_order_shape), else 0. The
+    ///         market's status, expiry and mark cannot change inside a chunk of orders (operator
+    ///         transactions and MarkUpdates are alone in theirs), so the pre-state's leaf is the
+    ///         one the order meets: an unknown instrument, a market not ACTIVE, expired at the
+    ///         order's time or without a mark price; self-trade prevention mode 3; a zero price or
+    ///         size; a market order that is not IOC or FOK; a post-only order that cannot rest; a
+    ///         GTT order without an expiry; an expiry at or before the order's time.
+    ///         `witness` is abi.encode(OrderWitness), read in place.
+    function judgeOrder(bytes32 preRoot, bytes calldata d, uint256 p, uint256 prevTime, bytes calldata witness)
+        external
+        pure
+        returns (uint256)
+    {
+        if (witness.length < 32) revert BadOrderWitness();
+        OrderWitness calldata w;
+        assembly ("memory-safe") {
+            w := add(witness.offset, calldataload(witness.offset))
+        }
+        if (keccak256(abi.encode(STATE_TAG, w.pre)) != preRoot) revert BadOrderWitness();
+        uint256 head = uint8(d[p]);
+        if (head == FALLBACK || head & 0x0F != 2) revert BadOrderWitness();
+        uint256 t = prevTime;
+        uint256 v;
+        ++p;
+        if (head & 0x80 != 0) {
+            (v, p) = _ru(d, p);
+            t = _plusZ(t, v);
+        }
+        (, p) = _ru(d, p); // account
+        uint256 instrument;
+        (instrument, p) = _ru(d, p);
+        uint256 shape = uint8(d[p++]);
+        uint256 price;
+        uint256 size;
+        uint256 expiry;
+        (price, p) = _ru(d, p);
+        (size, p) = _ru(d, p);
+        if (head & 0x10 != 0) {
+            (v, p) = _ru(d, p);
+            expiry = _plusZ(t, v);
+        }
+        if (instrument >= UNDERLYING_BASE) return 31; // no market has such an id
+        bytes calldata leaf = w.leaf;
+        bytes32 h = leaf.length == 0 ? bytes32(0) : keccak256(leaf);
+        if (SparseMerkle.rootFromCompressedProof(24, instrument, h, w.present, w.siblings) != w.pre.marketsRoot) {
+            revert BadOrderWitness();
+        }
+        if (leaf.length == 0) return 31; // UNKNOWN_INSTRUMENT
+        if (leaf.length != 41 * 32 || bytes32(leaf[0:32]) != MARKET_TAG) revert BadOrderWitness();
+        uint256 mExpiry = uint256(bytes32(leaf[11 * 32:12 * 32]));
+        if (
+            uint256(bytes32(leaf[14 * 32:15 * 32])) != 0 || (mExpiry != 0 && t >= mExpiry)
+                || uint256(bytes32(leaf[15 * 32:16 * 32])) == 0
+        ) return 31; // not ACTIVE, expired, no mark price
+        bool isMarket = (shape >> 1) & 1 == 1;
+        uint256 tif = (shape >> 2) & 3;
+        bool postOnly = (shape >> 4) & 1 == 1;
+        if (
+            shape >> 6 == 3 || price == 0 || size == 0 || (isMarket && tif < 2) || (postOnly && (tif >= 2 || isMarket))
+                || (tif == 1 && expiry == 0) || (expiry != 0 && t >= expiry)
+        ) return 31;
+        return 0;
     }
 
     // ------------------------------------------------------------------- signed transactions

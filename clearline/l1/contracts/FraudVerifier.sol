@@ -195,6 +195,13 @@ interface IVaultQueue {
 ///                   account's owner never changes and its nonce only rises; a signature
 ///                   replayed from an earlier batch, say). The chunk must decode.
 ///
+///  11 ORDER        (OrderWitness, ChunkDecoder.sol)  Transaction `j` of the chunk is a packed
+///                   Order the core rejects for a reason its fields and its market's leaf at the
+///                   chunk's pre-state show (reason 31; `ChunkDecoder.judgeOrder`): an unknown
+///                   instrument, a market not active, expired at the order's time or without a
+///                   mark; stp 3, a zero price or size, a market order not IOC/FOK, a post-only
+///                   order that cannot rest, a GTT without expiry, an expiry not after its time.
+///
 ///  The chunk decoder (`decodeChunk`, in the ChunkDecoder contract) reverts exactly when batch_v2's strict decoder
 ///  rejects the chunk (tests/fraud/test_decoder.py, both directions): an honest chunk is never
 ///  provably malformed and a malformed one always is. Kinds 3-5 read transactions through the
@@ -210,6 +217,7 @@ contract FraudVerifier {
     uint8 public constant KIND_WITHDRAWALS = 8;
     uint8 public constant KIND_NONCES = 9;
     uint8 public constant KIND_SIGNATURE = 10;
+    uint8 public constant KIND_ORDER = 11;
 
     uint256 public constant REASON_BAD_VERSION = 1;
     uint256 public constant REASON_BAD_HEADER_VARINT = 2;
@@ -304,6 +312,13 @@ contract FraudVerifier {
         if (kind == KIND_WITHDRAWALS) return _withdrawals(x, chunk, count, witness);
         if (kind == KIND_NONCES) return markVerifier.judgeNonces(x.chunkIndex, k, x.txsHash, head, chunk, witness);
         if (kind == KIND_SIGNATURE) return _signature(x, chunk, count, witness);
+        if (kind == KIND_ORDER) {
+            // OrderWitness's first field (after its offset word) is the transaction index
+            uint256 j = witness.length >= 64 ? uint256(bytes32(witness[32:64])) : type(uint256).max;
+            if (j >= count) revert TxIndexOutOfRange(j, count);
+            (,, uint256 at, uint256 prev,) = _walk(chunk, count, j);
+            return chunkDecoder.judgeOrder(x.preRoot, chunk, at, prev, witness);
+        }
         revert UnknownProofKind(kind);
     }
 
