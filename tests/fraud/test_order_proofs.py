@@ -152,6 +152,22 @@ def test_witness_must_open_the_order_market_at_the_pre_state(env):
     other = (bytes(32), *pre[1:])
     with pytest.raises(TransactionFailed):  # another pre-state
         _verify(env, [o], 0, order_witness(st, other, 0, 2))
+    # gas of verify (the FraudVerifier's part of proveFraud) for the last of 16 orders in a chunk
+    txs = []
+    for i in range(16):
+        x = Order(T + 1, 1, 0, i % 2, 0, 0, 0, 0, 1_000, 1, 0, 0, 10**6 + i)
+        x.signature = eip712.sign(st.domain, x, KEYS[1])
+        txs.append(x)
+    txs[-1] = o
+    data = encode_batch_v3(txs, 16)
+    head, parts = batch_data_parts(data)
+    (a, e), = parts
+    ctx = (fraud.KIND_ORDER, 0, 1, 1, 16, 0, 0, st.root(), bytes(32), to_checksum_address(dep.vault), bytes(32),
+           bytes(32), bytes(32))
+    gas = verifier.functions.verify(ctx, head, data[a:e], order_witness(st, pre, 15, 2)).estimate_gas(
+        {"from": dep.rollup})
+    print(f"\nKIND_ORDER verify gas, order 16 of 16: {gas:,}")
+    assert gas < 1_000_000
     w = Withdraw(T + 1, 0, 5, 10**6 + 1)
     w.signature = eip712.sign(st.domain, w, KEYS[0])
     with pytest.raises(TransactionFailed):  # not an Order
