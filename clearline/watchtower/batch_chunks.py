@@ -1,5 +1,6 @@
 """One batch's chunks decoded once, for the proofs judged from the batch data alone
-(``record_witness``: the withdrawal records; ``nonce_witness``: nonces that do not increase).
+(``record_witness``: the withdrawal records; ``nonce_witness``: nonces that do not increase;
+``fraud.signature_fault``: signers and nonces against the pre-state).
 
 ``DecodedChunks(data, parts, k).txs(c)`` is chunk ``c``'s transactions, each with whether it is
 packed (the verifier reads packed transactions only; a fallback is never judged), or None when
@@ -9,10 +10,14 @@ Decoded on demand and kept, so ``fraud.build_proof`` decodes each chunk once for
 
 from __future__ import annotations
 
+from clearline.core.txs import Cancel, Order, Replace, SetAccountFlags, SetMarginMode, Transfer, Withdraw
 from clearline.l1.batch_v2 import FALLBACK, BatchFormatError
 from clearline.l1.batch_v3 import decode_chunk_v3
 
-__all__ = ["DecodedChunks"]
+__all__ = ["SIGNED_KINDS", "DecodedChunks"]
+
+# the user-signed kinds, each with an account and a nonce (what KIND_NONCES and KIND_SIGNATURE judge)
+SIGNED_KINDS = (Order, Cancel, Replace, Withdraw, Transfer, SetMarginMode, SetAccountFlags)
 
 
 class DecodedChunks:

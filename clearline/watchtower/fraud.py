@@ -61,8 +61,8 @@ from clearline.core.hashing import keccak
 from clearline.core.merkle import ZERO_HASHES
 from clearline.core.liquidation import check_liquidatable
 from clearline.core.state import ACCOUNT_INDEX_BASE, MAX_ACCOUNTS, Genesis, State
-from clearline.core.txs import (Cancel, Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction, OperatorActionKind,
-                                Order, Replace, SetAccountFlags, SetMarginMode, Transfer, Withdraw)
+from clearline.core.txs import (Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction, OperatorActionKind,
+                                SetAccountFlags, SetMarginMode, Transfer, Withdraw)
 from clearline.l1.batch_v2 import BatchFormatError
 from clearline.l1.batch_v3 import ALONE_KINDS, chunk_table_v3, decode_chunk_v3
 from clearline.l1.params import check_params_hash
@@ -73,7 +73,7 @@ from .escape import _MARKET_TYPES
 from .l1data import BatchRef, RollupReader
 from .margin_witness import margin_witness
 from .action_witness import action_judgement
-from .batch_chunks import DecodedChunks
+from .batch_chunks import SIGNED_KINDS, DecodedChunks
 from .mark_witness import mark_judgement
 from .nonce_witness import nonce_judgement
 from .order_witness import order_fault, order_witness
@@ -980,16 +980,13 @@ def _collateral_root_proof(b: _Batch, c: int, chunk: bytes, count: int, state: S
                    tx_index=first + (i if reason == 31 else 0), detail=detail)
 
 
-_SIGNED = (Order, Cancel, Replace, Withdraw, Transfer, SetMarginMode, SetAccountFlags)  # ChunkDecoder.signerOf's
-
-
 def signature_fault(state: State, txs: list) -> tuple[int, int, bytes | None] | None:
     """KIND_SIGNATURE's question for one chunk (``txs``: ``[(packed, tx)]``) at its pre-state:
     the first packed user-signed transaction naming an account that exists in ``state`` whose
     EIP-712 signer (None: it does not recover) is not the account's owner, or whose nonce is not
     above the account's, as ``(index, account, signer)``; None when there is none."""
     for j, (packed, tx) in enumerate(txs):
-        if not packed or type(tx) not in _SIGNED or not 0 <= tx.account < len(state.accounts):
+        if not packed or type(tx) not in SIGNED_KINDS or not 0 <= tx.account < len(state.accounts):
             continue
         try:
             signer = eip712.recover_signer(state.domain, tx)

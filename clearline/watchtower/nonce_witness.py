@@ -20,14 +20,12 @@ from dataclasses import dataclass
 from eth_abi import encode as abi_encode
 
 from clearline.core.hashing import keccak
-from clearline.core.txs import Cancel, Order, Replace, SetAccountFlags, SetMarginMode, Transfer, Withdraw
 
-from .batch_chunks import DecodedChunks
+from .batch_chunks import SIGNED_KINDS, DecodedChunks
 
 __all__ = ["NONCE_WITNESS_TYPE", "NonceJudgement", "nonce_judgement"]
 
 NONCE_WITNESS_TYPE = "(uint256,uint256,uint256,bytes32[],bytes)"
-_SIGNED = (Order, Cancel, Replace, Withdraw, Transfer, SetMarginMode, SetAccountFlags)  # the packed user-signed kinds
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ def nonce_judgement(data: bytes, parts: list[tuple[int, int]], k: int,
     best: dict[int, tuple[int, int, int]] = {}  # account -> (highest nonce so far, chunk, index)
     for c in range(len(chunks)):
         for j, (packed, tx) in enumerate(chunks.txs(c) or ()):
-            if not packed or type(tx) not in _SIGNED:
+            if not packed or type(tx) not in SIGNED_KINDS:
                 continue
             seen = best.get(tx.account)
             if seen is not None and tx.nonce <= seen[0]:
