@@ -29,6 +29,8 @@ FAULT_HELP = {
     "wrong_funding": "a funding settlement is applied twice (funding index and payments)",
     "forged_order": "an order is posted one lot larger than its owner signed (its signature kept)",
     "replayed_old_order": "an order of an earlier batch is posted again with its signature (its nonce reused)",
+    "expired_option_order": "an owner-signed order on an option past its expiry is accepted (not carried by the "
+                            "demo's short runs: no expiry comes due; tests only)",
     "over_fill": "an order fills a resting order one lot beyond its size (found, not provable yet)",
     "price_outside_limit": "an order's first fill is settled one tick beyond its limit price (found, not provable yet)",
     "under_margined_fill": "an order cut by the margin gate is filled further, below initial margin (not provable "

@@ -76,6 +76,13 @@ carries it, once; ``injected`` then describes it. Kinds:
   proven by KIND_SIGNATURE (its nonce is not above its account's before the chunk: nonces of one
   batch only, KIND_NONCES's, would not show it).
 
+- ``expired_option_order``: right before the batch's first SETTLE_EXPIRY (at a time at or after
+  the expiry), an IOC buy of one lot of one of that expiry's still-active options, signed by a
+  trader whose key the batcher was given (``keys``), at the option's best ask (its mark when the
+  book is empty): the free option a sequencer could take from stale resting orders. The core
+  refuses an order on an expired instrument; the cheating state applies it as if the option had
+  not expired. Carried by ``operator_fault_rollup``, proven by KIND_ORDER.
+
 - ``over_fill``: at the batch's first Order or Replace that fills a resting order completely
   (its first such fill), the cheating state trades one lot more between that maker's account
   and the taker's at that fill's price, as if the maker order had been a lot bigger: both
@@ -122,12 +129,12 @@ from clearline.core.state import State
 from clearline.core.margin import health
 from clearline.core.instruments import InstrumentKind, MarketStatus
 from clearline.core.book import BUY, SELL
-from clearline.core.txs import (AccountFlag, CancelTrigger, Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction,
-                                OperatorActionKind, Order, Replace, SetAccountFlags, Transfer, Withdraw)
+from clearline.core.txs import (AccountFlag, CancelTrigger, Cancel, Deposit, ForcedWithdrawal, MarkUpdate,
+                                OperatorAction, OperatorActionKind, Order, Replace, SetAccountFlags, Transfer, Withdraw)
 from clearline.l1.batch_v3 import chunk_sizes, chunk_table_v3
 from clearline.l1.formats import WithdrawalRecord, encode_batch, withdrawals_tree
 
-__all__ = ["FaultKind", "FaultyBatcher", "FaultyRollup", "MINTED_EXTRA", "STOLEN_AMOUNT", "OPERATOR_FAULTS", "ORDER_FAULTS",
+__all__ = ["FaultKind", "FaultyBatcher", "FaultyRollup", "MINTED_EXTRA", "STOLEN_AMOUNT", "OPERATOR_FAULTS", "OPERATOR_SCENARIO_FAULTS", "ORDER_FAULTS",
            "ORDER_SCENARIO_FAULTS", "PROVABLE_FAULTS", "SIGNED_ORDER_FAULTS", "ROLLUP_FAULTS", "WRONG_ROOT", "fault_scenario", "faulty_rollup",
            "operator_fault_rollup", "order_fault_rollup"]
 
@@ -160,21 +167,24 @@ class FaultKind(str, Enum):
     UNDER_MARGINED_FILL = "under_margined_fill"
     FORGED_ORDER = "forged_order"
     REPLAYED_OLD_ORDER = "replayed_old_order"
+    EXPIRED_OPTION_ORDER = "expired_option_order"
 
 
 # the faults in an operator transaction's outcome (``operator_fault_rollup`` carries them)
 OPERATOR_FAULTS = (FaultKind.WRONG_MEDIAN, FaultKind.WRONG_EXPIRY_PRICE, FaultKind.WRONG_FUNDING)
+# the faults ``operator_fault_rollup`` carries: those, and an order on an option past its expiry
+OPERATOR_SCENARIO_FAULTS = (*OPERATOR_FAULTS, FaultKind.EXPIRED_OPTION_ORDER)
 # the faults in an order's outcome (``order_fault_rollup`` carries them)
 ORDER_FAULTS = (FaultKind.OVER_FILL, FaultKind.PRICE_OUTSIDE_LIMIT, FaultKind.UNDER_MARGINED_FILL)
 # the faults ``order_fault_rollup`` carries: those, a forged signature on an order and an order replayed
 SIGNED_ORDER_FAULTS = (FaultKind.FORGED_ORDER, FaultKind.REPLAYED_OLD_ORDER)
 ORDER_SCENARIO_FAULTS = (*ORDER_FAULTS, *SIGNED_ORDER_FAULTS)
 # the faults ``faulty_rollup``'s batch 3 carries (all the others)
-ROLLUP_FAULTS = tuple(k for k in FaultKind if k not in OPERATOR_FAULTS and k not in ORDER_SCENARIO_FAULTS)
+ROLLUP_FAULTS = tuple(k for k in FaultKind if k not in OPERATOR_SCENARIO_FAULTS and k not in ORDER_SCENARIO_FAULTS)
 # the faults an implemented L1 proof kind proves (wrong_expiry_price, wrong_funding and the
 # order-outcome faults are injected and found by the watchtower, not proven on L1 yet: no proof
 # kind re-executes orders; docs/fraud-proofs.md)
-PROVABLE_FAULTS = (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN, *SIGNED_ORDER_FAULTS)
+PROVABLE_FAULTS = (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN, *SIGNED_ORDER_FAULTS, FaultKind.EXPIRED_OPTION_ORDER)
 
 
 _L1 = (Deposit, ForcedWithdrawal)
@@ -188,10 +198,11 @@ class FaultyBatcher(Batcher):
     """A ``Batcher`` that posts one doctored batch (see the module docstring)."""
 
     def __init__(self, *args, fault: FaultKind | str, fault_batch: int | None = None,
-                 operator_key: bytes | None = None, **kw):
+                 operator_key: bytes | None = None, keys: dict[bytes, bytes] | None = None, **kw):
         super().__init__(*args, **kw)
         self.fault = FaultKind(fault)
         self.operator_key = operator_key
+        self.keys = keys or {}  # owner address -> private key: traders whose orders the fault may sign
         self.fault_batch = fault_batch
         self.injected: dict | None = None  # what was doctored, once it was
         self.doctored_state: State | None = None  # the cheating state after the doctored tx (operator, order faults)
@@ -252,6 +263,8 @@ class FaultyBatcher(Batcher):
             return replace(plan, withdrawals=records, withdrawals_root=withdrawals_tree(records).root())
         if f is FaultKind.FORGED_ORDER:
             return self._forged_order(plan, pre, txs)
+        if f is FaultKind.EXPIRED_OPTION_ORDER:
+            return self._expired_option_order(plan, pre, txs)
         if f is FaultKind.REPLAYED_OLD_ORDER:
             return self._replayed_old_order(plan, pre, txs)
         if f in (FaultKind.UNRECORDED_FORCED_WITHDRAWAL, FaultKind.RECORDED_DENIED_WITHDRAWAL):
@@ -327,6 +340,52 @@ class FaultyBatcher(Batcher):
         self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j, "account": victim.id,
                          "to": "0x" + thief.hex(), "amount": STOLEN_AMOUNT}
         return replace(plan, withdrawals=records, withdrawals_root=withdrawals_tree(records).root())
+
+    def _expired_option_order(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
+        """An owner-signed IOC buy of an option past its expiry, inserted before the batch's first
+        SETTLE_EXPIRY, applied by the cheating state as if the option were still open."""
+        i = next((j for j, tx in enumerate(txs) if type(tx) is OperatorAction
+                  and tx.action == OperatorActionKind.SETTLE_EXPIRY and tx.time_ms >= tx.arg), None)
+        if i is None:
+            return None
+        st = State.from_blob(pre.to_blob())
+        for tx in txs[:i]:
+            if not apply(st, tx).ok:
+                return None
+        settle = txs[i]
+        u = st.underlyings.get(settle.target)
+        options = sorted((m for m in st.markets.values() if u is not None and m.spec.kind == InstrumentKind.OPTION
+                          and m.spec.underlying == u.config.symbol and m.spec.expiry == settle.arg
+                          and m.status == MarketStatus.ACTIVE and m.mark_price), key=lambda m: m.spec.id)
+        later = {tx.account for tx in txs[i:] if type(tx) in (Order, Replace, Cancel, Withdraw, Transfer)}
+        buyers = [a for a in st.accounts if a.owner in self.keys and a.collateral > 0 and a.id not in later]
+        if not options or not buyers:
+            return None
+        m, buyer = options[0], max(buyers, key=lambda a: (a.collateral, -a.id))
+        ask = st.books[m.spec.id].best_ask()
+        t = settle.time_ms
+        order = Order(t, buyer.id, m.spec.id, BUY, 0, 2, 0, 0, ask if ask is not None else m.mark_price, 1, 0, 0,
+                      buyer.nonce + 1)  # limit IOC
+        order.signature = eip712.sign(pre.domain, order, self.keys[buyer.owner])
+        order.signer = buyer.owner
+        inst = m.spec.id
+
+        def as_if_open(s: State, tx):
+            market = s.markets[inst]
+            spec = market.spec
+            market.spec = replace(spec, expiry=0)  # the cheat: the option has not expired
+            try:
+                return apply(s, tx)
+            finally:
+                market.spec = spec
+
+        try:
+            out = self._replan(plan, pre, txs[:i] + [order] + txs[i:], cheat=(i, as_if_open))
+        except _DoctoredRejected:
+            return None
+        self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": i, "account": buyer.id,
+                         "instrument": inst, "expiry": settle.arg}
+        return out
 
     def _forged_order(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
         """The first Order (of the first eight) whose copy one lot larger, signature kept, the
@@ -992,8 +1051,8 @@ def operator_fault_rollup(chain, fault: FaultKind | str | None, *, challenge_per
     more ticks. The challenger is the chain's last account."""
     from clearline.batcher.harness import STEP_MS, make_sim_rollup
 
-    if fault is not None and FaultKind(fault) not in OPERATOR_FAULTS:
-        raise ValueError(f"operator_fault_rollup carries {[f.value for f in OPERATOR_FAULTS]}, not {fault}")
+    if fault is not None and FaultKind(fault) not in OPERATOR_SCENARIO_FAULTS:
+        raise ValueError(f"operator_fault_rollup carries {[f.value for f in OPERATOR_SCENARIO_FAULTS]}, not {fault}")
     r = make_sim_rollup(chain, makers=1, takers=1, leveraged=1, challenge_period=challenge_period,
                         forced_deadline=forced_deadline, max_delay_ms=10**9)
     r.batcher.flush()
@@ -1018,7 +1077,7 @@ def operator_fault_rollup(chain, fault: FaultKind | str | None, *, challenge_per
     r.now_ms = max(expiry, funding_due) - STEP_MS
     if fault is not None:
         r.batcher = FaultyBatcher(r.journal, r.client, r.genesis, fault=fault, operator_key=r.sim.operator_key,
-                                  **r.batcher_kw)
+                                  keys={t.address: t.key for t in r.sim.traders}, **r.batcher_kw)
     r.step(2)
     r.batcher.flush()
     r.step(4)
@@ -1109,7 +1168,7 @@ def fault_scenario(chain, fault: FaultKind | str, *, challenge_period: int = 100
                    **kw) -> FaultyRollup:
     """``operator_fault_rollup`` for an operator fault, ``order_fault_rollup`` for an order
     fault, else ``faulty_rollup`` (with ``kw``): either way batch 3 carries ``fault``."""
-    if FaultKind(fault) in OPERATOR_FAULTS:
+    if FaultKind(fault) in OPERATOR_SCENARIO_FAULTS:
         return operator_fault_rollup(chain, fault, challenge_period=challenge_period, forced_deadline=forced_deadline)
     if FaultKind(fault) in ORDER_SCENARIO_FAULTS:
         return order_fault_rollup(chain, fault, challenge_period=challenge_period, forced_deadline=forced_deadline)

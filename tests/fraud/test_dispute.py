@@ -212,6 +212,8 @@ FAULTS = {
     "forged_order": ("signature", "REJECTED_TX"),
     # an order of batch 2 posted again in batch 3: its nonce is not above its account's
     "replayed_old_order": ("signature", "REJECTED_TX"),
+    # an owner-signed order on an option past its expiry (operator_fault_rollup): its market leaf shows it
+    "expired_option_order": ("order", "REJECTED_TX"),
     "stolen_withdrawal": ("withdrawals", "BAD_WITHDRAWAL_RECORD"),
     "omitted_withdrawal": ("withdrawals", "MISSING_WITHDRAWAL_RECORD"),
     # the records of the forced withdrawal's chunk against the state's withdrawals over it

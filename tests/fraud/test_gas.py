@@ -17,7 +17,7 @@ def test_fraud_proof_gas_per_kind_under_target():
     assert {k.split("/")[0] for k in g["fraud_proof_gas_by_fault"]} == {f.value for f in PROVABLE_FAULTS}
     assert {k.split("/")[1] for k in g["fraud_proof_gas_by_fault"]} == {
         "framing", "chunk_decode", "queue_item", "queue_end", "collateral_root", "mark_update", "operator_action",
-        "withdrawals", "nonces", "signature"}  # KIND_ORDER has no fault yet (tests/fraud/test_order_proofs.py)
+        "withdrawals", "nonces", "signature", "order"}
     assert g["fraud_proof_gas_max"] == max(g["fraud_proof_gas_by_fault"].values())
     assert 0 < g["fraud_proof_gas_max"] <= FRAUD_PROOF_GAS_TARGET, g
     assert g["fraud_commit_gas"] < 60_000

@@ -27,8 +27,9 @@ from clearline.core.matching import CloseReason  # noqa: E402
 from clearline.core.state import State  # noqa: E402
 from clearline.core.txs import Order, Replace  # noqa: E402
 from clearline.l1.batch_v3 import chunk_sizes  # noqa: E402
-from clearline.sequencer.faults import (FaultKind, OPERATOR_FAULTS, ORDER_FAULTS, ORDER_SCENARIO_FAULTS,  # noqa: E402
-                                        PROVABLE_FAULTS, ROLLUP_FAULTS, fault_scenario, order_fault_rollup)
+from clearline.sequencer.faults import (FaultKind, OPERATOR_FAULTS, OPERATOR_SCENARIO_FAULTS, ORDER_FAULTS,  # noqa: E402
+                                        ORDER_SCENARIO_FAULTS, PROVABLE_FAULTS, ROLLUP_FAULTS, fault_scenario,
+                                        order_fault_rollup)
 from clearline.watchtower.fraud import FraudError, build_proof  # noqa: E402
 from clearline.watchtower.l1data import RollupReader  # noqa: E402
 from clearline.watchtower.verify import verify  # noqa: E402
@@ -88,8 +89,10 @@ def test_the_fault_lists():
     # order_fault_rollup also carries a forged and a replayed order, which KIND_SIGNATURE proves
     signed = (FaultKind.FORGED_ORDER, FaultKind.REPLAYED_OLD_ORDER)
     assert ORDER_SCENARIO_FAULTS == (*ORDER_FAULTS, *signed)
-    assert set(ROLLUP_FAULTS) | set(OPERATOR_FAULTS) | set(ORDER_SCENARIO_FAULTS) == set(FaultKind)
-    assert PROVABLE_FAULTS == (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN, *signed)
+    # operator_fault_rollup also carries an order on an expired option, which KIND_ORDER proves
+    assert OPERATOR_SCENARIO_FAULTS == (*OPERATOR_FAULTS, FaultKind.EXPIRED_OPTION_ORDER)
+    assert set(ROLLUP_FAULTS) | set(OPERATOR_SCENARIO_FAULTS) | set(ORDER_SCENARIO_FAULTS) == set(FaultKind)
+    assert PROVABLE_FAULTS == (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN, *signed, FaultKind.EXPIRED_OPTION_ORDER)
 
 
 @pytest.mark.parametrize("fault", [f.value for f in ORDER_FAULTS])
