@@ -242,13 +242,7 @@ contract FraudVerifier {
     bytes32 internal constant ACCOUNT_TAG = keccak256("clearline.account.v1");
     bytes32 internal constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
-    bytes32 internal constant WITHDRAW_TYPEHASH = keccak256("Withdraw(uint32 account,uint64 amount,uint64 nonce)");
-    bytes32 internal constant TRANSFER_TYPEHASH =
-        keccak256("Transfer(uint32 account,uint32 toSubaccount,uint64 amount,uint64 nonce)");
-    bytes32 internal constant MARGIN_MODE_TYPEHASH = keccak256("SetMarginMode(uint32 account,uint8 mode,uint64 nonce)");
-    bytes32 internal constant FLAGS_TYPEHASH = keccak256("SetAccountFlags(uint32 account,uint8 flags,uint64 nonce)");
     uint256 internal constant ALL_ACCOUNT_FLAGS = 1; // clearline.core.txs.ALL_ACCOUNT_FLAGS (bit 0: the operator may cancel)
-    uint256 internal constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     uint256 internal constant ACCOUNTS_DEPTH = 32;
     bytes32 internal constant ACCOUNT_INDEX_TAG = keccak256("clearline.account_index.v1");
     uint256 internal constant MAX_ACCOUNTS = (1 << 31) - 1; // clearline.core.state: account ids below it
@@ -471,9 +465,7 @@ contract FraudVerifier {
         (Op memory op,,) = _readOp(chunk, at, prev, w.txIndex);
         if (op.target != w.accountId || op.amount != w.amount) return false;
         if (op.kind == 10) return op.owner == w.owner;
-        Ctx memory c;
-        c.domain = _domain();
-        address signer = _signer(c, op);
+        address signer = _signerAt(chunk, at, prev, _domain());
         return signer != address(0) && signer == w.owner;
     }
 
@@ -517,8 +509,7 @@ contract FraudVerifier {
         uint256 toSubaccount; // transfer
         uint256 amount; //      SetMarginMode: the mode; SetAccountFlags: the flags
         uint256 nonce; //       signed kinds
-        bytes32 r;
-        bytes32 vs;
+        address signer; //      signed kinds: the EIP-712 signer (ChunkDecoder.signerOf)
     }
 
     function _collateralRoot(FraudContext calldata x, bytes calldata chunk, uint256 count, bytes calldata witness)
@@ -536,8 +527,10 @@ contract FraudVerifier {
         for (uint256 i = 0; i < count; ++i) {
             Op memory op;
             bool valid;
-            (op, c.p, valid) = _readOp(chunk, c.p, c.prev, i);
+            uint256 at = c.p;
+            (op, c.p, valid) = _readOp(chunk, at, c.prev, i);
             if (!valid || op.time < s.timeMs) return REASON_REJECTED;
+            if (op.kind != 1 && op.kind != 8 && op.kind != 10) op.signer = _signerAt(chunk, at, c.prev, c.domain);
             c.prev = op.time;
             uint256 r;
             if (op.kind == 1) r = _applyDeposit(c, s, _next(c, accounts), op, i);
@@ -623,7 +616,7 @@ contract FraudVerifier {
         if (w.target > type(uint32).max || w.amount > type(uint64).max || w.nonce > type(uint64).max) {
             return REASON_REJECTED;
         }
-        if (_signer(c, w) != a.owner) return REASON_REJECTED;
+        if (w.signer != a.owner) return REASON_REJECTED;
         if (w.nonce <= a.nonce) return REASON_REJECTED;
         if (w.amount == 0) return REASON_REJECTED;
         bool isTransfer = w.kind == 6;
@@ -666,7 +659,7 @@ contract FraudVerifier {
         if (w.target >= s.nextAccountId) return REASON_REJECTED; // unknown account
         if (a.id != w.target) revert AccountMismatch(i);
         _openAccount(c, s, a, i);
-        if (_signer(c, w) != a.owner || w.nonce <= a.nonce) return REASON_REJECTED;
+        if (w.signer != a.owner || w.nonce <= a.nonce) return REASON_REJECTED;
         if (w.kind == 11) {
             if (w.amount & ~ALL_ACCOUNT_FLAGS != 0) return REASON_REJECTED;
             a.flags = uint8(w.amount);
@@ -714,19 +707,11 @@ contract FraudVerifier {
         return marginVerifier.provenHealth(s.marketsRoot, a, margins[c.mi++]);
     }
 
-    /// @dev The EIP-712 signer under the Rollup's domain; 0 unless canonical (low s, r, s > 0).
-    function _signer(Ctx memory c, Op memory w) private pure returns (address) {
-        uint256 kind = w.kind;
-        bytes32 structHash = kind == 6
-            ? keccak256(abi.encode(TRANSFER_TYPEHASH, w.target, w.toSubaccount, w.amount, w.nonce))
-            : kind == 5
-                ? keccak256(abi.encode(WITHDRAW_TYPEHASH, w.target, w.amount, w.nonce))
-                : keccak256(abi.encode(kind == 9 ? MARGIN_MODE_TYPEHASH : FLAGS_TYPEHASH, w.target, w.amount, w.nonce));
-        bytes32 digest = keccak256(abi.encodePacked(bytes2(0x1901), c.domain, structHash));
-        uint256 sv = uint256(w.vs);
-        bytes32 sigS = bytes32(sv & ((1 << 255) - 1));
-        if (uint256(sigS) > HALF_N || w.r == 0 || sigS == 0) return address(0);
-        return ecrecover(digest, uint8(27 + (sv >> 255)), w.r, sigS);
+    /// @dev The EIP-712 signer (under `domain`) of the packed signed transaction at `at` of a
+    ///      valid chunk, `prev` the time before it: ChunkDecoder.signerOf, the one reading of a
+    ///      signed transaction's struct on L1 (0 unless canonical: low s, r and s > 0).
+    function _signerAt(bytes calldata chunk, uint256 at, uint256 prev, bytes32 domain) private view returns (address s) {
+        (,,, s) = chunkDecoder.signerOf(chunk, at, prev, domain);
     }
 
     /// @dev The witness's account `a` of (owner, subaccount): proven at its id, or, when its id
@@ -825,9 +810,7 @@ contract FraudVerifier {
         } else {
             op.nonce = n;
         }
-        op.r = bytes32(c[p:p + 32]);
-        op.vs = bytes32(c[p + 32:p + 64]);
-        return (op, p + 64, true);
+        return (op, p + 64, true); // the signature: read by ChunkDecoder.signerOf
     }
 
     function _unzz(uint256 z) private pure returns (int256) {
