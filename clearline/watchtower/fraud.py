@@ -879,22 +879,7 @@ def collateral_witness(state: State, txs: list) -> CollateralWitness | None:
                 margins.append(margin_witness(st, tx.target))
                 if not liquidation_provably_refused(st, tx.target):
                     return None  # a due liquidation: the verifier does not re-execute it
-        elif type(tx) in (SetMarginMode, SetAccountFlags):
-            try:
-                recover_signer(st, tx)
-            except Rejected:
-                tx.signer = None
-            if not 0 <= tx.account < len(st.accounts):
-                accesses.append(_placeholder_account())
-            else:
-                a = st.accounts[tx.account]
-                accesses.append(_account_witness(st, tx.account))
-                # the verifier checks the margin in the new mode when the account holds positions
-                # and the checks before it pass (signer, nonce, a known mode)
-                if (type(tx) is SetMarginMode and a.positions and tx.time_ms >= st.time_ms and tx.signer == a.owner
-                        and a.nonce < tx.nonce <= _U64 and tx.mode in (0, 1)):
-                    margins.append(margin_witness(st, tx.account))
-        else:
+        else:  # a signed Withdraw, Transfer, SetMarginMode or SetAccountFlags
             try:
                 recover_signer(st, tx)
             except Rejected:
@@ -920,9 +905,14 @@ _COLLATERAL_KINDS = (Deposit, ForcedWithdrawal, Withdraw, Transfer, OperatorActi
 
 
 def _signed_prechecks_pass(st: State, src, tx) -> bool:
-    """The checks the core makes on a Withdraw or Transfer before its margin (the verifier
-    asks for a margin witness exactly when these pass and the account holds positions)."""
-    if tx.signer != src.owner or not (src.nonce < tx.nonce <= _U64) or not (0 < tx.amount <= _U64):
+    """The checks the core makes on a signed Withdraw, Transfer or SetMarginMode before its
+    margin (the verifier asks for a margin witness exactly when these pass and the account
+    holds positions; a SetAccountFlags has no margin check)."""
+    if tx.signer != src.owner or not (src.nonce < tx.nonce <= _U64) or type(tx) is SetAccountFlags:
+        return False
+    if type(tx) is SetMarginMode:
+        return tx.mode in (0, 1)  # the margin in the new mode follows
+    if not (0 < tx.amount <= _U64):
         return False
     if type(tx) is Transfer and (not 0 <= tx.to_subaccount <= _U32 or tx.to_subaccount == src.subaccount):
         return False
