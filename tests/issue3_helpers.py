@@ -257,8 +257,29 @@ class Ex3(Exchange):
         tx = OperatorAction(t, int(action), target, arg, t if timestamp is None else timestamp)
         return self.operator_submit(tx, sign=sign)
 
-    def funding_tick(self, **kw) -> Receipt:
-        return self.op(OperatorActionKind.FUNDING_TICK, **kw)
+    def funding_tick(self, *, time: int | None = None, **kw) -> Receipt:
+        """What the node sends for funding at one time: FUNDING_TICK (if something is due),
+        then FUNDING_SETTLE of each perpetual whose interval ended and every FUNDING_PAY of
+        it, as one receipt with all their events; the tick's rejection if nothing was due."""
+        from clearline.core.operator import funding_payments_due, funding_settlements_due
+
+        t = self.next_time(time)
+        first = self.op(OperatorActionKind.FUNDING_TICK, time=t, **kw)
+        events = list(first.events) if first.ok else []
+        steps = [(OperatorActionKind.FUNDING_SETTLE, mid, 0) for mid in funding_settlements_due(self.state, t)]
+        done = first.ok
+        for action, target, arg in steps:
+            r = self.op(action, target, arg, time=t, **kw)
+            if not r.ok:
+                return r
+            done = True
+            events += r.events
+            for mid, aid in funding_payments_due(self.state):
+                p = self.op(OperatorActionKind.FUNDING_PAY, mid, aid, time=t, **kw)
+                if not p.ok:
+                    return p
+                events += p.events
+        return Receipt(True, events=events) if done else first
 
     def liquidate(self, account: int, **kw) -> Receipt:
         return self.op(OperatorActionKind.LIQUIDATE, account, **kw)

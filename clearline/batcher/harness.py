@@ -82,6 +82,9 @@ class SimRollup:
                 ops = sim.operator_txs(seq.state, t)
                 if ops:
                     seq.submit_txs(ops, t)
+                    pays = sim.funding_payments(seq.state, t)
+                    if pays:
+                        seq.submit_txs(pays, t)
             acks = seq.submit(sim.step(t, seq.state), t)
             self.fills += sum(1 for a in acks for e in a.receipt.events if type(e) is L.Fill)
             self.step_no += 1

@@ -20,7 +20,7 @@ from .operator import handle_operator
 from .state import MAX_ACCOUNTS, MAX_OPEN_ORDERS, MAX_POSITIONS, Account, State
 from .txs import (ALL_ACCOUNT_FLAGS, ALL_FLAGS, MAX_MARK_INSTRUMENTS, MAX_MARK_REPORTS, Cancel, CancelScope, Deposit,
                   ForcedWithdrawal, MarginMode, MarkUpdate,
-                  OperatorAction, Order, OrderFlag, OrderType, Replace, SetAccountFlags, SetMarginMode, TimeInForce,
+                  OperatorAction, OperatorActionKind, Order, OrderFlag, OrderType, Replace, SetAccountFlags, SetMarginMode, TimeInForce,
                   Transfer, Withdraw)
 from .units import INT64_MAX, UINT32_MAX, UINT64_MAX
 
@@ -64,6 +64,9 @@ def apply(state: State, tx, reporters=None) -> Receipt:
     handler = _HANDLERS.get(type(tx))
     if handler is None:
         return Receipt(False, E.UNKNOWN_TX_KIND, type(tx).__name__)
+    if state.funding_paying and (handler is not _operator_action or tx.action != OperatorActionKind.FUNDING_PAY):
+        return Receipt(False, E.FUNDING_IN_PROGRESS,
+                       f"funding of instrument {min(state.funding_paying)} is being paid: only FUNDING_PAY now")
     try:
         if reporters is not None and handler is _mark_update:
             receipt = _mark_update(state, tx, reporters)

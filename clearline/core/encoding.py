@@ -621,6 +621,8 @@ def _market_leaf_reference(
     settlement_price: int = 0,
     last_sample_time: int = 0,
     risk_array: Sequence[int] | None = None,
+    funding_unpaid: int = 0,
+    funding_float: int = 0,
 ) -> bytes:
     """``abi.encode(bytes32 MARKET_TAG, uint32 id, bytes32 symbol, uint8 kind,
     bytes32 underlying, uint64 tickSize, uint64 lotSize, uint32 imPpm, uint32 mmPpm,
@@ -628,8 +630,9 @@ def _market_leaf_reference(
     uint8 status, uint64 markPrice, uint64 markTime, int256 fundingIndex,
     uint64 openInterest, int64 premiumSum, uint32 premiumSamples, uint64 lastFundingTime,
     int64 lastFundingRatePpm, uint64 settlementPrice, uint64 lastSampleTime,
-    int64[16] riskArray)``; ``riskArray`` is a static array (16 words in place), ``None``
-    meaning all zeros. Keyword-only: 25 fields are too many to pass by position."""
+    int64[16] riskArray, uint64 fundingUnpaid, int64 fundingFloat)``; ``riskArray`` is a
+    static array (16 words in place), ``None`` meaning all zeros. Keyword-only: 27 fields are
+    too many to pass by position."""
     if risk_array is None:
         risk_words = _ZERO_RISK_WORDS
     elif not isinstance(risk_array, (list, tuple)) or len(risk_array) != _N_SCENARIOS:
@@ -663,6 +666,8 @@ def _market_leaf_reference(
         _uint(settlement_price, 64, "settlement_price"),
         _uint(last_sample_time, 64, "last_sample_time"),
         risk_words,
+        _uint(funding_unpaid, 64, "funding_unpaid"),
+        _int(funding_float, 64, "funding_float"),
     ))
 
 
@@ -797,12 +802,13 @@ def market_leaf_terms(
 # lastFundingTime, lastFundingRatePpm, settlementPrice, lastSampleTime
 _MARKET_STATE = struct.Struct(">31xB24xQ24xQ32s24xQ24sq28xI24xQ24sq24xQ24xQ")
 _RISK_WORDS = struct.Struct(">" + "24sq" * _N_SCENARIOS)
+_FUNDING_PAYING = struct.Struct(">24xQ24sq")  # fundingUnpaid, fundingFloat
 
 
 def _market_state_reference(status, mark_price, mark_time, funding_index, open_interest, premium_sum,
                             premium_samples, last_funding_time, last_funding_rate_ppm, settlement_price,
-                            last_sample_time, risk_array) -> bytes:
-    """The reference encoding of a market leaf's last 27 words (raises as ``_market_leaf_reference``)."""
+                            last_sample_time, risk_array, funding_unpaid, funding_float) -> bytes:
+    """The reference encoding of a market leaf's last 29 words (raises as ``_market_leaf_reference``)."""
     if risk_array is None:
         risk_words = _ZERO_RISK_WORDS
     elif not isinstance(risk_array, (list, tuple)) or len(risk_array) != _N_SCENARIOS:
@@ -822,18 +828,21 @@ def _market_state_reference(status, mark_price, mark_time, funding_index, open_i
         _uint(settlement_price, 64, "settlement_price"),
         _uint(last_sample_time, 64, "last_sample_time"),
         risk_words,
+        _uint(funding_unpaid, 64, "funding_unpaid"),
+        _int(funding_float, 64, "funding_float"),
     ))
 
 
 def market_leaf_state(status: int, mark_price: int, mark_time: int, funding_index: int, open_interest: int,
                       premium_sum: int, premium_samples: int, last_funding_time: int, last_funding_rate_ppm: int,
-                      settlement_price: int, last_sample_time: int, risk_array: Sequence[int] | None) -> bytes:
-    """The last 27 words of a market leaf (``status`` through ``riskArray``), positional in
+                      settlement_price: int, last_sample_time: int, risk_array: Sequence[int] | None,
+                      funding_unpaid: int = 0, funding_float: int = 0) -> bytes:
+    """The last 29 words of a market leaf (``status`` through ``fundingFloat``), positional in
     leaf order; ``market_leaf_terms(...) + market_leaf_state(...)`` is the whole leaf."""
     scalars = (status, mark_price, mark_time, funding_index, open_interest, premium_sum, premium_samples,
                last_funding_time, last_funding_rate_ppm, settlement_price, last_sample_time)
     try:
-        if all(map(isinstance, scalars, _INT_TYPES)):
+        if all(map(isinstance, scalars, _INT_TYPES)) and type(funding_unpaid) is int and type(funding_float) is int:
             if risk_array is None:
                 risk_words = _ZERO_RISK_WORDS
             elif (type(risk_array) is list or type(risk_array) is tuple) and len(risk_array) == _N_SCENARIOS \
@@ -852,10 +861,11 @@ def market_leaf_state(status: int, mark_price: int, mark_time: int, funding_inde
                     status, mark_price, mark_time, funding_index.to_bytes(32, "big", signed=True), open_interest,
                     _SIGN_PAD[premium_sum < 0], premium_sum, premium_samples, last_funding_time,
                     _SIGN_PAD[last_funding_rate_ppm < 0], last_funding_rate_ppm, settlement_price,
-                    last_sample_time) + risk_words
+                    last_sample_time) + risk_words + _FUNDING_PAYING.pack(
+                    funding_unpaid, _SIGN_PAD[funding_float < 0], funding_float)
     except (struct.error, OverflowError):
         pass
-    return _market_state_reference(*scalars, risk_array)
+    return _market_state_reference(*scalars, risk_array, funding_unpaid, funding_float)
 
 
 def encode_market_leaf(
@@ -885,6 +895,8 @@ def encode_market_leaf(
     settlement_price: int = 0,
     last_sample_time: int = 0,
     risk_array: Sequence[int] | None = None,
+    funding_unpaid: int = 0,
+    funding_float: int = 0,
 ) -> bytes:
     """``abi.encode(bytes32 MARKET_TAG, uint32 id, bytes32 symbol, uint8 kind,
     bytes32 underlying, uint64 tickSize, uint64 lotSize, uint32 imPpm, uint32 mmPpm,
@@ -892,8 +904,9 @@ def encode_market_leaf(
     uint8 status, uint64 markPrice, uint64 markTime, int256 fundingIndex,
     uint64 openInterest, int64 premiumSum, uint32 premiumSamples, uint64 lastFundingTime,
     int64 lastFundingRatePpm, uint64 settlementPrice, uint64 lastSampleTime,
-    int64[16] riskArray)``; ``riskArray`` is a static array (16 words in place), ``None``
-    meaning all zeros. Keyword-only: 25 fields are too many to pass by position."""
+    int64[16] riskArray, uint64 fundingUnpaid, int64 fundingFloat)``; ``riskArray`` is a
+    static array (16 words in place), ``None`` meaning all zeros. Keyword-only: 27 fields are
+    too many to pass by position."""
     try:
         terms = market_leaf_terms(id=id, symbol=symbol, kind=kind, underlying=underlying, tick_size=tick_size,
                                   lot_size=lot_size, im_ppm=im_ppm, mm_ppm=mm_ppm, maker_fee_ppm=maker_fee_ppm,
@@ -906,11 +919,12 @@ def encode_market_leaf(
             funding_index=funding_index, open_interest=open_interest, premium_sum=premium_sum,
             premium_samples=premium_samples, last_funding_time=last_funding_time,
             last_funding_rate_ppm=last_funding_rate_ppm, settlement_price=settlement_price,
-            last_sample_time=last_sample_time, risk_array=risk_array)
+            last_sample_time=last_sample_time, risk_array=risk_array, funding_unpaid=funding_unpaid,
+            funding_float=funding_float)
         raise
     return terms + market_leaf_state(status, mark_price, mark_time, funding_index, open_interest, premium_sum,
                                      premium_samples, last_funding_time, last_funding_rate_ppm, settlement_price,
-                                     last_sample_time, risk_array)
+                                     last_sample_time, risk_array, funding_unpaid, funding_float)
 
 
 # tag, id, symbol, indexPrice, indexTime, lastRoundMs, pendingPrice, pendingCount,

@@ -70,6 +70,8 @@ class ErrorCode(IntEnum):
     NOT_OPTED_IN = 90  # the account has not allowed the operator to cancel its orders
     # capacity
     TOO_MANY_ACCOUNTS = 91  # the account space (MAX_ACCOUNTS) is full: no new account
+    # funding
+    FUNDING_IN_PROGRESS = 92  # a settled interval's funding is being paid: only FUNDING_PAY until it is done
 
 
 class Rejected(Exception):

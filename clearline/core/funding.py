@@ -8,11 +8,12 @@ end of each ``funding_interval_ms`` the rate is
 ``F = clamp(P + clamp(I - P, -clamp, +clamp), -cap, +cap)`` with ``P`` the average of the
 samples and ``I`` the interest component, both per interval.
 
-Settlement is eager and exact: every open position pays or receives
-``size * mark * tick_value * F / 1e6`` at once (payers round up, receivers round down),
-and the rounding remainder goes to the insurance fund, so no value is created or lost.
-The market's cumulative ``funding_index`` (1e-12 USD per lot, i.e. rate_ppm * mark *
-tick_value summed) and each position's snapshot of it are kept for display and audit.
+Settlement is exact and comes in bounded steps (``clearline.core.operator``): FUNDING_SETTLE
+moves the market's cumulative ``funding_index`` (1e-12 USD per lot) by ``F * mark *
+tick_value``; then one FUNDING_PAY per holder pays ``size * (market index - position index)
+/ 1e6`` (payers round up, receivers round down) and brings the position's index level; the
+rounding remainder goes to the insurance fund with the last payment, so no value is created or
+lost. Nothing else is accepted while an interval is being paid.
 """
 
 from __future__ import annotations
@@ -70,5 +71,10 @@ def average(total: int, count: int) -> int:
 
 def funding_payment(size: int, mark: int, tick_value: int, rate_ppm: int) -> int:
     """Signed usd6 the holder pays (>0) or receives (<0), rounded against the holder."""
-    raw = size * mark * tick_value * rate_ppm
-    return -((-raw) // PPM)  # ceil: payers pay up, receivers get the floor of their credit
+    return index_payment(size, rate_ppm * mark * tick_value)
+
+
+def index_payment(size: int, index_move: int) -> int:
+    """Signed usd6 a holder of ``size`` lots pays (>0) or receives (<0) for a funding index move
+    of ``index_move`` (1e-12 USD per lot): ceil, so payers pay up and receivers get the floor."""
+    return -((-size * index_move) // PPM)

@@ -87,7 +87,10 @@ CollateralMoved = _event("CollateralMoved", "kind from_account to_account amount
 ForcedWithdrawalDenied = _event("ForcedWithdrawalDenied", "queue_index account owner amount reason",
                                 "An L1 forced withdrawal refused by the rule; reason is an ErrorCode.")
 FundingSettled = _event("FundingSettled", "instrument rate_ppm mark paid received to_insurance",
-                        "Funding of one interval: payers' total, receivers' total, rounding remainder.")
+                        "Funding of one interval, at its FUNDING_SETTLE: what its FUNDING_PAYs will move "
+                        "(payers' total, receivers' total, rounding remainder).")
+FundingPaid = _event("FundingPaid", "instrument account amount",
+                     "One holder's funding of a settled interval: paid (>0) or received (<0), usd6.")
 FundingSampled = _event("FundingSampled", "instrument premium_ppm samples", "A premium index sample.")
 MarginModeSet = _event("MarginModeSet", "account mode", "An account switched margin mode.")
 AccountFlagsSet = _event("AccountFlagsSet", "account flags", "An account's owner replaced its flags.")

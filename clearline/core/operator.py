@@ -1,4 +1,4 @@
-"""Operator actions: funding ticks, liquidations, expiry settlement and option listing.
+"""Operator actions: funding (ticks, settlements, payments), liquidations, expiry settlement and option listing.
 
 The operator only decides *when*; *what* happens is fully determined by the rules and the
 state, and every precondition is re-checked here (an action that is not due is rejected
@@ -7,10 +7,10 @@ with ``NOT_DUE``, so no empty housekeeping enters the log).
 
 from __future__ import annotations
 
-from .errors import ErrorCode, Rejected
-from .funding import average, funding_payment, funding_rate_ppm, premium_ppm
+from .errors import ErrorCode, InvariantBroken, Rejected
+from .funding import average, funding_rate_ppm, index_payment, premium_ppm
 from .instruments import InstrumentKind, MarketStatus, OptionType
-from .ledger import (ExpirySettled, FundingSampled, FundingSettled, InstrumentListed, Netting,
+from .ledger import (ExpirySettled, FundingPaid, FundingSampled, FundingSettled, InstrumentListed, Netting,
                      cancel_all, close_order, trade)
 from .liquidation import liquidate
 from .matching import CloseReason
@@ -37,6 +37,10 @@ def handle_operator(st, tx) -> list:
         return cancel_all_orders(st, tx.target, tx.arg)
     if action == OperatorActionKind.EXPIRE_ORDERS:
         return expire_orders(st, tx.time_ms)
+    if action == OperatorActionKind.FUNDING_SETTLE:
+        return funding_settle(st, tx.target, tx.time_ms)
+    if action == OperatorActionKind.FUNDING_PAY:
+        return funding_pay(st, tx.target, tx.arg)
     raise Rejected(E.UNKNOWN_ACTION, f"operator action {action}")
 
 
@@ -75,65 +79,157 @@ def expire_orders(st, t: int) -> list:
 
 
 # -- funding -----------------------------------------------------------------------------------
-def funding_tick(st, t: int) -> list:
-    """Sample each perpetual's premium when a sample is due; settle funding when the interval
-    has ended. Sample k of an interval is due at ``last_funding_time + k * sample_ms``."""
+# Funding is three bounded steps, so that each is one small L1 re-execution (FundingVerifier):
+#   FUNDING_TICK           starts intervals and samples premiums (every perpetual: the book's
+#                          impact prices);
+#   FUNDING_SETTLE(m)      ends perpetual m's interval: the rate from its samples, the funding
+#                          index moved by rate * mark * tick_value, and the holders' lots to pay
+#                          (funding_unpaid = 2 * open interest);
+#   FUNDING_PAY(m, a)      pays holder a its funding of that settlement (from the index move).
+# Between a FUNDING_SETTLE and its last FUNDING_PAY nothing else is accepted
+# (FUNDING_IN_PROGRESS, in ``apply``), so no margin check, trade or withdrawal ever sees a
+# half-paid interval; the node sends the settlement and every payment together.
+def funding_sample_due(m, t: int, p) -> bool:
+    """Sample k (1..interval/sample) of the interval is due at ``start + k * sample_ms``;
+    never two within one sample interval (a late operator cannot sample one book many times)."""
+    return (min((t - m.last_funding_time) // p.funding_sample_ms, p.funding_interval_ms // p.funding_sample_ms)
+            > m.premium_samples and t - m.last_sample_time >= p.funding_sample_ms)
+
+
+def funding_settlements_due(st, t: int) -> list[int]:
+    """The perpetuals whose funding interval has ended at ``t`` (what FUNDING_SETTLE needs
+    besides its samples: a FUNDING_TICK first takes any sample still due)."""
     p = st.params
-    perps = [m for m in st.markets.values() if m.spec.kind == _PERP and m.status == _ACTIVE and m.mark_price]
+    return sorted(m.spec.id for m in st.markets.values()
+                  if m.spec.kind == _PERP and m.status == _ACTIVE and m.mark_price and m.last_funding_time
+                  and t >= m.last_funding_time + p.funding_interval_ms)
+
+
+def funding_payments_due(st) -> list[tuple[int, int]]:
+    """(instrument, account) of every FUNDING_PAY still due, in instrument then account order:
+    what the node sends right after a FUNDING_SETTLE."""
+    out = []
+    for mid in sorted(st.funding_paying):
+        m = st.markets[mid]
+        out.extend((mid, aid) for aid in sorted(st.holders[mid])
+                   if st.accounts[aid].positions[mid].funding_index != m.funding_index)
+    return out
+
+
+def funding_tick(st, t: int) -> list:
+    """Start each perpetual's funding interval, and take each premium sample that is due."""
+    p = st.params
     plan = []
-    for m in perps:
-        start = m.last_funding_time
-        if start == 0:
-            plan.append((m, "start", False))
+    for m in st.markets.values():
+        if m.spec.kind != _PERP or m.status != _ACTIVE or not m.mark_price:
             continue
-        # one sample per due slot, and never two within one sample interval (a late operator
-        # cannot sample the same book several times to catch up)
-        sample = ((t - start) // p.funding_sample_ms > m.premium_samples
-                  and t - m.last_sample_time >= p.funding_sample_ms)
-        settle = t >= start + p.funding_interval_ms
-        if sample or settle:
-            plan.append((m, sample, settle))
+        if m.last_funding_time == 0:
+            plan.append((m, True))
+        elif funding_sample_due(m, t, p):
+            plan.append((m, False))
     if not plan:
-        raise Rejected(E.NOT_DUE, "no funding sample or settlement is due")
+        raise Rejected(E.NOT_DUE, "no funding interval to start and no premium sample is due")
     events: list = []
-    for m, sample, settle in plan:
-        if sample == "start":
-            m.last_funding_time = t - t % p.funding_interval_ms
-            st.dirty_markets.add(m.spec.id)
-            continue
+    for m, start in plan:
         spec = m.spec
-        if sample:
+        if start:
+            m.last_funding_time = t - t % p.funding_interval_ms
+        else:
             index_ticks = st.index_of(m) // spec.tick_size
             prem = premium_ppm(st.books[spec.id], index_ticks, p.impact_notional_usd6, spec.tick_value)
             m.premium_sum += prem
             m.premium_samples += 1
             m.last_sample_time = t
             events.append(FundingSampled(spec.id, prem, m.premium_samples))
-        if settle:
-            rate = funding_rate_ppm(average(m.premium_sum, m.premium_samples), p.interest_ppm,
-                                    p.premium_clamp_ppm, p.funding_cap_ppm)
-            paid, received = pay_funding(st, m, rate)
-            m.last_funding_rate_ppm = rate
-            m.premium_sum = m.premium_samples = 0
-            elapsed = (t - m.last_funding_time) // p.funding_interval_ms
-            m.last_funding_time += elapsed * p.funding_interval_ms
-            events.append(FundingSettled(spec.id, rate, m.mark_price, paid, received, paid - received))
         st.dirty_markets.add(spec.id)
     return events
 
 
-def pay_funding(st, m, rate: int) -> tuple[int, int]:
-    """Settle one interval of funding at ``rate`` (ppm) on market ``m``: its funding index
-    moves by ``rate * mark * tick_value``, every holder pays or receives its payment (payers
-    round up) and takes the new index, the rounding remainder goes to the insurance fund.
-    Returns (paid, received)."""
+def funding_settle(st, instrument: int, t: int) -> list:
+    """End perpetual ``instrument``'s funding interval (due at its end, once every sample
+    due is taken): ``F = funding_rate_ppm(average of the samples, ...)``; the funding index
+    moves by ``F * mark * tick_value`` and every holder is left to be paid by a FUNDING_PAY."""
+    p = st.params
+    m = st.markets.get(instrument)
+    if m is None:
+        raise Rejected(E.UNKNOWN_INSTRUMENT, f"instrument {instrument} is not listed")
+    spec = m.spec
+    if spec.kind != _PERP:
+        raise Rejected(E.INVALID_INSTRUMENT, f"instrument {instrument} is not a perpetual")
+    start = m.last_funding_time
+    if m.status != _ACTIVE or not m.mark_price or start == 0 or t < start + p.funding_interval_ms:
+        raise Rejected(E.NOT_DUE, f"instrument {instrument}'s funding interval has not ended")
+    if funding_sample_due(m, t, p):
+        raise Rejected(E.NOT_DUE, f"instrument {instrument} has a premium sample due first (FUNDING_TICK)")
+    rate = funding_rate_ppm(average(m.premium_sum, m.premium_samples), p.interest_ppm, p.premium_clamp_ppm,
+                            p.funding_cap_ppm)
+    step = rate * m.mark_price * spec.tick_value
+    m.funding_index += step
+    m.last_funding_rate_ppm = rate
+    m.premium_sum = m.premium_samples = 0
+    m.last_funding_time = start + (t - start) // p.funding_interval_ms * p.funding_interval_ms
     paid = received = 0
-    tv = m.spec.tick_value
-    m.funding_index += rate * m.mark_price * tv
+    if step:
+        unpaid = 0
+        for aid in st.holders[instrument]:
+            size = st.accounts[aid].positions[instrument].size
+            unpaid += size if size > 0 else -size
+            pay = index_payment(size, step)
+            if pay > 0:
+                paid += pay
+            else:
+                received -= pay
+        if unpaid != 2 * m.open_interest:
+            raise InvariantBroken(f"instrument {instrument}: holders hold {unpaid} lots, open interest is "
+                                  f"{m.open_interest}")
+        m.funding_unpaid = unpaid
+        if unpaid:
+            st.funding_paying.add(instrument)
+    st.dirty_markets.add(instrument)
+    return [FundingSettled(instrument, rate, m.mark_price, paid, received, paid - received)]
+
+
+def funding_pay(st, instrument: int, account_id: int) -> list:
+    """Pay holder ``account_id`` its funding of ``instrument``'s last settlement: its
+    collateral moves by the payment, its position takes the market's funding index, the
+    payment joins the market's float, and the last payment hands the float (the rounding
+    remainder, >= 0) to the insurance fund."""
+    m = st.markets.get(instrument)
+    if m is None or not m.funding_unpaid:
+        raise Rejected(E.NOT_DUE, f"no funding of instrument {instrument} is being paid")
+    if not (0 <= account_id < len(st.accounts)):
+        raise Rejected(E.UNKNOWN_ACCOUNT, f"account {account_id} does not exist")
+    acct = st.accounts[account_id]
+    pos = acct.positions.get(instrument)
+    if pos is None or pos.funding_index == m.funding_index:
+        raise Rejected(E.NOT_DUE, f"account {account_id} has no funding of instrument {instrument} to pay")
+    pay = index_payment(pos.size, m.funding_index - pos.funding_index)
+    acct.collateral -= pay
+    pos.funding_index = m.funding_index
+    m.funding_float += pay
+    m.funding_unpaid -= pos.size if pos.size > 0 else -pos.size
+    if m.funding_unpaid < 0:
+        raise InvariantBroken(f"instrument {instrument}: more lots paid than held")
+    if m.funding_unpaid == 0:
+        st.insurance_fund += m.funding_float
+        m.funding_float = 0
+        st.funding_paying.discard(instrument)
+    st.dirty_accounts.add(account_id)
+    st.dirty_markets.add(instrument)
+    return [FundingPaid(instrument, account_id, pay)]
+
+
+def pay_funding(st, m, rate: int) -> tuple[int, int]:
+    """Settle one interval of funding at ``rate`` on market ``m`` in one go (FUNDING_SETTLE
+    and every FUNDING_PAY of it): what the faulty sequencer uses to settle twice. Returns
+    (paid, received)."""
+    step = rate * m.mark_price * m.spec.tick_value
+    m.funding_index += step
+    paid = received = 0
     for aid in sorted(st.holders[m.spec.id]):
         acct = st.accounts[aid]
         pos = acct.positions[m.spec.id]
-        pay = funding_payment(pos.size, m.mark_price, tv, rate)
+        pay = index_payment(pos.size, m.funding_index - pos.funding_index)
         acct.collateral -= pay
         if pay > 0:
             paid += pay
@@ -141,7 +237,8 @@ def pay_funding(st, m, rate: int) -> tuple[int, int]:
             received -= pay
         pos.funding_index = m.funding_index
         st.dirty_accounts.add(aid)
-    st.insurance_fund += paid - received  # rounding remainder (payers round up)
+    st.insurance_fund += paid - received
+    st.dirty_markets.add(m.spec.id)
     return paid, received
 
 
@@ -236,5 +333,6 @@ def settle_expiry(st, uid: int, expiry: int, t: int) -> list:
     return events
 
 
-__all__ = ["handle_operator", "funding_tick", "pay_funding", "list_options", "settle_expiry", "cancel_all_orders",
+__all__ = ["handle_operator", "funding_tick", "funding_settle", "funding_pay", "funding_sample_due", "funding_settlements_due",
+           "funding_payments_due", "pay_funding", "list_options", "settle_expiry", "cancel_all_orders",
            "expire_orders"]

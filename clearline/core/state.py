@@ -133,6 +133,7 @@ class State:
         self.markets: dict[int, Market] = {}
         self.books: dict[int, Book] = {}
         self.holders: dict[int, set[int]] = {}  # instrument -> ids of accounts with a position (derived)
+        self.funding_paying: set[int] = set()  # perpetuals with funding_unpaid > 0 (derived)
         self.underlyings: dict[int, Underlying] = {}
         self.underlying_by_symbol: dict[str, Underlying] = {}
         self.params = genesis.params
@@ -314,7 +315,8 @@ class State:
             status=m.status, mark_price=m.mark_price, mark_time=m.mark_time, funding_index=m.funding_index,
             open_interest=m.open_interest, premium_sum=m.premium_sum, premium_samples=m.premium_samples,
             last_funding_time=m.last_funding_time, last_funding_rate_ppm=m.last_funding_rate_ppm,
-            settlement_price=m.settlement_price, last_sample_time=m.last_sample_time, risk_array=m.risk_array)
+            settlement_price=m.settlement_price, last_sample_time=m.last_sample_time, risk_array=m.risk_array,
+            funding_unpaid=m.funding_unpaid, funding_float=m.funding_float)
 
     def _market_leaf_cached(self, m: Market) -> bytes:
         """``market_leaf(m)``, with the leaf's constant words (tag and contract terms) encoded
@@ -329,7 +331,8 @@ class State:
                 taker_fee_ppm=s.taker_fee_ppm, expiry=s.expiry, strike=s.strike, option_type=s.option_type))
         return cached[1] + encoding.market_leaf_state(
             m.status, m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.premium_sum, m.premium_samples,
-            m.last_funding_time, m.last_funding_rate_ppm, m.settlement_price, m.last_sample_time, m.risk_array)
+            m.last_funding_time, m.last_funding_rate_ppm, m.settlement_price, m.last_sample_time, m.risk_array,
+            m.funding_unpaid, m.funding_float)
 
     @staticmethod
     def underlying_leaf(u: Underlying) -> bytes:
@@ -416,7 +419,7 @@ class State:
                          for a in self.accounts],
             "markets": [[mid, m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.status, m.risk_array,
                          m.premium_sum, m.premium_samples, m.last_funding_time, m.last_funding_rate_ppm,
-                         m.settlement_price, m.last_sample_time]
+                         m.settlement_price, m.last_sample_time, m.funding_unpaid, m.funding_float]
                         for mid, m in self.markets.items()],
             "underlyings": [[uid, u.oracle.index_price, u.oracle.index_time_ms, u.oracle.last_round_ms,
                              u.oracle.pending_price, u.oracle.pending_count, u.acc_time,
@@ -446,8 +449,12 @@ class State:
             for i, size, quote, fidx in positions:
                 a.positions[i] = Position(size, quote, fidx)
                 s.holders[i].add(a.id)
-        for (mid, mark, mtime, fidx, oi, status, arr, psum, pcount, ftime, frate, sprice, stime) in d["markets"]:
+        for (mid, mark, mtime, fidx, oi, status, arr, psum, pcount, ftime, frate, sprice, stime, *paying) in d["markets"]:
             m = s.markets[mid]
+            if paying:  # snapshots taken before funding was paid holder by holder have none
+                m.funding_unpaid, m.funding_float = paying
+                if m.funding_unpaid:
+                    s.funding_paying.add(mid)
             m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.status = mark, mtime, fidx, oi, status
             m.risk_array, m.premium_sum, m.premium_samples = arr, psum, pcount
             m.last_funding_time, m.last_funding_rate_ppm, m.settlement_price = ftime, frate, sprice

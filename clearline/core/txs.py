@@ -206,12 +206,14 @@ MAX_MARK_REPORTS = 16  # per MarkUpdate
 
 
 class OperatorActionKind(IntEnum):
-    FUNDING_TICK = 1  # target, arg unused (0): sample premiums; settle funding at interval ends
+    FUNDING_TICK = 1  # target, arg unused (0): start funding intervals, sample premiums
     LIQUIDATE = 2  # target = account id
     SETTLE_EXPIRY = 3  # target = underlying id, arg = expiry (ms)
     LIST_OPTIONS = 4  # target = underlying id: list/delist options by the listing rule
     CANCEL_ALL_ORDERS = 5  # target = account id, arg = CancelTrigger: needs the account's opt-in flag
     EXPIRE_ORDERS = 6  # target, arg unused (0): close every resting order whose expiry is <= time_ms
+    FUNDING_SETTLE = 7  # target = perpetual id: end its funding interval (rate, funding index)
+    FUNDING_PAY = 8  # target = perpetual id, arg = account id: pay that holder's funding of the settlement
 
 
 class CancelTrigger(IntEnum):

@@ -57,13 +57,14 @@ carries it, once; ``injected`` then describes it. Kinds:
   (``spec.tick_size``, usd6) above the rules' settlement price (the window's TWAP, or the
   index if the window saw no time): the market leaves record that price, and positions,
   payoffs, fees and marks are those of a settlement at it;
-- ``wrong_funding``: at the batch's first FUNDING_TICK that settles funding for at least one
-  perpetual, the cheating state settles each settled market's funding twice: its
-  funding_index moves by 2 x rate x mark x tick_value (``last_funding_rate_ppm`` still
-  records the rules' rate) and each holder pays (or receives) the payment a second time
-  (positions' funding_index follow the market's; the rounding remainder goes to the insurance
-  fund as in the honest settlement). Where the recorded rate is 0 (doubling would change
-  nothing) the second settlement is at 1 ppm instead, so the index moves by 1 ppm worth.
+- ``wrong_funding``: at the batch's first FUNDING_SETTLE, the cheating state settles the
+  market's funding twice: its funding_index moves by 2 x rate x mark x tick_value
+  (``last_funding_rate_ppm`` still records the rules' rate), so each FUNDING_PAY that follows
+  pays (or receives) twice the payment (positions take the market's index; the rounding
+  remainder goes to the insurance fund with the last payment). Where the recorded rate is 0
+  (doubling would change nothing) the second settlement is at 1 ppm instead, so the index moves
+  by 1 ppm worth (and no FUNDING_PAY follows). Proven by KIND_OPERATOR_ACTION (the
+  FundingVerifier re-executes the settlement: reason 30).
 
 - ``forged_order``: the batch's first Order whose one-lot-larger copy the cheating state
   accepts is posted one lot larger with its signature kept (so the signature no longer
@@ -181,10 +182,11 @@ SIGNED_ORDER_FAULTS = (FaultKind.FORGED_ORDER, FaultKind.REPLAYED_OLD_ORDER)
 ORDER_SCENARIO_FAULTS = (*ORDER_FAULTS, *SIGNED_ORDER_FAULTS)
 # the faults ``faulty_rollup``'s batch 3 carries (all the others)
 ROLLUP_FAULTS = tuple(k for k in FaultKind if k not in OPERATOR_SCENARIO_FAULTS and k not in ORDER_SCENARIO_FAULTS)
-# the faults an implemented L1 proof kind proves (wrong_expiry_price, wrong_funding and the
-# order-outcome faults are injected and found by the watchtower, not proven on L1 yet: no proof
-# kind re-executes orders; docs/fraud-proofs.md)
-PROVABLE_FAULTS = (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN, *SIGNED_ORDER_FAULTS, FaultKind.EXPIRED_OPTION_ORDER)
+# the faults an implemented L1 proof kind proves (wrong_expiry_price and the order-outcome
+# faults are injected and found by the watchtower, not proven on L1 yet: no proof kind
+# re-executes orders or a whole expiry; docs/fraud-proofs.md)
+PROVABLE_FAULTS = (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN, FaultKind.WRONG_FUNDING, *SIGNED_ORDER_FAULTS,
+                   FaultKind.EXPIRED_OPTION_ORDER)
 
 
 _L1 = (Deposit, ForcedWithdrawal)
@@ -697,35 +699,29 @@ def _wrong_expiry_price(st: State, tx) -> tuple[Callable, dict] | None:
 
 
 def _wrong_funding(st: State, tx) -> tuple[Callable, dict] | None:
-    """A FUNDING_TICK that settles funding for at least one perpetual: each settled market
-    is settled a second time at the rate it records (1 ppm where that rate is 0)."""
-    if type(tx) is not OperatorAction or tx.action != OperatorActionKind.FUNDING_TICK:
+    """A FUNDING_SETTLE the rules accept: its funding index moves twice the rules' step (one
+    more interval at the rate it records; 1 ppm where that rate is 0), so each FUNDING_PAY of
+    it pays twice."""
+    if type(tx) is not OperatorAction or tx.action != OperatorActionKind.FUNDING_SETTLE:
         return None
+    mid = tx.target
+    m = st.markets.get(mid)
     interval = st.params.funding_interval_ms
-    due = sorted(m.spec.id for m in st.markets.values()
-                 if m.spec.kind == InstrumentKind.PERPETUAL and m.status == MarketStatus.ACTIVE and m.mark_price
-                 and m.last_funding_time and tx.time_ms >= m.last_funding_time + interval)
-    if not due:
+    if (m is None or m.spec.kind != InstrumentKind.PERPETUAL or m.status != MarketStatus.ACTIVE or not m.mark_price
+            or not m.last_funding_time or tx.time_ms < m.last_funding_time + interval):
         return None
 
-    def hook(s: State, t):
-        from clearline.core.operator import pay_funding
-        from clearline.core.ledger import FundingSettled
-
+    def hook(s: State, t, mid=mid):
         r = apply(s, t)
         if not r.ok:
             return r
-        settled = sorted(ev.instrument for ev in r.events if type(ev) is FundingSettled)
-        if settled != due:
-            raise RuntimeError(f"wrong_funding: the tick settled {settled}, expected {due}")
-        for mid in settled:
-            m = s.markets[mid]
-            # the interval settled a second time; a zero rate doubled is no change: 1 ppm instead
-            pay_funding(s, m, m.last_funding_rate_ppm or 1)
-            s.dirty_markets.add(mid)
+        m = s.markets[mid]
+        extra = (m.last_funding_rate_ppm or 1) * m.mark_price * m.spec.tick_value
+        m.funding_index += extra  # the interval settled a second time (its payments follow the index)
+        s.dirty_markets.add(mid)
         return r
 
-    return hook, {"instruments": due}
+    return hook, {"instruments": [mid]}
 
 
 def _one_fill(st: State, m, taker, maker, is_buy: bool, price: int, qty: int) -> None:

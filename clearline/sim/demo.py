@@ -230,6 +230,9 @@ class DemoMarket:
             ops = sim.operator_txs(st, t)
             if ops:
                 node.commit(ops)
+                pays = sim.funding_payments(st, t)
+                if pays:
+                    node.commit(pays)
         node.commit_payloads(sim.step(t, st))
         withdraw_after = FAULT_WITHDRAW_AFTER_S if self.topups else WITHDRAW_AFTER_S
         if self.withdraw and not self.withdrawal_seq and self.market_seconds() >= withdraw_after:

@@ -24,6 +24,7 @@ from ..core.instruments import InstrumentKind, MarketStatus, default_perpetuals
 from ..core.ledger import CollateralMoved
 from ..core.listing import ListingRule, OptionTemplate
 from ..core.margin import health
+from ..core.operator import funding_payments_due, funding_sample_due, funding_settlements_due
 from ..core.state import Genesis
 from ..core.txs import (MAX_MARK_INSTRUMENTS, Cancel, CancelScope, Deposit, MarginMode, MarkUpdate, OperatorAction,
                         OperatorActionKind, Order, OrderFlag, OrderType, SetMarginMode, Side, TimeInForce)
@@ -242,8 +243,7 @@ class SimulatedMarket:
         for m in state.markets.values():
             if m.spec.kind == InstrumentKind.PERPETUAL and m.status == MarketStatus.ACTIVE:
                 start = m.last_funding_time
-                if (start == 0 or (now_ms - start) // p.funding_sample_ms > m.premium_samples
-                        or now_ms >= start + p.funding_interval_ms):
+                if start == 0 or funding_sample_due(m, now_ms, p):
                     out.append(OperatorAction(now_ms, OperatorActionKind.FUNDING_TICK, 0, 0, now_ms))
                     break
         if state.has_due_expiry(now_ms):
@@ -253,7 +253,16 @@ class SimulatedMarket:
                 equity, _, mm = health(state, acct)
                 if equity < mm:
                     out.append(OperatorAction(now_ms, OperatorActionKind.LIQUIDATE, acct.id, 0, now_ms))
+        # last: a settlement leaves its payments due, and nothing else is accepted until they
+        # are made (``funding_payments``, committed right after these)
+        out.extend(OperatorAction(now_ms, OperatorActionKind.FUNDING_SETTLE, mid, 0, now_ms)
+                   for mid in funding_settlements_due(state, now_ms))
         return [self._op_sign(tx) for tx in out]
+
+    def funding_payments(self, state, now_ms: int) -> list:
+        """The FUNDING_PAYs due after the settlements ``operator_txs`` sent (none otherwise)."""
+        return [self._op_sign(OperatorAction(now_ms, OperatorActionKind.FUNDING_PAY, mid, aid, now_ms))
+                for mid, aid in funding_payments_due(state)]
 
     # -- participants -------------------------------------------------------------------
     def step(self, now_ms: int, state=None) -> list[bytes]:

@@ -30,6 +30,7 @@ from eth_abi import decode as abi_decode
 from eth_utils import to_checksum_address
 
 from clearline.core import encoding
+from clearline.core.funding import index_payment
 from clearline.core.margin import health
 from clearline.core.state import State
 from clearline.l1.formats import compress_proof
@@ -43,7 +44,7 @@ __all__ = ["EscapeCall", "EscapeError", "Finalized", "add_arguments", "build_esc
 _ACCOUNT_TYPES = ["bytes32", "uint32", "address", "uint32", "int256", "uint64", "uint8", "uint8",
                   "(uint32,int64,int256,int256)[]"]
 _MARKET_TYPES = ["bytes32", "(uint32,bytes32,uint8,bytes32,uint64,uint64,uint32,uint32,int32,int32,uint64,uint64,"
-                 "uint8,uint8,uint64,uint64,int256,uint64,int64,uint32,uint64,int64,uint64,uint64,int64[16])"]
+                 "uint8,uint8,uint64,uint64,int256,uint64,int64,uint32,uint64,int64,uint64,uint64,int64[16],uint64,int64)"]
 
 
 class EscapeError(RuntimeError):
@@ -59,7 +60,7 @@ class EscapeCall:
     state: tuple  # EscapeState
     account: tuple  # EscapeAccount (leaf fields, present, siblings)
     markets: list  # EscapeMarket[] (leaf tuple, present, siblings), one per position
-    equity: int  # usd6, clearline.core.margin.health at the finalized state
+    equity: int  # usd6, clearline.core.margin.health at the finalized state less funding still to pay
     finalized_batch: int
     state_root: bytes
 
@@ -133,8 +134,15 @@ def escape_call(state: State, account_id: int, *, finalized_batch: int = -1) -> 
         (mfields,) = abi_decode(_MARKET_TYPES, mleaf)[1:]
         mp, mk = compress_proof(state.markets_tree.proof(inst))  # MARKETS_DEPTH siblings
         markets.append((mfields, mp, mk))
-    equity = health(state, acct)[0]
+    equity = health(state, acct)[0] - pending_funding(state, acct)
     return EscapeCall(account_id, acct.owner, tuple(preimage), account, markets, equity, finalized_batch, root)
+
+
+def pending_funding(state: State, acct) -> int:
+    """usd6 the account's FUNDING_PAYs still due would take from it (<0: pay it): non-zero
+    only between a FUNDING_SETTLE and the account's FUNDING_PAY (EscapeLib.equity counts it)."""
+    return sum(index_payment(p.size, state.markets[i].funding_index - p.funding_index)
+               for i, p in acct.positions.items())
 
 
 def _state_preimage(st: State) -> bytes:

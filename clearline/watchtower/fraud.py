@@ -30,7 +30,8 @@ Kinds (``FraudVerifier.sol``; docs/fraud-proofs.md):
 - ``KIND_OPERATOR_ACTION`` (7): one OperatorAction the core rejects for a reason the
   MarkVerifier's ``judgeAction`` shows (``action_witness``: time, signature, timestamp,
   unknown action; a cancel of an unknown or not opted-in account or with a bad trigger; an
-  unconfigured underlying; an unknown or future expiry).
+  unconfigured underlying; an unknown or future expiry), or a FUNDING_SETTLE / FUNDING_PAY
+  rejected or whose post-root is wrong (re-executed by the FundingVerifier: ``funding_judgement``).
 - ``KIND_WITHDRAWALS`` (8): the posted withdrawal records (the header's ``withdrawalsRoot``)
   are not the batch's: a record that its transaction does not pay, records out of order, a
   Withdraw without a record (``record_witness``; from the batch data alone); or, with the
@@ -43,6 +44,8 @@ Kinds (``FraudVerifier.sol``; docs/fraud-proofs.md):
   (``signature_fault``: a forged or replayed order, cancel, replace, ...).
 - ``KIND_ORDER`` (11): an Order the core refuses for a rule its fields and its market's leaf show
   (``order_witness``: unknown, inactive or expired instrument, no mark, a shape the core refuses).
+- ``KIND_FUNDING_PENDING`` (12): a chunk other than one FUNDING_PAY while a market's funding is
+  being paid (its leaf at the chunk's pre-state: ``fundingUnpaid`` > 0).
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ __all__ = [
     "KIND_QUEUE_END",
     "KIND_QUEUE_ITEM",
     "KIND_NONCES",
+    "KIND_FUNDING_PENDING",
     "KIND_WITHDRAWALS",
     "REASON_NAMES",
     "FraudError",
@@ -116,9 +120,10 @@ KIND_WITHDRAWALS = 8
 KIND_NONCES = 9
 KIND_SIGNATURE = 10
 KIND_ORDER = 11
+KIND_FUNDING_PENDING = 12
 KIND_NAMES = {1: "framing", 2: "chunk_decode", 3: "queue_item", 4: "queue_end", 5: "collateral_root",
               6: "mark_update", 7: "operator_action", 8: "withdrawals", 9: "nonces", 10: "signature",
-              11: "order"}
+              11: "order", 12: "funding_pending"}
 
 REASON_NAMES = {
     1: "BAD_VERSION", 2: "BAD_HEADER_VARINT", 3: "BAD_TXS_PER_ROOT", 4: "CHUNK_TABLE", 5: "ROOT_COUNT",
@@ -133,6 +138,7 @@ STATE_TYPE = STATE_ABI
 _POSITION_TYPE = "(uint32,int64,int256,int256)"
 ACCOUNT_TYPE = f"(uint32,address,uint32,int256,uint64,uint8,uint8,{_POSITION_TYPE}[],uint256,bytes32[])"
 MARKET_LEAF_TYPE = _MARKET_TYPES[1]  # the market leaf without its tag (Escape.sol MarketLeaf)
+PENDING_WITNESS_TYPE = f"({STATE_TYPE},bytes,uint256,bytes32[])"  # FundingVerifier.PendingWitness
 # (market leaves with proofs, in position order; (underlying id, leaf, present, siblings))
 INDEX_TYPE = "(uint32,uint256,uint256,uint256,bytes32[],uint256,bytes32[])"  # FraudVerifier.IndexWitness
 MARGIN_TYPE = f"(({MARKET_LEAF_TYPE},uint256,bytes32[])[],(uint32,bytes,uint256,bytes32[])[])"
@@ -777,7 +783,9 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
             return b.proof(c, KIND_QUEUE_END, witness, 23,
                            detail=f"the batch consumes up to queue item {pre[3] + l1_total}, queueEnd says "
                                   f"{h.queue_end}")
-        proof = _mark_update_proof(reader, b, c, chunk, count, state)
+        proof = _funding_pending_proof(b, c, chunk, state, pre)
+        if proof is None:
+            proof = _mark_update_proof(reader, b, c, chunk, count, state)
         if proof is None:
             proof = _operator_action_proof(reader, b, c, chunk, count, state)
         if proof is None:
@@ -1085,18 +1093,46 @@ def _operator_action_proof(reader: RollupReader, b: _Batch, c: int, chunk: bytes
     except Rejected:
         tx.signer = None
     receipt = apply(after, tx)
-    if receipt.ok and not force:
+    funding = tx.action in (OperatorActionKind.FUNDING_SETTLE, OperatorActionKind.FUNDING_PAY)
+    if receipt.ok and not force and not funding:
         return None
-    j = action_judgement(state, tx)
-    if j.reason != 31 and not force:
+    j = action_judgement(state, tx, b.roots[c])
+    if j.reason == 0 and not force:
         return None
     if j.reason == 31 and receipt.ok:
         raise FraudError(f"batch {b.ref.header.number} chunk {c}: action_judgement rejects an OperatorAction "
                          f"the core accepts ({j.detail})")
     check_params_hash(Genesis.from_json(reader.genesis().config), reader.params_hash())
     detail = (f"the core rejects transaction {first}: {j.detail} ({receipt.message})" if j.reason == 31
-              else "not provably rejected")
+              else f"transaction {first}: {j.detail}" if j.reason == 30 else "not provably rejected")
     return b.proof(c, KIND_OPERATOR_ACTION, j.witness, j.reason, tx_index=first, detail=detail)
+
+
+def _funding_pending_proof(b: _Batch, c: int, chunk: bytes, state: State, pre: tuple) -> FraudProof | None:
+    """KIND_FUNDING_PENDING when a market of the chunk's pre-state is being paid its funding
+    and the chunk is not one packed FUNDING_PAY (the core accepts nothing else then)."""
+    if not state.funding_paying or _is_funding_pay(chunk):
+        return None
+    mid = min(state.funding_paying)
+    present, siblings = compress_proof(state.markets_tree.proof(mid))
+    witness = abi_encode([PENDING_WITNESS_TYPE], [(pre, State.market_leaf(state.markets[mid]), present, siblings)])
+    first = b.first_tx_index(c, b.ref.header.txs_per_root)
+    return b.proof(c, KIND_FUNDING_PENDING, witness, 31, tx_index=first,
+                   detail=f"instrument {mid}'s funding is being paid, and chunk {c} (transaction {first} on) is not "
+                          "one FUNDING_PAY")
+
+
+def _is_funding_pay(chunk: bytes) -> bool:
+    """FundingVerifier._isFundingPay: the chunk's first transaction is a packed OperatorAction
+    whose action byte is FUNDING_PAY."""
+    if not chunk or chunk[0] == 0xFF or chunk[0] & 0x0F != 8:
+        return False
+    p = 1
+    if chunk[0] & 0x80:
+        while p < len(chunk) and chunk[p] & 0x80:
+            p += 1
+        p += 1
+    return p < len(chunk) and chunk[p] == OperatorActionKind.FUNDING_PAY
 
 
 def _account_witness(st: State, account_id: int) -> tuple:

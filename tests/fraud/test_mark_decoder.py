@@ -278,6 +278,10 @@ def _demo_marks(steps: int = 24) -> list[MarkUpdate]:
             if due:
                 seq.submit_txs(due, t)
                 ops.extend(due)
+                pays = sim.funding_payments(seq.state, t)
+                if pays:
+                    seq.submit_txs(pays, t)
+                    ops.extend(pays)
     return marks, ops
 
 

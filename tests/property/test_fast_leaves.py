@@ -29,7 +29,7 @@ def int_(bits):
     return st.integers(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
 
-# in range ~97% of the time (a leaf has up to 41 values: most leaves drawn stay valid, so
+# in range ~97% of the time (a leaf has up to 43 values: most leaves drawn stay valid, so
 # the fast paths are exercised); else just out of range, or not a plain int at all
 def near(bits, signed=False):
     good = int_(bits) if signed else uint(bits)
@@ -51,7 +51,7 @@ TERMS = dict(id=near(32), symbol=st.integers(0, 15).flatmap(
 STATE = dict(status=near(8), mark_price=near(64), mark_time=near(64), funding_index=near(256, True),
              open_interest=near(64), premium_sum=near(64, True), premium_samples=near(32),
              last_funding_time=near(64), last_funding_rate_ppm=near(64, True), settlement_price=near(64),
-             last_sample_time=near(64), risk_array=risk)
+             last_sample_time=near(64), risk_array=risk, funding_unpaid=near(64), funding_float=near(64, True))
 
 
 @settings(max_examples=500, deadline=None)

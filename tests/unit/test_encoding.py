@@ -584,9 +584,11 @@ MARKET_FIELDS = [
     ("open_interest", "uint64"), ("premium_sum", "int64"), ("premium_samples", "uint32"),
     ("last_funding_time", "uint64"), ("last_funding_rate_ppm", "int64"),
     ("settlement_price", "uint64"), ("last_sample_time", "uint64"), ("risk_array", "int64[16]"),
+    ("funding_unpaid", "uint64"), ("funding_float", "int64"),
 ]
 MARKET_DEFAULTS = dict(premium_sum=0, premium_samples=0, last_funding_time=0,
-                       last_funding_rate_ppm=0, settlement_price=0, last_sample_time=0, risk_array=None)
+                       last_funding_rate_ppm=0, settlement_price=0, last_sample_time=0, risk_array=None,
+                       funding_unpaid=0, funding_float=0)
 ascii32 = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=127), max_size=32)
 
 
@@ -615,8 +617,8 @@ def test_market_leaf_new_fields_default_to_zero():
     kw.update(symbol="BTC-PERP", underlying="BTC")
     old_style = encode_market_leaf(**kw)
     assert old_style == encode_market_leaf(**kw, **{**MARKET_DEFAULTS, "risk_array": [0] * 16})
-    assert len(old_style) == 32 * (1 + 18 + 6 + 16)
-    assert old_style[-21 * 32:] == bytes(21 * 32)
+    assert len(old_style) == 32 * (1 + 18 + 6 + 16 + 2)
+    assert old_style[-23 * 32:] == bytes(23 * 32)
 
 
 def test_market_leaf_rejects_bad_strings_and_ranges():
@@ -632,7 +634,8 @@ def test_market_leaf_rejects_bad_strings_and_ranges():
                 dict(settlement_price=-1), dict(settlement_price=1.0),
                 dict(risk_array=[0] * 15), dict(risk_array=[0] * 17), dict(risk_array=[]),
                 dict(risk_array=[0] * 15 + [1 << 63]), dict(risk_array=[0] * 15 + [None]),
-                dict(risk_array=5), dict(risk_array=b"\x00" * 16)):
+                dict(risk_array=5), dict(risk_array=b"\x00" * 16), dict(funding_unpaid=-1),
+                dict(funding_unpaid=1 << 64), dict(funding_float=1 << 63), dict(funding_float=-(1 << 63) - 1)):
         with pytest.raises(InvariantBroken):
             encode_market_leaf(**{**kw, **bad})
     with pytest.raises(TypeError):

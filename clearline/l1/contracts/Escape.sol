@@ -44,7 +44,7 @@ struct EscapeAccount {
     bytes32[] siblings;
 }
 
-/// @notice A market leaf (clearline.core.encoding.encode_market_leaf without its tag: all 25
+/// @notice A market leaf (clearline.core.encoding.encode_market_leaf without its tag: all 27
 ///         fields are static, so abi.encode(MARKET_TAG, leaf) is the leaf encoding).
 struct MarketLeaf {
     uint32 id;
@@ -72,6 +72,8 @@ struct MarketLeaf {
     uint64 settlementPrice;
     uint64 lastSampleTime;
     int64[16] riskArray;
+    uint64 fundingUnpaid; //  lots of holders not paid the last settlement's funding yet
+    int64 fundingFloat; //    usd6 paid less received so far of that settlement
 }
 
 /// @notice A market leaf and its compressed proof against marketsRoot (depth 24, index = id).
@@ -91,10 +93,13 @@ error InvalidMarketProof(uint32 instrument);
 /// @notice The equity of one account at a committed state root, from Merkle proofs, exactly as
 ///         clearline.core.margin.health computes it:
 ///
-///           equity = collateral + sum over positions (quote + size * markPrice * tickValue)
+///           equity = collateral + sum over positions (quote + size * markPrice * tickValue
+///                                                     - funding still to pay)
 ///           tickValue = tickSize * lotSize / 1e8   (floor, = InstrumentSpec.tick_value)
 ///
-///         Funding is settled eagerly by the core (it moves `quote`), so nothing is pending.
+///         Funding still to pay is non-zero only between a FUNDING_SETTLE and the holder's
+///         FUNDING_PAY (clearline.core.operator): ceil(size * (market index - position index) / 1e6),
+///         what that FUNDING_PAY would move (clearline.watchtower.escape.pending_funding).
 library EscapeLib {
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
     bytes32 internal constant ACCOUNT_TAG = keccak256("clearline.account.v1");
@@ -133,27 +138,37 @@ library EscapeLib {
             MarketLeaf calldata ml = m.leaf;
             uint32 inst = p.instrument;
             if (ml.id != inst) revert MarketMismatch(i, inst, ml.id);
-            bytes32 mleaf = _marketLeafHash(ml);
+            bytes32 mleaf = marketLeafHash(ml);
             if (SparseMerkle.rootFromCompressedProof(zs, MARKETS_DEPTH, inst, mleaf, m.present, m.siblings) != marketsRoot)
             {
                 revert InvalidMarketProof(inst);
             }
             int256 tickValue = int256(uint256(ml.tickSize) * uint256(ml.lotSize)) / UNDERLYING_ATOMS;
-            eq += p.quote + int256(p.size) * int256(uint256(ml.markPrice)) * tickValue;
+            eq += p.quote + int256(p.size) * int256(uint256(ml.markPrice)) * tickValue
+                - fundingPayment(p.size, ml.fundingIndex - p.fundingIndex);
         }
     }
 
+    /// @dev What a holder of `size` lots pays (>0) or receives (<0) for a funding index move of
+    ///      `move` (1e-12 USD per lot): ceil(size * move / 1e6), as
+    ///      clearline.core.funding.index_payment.
+    function fundingPayment(int256 size, int256 move) internal pure returns (int256) {
+        int256 x = size * move;
+        int256 q = x / 1e6;
+        return (x % 1e6 > 0) ? q + 1 : q;
+    }
+
     /// @dev keccak256(abi.encode(MARKET_TAG, leaf)): a static struct in calldata is its ABI
-    ///      encoding (40 words), hashed in place through scratch memory (not allocated). Dirty
+    ///      encoding (42 words), hashed in place through scratch memory (not allocated). Dirty
     ///      high bits are not rejected here: such a leaf is not the canonical one committed, so
     ///      its proof fails (and the fields read above are checked by their accessors).
-    function _marketLeafHash(MarketLeaf calldata leaf) private pure returns (bytes32 h) {
+    function marketLeafHash(MarketLeaf calldata leaf) internal pure returns (bytes32 h) {
         bytes32 tag = MARKET_TAG;
         assembly ("memory-safe") {
             let p := mload(0x40)
             mstore(p, tag)
-            calldatacopy(add(p, 32), leaf, 1280)
-            h := keccak256(p, 1312)
+            calldatacopy(add(p, 32), leaf, 1344)
+            h := keccak256(p, 1376)
         }
     }
 }

@@ -38,10 +38,17 @@ interface IMarkVerifier {
         bytes calldata witness
     ) external view returns (uint256);
 
-    function judgeAction(bytes32 preRoot, bytes32 paramsHash, address rollup, bytes calldata chunk, bytes calldata witness)
-        external
-        view
-        returns (uint256);
+    function judgeAction(
+        bytes32 preRoot,
+        bytes32 postRoot,
+        bytes32 paramsHash,
+        address rollup,
+        bytes calldata chunk,
+        bytes calldata witness
+    ) external view returns (uint256);
+
+    /// @notice The FundingVerifier `judgeAction` calls (KIND_FUNDING_PENDING calls it too).
+    function funding() external view returns (IFundingPending);
 
     function judgeNonces(
         uint256 chunkIndex,
@@ -60,6 +67,14 @@ interface IMarkVerifier {
         bytes32 postRoot,
         bytes calldata witness
     ) external pure returns (uint256 reason, uint256 mode, uint256 txIndex, WithdrawalRecord memory record);
+}
+
+/// @notice FundingVerifier.judgePending (FundingVerifier.sol).
+interface IFundingPending {
+    function judgePending(bytes32 preRoot, bytes calldata chunk, bytes calldata witness)
+        external
+        pure
+        returns (uint256);
 }
 
 interface IVaultQueue {
@@ -148,9 +163,11 @@ interface IVaultQueue {
 ///                   unknown action; CANCEL_ALL_ORDERS of an unknown account, with a trigger not
 ///                   1 or 2, or of an account that has not opted in (its account leaf);
 ///                   SETTLE_EXPIRY or LIST_OPTIONS of an unconfigured underlying; SETTLE_EXPIRY
-///                   of an expiry the underlying leaf does not hold, or before it. Judged by
-///                   the MarkVerifier's `judgeAction`, without the strict walk (as kind 6). An
-///                   OperatorAction in the ABI fallback is 31 (every accepted one packs).
+///                   of an expiry the underlying leaf does not hold, or before it. FUNDING_SETTLE
+///                   and FUNDING_PAY are re-executed from the market (and account) leaf by the
+///                   FundingVerifier: 31 when rejected, 30 when the post-root is not the result.
+///                   Judged by the MarkVerifier's `judgeAction`, without the strict walk (as
+///                   kind 6). An OperatorAction in the ABI fallback is 31 (every accepted one packs).
 ///
 ///   8 WITHDRAWALS   (uint256 mode, uint256 txIndex, RecordProof[] records)  The header's
 ///                   withdrawal tree (its records are posted with the batch, WithdrawalsLib) is
@@ -202,6 +219,11 @@ interface IVaultQueue {
 ///                   mark; stp 3, a zero price or size, a market order not IOC/FOK, a post-only
 ///                   order that cannot rest, a GTT without expiry, an expiry not after its time.
 ///
+///  12 FUNDING_PENDING  (EscapeState pre, bytes marketLeaf, uint256 present, bytes32[] siblings)
+///                   A market at the chunk's pre-state is being paid its funding (fundingUnpaid
+///                   > 0) and the chunk is not one packed FUNDING_PAY: the core accepts nothing
+///                   else then (reason 31; FundingVerifier.judgePending). The chunk must decode.
+///
 ///  The chunk decoder (`decodeChunk`, in the ChunkDecoder contract) reverts exactly when batch_v2's strict decoder
 ///  rejects the chunk (tests/fraud/test_decoder.py, both directions): an honest chunk is never
 ///  provably malformed and a malformed one always is. Kinds 3-5 read transactions through the
@@ -218,6 +240,7 @@ contract FraudVerifier {
     uint8 public constant KIND_NONCES = 9;
     uint8 public constant KIND_SIGNATURE = 10;
     uint8 public constant KIND_ORDER = 11;
+    uint8 public constant KIND_FUNDING_PENDING = 12;
 
     uint256 public constant REASON_BAD_VERSION = 1;
     uint256 public constant REASON_BAD_HEADER_VARINT = 2;
@@ -313,6 +336,7 @@ contract FraudVerifier {
             (,, uint256 at, uint256 prev,) = _walk(chunk, count, j);
             return chunkDecoder.judgeOrder(x.preRoot, chunk, at, prev, witness);
         }
+        if (kind == KIND_FUNDING_PENDING) return markVerifier.funding().judgePending(x.preRoot, chunk, witness);
         revert UnknownProofKind(kind);
     }
 
@@ -339,7 +363,7 @@ contract FraudVerifier {
             revert NotAMarkUpdate();
         }
         if (head & 0x0F != want) revert NotAMarkUpdate();
-        if (want == 8) return markVerifier.judgeAction(x.preRoot, x.paramsHash, msg.sender, chunk, witness);
+        if (want == 8) return markVerifier.judgeAction(x.preRoot, x.postRoot, x.paramsHash, msg.sender, chunk, witness);
         return markVerifier.judge(x.preRoot, x.postRoot, x.paramsHash, msg.sender, chunk, witness);
     }
 

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {
+    EscapeLib,
     EscapeAccount,
     EscapeMarket,
     EscapePosition,
@@ -193,7 +194,7 @@ contract MarginVerifier is IMarginVerifier {
             EscapeMarket calldata m = w.markets[i];
             _checkMarket(i, p.instrument, m.leaf);
             bytes32 root = SparseMerkle.rootFromCompressedProof(
-                zs, MARKETS_DEPTH, p.instrument, _marketLeafHash(m.leaf), m.present, m.siblings
+                zs, MARKETS_DEPTH, p.instrument, EscapeLib.marketLeafHash(m.leaf), m.present, m.siblings
             );
             if (root != marketsRoot) revert InvalidMarketProof(p.instrument);
             int256 index = 0;
@@ -210,18 +211,6 @@ contract MarginVerifier is IMarginVerifier {
             _add(acc, m.leaf, index, p.size, p.quote);
         }
         (equity, initial, maintenance) = _finish(acc);
-    }
-
-    /// @dev keccak256(abi.encode(MARKET_TAG, leaf)): the static struct in calldata is its ABI
-    ///      encoding (40 words), hashed through scratch memory (as EscapeLib does).
-    function _marketLeafHash(MarketLeaf calldata leaf) private pure returns (bytes32 h) {
-        bytes32 tag = MARKET_TAG;
-        assembly ("memory-safe") {
-            let p := mload(0x40)
-            mstore(p, tag)
-            calldatacopy(add(p, 32), leaf, 1280)
-            h := keccak256(p, 1312)
-        }
     }
 
     /// @notice floor(a / b) for b > 0 (Python's a // b), exposed so tests can pin the helper.

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {EscapeState} from "./Escape.sol";
+import {FundingCall, FundingLeaves, FundingVerifier} from "./FundingVerifier.sol";
 import {OracleConfigIn, OracleStateIn, ReportIn} from "./OracleVerifier.sol";
 import {MarkDecoder, MarkTx, OperatorTx} from "./MarkDecoder.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
@@ -30,7 +31,7 @@ struct ConsensusParams {
 struct MarkWitness {
     EscapeState pre; //          preimage of the chunk's pre-root
     ConsensusParams params; //   preimage of the Rollup's paramsHash
-    bytes[] markets; //          pre leaf bytes (41 words) of each listed instrument, transaction order ("" = none)
+    bytes[] markets; //          pre leaf bytes (43 words) of each listed instrument, transaction order ("" = none)
     uint256[] order; //          a permutation of the instruments' positions, ascending instrument id
     bytes[] underlyings; //      pre leaf bytes of each params.underlyings entry, same order
     bytes32[] siblings; //       multiproof of all those leaves against pre.marketsRoot (see _multiRoot)
@@ -42,9 +43,13 @@ struct ActionWitness {
     EscapeState pre; //          preimage of the chunk's pre-root
     ConsensusParams params; //   preimage of the Rollup's paramsHash
     bytes leaf; //               CANCEL_ALL_ORDERS: the target's account leaf; SETTLE_EXPIRY: the
-    //                           target's underlying leaf; "" otherwise (unused)
+    //                           target's underlying leaf; FUNDING_SETTLE / FUNDING_PAY: the
+    //                           target's market leaf ("" for an empty slot); "" otherwise (unused)
     uint256 present; //          the leaf's compressed proof (SparseMerkle.rootFromCompressedProof)
     bytes32[] siblings;
+    bytes account; //            FUNDING_PAY: account `arg`'s leaf; "" otherwise (unused)
+    uint256 accountPresent; //   its compressed proof against the accounts root
+    bytes32[] accountSiblings;
 }
 
 /// @title MarkVerifier
@@ -82,7 +87,7 @@ contract MarkVerifier {
     uint256 internal constant REASON_RECORD_SUM = 43;
     uint256 internal constant MARKETS_DEPTH = 24;
     uint256 internal constant UNDERLYING_BASE = 1 << 23;
-    uint256 internal constant LEAF_WORDS = 41; // a market leaf: tag, 24 fields, int64[16]
+    uint256 internal constant LEAF_WORDS = 43; // a market leaf: tag, 24 fields, int64[16], 2 fields
     uint8 internal constant ACTIVE = 0;
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
     bytes32 internal constant MARKET_TAG = keccak256("clearline.market.v1");
@@ -162,8 +167,12 @@ contract MarkVerifier {
 
     IOracle public immutable oracle;
 
-    constructor(IOracle oracle_) {
+    /// @notice Re-executes FUNDING_SETTLE and FUNDING_PAY for `judgeAction`.
+    FundingVerifier public immutable funding;
+
+    constructor(IOracle oracle_, FundingVerifier funding_) {
         oracle = oracle_;
+        funding = funding_;
     }
 
     /// @notice The verdict on chunk `chunk` (its first transaction a packed MarkUpdate) between
@@ -208,7 +217,9 @@ contract MarkVerifier {
     ///         (clearline.core.apply._operator_action, clearline.core.operator) rejects it for:
     ///         a time before the pre-state's; a signer other than params.operator (EIP-712
     ///         under {clearline, 1, chainid, rollup}, low s, r and s non-zero); a signed
-    ///         timestamp of 0 or after the time; an unknown action (not 1..6);
+    ///         timestamp of 0 or after the time; an unknown action (not 1..8); FUNDING_SETTLE
+    ///         and FUNDING_PAY are re-executed by the FundingVerifier (31, 30 against
+    ///         `postRoot`, or 0);
     ///         CANCEL_ALL_ORDERS of an unknown account, with a trigger not 1 or 2, or of an
     ///         account whose flags lack OPERATOR_MAY_CANCEL (bit 0; the account leaf, proven
     ///         against pre.accountsRoot); SETTLE_EXPIRY or LIST_OPTIONS of an underlying not in
@@ -217,11 +228,14 @@ contract MarkVerifier {
     ///         (the refusals that need more state: no open orders, nothing due, the listing
     ///         rule, a healthy account for LIQUIDATE, which KIND_COLLATERAL_ROOT proves). The
     ///         chunk is read leniently, as by `judge`.
-    function judgeAction(bytes32 preRoot, bytes32 paramsHash, address rollup, bytes calldata chunk, bytes calldata witness)
-        external
-        view
-        returns (uint256)
-    {
+    function judgeAction(
+        bytes32 preRoot,
+        bytes32 postRoot,
+        bytes32 paramsHash,
+        address rollup,
+        bytes calldata chunk,
+        bytes calldata witness
+    ) external view returns (uint256) {
         if (witness.length < 32) revert WitnessShape();
         ActionWitness calldata w;
         assembly ("memory-safe") {
@@ -232,9 +246,18 @@ contract MarkVerifier {
         OperatorTx memory t = MarkDecoder.decodeOperator(chunk);
         uint8 action = t.action;
         if (
-            t.timeMs < pre.timeMs || t.timestamp == 0 || t.timestamp > t.timeMs || action == 0 || action > 6
+            t.timeMs < pre.timeMs || t.timestamp == 0 || t.timestamp > t.timeMs || action == 0 || action > 8
                 || _actionSigner(t, rollup) != params.operator
         ) return REASON_REJECTED;
+        if (action >= 7) {
+            return funding.judge(
+                FundingCall(
+                    pre, postRoot, params.fundingIntervalMs, params.fundingSampleMs, params.interestPpm,
+                    params.premiumClampPpm, params.fundingCapPpm, action, t.target, t.arg, t.timeMs
+                ),
+                FundingLeaves(w.leaf, w.present, w.siblings, w.account, w.accountPresent, w.accountSiblings)
+            );
+        }
         bytes calldata leaf = w.leaf;
         if (action == CANCEL_ALL_ORDERS) {
             if (t.target >= pre.nextAccountId || (t.arg != 1 && t.arg != 2)) return REASON_REJECTED;
@@ -498,8 +521,8 @@ contract MarkVerifier {
 
     /// @dev The hashes of the market leaf of instrument position `k` before and after the
     ///      update, and whether the core rejects the update because of it (unknown, not
-    ///      active, zero price, stale mark). The leaf is 41 static words (tag, 24 fields, the
-    ///      16-value risk array: clearline.core.encoding.encode_market_leaf); the update
+    ///      active, zero price, stale mark). The leaf is 43 static words (tag, 24 fields, the
+    ///      16-value risk array, 2 funding fields: clearline.core.encoding.encode_market_leaf); the update
     ///      rewrites words 15 (markPrice), 16 (markTime) and, with risk arrays, 25..40, in a
     ///      scratch copy that is never allocated.
     function _markMarket(MarkTx memory t, uint256 k, bytes calldata leaf)
