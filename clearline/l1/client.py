@@ -62,7 +62,8 @@ def _abi_type(inp: dict) -> str:
 @functools.cache
 def _error_table() -> dict[bytes, tuple[str, list[str], list[str]]]:
     table: dict[bytes, tuple[str, list[str], list[str]]] = {}
-    for name in ("Rollup", "Vault", "MockUSD", "SparseMerkle", "FraudVerifier", "MarkVerifier", "ChunkDecoder"):
+    for name in ("Rollup", "Vault", "MockUSD", "SparseMerkle", "FraudVerifier", "MarkVerifier", "ChunkDecoder",
+                 "FundingVerifier"):
         for item in contract_abi(name):
             if item.get("type") != "error":
                 continue

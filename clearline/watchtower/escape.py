@@ -38,7 +38,7 @@ from clearline.l1.formats import compress_proof
 from .l1data import RollupReader
 from .verify import Mismatch, _genesis_check, _prepare, _Verifier, _wait_signers
 
-__all__ = ["EscapeCall", "EscapeError", "Finalized", "add_arguments", "build_escape", "escape_call", "escape_main",
+__all__ = ["EscapeCall", "EscapeError", "Finalized", "add_arguments", "build_escape", "escape_call", "escape_main", "pending_funding",
            "measure_escape_gas", "rebuild_finalized", "run"]
 
 _ACCOUNT_TYPES = ["bytes32", "uint32", "address", "uint32", "int256", "uint64", "uint8", "uint8",

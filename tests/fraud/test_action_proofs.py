@@ -5,8 +5,9 @@ one leaf show, 0 otherwise.
 
 The pre-states come from the simulated market run through the harness on the in-process EVM
 (options listed, so underlyings hold settlement windows; makers with resting orders), some
-with accounts that opted in to operator cancels. Generated OperatorActions cover the six
-actions and unknown ones, good and bad signatures, timestamps and times, known and unknown
+with accounts that opted in to operator cancels. Generated OperatorActions cover actions 1..6
+and unknown ones (FUNDING_SETTLE and FUNDING_PAY: tests/fraud/test_funding_proofs.py), good
+and bad signatures, timestamps and times, known and unknown
 accounts with and without the opt-in flag, good and bad cancel triggers, configured and
 unconfigured underlyings, known and unknown expiries before and after them. Python's verdict
 is compared with the contract's by ``eth_call``; a 31 must also be a rejection by the core.
@@ -68,8 +69,8 @@ def _judge(env, st: State, tx, witness: bytes | None = None) -> int:
     if witness is None:
         witness = action_judgement(st, tx).witness
     try:
-        return mark.functions.judgeAction(st.root(), rollup.functions.paramsHash().call(), r.deployment.rollup,
-                                          _chunk(tx), witness).call()
+        return mark.functions.judgeAction(st.root(), st.root(), rollup.functions.paramsHash().call(),
+                                          r.deployment.rollup, _chunk(tx), witness).call()
     except Exception as exc:  # a revert: the witness did not prove
         data = revert_data(exc)
         raise AssertionError(f"judgeAction reverted: {decode_revert(data) if data else exc}") from None
@@ -102,7 +103,7 @@ def _cases(env, rng: random.Random):
         st = states[rng.randrange(len(states))]
         if rng.random() < 0.5:  # some accounts opted in to operator cancels
             st = _opted_in(st, [a.id for a in st.accounts if rng.random() < 0.5])
-        action = rng.choice([1, 2, 3, 3, 4, 5, 5, 5, 6, 0, 7, 200])
+        action = rng.choice([1, 2, 3, 3, 4, 5, 5, 5, 6, 0, 9, 200])  # FUNDING_SETTLE/PAY (7, 8): test_funding_proofs
         t = st.time_ms + rng.choice([0, 1, 500, 10**6])
         target = arg = 0
         rule = "honest"
@@ -195,7 +196,7 @@ def _with_leaf_of(env, st: State, other: State, tx) -> bytes:
     """``tx``'s witness at ``st`` with the leaf and its proof taken from ``other``."""
     mine = abi_decode([ACTION_WITNESS_TYPE], action_judgement(st, tx).witness)[0]
     theirs = abi_decode([ACTION_WITNESS_TYPE], action_judgement(other, tx).witness)[0]
-    return abi_encode([ACTION_WITNESS_TYPE], [(mine[0], mine[1], theirs[2], theirs[3], list(theirs[4]))])
+    return abi_encode([ACTION_WITNESS_TYPE], [(mine[0], mine[1], theirs[2], theirs[3], list(theirs[4]), b"", 0, [])])
 
 
 def test_a_leaf_proven_against_another_root_reverts(env):
@@ -227,7 +228,7 @@ def test_operator_action_proof_gas(env):
     tx.signature = eip712.sign(st.domain, tx, r.sim.operator_key)
     j = action_judgement(st, tx)
     assert j.reason == 31
-    gas = mark.functions.judgeAction(st.root(), rollup.functions.paramsHash().call(), r.deployment.rollup,
-                                     _chunk(tx), j.witness).estimate_gas()
+    gas = mark.functions.judgeAction(st.root(), st.root(), rollup.functions.paramsHash().call(),
+                                     r.deployment.rollup, _chunk(tx), j.witness).estimate_gas()
     print(f"\nMarkVerifier.judgeAction gas (CANCEL_ALL_ORDERS, account leaf): {gas:,}")
     assert gas < 500_000
