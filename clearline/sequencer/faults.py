@@ -1040,8 +1040,9 @@ def operator_fault_rollup(chain, fault: FaultKind | str | None, *, challenge_per
     taken; funding started), ending on a housekeeping tick; then the simulated clock jumps to
     that option's expiry, which is also past the end of the funding interval, and batch 3 --
     carrying ``fault`` (honest if None) -- holds that tick's mark update (an index update),
-    the SETTLE_EXPIRY of the held options' expiry, the FUNDING_TICK that settles the
-    perpetuals' funding (and whatever else is due), and one tick of trading (the held option
+    the SETTLE_EXPIRY of the held options' expiry, the FUNDING_SETTLEs that end the
+    perpetuals' funding intervals with their FUNDING_PAYs (and whatever else is due), and one
+    tick of trading (the held option
     is on the first underlying, whose expiries are settled first, so the first SETTLE_EXPIRY
     settles options with holders); batch 4 is a few
     more ticks. The challenger is the chain's last account."""

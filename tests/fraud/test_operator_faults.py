@@ -207,20 +207,19 @@ def test_wrong_funding(fresh):
     fr = _build(fresh, FaultKind.WRONG_FUNDING)
     inj, tx, before, after, cheat = _check_doctored(fr, FaultKind.WRONG_FUNDING)
     assert set(inj) == {"fault", "batch", "tx_index", "instruments"}
-    assert type(tx) is OperatorAction and tx.action == OperatorActionKind.FUNDING_TICK
-    ids = inj["instruments"]
-    assert ids and all(before.markets[i].spec.kind == InstrumentKind.PERPETUAL for i in ids)
-    for i in ids:
-        b, h, m = before.markets[i], after.markets[i], cheat.markets[i]
-        rate = h.last_funding_rate_ppm
-        assert m.last_funding_rate_ppm == rate
-        step = h.funding_index - b.funding_index
-        assert step == rate * h.mark_price * h.spec.tick_value
-        extra = rate if rate else 1
-        assert m.funding_index == h.funding_index + extra * h.mark_price * h.spec.tick_value != h.funding_index
-        assert cheat.holders[i] == after.holders[i] and after.holders[i]
-        for aid in after.holders[i]:
-            assert cheat.accounts[aid].positions[i].funding_index == m.funding_index
-    cheat.check_invariants()  # the second payment moves collateral, not the cash total
-    payers = {aid for i in ids for aid in after.holders[i]}
-    assert any(cheat.accounts[a].collateral != after.accounts[a].collateral for a in payers)
+    assert type(tx) is OperatorAction and tx.action == OperatorActionKind.FUNDING_SETTLE
+    assert inj["instruments"] == [tx.target]
+    i = tx.target
+    assert before.markets[i].spec.kind == InstrumentKind.PERPETUAL
+    b, h, m = before.markets[i], after.markets[i], cheat.markets[i]
+    rate = h.last_funding_rate_ppm
+    assert m.last_funding_rate_ppm == rate
+    step = h.funding_index - b.funding_index
+    assert step == rate * h.mark_price * h.spec.tick_value
+    extra = rate if rate else 1
+    assert m.funding_index == h.funding_index + extra * h.mark_price * h.spec.tick_value != h.funding_index
+    assert m.funding_unpaid == h.funding_unpaid  # the same holders are left to pay, each twice as much
+    assert cheat.holders[i] == after.holders[i] and after.holders[i]
+    for aid in after.holders[i]:  # paid by the FUNDING_PAYs that follow, not yet
+        assert cheat.accounts[aid].positions[i].funding_index == b.funding_index
+    cheat.check_invariants()
