@@ -26,7 +26,8 @@ FAULT_HELP = {
     "forged_account_flags": "an account is opted in to operator cancels by a flags change its owner never signed",
     "wrong_median": "a mark update sets an underlying's index above the oracle reports' lower median",
     "wrong_expiry_price": "an option expiry is settled one tick above its settlement price",
-    "wrong_funding": "a funding settlement is applied twice (funding index and payments)",
+    "wrong_funding": "a funding settlement moves the funding index twice, so its payments pay double (a demo run "
+                     "must reach a funding interval's end, every 20 market seconds)",
     "forged_order": "an order is posted one lot larger than its owner signed (its signature kept)",
     "replayed_old_order": "an order of an earlier batch is posted again with its signature (its nonce reused)",
     "expired_option_order": "an owner-signed order on an option past its expiry is accepted (not carried by the "

@@ -42,7 +42,7 @@ _STATUS = {
     E.UNKNOWN_INSTRUMENT: 404, E.INVALID_PRICE: 400, E.INVALID_SIZE: 400, E.INVALID_ORDER_TYPE: 400,
     E.INVALID_TIME_IN_FORCE: 400, E.INVALID_STP_MODE: 400, E.INVALID_FLAGS: 400, E.INVALID_CANCEL_SCOPE: 400,
     E.UNKNOWN_ORDER: 404, E.DUPLICATE_CLIENT_ID: 409, E.NOT_ORDER_OWNER: 403, E.NOT_OPTED_IN: 403,
-    E.NOT_OPERATOR: 403,
+    E.NOT_OPERATOR: 403, E.FUNDING_IN_PROGRESS: 503,
 }
 
 # What a person should do about the most common rejections (appended to the core's message).
@@ -59,6 +59,7 @@ HINTS = {
     E.NOT_OPTED_IN: "sign a SetAccountFlags with flags=1 first (POST /api/v1/account-flags)",
     E.NO_MARK_PRICE: "wait for the first mark price of this instrument",
     E.DUPLICATE_CLIENT_ID: "use a client id that no open order of the account uses",
+    E.FUNDING_IN_PROGRESS: "a funding settlement is being paid out: send it again",
 }
 
 

@@ -205,6 +205,8 @@ FAULTS = {
     "replayed_signature": ("nonces", "REJECTED_TX"),
     "wrongful_liquidation": ("collateral_root", "REJECTED_TX"),
     "wrong_median": ("mark_update", "WRONG_POST_ROOT"),
+    # a FUNDING_SETTLE whose index moved twice (operator_fault_rollup): re-executed from its market leaf
+    "wrong_funding": ("operator_action", "WRONG_POST_ROOT"),
     "unauthorized_cancel": ("operator_action", "REJECTED_TX"),
     # a flags change its owner never signed, alone in its chunk: re-executed, rejected
     "forged_account_flags": ("collateral_root", "REJECTED_TX"),
