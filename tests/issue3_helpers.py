@@ -34,7 +34,7 @@ _TESTS = Path(__file__).resolve().parent
 if str(_TESTS) not in sys.path:
     sys.path.insert(0, str(_TESTS))
 
-from helpers import (CHAIN_ID, CONTRACT, MARK, OPERATOR, OPERATOR_KEY, START_MS, Exchange,  # noqa: E402
+from helpers import (CHAIN_ID, CONTRACT, MARK, OPERATOR, OPERATOR_KEY, START_MS, E, Exchange,  # noqa: E402
                      key_of, owner_of)
 
 from clearline.core import eip712  # noqa: E402
@@ -284,8 +284,37 @@ class Ex3(Exchange):
     def liquidate(self, account: int, **kw) -> Receipt:
         return self.op(OperatorActionKind.LIQUIDATE, account, **kw)
 
-    def settle_expiry(self, underlying: int, expiry: int, **kw) -> Receipt:
-        return self.op(OperatorActionKind.SETTLE_EXPIRY, underlying, expiry, **kw)
+    def settle_expiry(self, underlying: int, expiry: int, *, time: int | None = None, **kw) -> Receipt:
+        """What the node sends to settle an expiry at one time: for each active option of
+        (underlying, expiry), by id, SETTLE_OPTION, a SETTLE_POSITION per holder and a
+        CLOSE_ORDER per resting order (``clearline.core.operator.settlement_steps``), as one
+        receipt with all their events; the first rejection if one is rejected. NOT_DUE when the
+        expiry has no active option (the core has no action naming a whole expiry)."""
+        from clearline.core.operator import settlement_steps
+
+        t = self.next_time(time)
+        u = self.state.underlyings.get(underlying)
+        ids = {m.spec.id for m in self.state.markets.values()
+               if u is not None and m.spec.kind == InstrumentKind.OPTION and m.spec.underlying == u.config.symbol
+               and m.spec.expiry == expiry and m.status == 0}
+        if not ids:
+            return Receipt(False, E.NOT_DUE, f"no active option of underlying {underlying} expiring at {expiry}")
+        if t < expiry:  # the core's own refusal, from the first option's step
+            return self.op(OperatorActionKind.SETTLE_OPTION, min(ids), time=t, **kw)
+
+        def market_of(action, target):
+            if action == OperatorActionKind.CLOSE_ORDER:
+                return self.state.orders[target].instrument
+            return target
+
+        steps = [s for s in settlement_steps(self.state, t) if market_of(s[0], s[1]) in ids]
+        events = []
+        for action, target, arg in steps:
+            r = self.op(action, target, arg, time=t, **kw)
+            if not r.ok:
+                return r
+            events += r.events
+        return Receipt(True, events=events)
 
     def list_options(self, underlying: int = BTC_U, **kw) -> Receipt:
         return self.op(OperatorActionKind.LIST_OPTIONS, underlying, **kw)

@@ -52,6 +52,9 @@ class Receipt:
 
 
 # -- entry points ------------------------------------------------------------------------
+_PAY_STEPS = (OperatorActionKind.FUNDING_PAY, OperatorActionKind.SETTLE_POSITION)  # accepted while paying
+
+
 def apply(state: State, tx, reporters=None) -> Receipt:
     """Apply one transaction. Rejections return a receipt with ``ok=False`` and change nothing.
 
@@ -64,9 +67,9 @@ def apply(state: State, tx, reporters=None) -> Receipt:
     handler = _HANDLERS.get(type(tx))
     if handler is None:
         return Receipt(False, E.UNKNOWN_TX_KIND, type(tx).__name__)
-    if state.funding_paying and (handler is not _operator_action or tx.action != OperatorActionKind.FUNDING_PAY):
+    if state.paying and (handler is not _operator_action or tx.action not in _PAY_STEPS):
         return Receipt(False, E.FUNDING_IN_PROGRESS,
-                       f"funding of instrument {min(state.funding_paying)} is being paid: only FUNDING_PAY now")
+                       f"instrument {min(state.paying)}'s holders are being paid: only FUNDING_PAY / SETTLE_POSITION now")
     try:
         if reporters is not None and handler is _mark_update:
             receipt = _mark_update(state, tx, reporters)

@@ -621,8 +621,8 @@ def _market_leaf_reference(
     settlement_price: int = 0,
     last_sample_time: int = 0,
     risk_array: Sequence[int] | None = None,
-    funding_unpaid: int = 0,
-    funding_float: int = 0,
+    unpaid_lots: int = 0,
+    pay_float: int = 0,
 ) -> bytes:
     """``abi.encode(bytes32 MARKET_TAG, uint32 id, bytes32 symbol, uint8 kind,
     bytes32 underlying, uint64 tickSize, uint64 lotSize, uint32 imPpm, uint32 mmPpm,
@@ -630,7 +630,7 @@ def _market_leaf_reference(
     uint8 status, uint64 markPrice, uint64 markTime, int256 fundingIndex,
     uint64 openInterest, int64 premiumSum, uint32 premiumSamples, uint64 lastFundingTime,
     int64 lastFundingRatePpm, uint64 settlementPrice, uint64 lastSampleTime,
-    int64[16] riskArray, uint64 fundingUnpaid, int64 fundingFloat)``; ``riskArray`` is a
+    int64[16] riskArray, uint64 unpaidLots, int64 payFloat)``; ``riskArray`` is a
     static array (16 words in place), ``None`` meaning all zeros. Keyword-only: 27 fields are
     too many to pass by position."""
     if risk_array is None:
@@ -666,8 +666,8 @@ def _market_leaf_reference(
         _uint(settlement_price, 64, "settlement_price"),
         _uint(last_sample_time, 64, "last_sample_time"),
         risk_words,
-        _uint(funding_unpaid, 64, "funding_unpaid"),
-        _int(funding_float, 64, "funding_float"),
+        _uint(unpaid_lots, 64, "unpaid_lots"),
+        _int(pay_float, 64, "pay_float"),
     ))
 
 
@@ -802,12 +802,12 @@ def market_leaf_terms(
 # lastFundingTime, lastFundingRatePpm, settlementPrice, lastSampleTime
 _MARKET_STATE = struct.Struct(">31xB24xQ24xQ32s24xQ24sq28xI24xQ24sq24xQ24xQ")
 _RISK_WORDS = struct.Struct(">" + "24sq" * _N_SCENARIOS)
-_FUNDING_PAYING = struct.Struct(">24xQ24sq")  # fundingUnpaid, fundingFloat
+_FUNDING_PAYING = struct.Struct(">24xQ24sq")  # unpaidLots, payFloat
 
 
 def _market_state_reference(status, mark_price, mark_time, funding_index, open_interest, premium_sum,
                             premium_samples, last_funding_time, last_funding_rate_ppm, settlement_price,
-                            last_sample_time, risk_array, funding_unpaid, funding_float) -> bytes:
+                            last_sample_time, risk_array, unpaid_lots, pay_float) -> bytes:
     """The reference encoding of a market leaf's last 29 words (raises as ``_market_leaf_reference``)."""
     if risk_array is None:
         risk_words = _ZERO_RISK_WORDS
@@ -828,21 +828,21 @@ def _market_state_reference(status, mark_price, mark_time, funding_index, open_i
         _uint(settlement_price, 64, "settlement_price"),
         _uint(last_sample_time, 64, "last_sample_time"),
         risk_words,
-        _uint(funding_unpaid, 64, "funding_unpaid"),
-        _int(funding_float, 64, "funding_float"),
+        _uint(unpaid_lots, 64, "unpaid_lots"),
+        _int(pay_float, 64, "pay_float"),
     ))
 
 
 def market_leaf_state(status: int, mark_price: int, mark_time: int, funding_index: int, open_interest: int,
                       premium_sum: int, premium_samples: int, last_funding_time: int, last_funding_rate_ppm: int,
                       settlement_price: int, last_sample_time: int, risk_array: Sequence[int] | None,
-                      funding_unpaid: int = 0, funding_float: int = 0) -> bytes:
-    """The last 29 words of a market leaf (``status`` through ``fundingFloat``), positional in
+                      unpaid_lots: int = 0, pay_float: int = 0) -> bytes:
+    """The last 29 words of a market leaf (``status`` through ``payFloat``), positional in
     leaf order; ``market_leaf_terms(...) + market_leaf_state(...)`` is the whole leaf."""
     scalars = (status, mark_price, mark_time, funding_index, open_interest, premium_sum, premium_samples,
                last_funding_time, last_funding_rate_ppm, settlement_price, last_sample_time)
     try:
-        if all(map(isinstance, scalars, _INT_TYPES)) and type(funding_unpaid) is int and type(funding_float) is int:
+        if all(map(isinstance, scalars, _INT_TYPES)) and type(unpaid_lots) is int and type(pay_float) is int:
             if risk_array is None:
                 risk_words = _ZERO_RISK_WORDS
             elif (type(risk_array) is list or type(risk_array) is tuple) and len(risk_array) == _N_SCENARIOS \
@@ -862,10 +862,10 @@ def market_leaf_state(status: int, mark_price: int, mark_time: int, funding_inde
                     _SIGN_PAD[premium_sum < 0], premium_sum, premium_samples, last_funding_time,
                     _SIGN_PAD[last_funding_rate_ppm < 0], last_funding_rate_ppm, settlement_price,
                     last_sample_time) + risk_words + _FUNDING_PAYING.pack(
-                    funding_unpaid, _SIGN_PAD[funding_float < 0], funding_float)
+                    unpaid_lots, _SIGN_PAD[pay_float < 0], pay_float)
     except (struct.error, OverflowError):
         pass
-    return _market_state_reference(*scalars, risk_array, funding_unpaid, funding_float)
+    return _market_state_reference(*scalars, risk_array, unpaid_lots, pay_float)
 
 
 def encode_market_leaf(
@@ -895,8 +895,8 @@ def encode_market_leaf(
     settlement_price: int = 0,
     last_sample_time: int = 0,
     risk_array: Sequence[int] | None = None,
-    funding_unpaid: int = 0,
-    funding_float: int = 0,
+    unpaid_lots: int = 0,
+    pay_float: int = 0,
 ) -> bytes:
     """``abi.encode(bytes32 MARKET_TAG, uint32 id, bytes32 symbol, uint8 kind,
     bytes32 underlying, uint64 tickSize, uint64 lotSize, uint32 imPpm, uint32 mmPpm,
@@ -904,7 +904,7 @@ def encode_market_leaf(
     uint8 status, uint64 markPrice, uint64 markTime, int256 fundingIndex,
     uint64 openInterest, int64 premiumSum, uint32 premiumSamples, uint64 lastFundingTime,
     int64 lastFundingRatePpm, uint64 settlementPrice, uint64 lastSampleTime,
-    int64[16] riskArray, uint64 fundingUnpaid, int64 fundingFloat)``; ``riskArray`` is a
+    int64[16] riskArray, uint64 unpaidLots, int64 payFloat)``; ``riskArray`` is a
     static array (16 words in place), ``None`` meaning all zeros. Keyword-only: 27 fields are
     too many to pass by position."""
     try:
@@ -919,12 +919,12 @@ def encode_market_leaf(
             funding_index=funding_index, open_interest=open_interest, premium_sum=premium_sum,
             premium_samples=premium_samples, last_funding_time=last_funding_time,
             last_funding_rate_ppm=last_funding_rate_ppm, settlement_price=settlement_price,
-            last_sample_time=last_sample_time, risk_array=risk_array, funding_unpaid=funding_unpaid,
-            funding_float=funding_float)
+            last_sample_time=last_sample_time, risk_array=risk_array, unpaid_lots=unpaid_lots,
+            pay_float=pay_float)
         raise
     return terms + market_leaf_state(status, mark_price, mark_time, funding_index, open_interest, premium_sum,
                                      premium_samples, last_funding_time, last_funding_rate_ppm, settlement_price,
-                                     last_sample_time, risk_array, funding_unpaid, funding_float)
+                                     last_sample_time, risk_array, unpaid_lots, pay_float)
 
 
 # tag, id, symbol, indexPrice, indexTime, lastRoundMs, pendingPrice, pendingCount,
@@ -943,16 +943,16 @@ def encode_underlying_leaf(
     pending_price: int,
     pending_count: int,
     liquidations_paused: bool,
-    windows: Sequence[tuple[int, int, int]],
+    windows: Sequence[tuple[int, int, int, int]],
     acc_time: int = 0,
 ) -> bytes:
     """``abi.encode(bytes32 UNDERLYING_TAG, uint32 id, bytes32 symbol, uint64 indexPrice,
     uint64 indexTime, uint64 lastRoundMs, uint64 pendingPrice, uint32 pendingCount,
-    bool liquidationsPaused, uint64 accTime, (uint64 expiry, uint256 acc, uint64 dt)[]
-    settlementWindows)``; ``accTime`` is the time up to which the windows are accumulated.
+    bool liquidationsPaused, uint64 accTime, (uint64 expiry, uint256 acc, uint64 dt,
+    uint32 open)[] settlementWindows)``; ``accTime`` is the time up to which the windows are accumulated.
     ``symbol`` is ASCII, right-padded like the market leaf's; ``windows`` are
-    ``(expiry, acc, dt)`` tuples strictly increasing by expiry (one canonical leaf per
-    state)."""
+    ``(expiry, acc, dt, open)`` tuples strictly increasing by expiry (one canonical leaf per
+    state); ``open`` counts the expiry's options not settled yet."""
     parts = [
         UNDERLYING_TAG,
         _uint(id, 32, "id"),
@@ -969,15 +969,16 @@ def encode_underlying_leaf(
     ]
     previous = -1
     for window in windows:
-        if not isinstance(window, (list, tuple)) or len(window) != 3:
-            raise InvariantBroken("a settlement window must be (expiry, acc, dt)")
-        expiry, acc, dt = window
+        if not isinstance(window, (list, tuple)) or len(window) != 4:
+            raise InvariantBroken("a settlement window must be (expiry, acc, dt, open)")
+        expiry, acc, dt, open_ = window
         if not isinstance(expiry, int) or expiry <= previous:
             raise InvariantBroken("settlement windows must be strictly increasing by expiry")
         previous = expiry
         parts.append(_uint(expiry, 64, "window.expiry"))
         parts.append(_uint(acc, 256, "window.acc"))
         parts.append(_uint(dt, 64, "window.dt"))
+        parts.append(_uint(open_, 32, "window.open"))
     return b"".join(parts)
 
 

@@ -71,7 +71,7 @@ class ErrorCode(IntEnum):
     # capacity
     TOO_MANY_ACCOUNTS = 91  # the account space (MAX_ACCOUNTS) is full: no new account
     # funding
-    FUNDING_IN_PROGRESS = 92  # a settled interval's funding is being paid: only FUNDING_PAY until it is done
+    FUNDING_IN_PROGRESS = 92  # holders are being paid (funding or an option's settlement): only those steps until done
 
 
 class Rejected(Exception):

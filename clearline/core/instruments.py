@@ -98,9 +98,11 @@ class Market:
     last_funding_rate_ppm: int = 0
     settlement_price: int = 0  # options: usd6 index TWAP they settled at (0 = not settled)
     last_sample_time: int = 0  # ms of the last premium sample (at most one per sample interval)
-    # funding being paid (FUNDING_SETTLE moved funding_index; each FUNDING_PAY pays one holder):
-    funding_unpaid: int = 0  # lots: the sum of |size| of the holders not paid yet (0 = nothing being paid)
-    funding_float: int = 0  # usd6 paid (>0) less received (<0) so far; to the insurance fund at the last payment
+    # holders being paid, one step each (a perpetual's funding after FUNDING_SETTLE, by FUNDING_PAY;
+    # an option's payoff after SETTLE_OPTION, by SETTLE_POSITION):
+    unpaid_lots: int = 0  # lots: the sum of |size| of the holders not paid yet (0 = nothing being paid)
+    pay_float: int = 0  # usd6 moved so far (funding: paid less received, to the insurance fund at the end;
+    #                     settlement: payoffs paid out, negated: back to 0 at the end)
 
 
 def default_perpetuals() -> list[InstrumentSpec]:

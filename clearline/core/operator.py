@@ -29,8 +29,12 @@ def handle_operator(st, tx) -> list:
         return funding_tick(st, tx.time_ms)
     if action == OperatorActionKind.LIQUIDATE:
         return liquidate(st, tx.target, tx.time_ms)
-    if action == OperatorActionKind.SETTLE_EXPIRY:
-        return settle_expiry(st, tx.target, tx.arg, tx.time_ms)
+    if action == OperatorActionKind.SETTLE_OPTION:
+        return settle_option(st, tx.target, tx.time_ms)
+    if action == OperatorActionKind.SETTLE_POSITION:
+        return settle_position(st, tx.target, tx.arg)
+    if action == OperatorActionKind.CLOSE_ORDER:
+        return close_settled_order(st, tx.target)
     if action == OperatorActionKind.LIST_OPTIONS:
         return list_options(st, tx.target, tx.time_ms)
     if action == OperatorActionKind.CANCEL_ALL_ORDERS:
@@ -84,7 +88,7 @@ def expire_orders(st, t: int) -> list:
 #                          impact prices);
 #   FUNDING_SETTLE(m)      ends perpetual m's interval: the rate from its samples, the funding
 #                          index moved by rate * mark * tick_value, and the holders' lots to pay
-#                          (funding_unpaid = 2 * open interest);
+#                          (unpaid_lots = 2 * open interest);
 #   FUNDING_PAY(m, a)      pays holder a its funding of that settlement (from the index move).
 # Between a FUNDING_SETTLE and its last FUNDING_PAY nothing else is accepted
 # (FUNDING_IN_PROGRESS, in ``apply``), so no margin check, trade or withdrawal ever sees a
@@ -109,7 +113,7 @@ def funding_payments_due(st) -> list[tuple[int, int]]:
     """(instrument, account) of every FUNDING_PAY still due, in instrument then account order:
     what the node sends right after a FUNDING_SETTLE."""
     out = []
-    for mid in sorted(st.funding_paying):
+    for mid in sorted(st.paying):
         m = st.markets[mid]
         out.extend((mid, aid) for aid in sorted(st.holders[mid])
                    if st.accounts[aid].positions[mid].funding_index != m.funding_index)
@@ -182,9 +186,9 @@ def funding_settle(st, instrument: int, t: int) -> list:
         if unpaid != 2 * m.open_interest:
             raise InvariantBroken(f"instrument {instrument}: holders hold {unpaid} lots, open interest is "
                                   f"{m.open_interest}")
-        m.funding_unpaid = unpaid
+        m.unpaid_lots = unpaid
         if unpaid:
-            st.funding_paying.add(instrument)
+            st.paying.add(instrument)
     st.dirty_markets.add(instrument)
     return [FundingSettled(instrument, rate, m.mark_price, paid, received, paid - received)]
 
@@ -195,7 +199,7 @@ def funding_pay(st, instrument: int, account_id: int) -> list:
     payment joins the market's float, and the last payment hands the float (the rounding
     remainder, >= 0) to the insurance fund."""
     m = st.markets.get(instrument)
-    if m is None or not m.funding_unpaid:
+    if m is None or not m.unpaid_lots:
         raise Rejected(E.NOT_DUE, f"no funding of instrument {instrument} is being paid")
     if not (0 <= account_id < len(st.accounts)):
         raise Rejected(E.UNKNOWN_ACCOUNT, f"account {account_id} does not exist")
@@ -206,14 +210,14 @@ def funding_pay(st, instrument: int, account_id: int) -> list:
     pay = index_payment(pos.size, m.funding_index - pos.funding_index)
     acct.collateral -= pay
     pos.funding_index = m.funding_index
-    m.funding_float += pay
-    m.funding_unpaid -= pos.size if pos.size > 0 else -pos.size
-    if m.funding_unpaid < 0:
+    m.pay_float += pay
+    m.unpaid_lots -= pos.size if pos.size > 0 else -pos.size
+    if m.unpaid_lots < 0:
         raise InvariantBroken(f"instrument {instrument}: more lots paid than held")
-    if m.funding_unpaid == 0:
-        st.insurance_fund += m.funding_float
-        m.funding_float = 0
-        st.funding_paying.discard(instrument)
+    if m.unpaid_lots == 0:
+        st.insurance_fund += m.pay_float
+        m.pay_float = 0
+        st.paying.discard(instrument)
     st.dirty_accounts.add(account_id)
     st.dirty_markets.add(instrument)
     return [FundingPaid(instrument, account_id, pay)]
@@ -273,66 +277,129 @@ def list_options(st, uid: int, t: int) -> list:
     events: list = []
     for spec in specs:
         st.add_market(spec)
-        if spec.expiry not in u.windows:
-            u.windows[spec.expiry] = [0, 0]
+        u.windows.setdefault(spec.expiry, [0, 0, 0])[2] += 1  # [acc, dt, options not settled yet]
         events.append(InstrumentListed(spec.id, spec.symbol, spec.expiry, spec.strike, spec.option_type))
     u.windows = dict(sorted(u.windows.items()))
     st.dirty_underlyings.add(uid)
     return events
 
 
-def settle_expiry(st, uid: int, expiry: int, t: int) -> list:
-    """Settle every option of (underlying, expiry) at the TWAP of the index over the
-    settlement window: each position closes at its intrinsic value (rounded down to a tick),
-    open orders are cancelled and the instruments delisted. Longs that receive a payoff pay
-    a settlement fee (ppm of the underlying notional, at most 1/8 of the payoff)."""
-    u = _underlying(st, uid)
-    if expiry not in u.windows:
-        raise Rejected(E.UNKNOWN_EXPIRY, f"{u.config.symbol} has no open expiry {expiry}")
-    if t < expiry:
-        raise Rejected(E.NOT_EXPIRED, f"expiry {expiry} is after the transaction time {t}")
+# Expiry settlement is three bounded steps too (each one or two leaves for the L1 verifier):
+#   SETTLE_OPTION(m)         one option of an expired expiry: the price is the TWAP of its
+#                            underlying's window (frozen at the index if the window saw no time,
+#                            so every option of the expiry gets the same price), the market is
+#                            delisted at its intrinsic value and its holders are left to pay;
+#                            the last option of the expiry closes the window;
+#   SETTLE_POSITION(m, a)    closes holder a's position at that value, less the settlement fee;
+#   CLOSE_ORDER(o)           closes a resting order of a delisted market.
+# Between a SETTLE_OPTION with holders and its last SETTLE_POSITION nothing else is accepted,
+# as for funding.
+def settle_option(st, instrument: int, t: int) -> list:
+    """Settle option ``instrument`` (due at its expiry): the settlement price of its expiry,
+    the market delisted with its intrinsic value (rounded down to a tick) as its mark, and
+    ``unpaid_lots`` = 2 * open interest for the SETTLE_POSITIONs to come."""
+    m = st.markets.get(instrument)
+    if m is None:
+        raise Rejected(E.UNKNOWN_INSTRUMENT, f"instrument {instrument} is not listed")
+    spec = m.spec
+    if spec.kind != _OPTION:
+        raise Rejected(E.INVALID_INSTRUMENT, f"instrument {instrument} is not an option")
+    if m.status != _ACTIVE:
+        raise Rejected(E.NOT_DUE, f"option {instrument} is not active (settled already)")
+    if t < spec.expiry:
+        raise Rejected(E.NOT_EXPIRED, f"option {instrument} expires at {spec.expiry}, after {t}")
+    u = st.underlying_by_symbol[spec.underlying]
+    w = u.windows.get(spec.expiry)
+    if w is None or w[2] <= 0:
+        raise InvariantBroken(f"active option {instrument} has no open settlement window")
     u.advance(t, st.params.settlement_window_ms)
-    s_usd6 = u.settlement_price(expiry)
-    markets = [m for m in st.markets.values() if m.spec.kind == _OPTION and m.spec.underlying == u.config.symbol
-               and m.spec.expiry == expiry and m.status == _ACTIVE]
-    events: list = [ExpirySettled(uid, expiry, s_usd6, [m.spec.id for m in markets])]
-    netting: dict[int, list[int]] = {}
-    fee_ppm = st.params.settlement_fee_ppm
-    for m in markets:
-        spec = m.spec
-        # by order id: ``st.orders`` is in id order live but in book order after State.from_blob
-        for o in sorted((o for o in st.orders.values() if o.instrument == spec.id), key=lambda o: o.order_id):
-            close_order(st, o, CloseReason.SETTLED, events)
-        strike_usd6 = spec.strike * spec.tick_size
-        intrinsic = (s_usd6 - strike_usd6) if spec.option_type == OptionType.CALL else (strike_usd6 - s_usd6)
-        price = intrinsic // spec.tick_size if intrinsic > 0 else 0
-        for aid in sorted(st.holders[spec.id]):
-            acct = st.accounts[aid]
-            size = acct.positions[spec.id].size
-            payoff = size * price * spec.tick_value
-            fee = 0
-            if payoff > 0:
-                u_value = -((-size * s_usd6 * spec.lot_size) // UNDERLYING_ATOMS)
-                fee = min(-((-u_value * fee_ppm) // PPM), payoff // 8)
-            trade(st, m, acct, -size, price)
-            acct.collateral -= fee
-            st.fee_pool += fee
-            n = netting.setdefault(aid, [0, 0, 0])
-            n[0] += abs(payoff)
-            n[1] += payoff
-            n[2] += fee
-        m.status = MarketStatus.DELISTED
-        m.settlement_price = s_usd6
-        m.mark_price = price
-        st.dirty_markets.add(spec.id)
-    for aid in sorted(netting):
-        gross, net, fees = netting[aid]
-        events.append(Netting(aid, expiry, gross, net, fees))
-    del u.windows[expiry]
-    st.dirty_underlyings.add(uid)
+    if w[1] == 0:  # the window saw no time: the index now, frozen for the expiry's other options
+        w[0], w[1] = u.oracle.index_price, 1
+    s_usd6 = w[0] // w[1]
+    strike_usd6 = spec.strike * spec.tick_size
+    intrinsic = (s_usd6 - strike_usd6) if spec.option_type == OptionType.CALL else (strike_usd6 - s_usd6)
+    m.status = MarketStatus.DELISTED
+    m.settlement_price = s_usd6
+    m.mark_price = intrinsic // spec.tick_size if intrinsic > 0 else 0
+    m.unpaid_lots = 2 * m.open_interest
+    if m.unpaid_lots:
+        st.paying.add(instrument)
+    w[2] -= 1
+    if w[2] == 0:
+        del u.windows[spec.expiry]
+    st.dirty_markets.add(instrument)
+    st.dirty_underlyings.add(u.config.id)
+    return [ExpirySettled(u.config.id, spec.expiry, s_usd6, [instrument])]
+
+
+def settle_position(st, instrument: int, account_id: int) -> list:
+    """Close account ``account_id``'s position in the settled option ``instrument`` at its
+    settlement value (the market's mark); a long that receives a payoff pays the settlement
+    fee (ppm of the underlying notional at the settlement price, at most 1/8 of the payoff)."""
+    m = st.markets.get(instrument)
+    if m is None or m.spec.kind != _OPTION or not m.unpaid_lots:
+        raise Rejected(E.NOT_DUE, f"no settlement of instrument {instrument} is being paid")
+    if not (0 <= account_id < len(st.accounts)):
+        raise Rejected(E.UNKNOWN_ACCOUNT, f"account {account_id} does not exist")
+    acct = st.accounts[account_id]
+    pos = acct.positions.get(instrument)
+    if pos is None:
+        raise Rejected(E.NOT_DUE, f"account {account_id} holds no position in instrument {instrument}")
+    spec = m.spec
+    size, price = pos.size, m.mark_price
+    payoff = size * price * spec.tick_value
+    fee = 0
+    if payoff > 0:
+        u_value = -((-size * m.settlement_price * spec.lot_size) // UNDERLYING_ATOMS)
+        fee = min(-((-u_value * st.params.settlement_fee_ppm) // PPM), payoff // 8)
+    trade(st, m, acct, -size, price)
+    acct.collateral -= fee
+    st.fee_pool += fee
+    m.pay_float -= payoff
+    m.unpaid_lots -= size if size > 0 else -size
+    if m.unpaid_lots < 0 or (m.unpaid_lots == 0 and m.pay_float):
+        raise InvariantBroken(f"option {instrument}: the settlement does not add up")
+    if m.unpaid_lots == 0:
+        st.paying.discard(instrument)
+    st.dirty_markets.add(instrument)
+    return [Netting(account_id, spec.expiry, abs(payoff), payoff, fee)]
+
+
+def close_settled_order(st, order_id: int) -> list:
+    """Close resting order ``order_id`` of a delisted market (settled options' orders)."""
+    o = st.orders.get(order_id)
+    if o is None:
+        raise Rejected(E.UNKNOWN_ORDER, f"order {order_id} is not open")
+    if st.markets[o.instrument].status != MarketStatus.DELISTED:
+        raise Rejected(E.NOT_DUE, f"order {order_id}'s market {o.instrument} is not delisted")
+    events: list = []
+    close_order(st, o, CloseReason.SETTLED, events)
     return events
 
 
+def settlement_steps(st, t: int) -> list[tuple[int, int, int]]:
+    """(action, target, arg) of every settlement step due at ``t``, in the order the node
+    sends them: per expired option (by expiry, then id) its SETTLE_OPTION, a SETTLE_POSITION
+    per holder (by account id) and a CLOSE_ORDER per resting order (by order id); then a
+    CLOSE_ORDER for any order still resting on a delisted market."""
+    out = []
+    due = sorted((m for m in st.markets.values() if m.spec.kind == _OPTION and m.status == _ACTIVE
+                  and m.spec.expiry <= t), key=lambda m: (m.spec.expiry, m.spec.id))
+    closing = {m.spec.id for m in due} | {mid for mid, m in st.markets.items() if m.status == MarketStatus.DELISTED}
+    orders: dict[int, list[int]] = {}
+    for o in st.orders.values():
+        if o.instrument in closing:
+            orders.setdefault(o.instrument, []).append(o.order_id)
+    for m in due:
+        mid = m.spec.id
+        out.append((int(OperatorActionKind.SETTLE_OPTION), mid, 0))
+        out.extend((int(OperatorActionKind.SETTLE_POSITION), mid, aid) for aid in sorted(st.holders[mid]))
+        out.extend((int(OperatorActionKind.CLOSE_ORDER), oid, 0) for oid in sorted(orders.pop(mid, [])))
+    out.extend((int(OperatorActionKind.CLOSE_ORDER), oid, 0) for mid in sorted(orders) for oid in sorted(orders[mid]))
+    return out
+
+
 __all__ = ["handle_operator", "funding_tick", "funding_settle", "funding_pay", "funding_sample_due", "funding_settlements_due",
-           "funding_payments_due", "pay_funding", "list_options", "settle_expiry", "cancel_all_orders",
+           "funding_payments_due", "pay_funding", "list_options", "settle_option", "settle_position",
+           "close_settled_order", "settlement_steps", "cancel_all_orders",
            "expire_orders"]

@@ -29,7 +29,7 @@ from . import encoding
 from .book import Book, RestingOrder
 from .eip712 import Domain
 from .errors import InvariantBroken
-from .instruments import InstrumentSpec, Market, default_perpetuals
+from .instruments import InstrumentKind, InstrumentSpec, Market, MarketStatus, default_perpetuals
 from .merkle import EMPTY_LEAF, SparseMerkleTree
 from .underlying import RiskParams, Underlying, UnderlyingConfig
 from ..oracle.aggregate import OracleState
@@ -133,7 +133,7 @@ class State:
         self.markets: dict[int, Market] = {}
         self.books: dict[int, Book] = {}
         self.holders: dict[int, set[int]] = {}  # instrument -> ids of accounts with a position (derived)
-        self.funding_paying: set[int] = set()  # perpetuals with funding_unpaid > 0 (derived)
+        self.paying: set[int] = set()  # perpetuals with unpaid_lots > 0 (derived)
         self.underlyings: dict[int, Underlying] = {}
         self.underlying_by_symbol: dict[str, Underlying] = {}
         self.params = genesis.params
@@ -316,7 +316,7 @@ class State:
             open_interest=m.open_interest, premium_sum=m.premium_sum, premium_samples=m.premium_samples,
             last_funding_time=m.last_funding_time, last_funding_rate_ppm=m.last_funding_rate_ppm,
             settlement_price=m.settlement_price, last_sample_time=m.last_sample_time, risk_array=m.risk_array,
-            funding_unpaid=m.funding_unpaid, funding_float=m.funding_float)
+            unpaid_lots=m.unpaid_lots, pay_float=m.pay_float)
 
     def _market_leaf_cached(self, m: Market) -> bytes:
         """``market_leaf(m)``, with the leaf's constant words (tag and contract terms) encoded
@@ -332,7 +332,7 @@ class State:
         return cached[1] + encoding.market_leaf_state(
             m.status, m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.premium_sum, m.premium_samples,
             m.last_funding_time, m.last_funding_rate_ppm, m.settlement_price, m.last_sample_time, m.risk_array,
-            m.funding_unpaid, m.funding_float)
+            m.unpaid_lots, m.pay_float)
 
     @staticmethod
     def underlying_leaf(u: Underlying) -> bytes:
@@ -341,7 +341,7 @@ class State:
             id=u.config.id, symbol=u.config.symbol, index_price=o.index_price, index_time=o.index_time_ms,
             last_round_ms=o.last_round_ms, pending_price=o.pending_price, pending_count=o.pending_count,
             liquidations_paused=o.liquidations_paused, acc_time=u.acc_time,
-            windows=[(e, w[0], w[1]) for e, w in sorted(u.windows.items())])
+            windows=[(e, w[0], w[1], w[2]) for e, w in sorted(u.windows.items())])
 
     def root(self) -> bytes:
         """The state root; re-hashes only what changed since the last call."""
@@ -384,7 +384,8 @@ class State:
         """Zero-sum rules of DESIGN.md (rule 6) plus book sanity. Raises InvariantBroken."""
         net = {mid: 0 for mid in self.markets}
         longs = {mid: 0 for mid in self.markets}
-        cash = self.fee_pool + self.insurance_fund
+        # plus what holders being paid have moved so far (funding, settlement: ``pay_float``)
+        cash = self.fee_pool + self.insurance_fund + sum(m.pay_float for m in self.markets.values())
         for a in self.accounts:
             cash += a.collateral
             for inst, p in a.positions.items():
@@ -393,6 +394,14 @@ class State:
                     longs[inst] += p.size
                 cash += p.quote
         for mid, n in net.items():
+            m = self.markets[mid]
+            if m.unpaid_lots:  # being paid: the holders left to pay hold exactly the unpaid lots
+                left = sum(abs(p.size) for p in (self.accounts[a].positions[mid] for a in self.holders[mid])
+                           if m.spec.kind == InstrumentKind.OPTION or p.funding_index != m.funding_index)
+                if left != m.unpaid_lots:
+                    raise InvariantBroken(f"instrument {mid}: {left} lots left to pay, unpaid_lots {m.unpaid_lots}")
+                if m.spec.kind == InstrumentKind.OPTION:  # settled positions leave one side at a time
+                    continue
             if n:
                 raise InvariantBroken(f"sum of positions in instrument {mid} is {n}, not 0")
             if longs[mid] != self.markets[mid].open_interest:
@@ -419,11 +428,11 @@ class State:
                          for a in self.accounts],
             "markets": [[mid, m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.status, m.risk_array,
                          m.premium_sum, m.premium_samples, m.last_funding_time, m.last_funding_rate_ppm,
-                         m.settlement_price, m.last_sample_time, m.funding_unpaid, m.funding_float]
+                         m.settlement_price, m.last_sample_time, m.unpaid_lots, m.pay_float]
                         for mid, m in self.markets.items()],
             "underlyings": [[uid, u.oracle.index_price, u.oracle.index_time_ms, u.oracle.last_round_ms,
                              u.oracle.pending_price, u.oracle.pending_count, u.acc_time,
-                             [[e, w[0], w[1]] for e, w in u.windows.items()]]
+                             [[e, *w] for e, w in u.windows.items()]]
                             for uid, u in self.underlyings.items()],
             "extra_markets": [_spec_to_dict(m.spec) for mid, m in self.markets.items()
                               if m.spec not in self.genesis.instruments],
@@ -452,9 +461,9 @@ class State:
         for (mid, mark, mtime, fidx, oi, status, arr, psum, pcount, ftime, frate, sprice, stime, *paying) in d["markets"]:
             m = s.markets[mid]
             if paying:  # snapshots taken before funding was paid holder by holder have none
-                m.funding_unpaid, m.funding_float = paying
-                if m.funding_unpaid:
-                    s.funding_paying.add(mid)
+                m.unpaid_lots, m.pay_float = paying
+                if m.unpaid_lots:
+                    s.paying.add(mid)
             m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.status = mark, mtime, fidx, oi, status
             m.risk_array, m.premium_sum, m.premium_samples = arr, psum, pcount
             m.last_funding_time, m.last_funding_rate_ppm, m.settlement_price = ftime, frate, sprice
@@ -464,7 +473,12 @@ class State:
             u = s.underlyings[uid]
             u.oracle = OracleState(uid, price, itime, last_round, pprice, pcount)
             u.acc_time = acc_time
-            u.windows = {e: [acc, dt] for e, acc, dt in windows}
+            u.windows = {e: [acc, dt, *rest] for e, acc, dt, *rest in windows}
+            for e, w in u.windows.items():
+                if len(w) == 2:  # snapshots from before the count of the expiry's open options
+                    w.append(sum(1 for m in s.markets.values() if m.spec.kind == InstrumentKind.OPTION
+                                 and m.spec.underlying == u.config.symbol and m.spec.expiry == e
+                                 and m.status == MarketStatus.ACTIVE))
         by_id = []
         for (oid, acct, inst, side, price, size, rem, tif, flags, stp, exp, cid, slot) in d["orders"]:
             o = RestingOrder(oid, acct, s.accounts[acct].owner, inst, side, price, size, rem, tif, flags, stp,

@@ -19,6 +19,7 @@ Solidity (clearline/l1/contracts/OperatorVerifier.sol)::
         int64 interestPpm;
         int64 premiumClampPpm;
         int64 fundingCapPpm;
+        uint32 settlementFeePpm;
         UnderlyingParams[] underlyings;   // ascending id
     }
 """
@@ -34,7 +35,7 @@ from clearline.core.state import Genesis
 __all__ = ["CONSENSUS_PARAMS_ABI", "ParamsMismatch", "check_params_hash", "consensus_params", "params_hash"]
 
 _ORACLE = "(address[],uint32,uint64,uint32,uint32)"
-CONSENSUS_PARAMS_ABI = f"(address,uint64,uint64,uint64,int64,int64,int64,(uint32,{_ORACLE})[])"
+CONSENSUS_PARAMS_ABI = f"(address,uint64,uint64,uint64,int64,int64,int64,uint32,(uint32,{_ORACLE})[])"
 
 
 class ParamsMismatch(ValueError):
@@ -50,7 +51,8 @@ def consensus_params(genesis: Genesis) -> tuple:
         underlyings.append((cfg.id, ([to_checksum_address(a) for a in o.reporters], o.quorum, o.staleness_ms,
                                      o.max_deviation_ppm, o.confirmations)))
     return (to_checksum_address(genesis.operator), p.settlement_window_ms, p.funding_interval_ms,
-            p.funding_sample_ms, p.interest_ppm, p.premium_clamp_ppm, p.funding_cap_ppm, underlyings)
+            p.funding_sample_ms, p.interest_ppm, p.premium_clamp_ppm, p.funding_cap_ppm, p.settlement_fee_ppm,
+            underlyings)
 
 
 def params_hash(genesis: Genesis) -> bytes:

@@ -52,11 +52,11 @@ carries it, once; ``injected`` then describes it. Kinds:
   state before it), the cheating state's index of that underlying is not the round's lower
   median but the highest fresh report's price (the honest index + 1 if that is the median);
   everything else is applied as the rules say;
-- ``wrong_expiry_price``: at the batch's first SETTLE_EXPIRY of an expiry with at least one
-  ACTIVE option market, the cheating state settles those options at one option tick
-  (``spec.tick_size``, usd6) above the rules' settlement price (the window's TWAP, or the
-  index if the window saw no time): the market leaves record that price, and positions,
-  payoffs, fees and marks are those of a settlement at it;
+- ``wrong_expiry_price``: at the batch's first SETTLE_OPTION, the cheating state settles that
+  option at one option tick (``spec.tick_size``, usd6) above the rules' settlement price (the
+  window's TWAP, or the index if the window saw no time): its market leaf records that price
+  and the intrinsic value at it as its mark, so the SETTLE_POSITIONs that follow pay that;
+  proven by KIND_OPERATOR_ACTION (the ExpiryVerifier re-executes the SETTLE_OPTION: 30);
 - ``wrong_funding``: at the batch's first FUNDING_SETTLE, the cheating state settles the
   market's funding twice: its funding_index moves by 2 x rate x mark x tick_value
   (``last_funding_rate_ppm`` still records the rules' rate), so each FUNDING_PAY that follows
@@ -77,12 +77,12 @@ carries it, once; ``injected`` then describes it. Kinds:
   proven by KIND_SIGNATURE (its nonce is not above its account's before the chunk: nonces of one
   batch only, KIND_NONCES's, would not show it).
 
-- ``expired_option_order``: right before the batch's first SETTLE_EXPIRY (at a time at or after
-  the expiry), an IOC buy of one lot of one of that expiry's still-active options, signed by a
-  trader whose key the batcher was given (``keys``), at the option's best ask (its mark when the
-  book is empty): the free option a sequencer could take from stale resting orders. The core
-  refuses an order on an expired instrument; the cheating state applies it as if the option had
-  not expired. Carried by ``operator_fault_rollup``, proven by KIND_ORDER.
+- ``expired_option_order``: right before the batch's first SETTLE_OPTION (at a time at or after
+  the expiry), a good-till-cancelled bid of one lot at one tick on one of that expiry's
+  still-active options, signed by a trader whose key the batcher was given (``keys``); it rests.
+  The core refuses an order on an expired instrument (trading one that awaits settlement would
+  be a free option); the cheating state applies it as if the option had not expired. Carried by
+  ``operator_fault_rollup``, proven by KIND_ORDER.
 
 - ``over_fill``: at the batch's first Order or Replace that fills a resting order completely
   (its first such fill), the cheating state trades one lot more between that maker's account
@@ -182,11 +182,10 @@ SIGNED_ORDER_FAULTS = (FaultKind.FORGED_ORDER, FaultKind.REPLAYED_OLD_ORDER)
 ORDER_SCENARIO_FAULTS = (*ORDER_FAULTS, *SIGNED_ORDER_FAULTS)
 # the faults ``faulty_rollup``'s batch 3 carries (all the others)
 ROLLUP_FAULTS = tuple(k for k in FaultKind if k not in OPERATOR_SCENARIO_FAULTS and k not in ORDER_SCENARIO_FAULTS)
-# the faults an implemented L1 proof kind proves (wrong_expiry_price and the order-outcome
-# faults are injected and found by the watchtower, not proven on L1 yet: no proof kind
-# re-executes orders or a whole expiry; docs/fraud-proofs.md)
-PROVABLE_FAULTS = (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN, FaultKind.WRONG_FUNDING, *SIGNED_ORDER_FAULTS,
-                   FaultKind.EXPIRED_OPTION_ORDER)
+# the faults an implemented L1 proof kind proves (the order-outcome faults are injected and
+# found by the watchtower, not proven on L1 yet: no proof kind re-executes orders;
+# docs/fraud-proofs.md)
+PROVABLE_FAULTS = (*ROLLUP_FAULTS, *OPERATOR_FAULTS, *SIGNED_ORDER_FAULTS, FaultKind.EXPIRED_OPTION_ORDER)
 
 
 _L1 = (Deposit, ForcedWithdrawal)
@@ -345,9 +344,9 @@ class FaultyBatcher(Batcher):
 
     def _expired_option_order(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
         """An owner-signed IOC buy of an option past its expiry, inserted before the batch's first
-        SETTLE_EXPIRY, applied by the cheating state as if the option were still open."""
+        SETTLE_OPTION, applied by the cheating state as if the option were still open."""
         i = next((j for j, tx in enumerate(txs) if type(tx) is OperatorAction
-                  and tx.action == OperatorActionKind.SETTLE_EXPIRY and tx.time_ms >= tx.arg), None)
+                  and tx.action == OperatorActionKind.SETTLE_OPTION), None)
         if i is None:
             return None
         st = State.from_blob(pre.to_blob())
@@ -355,19 +354,21 @@ class FaultyBatcher(Batcher):
             if not apply(st, tx).ok:
                 return None
         settle = txs[i]
-        u = st.underlyings.get(settle.target)
-        options = sorted((m for m in st.markets.values() if u is not None and m.spec.kind == InstrumentKind.OPTION
-                          and m.spec.underlying == u.config.symbol and m.spec.expiry == settle.arg
+        first = st.markets.get(settle.target)
+        if first is None or settle.time_ms < first.spec.expiry:
+            return None
+        options = sorted((m for m in st.markets.values() if m.spec.kind == InstrumentKind.OPTION
+                          and m.spec.underlying == first.spec.underlying and m.spec.expiry == first.spec.expiry
                           and m.status == MarketStatus.ACTIVE and m.mark_price), key=lambda m: m.spec.id)
         later = {tx.account for tx in txs[i:] if type(tx) in (Order, Replace, Cancel, Withdraw, Transfer)}
         buyers = [a for a in st.accounts if a.owner in self.keys and a.collateral > 0 and a.id not in later]
         if not options or not buyers:
             return None
         m, buyer = options[0], max(buyers, key=lambda a: (a.collateral, -a.id))
-        ask = st.books[m.spec.id].best_ask()
         t = settle.time_ms
-        order = Order(t, buyer.id, m.spec.id, BUY, 0, 2, 0, 0, ask if ask is not None else m.mark_price, 1, 0, 0,
-                      buyer.nonce + 1)  # limit IOC
+        # a good-till-cancelled bid of one lot at one tick: it rests (no new holder the batch's
+        # SETTLE_POSITIONs would leave unpaid)
+        order = Order(t, buyer.id, m.spec.id, BUY, 0, 0, 0, 0, 1, 1, 0, 0, buyer.nonce + 1)
         order.signature = eip712.sign(pre.domain, order, self.keys[buyer.owner])
         order.signer = buyer.owner
         inst = m.spec.id
@@ -386,7 +387,7 @@ class FaultyBatcher(Batcher):
         except _DoctoredRejected:
             return None
         self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": i, "account": buyer.id,
-                         "instrument": inst, "expiry": settle.arg}
+                         "instrument": inst, "expiry": m.spec.expiry}
         return out
 
     def _forged_order(self, plan: BatchPlan, pre: State, txs: list) -> BatchPlan | None:
@@ -660,41 +661,42 @@ def _wrong_median(st: State, tx) -> tuple[Callable, dict] | None:
 
 
 def _wrong_expiry_price(st: State, tx) -> tuple[Callable, dict] | None:
-    """A SETTLE_EXPIRY of an expiry with ACTIVE option markets: settled one option tick above
-    the rules' price (the window's accumulator raised by tick x dt before the settlement, or
-    the index raised by a tick for it, and restored after, if the window saw no time)."""
-    if type(tx) is not OperatorAction or tx.action != OperatorActionKind.SETTLE_EXPIRY:
+    """A SETTLE_OPTION the rules accept: settled one option tick above the rules' price (the
+    window's accumulator raised by tick x dt before it, or the index raised by a tick for it
+    if the window saw no time; both restored after, so later options of the expiry settle at
+    the rules' price again)."""
+    if type(tx) is not OperatorAction or tx.action != OperatorActionKind.SETTLE_OPTION:
         return None
-    uid, expiry = tx.target, tx.arg
-    u = st.underlyings.get(uid)
-    if u is None or expiry not in u.windows or tx.time_ms < expiry:
+    m = st.markets.get(tx.target)
+    if (m is None or m.spec.kind != InstrumentKind.OPTION or m.status != MarketStatus.ACTIVE
+            or tx.time_ms < m.spec.expiry):
         return None
-    markets = sorted((m for m in st.markets.values() if m.spec.kind == InstrumentKind.OPTION
-                      and m.spec.underlying == u.config.symbol and m.spec.expiry == expiry
-                      and m.status == MarketStatus.ACTIVE), key=lambda m: m.spec.id)
-    if not markets:
-        return None
+    u = st.underlying_by_symbol[m.spec.underlying]
+    expiry, uid = m.spec.expiry, u.config.id
     window = st.params.settlement_window_ms
     probe = replace(u, windows={e: list(w) for e, w in u.windows.items()})  # the core's own TWAP, on a copy
     probe.advance(tx.time_ms, window)
-    honest = probe.settlement_price(expiry)
-    delta = markets[0].spec.tick_size
+    w0 = probe.windows[expiry]
+    honest = w0[0] // w0[1] if w0[1] else probe.oracle.index_price
+    delta = m.spec.tick_size
 
     def hook(s: State, t):
         v = s.underlyings[uid]
-        v.advance(t.time_ms, window)  # what settle_expiry does first (then a no-op there)
+        v.advance(t.time_ms, window)  # what settle_option does first (then a no-op there)
         w = v.windows[expiry]
-        saved = v.oracle
+        saved_w, saved_oracle = list(w), v.oracle
         if w[1]:
-            w[0] += delta * w[1]  # (acc + delta * dt) // dt == acc // dt + delta; the window goes with it
+            w[0] += delta * w[1]  # (acc + delta * dt) // dt == acc // dt + delta
         else:
-            v.oracle = replace(saved, index_price=saved.index_price + delta)
+            v.oracle = replace(saved_oracle, index_price=saved_oracle.index_price + delta)
         r = apply(s, t)
-        v.oracle = saved
+        v.oracle = saved_oracle
+        if expiry in v.windows:  # the window as the rules leave it (its count moved; a frozen index stays honest)
+            v.windows[expiry][0] = saved_w[0] if saved_w[1] else v.windows[expiry][0] - delta
         s.dirty_underlyings.add(uid)
         return r
 
-    return hook, {"underlying": uid, "expiry": expiry, "instruments": [m.spec.id for m in markets],
+    return hook, {"underlying": uid, "expiry": expiry, "instruments": [tx.target],
                   "settlement_price": honest + delta, "honest_settlement_price": honest}
 
 
@@ -1040,11 +1042,11 @@ def operator_fault_rollup(chain, fault: FaultKind | str | None, *, challenge_per
     taken; funding started), ending on a housekeeping tick; then the simulated clock jumps to
     that option's expiry, which is also past the end of the funding interval, and batch 3 --
     carrying ``fault`` (honest if None) -- holds that tick's mark update (an index update),
-    the SETTLE_EXPIRY of the held options' expiry, the FUNDING_SETTLEs that end the
+    the SETTLE_OPTIONs of the held options' expiry (with their SETTLE_POSITIONs and
+    CLOSE_ORDERs), the FUNDING_SETTLEs that end the
     perpetuals' funding intervals with their FUNDING_PAYs (and whatever else is due), and one
     tick of trading (the held option
-    is on the first underlying, whose expiries are settled first, so the first SETTLE_EXPIRY
-    settles options with holders); batch 4 is a few
+    is on the first underlying, whose expiries are settled first); batch 4 is a few
     more ticks. The challenger is the chain's last account."""
     from clearline.batcher.harness import STEP_MS, make_sim_rollup
 

@@ -24,7 +24,7 @@ from ..core.instruments import InstrumentKind, MarketStatus, default_perpetuals
 from ..core.ledger import CollateralMoved
 from ..core.listing import ListingRule, OptionTemplate
 from ..core.margin import health
-from ..core.operator import funding_payments_due, funding_sample_due, funding_settlements_due
+from ..core.operator import funding_payments_due, funding_sample_due, funding_settlements_due, settlement_steps
 from ..core.state import Genesis
 from ..core.txs import (MAX_MARK_INSTRUMENTS, Cancel, CancelScope, Deposit, MarginMode, MarkUpdate, OperatorAction,
                         OperatorActionKind, Order, OrderFlag, OrderType, SetMarginMode, Side, TimeInForce)
@@ -236,9 +236,9 @@ class SimulatedMarket:
                                    (m.spec for m in state.markets.values()), state.next_instrument_id())
                 if due:
                     out.append(OperatorAction(now_ms, OperatorActionKind.LIST_OPTIONS, uid, 0, now_ms))
-            for expiry in list(u.windows):
-                if expiry <= now_ms:
-                    out.append(OperatorAction(now_ms, OperatorActionKind.SETTLE_EXPIRY, uid, expiry, now_ms))
+        # expired options: each settled, its holders paid and its orders closed, in one run
+        out.extend(OperatorAction(now_ms, action, target, arg, now_ms)
+                   for action, target, arg in settlement_steps(state, now_ms))
         p = state.params
         for m in state.markets.values():
             if m.spec.kind == InstrumentKind.PERPETUAL and m.status == MarketStatus.ACTIVE:

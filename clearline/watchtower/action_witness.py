@@ -1,30 +1,28 @@
 """The witness of an OperatorAction proof (FraudVerifier KIND_OPERATOR_ACTION, MarkVerifier.judgeAction).
 
-``action_judgement(state, tx)`` returns the verdict the MarkVerifier gives on the
+``action_judgement(state, tx, post_root)`` returns the verdict the MarkVerifier gives on the
 OperatorAction ``tx`` at the pre-state ``state`` (left untouched) with a human detail and the
-ABI-encoded ``ActionWitness``: the pre-state's root preimage, the consensus parameters and
-one leaf with its compressed proof -- the target's account leaf (accounts tree) for
-CANCEL_ALL_ORDERS, the target's underlying leaf (markets tree, ``UNDERLYING_BASE + target``)
-for a SETTLE_EXPIRY of a configured underlying, the target's market leaf (``b""`` for an
-empty slot) for FUNDING_SETTLE and FUNDING_PAY, ``b""`` otherwise -- and, for FUNDING_PAY,
-account ``arg``'s leaf with its proof.
+ABI-encoded ``ActionWitness``: the pre-state's root preimage, the consensus parameters, a
+first leaf with its compressed proof -- the target's account leaf for CANCEL_ALL_ORDERS, the
+target's market leaf (``b""`` with an absence proof) for FUNDING_SETTLE, FUNDING_PAY,
+SETTLE_OPTION and SETTLE_POSITION, the order's leaf (and its slot) for CLOSE_ORDER --
+and a second one: account ``arg``'s leaf for FUNDING_PAY and SETTLE_POSITION, the option's
+underlying leaf for SETTLE_OPTION (proven in the tree that already holds the option's new
+leaf), the order's market leaf for CLOSE_ORDER.
 
-The verdict is 31 when the core (``clearline.core.apply._operator_action``) rejects ``tx``
-for a reason these inputs show, and 0 otherwise -- also when the core rejects it for a
-reason they do not show (CANCEL_ALL_ORDERS of an account without open orders, nothing due,
-the listing rule, a LIQUIDATE of a healthy account: KIND_COLLATERAL_ROOT's). The rules,
-in the contract's words:
+The verdict, in the contract's words:
 
-1. any action: time before the pre-state's; not signed by the operator (EIP-712, low s);
-   a signed timestamp of 0 or after the time; an action not in 1..6;
-2. CANCEL_ALL_ORDERS: an unknown account, a trigger not 1 or 2, an account whose flags lack
-   OPERATOR_MAY_CANCEL;
-3. SETTLE_EXPIRY: an unconfigured underlying, an expiry not among its windows, a time before
-   the expiry;
-4. LIST_OPTIONS: an unconfigured underlying;
-5. FUNDING_SETTLE, FUNDING_PAY: re-executed from the target's market leaf (and FUNDING_PAY's
-   account leaf) by the FundingVerifier, so the verdict is 31 when the core rejects it, 30
-   when the committed post-root is not the result, else 0 (``funding_judgement``).
+1. any action: 31 for a time before the pre-state's, a signer other than the operator
+   (EIP-712, low s), a signed timestamp of 0 or after the time, an action not in 1..10;
+2. CANCEL_ALL_ORDERS: 31 for an unknown account, a trigger not 1 or 2, an account whose
+   flags lack OPERATOR_MAY_CANCEL;
+3. LIST_OPTIONS: 31 for an unconfigured underlying;
+4. FUNDING_SETTLE, FUNDING_PAY (FundingVerifier), SETTLE_OPTION, SETTLE_POSITION,
+   CLOSE_ORDER (ExpiryVerifier): re-executed from their leaves, so 31 when the core rejects
+   the step, 30 when the committed post-root is not the result (``step_judgement``);
+5. 0 otherwise -- also when the core rejects the action for a reason these inputs do not show
+   (CANCEL_ALL_ORDERS of an account without open orders, nothing due, the listing rule, a
+   LIQUIDATE of a healthy account: KIND_COLLATERAL_ROOT's).
 """
 
 from __future__ import annotations
@@ -41,12 +39,15 @@ from clearline.core.txs import AccountFlag, CancelTrigger, OperatorAction, Opera
 from clearline.l1.formats import STATE_ABI, compress_proof
 from clearline.l1.params import CONSENSUS_PARAMS_ABI, consensus_params
 
-__all__ = ["ACTION_WITNESS_TYPE", "ActionJudgement", "action_judgement", "funding_judgement"]
+__all__ = ["ACTION_WITNESS_TYPE", "REEXECUTED_ACTIONS", "ActionJudgement", "action_judgement", "step_judgement"]
 
 _STATE = STATE_ABI
-ACTION_WITNESS_TYPE = f"({_STATE},{CONSENSUS_PARAMS_ABI},bytes,uint256,bytes32[],bytes,uint256,bytes32[])"
+ACTION_WITNESS_TYPE = f"({_STATE},{CONSENSUS_PARAMS_ABI},bytes,uint256,bytes32[],bytes,uint256,bytes32[],uint256)"
 
 _A = OperatorActionKind
+# the steps re-executed on L1 from their target market's leaf (and a second leaf)
+_MARKET_STEPS = (_A.FUNDING_SETTLE, _A.FUNDING_PAY, _A.SETTLE_OPTION, _A.SETTLE_POSITION)
+REEXECUTED_ACTIONS = (*_MARKET_STEPS, _A.CLOSE_ORDER)  # whose post-root the verdict judges
 
 
 @dataclass
@@ -69,8 +70,8 @@ def _signer(state: State, tx: OperatorAction) -> bytes | None:
 
 def action_judgement(state: State, tx: OperatorAction, post_root: bytes | None = None) -> ActionJudgement:
     """The MarkVerifier's ``judgeAction`` verdict on ``tx`` at ``state``, and its witness;
-    ``post_root`` is the committed root after it (read for FUNDING_SETTLE and FUNDING_PAY,
-    which are re-executed: ``funding_judgement``)."""
+    ``post_root`` is the committed root after it (read for the steps that are re-executed:
+    ``step_judgement``)."""
     from clearline.watchtower.fraud import state_tuple
 
     state.root()
@@ -78,23 +79,33 @@ def action_judgement(state: State, tx: OperatorAction, post_root: bytes | None =
     params = consensus_params(state.genesis)
     action, target, arg = tx.action, tx.target, tx.arg
     leaf, present, siblings = b"", 0, []
-    account, account_present, account_siblings = b"", 0, []
-    configured = target in state.underlyings
+    leaf2, present2, siblings2 = b"", 0, []
+    index = 0
     if action == _A.CANCEL_ALL_ORDERS and 0 <= target < len(state.accounts):
         leaf = state.account_leaf(state.accounts[target])
         present, siblings = compress_proof(state.accounts_tree.proof(target))
-    elif action == _A.SETTLE_EXPIRY and configured:
-        leaf = State.underlying_leaf(state.underlyings[target])
-        present, siblings = compress_proof(state.markets_tree.proof(UNDERLYING_BASE + target))
-    elif action in (_A.FUNDING_SETTLE, _A.FUNDING_PAY) and 0 <= target < UNDERLYING_BASE:
+    elif action in _MARKET_STEPS and 0 <= target < UNDERLYING_BASE:
         m = state.markets.get(target)
         leaf = State.market_leaf(m) if m is not None else b""
         present, siblings = compress_proof(state.markets_tree.proof(target))
-        if action == _A.FUNDING_PAY and 0 <= arg < len(state.accounts):
-            account = state.account_leaf(state.accounts[arg])
-            account_present, account_siblings = compress_proof(state.accounts_tree.proof(arg))
-    witness = abi_encode([ACTION_WITNESS_TYPE], [(pre, params, leaf, present, siblings, account, account_present,
-                                                 account_siblings)])
+        if action in (_A.FUNDING_PAY, _A.SETTLE_POSITION) and 0 <= arg < len(state.accounts):
+            leaf2 = state.account_leaf(state.accounts[arg])
+            present2, siblings2 = compress_proof(state.accounts_tree.proof(arg))
+        elif action == _A.SETTLE_OPTION and m is not None and m.spec.underlying in state.underlying_by_symbol:
+            # the underlying's leaf, proven in the tree that already holds the option's new leaf:
+            # its siblings are those of the state after the step (only the two leaves change)
+            u = state.underlying_by_symbol[m.spec.underlying]
+            leaf2 = State.underlying_leaf(u)
+            after = _applied(state, tx)
+            present2, siblings2 = compress_proof(after.markets_tree.proof(UNDERLYING_BASE + u.config.id))
+    elif action == _A.CLOSE_ORDER and target in state.orders:
+        o = state.orders[target]
+        leaf, index = State.order_leaf(o), o.slot
+        present, siblings = compress_proof(state.orders_tree.proof(o.slot))
+        leaf2 = State.market_leaf(state.markets[o.instrument])
+        present2, siblings2 = compress_proof(state.markets_tree.proof(o.instrument))
+    witness = abi_encode([ACTION_WITNESS_TYPE], [(pre, params, leaf, present, siblings, leaf2, present2, siblings2,
+                                                 index)])
 
     def verdict(reason: int, detail: str) -> ActionJudgement:
         return ActionJudgement(reason, detail, witness)
@@ -110,8 +121,8 @@ def action_judgement(state: State, tx: OperatorAction, post_root: bytes | None =
         return verdict(31, f"{name}'s signed timestamp {tx.timestamp} is 0 or after its time {tx.time_ms}")
     if action not in _A._value2member_map_:
         return verdict(31, f"unknown operator action {action}")
-    if action in (_A.FUNDING_SETTLE, _A.FUNDING_PAY):
-        reason, detail = funding_judgement(state, tx, post_root)
+    if action in REEXECUTED_ACTIONS:
+        reason, detail = step_judgement(state, tx, post_root)
         return verdict(reason, detail)
     if action == _A.CANCEL_ALL_ORDERS:
         if not 0 <= target < len(state.accounts):
@@ -122,34 +133,41 @@ def action_judgement(state: State, tx: OperatorAction, post_root: bytes | None =
             return verdict(31, f"CANCEL_ALL_ORDERS of account {target}, which has not allowed the operator to "
                                "cancel its orders")
         return verdict(0, "not provably rejected")
-    if action in (_A.SETTLE_EXPIRY, _A.LIST_OPTIONS):
-        if not configured:
-            return verdict(31, f"{name} of unconfigured underlying {target}")
-        if action == _A.SETTLE_EXPIRY:
-            u = state.underlyings[target]
-            if arg not in u.windows:
-                return verdict(31, f"SETTLE_EXPIRY of expiry {arg}, which underlying {target} does not hold")
-            if tx.time_ms < arg:
-                return verdict(31, f"SETTLE_EXPIRY of expiry {arg} at {tx.time_ms}, before it")
+    if action == _A.LIST_OPTIONS and target not in state.underlyings:
+        return verdict(31, f"LIST_OPTIONS of unconfigured underlying {target}")
     return verdict(0, "not provably rejected")
 
 
-def funding_judgement(state: State, tx: OperatorAction, post_root: bytes | None) -> tuple[int, str]:
-    """The FundingVerifier's verdict on a FUNDING_SETTLE or FUNDING_PAY (signed by the
-    operator, in time) at ``state``: the core's own re-execution on a copy, except that a
-    FUNDING_SETTLE is judged as if no *other* market were being paid (that rule is
-    KIND_FUNDING_PENDING's: the contract sees one market leaf). 31 if rejected, else 30 when
-    the result is not ``post_root`` (None: not compared), else 0."""
+def _applied(state: State, tx: OperatorAction) -> State:
+    """A copy of ``state`` after the core applies ``tx`` as the operator's (unchanged if rejected)."""
     from clearline.core.apply import apply
 
     after = State.from_blob(state.to_blob())
-    if tx.action == _A.FUNDING_SETTLE:
-        after.funding_paying &= {tx.target}
+    probe = copy(tx)
+    probe.signer = state.operator
+    apply(after, probe)
+    after.root()
+    return after
+
+
+def step_judgement(state: State, tx: OperatorAction, post_root: bytes | None) -> tuple[int, str]:
+    """The FundingVerifier's or ExpiryVerifier's verdict on a step they re-execute (signed by
+    the operator, in time) at ``state``: the core's own re-execution on a copy, judged as if no
+    *other* market were being paid (that rule is KIND_FUNDING_PENDING's: the contracts see one
+    market). 31 if rejected (a CLOSE_ORDER of an id below ``next_order_id`` that is not open
+    cannot be shown absent: 0), else 30 when the result is not ``post_root`` (None: not
+    compared), else 0."""
+    from clearline.core.apply import apply
+
+    after = State.from_blob(state.to_blob())
+    after.paying &= {tx.target} if tx.action in _MARKET_STEPS else set()
     probe = copy(tx)
     probe.signer = state.operator
     receipt = apply(after, probe)
     name = _A(tx.action).name
     if not receipt.ok:
+        if tx.action == _A.CLOSE_ORDER and tx.target < state.next_order_id and tx.target not in state.orders:
+            return 0, f"CLOSE_ORDER({tx.target}): an order that is not open cannot be shown absent"
         return 31, f"{name}({tx.target}, {tx.arg}) is rejected: {receipt.code.name} ({receipt.message})"
     root = after.root()
     if post_root is not None and root != post_root:

@@ -30,8 +30,9 @@ Kinds (``FraudVerifier.sol``; docs/fraud-proofs.md):
 - ``KIND_OPERATOR_ACTION`` (7): one OperatorAction the core rejects for a reason the
   MarkVerifier's ``judgeAction`` shows (``action_witness``: time, signature, timestamp,
   unknown action; a cancel of an unknown or not opted-in account or with a bad trigger; an
-  unconfigured underlying; an unknown or future expiry), or a FUNDING_SETTLE / FUNDING_PAY
-  rejected or whose post-root is wrong (re-executed by the FundingVerifier: ``funding_judgement``).
+  unconfigured underlying), or a step of funding (FUNDING_SETTLE, FUNDING_PAY) or of expiry
+  settlement (SETTLE_OPTION, SETTLE_POSITION, CLOSE_ORDER) rejected or whose post-root is wrong
+  (re-executed by the FundingVerifier / ExpiryVerifier: ``step_judgement``).
 - ``KIND_WITHDRAWALS`` (8): the posted withdrawal records (the header's ``withdrawalsRoot``)
   are not the batch's: a record that its transaction does not pay, records out of order, a
   Withdraw without a record (``record_witness``; from the batch data alone); or, with the
@@ -44,8 +45,8 @@ Kinds (``FraudVerifier.sol``; docs/fraud-proofs.md):
   (``signature_fault``: a forged or replayed order, cancel, replace, ...).
 - ``KIND_ORDER`` (11): an Order the core refuses for a rule its fields and its market's leaf show
   (``order_witness``: unknown, inactive or expired instrument, no mark, a shape the core refuses).
-- ``KIND_FUNDING_PENDING`` (12): a chunk other than one FUNDING_PAY while a market's funding is
-  being paid (its leaf at the chunk's pre-state: ``fundingUnpaid`` > 0).
+- ``KIND_FUNDING_PENDING`` (12): a chunk other than one FUNDING_PAY or SETTLE_POSITION while a
+  market's holders are being paid (its leaf at the chunk's pre-state: ``unpaidLots`` > 0).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, STATE_
 from .escape import _MARKET_TYPES
 from .l1data import BatchRef, RollupReader
 from .margin_witness import margin_witness
-from .action_witness import action_judgement
+from .action_witness import REEXECUTED_ACTIONS, action_judgement
 from .batch_chunks import SIGNED_KINDS, DecodedChunks
 from .mark_witness import mark_judgement
 from .nonce_witness import nonce_judgement
@@ -1093,8 +1094,7 @@ def _operator_action_proof(reader: RollupReader, b: _Batch, c: int, chunk: bytes
     except Rejected:
         tx.signer = None
     receipt = apply(after, tx)
-    funding = tx.action in (OperatorActionKind.FUNDING_SETTLE, OperatorActionKind.FUNDING_PAY)
-    if receipt.ok and not force and not funding:
+    if receipt.ok and not force and tx.action not in REEXECUTED_ACTIONS:
         return None
     j = action_judgement(state, tx, b.roots[c])
     if j.reason == 0 and not force:
@@ -1109,22 +1109,23 @@ def _operator_action_proof(reader: RollupReader, b: _Batch, c: int, chunk: bytes
 
 
 def _funding_pending_proof(b: _Batch, c: int, chunk: bytes, state: State, pre: tuple) -> FraudProof | None:
-    """KIND_FUNDING_PENDING when a market of the chunk's pre-state is being paid its funding
-    and the chunk is not one packed FUNDING_PAY (the core accepts nothing else then)."""
-    if not state.funding_paying or _is_funding_pay(chunk):
+    """KIND_FUNDING_PENDING when a market of the chunk's pre-state is being paid (funding, or
+    an option's settlement) and the chunk is not one packed FUNDING_PAY or SETTLE_POSITION (the
+    core accepts nothing else then)."""
+    if not state.paying or _is_funding_pay(chunk):
         return None
-    mid = min(state.funding_paying)
+    mid = min(state.paying)
     present, siblings = compress_proof(state.markets_tree.proof(mid))
     witness = abi_encode([PENDING_WITNESS_TYPE], [(pre, State.market_leaf(state.markets[mid]), present, siblings)])
     first = b.first_tx_index(c, b.ref.header.txs_per_root)
     return b.proof(c, KIND_FUNDING_PENDING, witness, 31, tx_index=first,
-                   detail=f"instrument {mid}'s funding is being paid, and chunk {c} (transaction {first} on) is not "
-                          "one FUNDING_PAY")
+                   detail=f"instrument {mid}'s holders are being paid, and chunk {c} (transaction {first} on) is not "
+                          "one FUNDING_PAY or SETTLE_POSITION")
 
 
 def _is_funding_pay(chunk: bytes) -> bool:
-    """FundingVerifier._isFundingPay: the chunk's first transaction is a packed OperatorAction
-    whose action byte is FUNDING_PAY."""
+    """FundingVerifier._isPayStep: the chunk's first transaction is a packed OperatorAction
+    whose action byte is FUNDING_PAY or SETTLE_POSITION."""
     if not chunk or chunk[0] == 0xFF or chunk[0] & 0x0F != 8:
         return False
     p = 1
@@ -1132,7 +1133,7 @@ def _is_funding_pay(chunk: bytes) -> bool:
         while p < len(chunk) and chunk[p] & 0x80:
             p += 1
         p += 1
-    return p < len(chunk) and chunk[p] == OperatorActionKind.FUNDING_PAY
+    return p < len(chunk) and chunk[p] in (OperatorActionKind.FUNDING_PAY, OperatorActionKind.SETTLE_POSITION)
 
 
 def _account_witness(st: State, account_id: int) -> tuple:

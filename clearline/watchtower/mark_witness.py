@@ -49,8 +49,9 @@ def mark_judgement(state: State, tx: MarkUpdate) -> MarkJudgement:
     ins = list(tx.instruments)
     order = sorted(range(len(ins)), key=lambda k: ins[k])
     markets = [State.market_leaf(state.markets[i]) if i in state.markets else b"" for i in ins]
-    unders = [State.underlying_leaf(state.underlyings[uid]) for uid, _ in params[7]]
-    indices = [ins[k] for k in order] + [UNDERLYING_BASE + uid for uid, _ in params[7]]
+    underlyings = params[-1]  # ConsensusParams.underlyings, its last field: (id, oracle config)
+    unders = [State.underlying_leaf(state.underlyings[uid]) for uid, _ in underlyings]
+    indices = [ins[k] for k in order] + [UNDERLYING_BASE + uid for uid, _ in underlyings]
     present, siblings = [], []
     if indices and all(b > a for a, b in zip(indices, indices[1:])) and (not ins or max(ins) < UNDERLYING_BASE):
         present, siblings = state.markets_tree.multiproof(indices)

@@ -207,6 +207,9 @@ FAULTS = {
     "wrong_median": ("mark_update", "WRONG_POST_ROOT"),
     # a FUNDING_SETTLE whose index moved twice (operator_fault_rollup): re-executed from its market leaf
     "wrong_funding": ("operator_action", "WRONG_POST_ROOT"),
+    # an option settled a tick above its expiry's price (operator_fault_rollup): re-executed from its
+    # market and underlying leaves
+    "wrong_expiry_price": ("operator_action", "WRONG_POST_ROOT"),
     "unauthorized_cancel": ("operator_action", "REJECTED_TX"),
     # a flags change its owner never signed, alone in its chunk: re-executed, rejected
     "forged_account_flags": ("collateral_root", "REJECTED_TX"),

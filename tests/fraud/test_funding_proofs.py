@@ -130,7 +130,7 @@ def _paying_state(env, base: State, rng: random.Random) -> tuple[State, int, int
         st.dirty_markets.add(mid)
         tx = _signed(env, st, A.FUNDING_SETTLE, mid, 0, t)
         tx.signer = st.operator
-        if apply(st, tx).ok and st.funding_paying:
+        if apply(st, tx).ok and st.paying:
             due = funding_payments_due(st)
             for pm, aid in due[:rng.randrange(len(due))]:  # some holders paid already
                 pay = _signed(env, st, A.FUNDING_PAY, pm, aid, t)
@@ -151,8 +151,8 @@ def _cases(env, rng: random.Random):
             target = rng.choice(perps * 6 + options[:1] + [max(base.markets) + 5, UNDERLYING_BASE,
                                                            UNDERLYING_BASE + 1])
             if rng.random() < 0.08 and target in st.markets:  # this market is already being paid
-                st.markets[target].funding_unpaid = 3
-                st.funding_paying.add(target)
+                st.markets[target].unpaid_lots = 3
+                st.paying.add(target)
                 st.dirty_markets.add(target)
                 st.root()
             yield "settle", st, _signed(env, st, A.FUNDING_SETTLE, target, 0, t)
@@ -206,7 +206,7 @@ def test_last_payment_moves_the_float_to_insurance(env):
         assert ok and _judge(env, st, tx, root) == 0
         tx.signer = st.operator
         assert apply(st, tx).ok
-    assert m.funding_unpaid == 0 and m.funding_float == 0 and not st.funding_paying
+    assert m.unpaid_lots == 0 and m.pay_float == 0 and not st.paying
     assert st.insurance_fund >= before  # the rounding remainder: payers round up, receivers down
     assert all(st.accounts[a].positions[mid].funding_index == m.funding_index for a in st.holders[mid])
 

@@ -346,7 +346,7 @@ def test_a_dirty_risk_array_word_reverts(mv):
     ok = HEALTH_SEL + abi_encode(loose, [account, markets, index])
     assert _call(chain, c, ok) == health(st, st.accounts[aid])
     m0 = list(markets[0])
-    m0[24] = [1 << 63, *m0[24][1:]]  # the riskArray (fundingUnpaid and fundingFloat follow it)
+    m0[24] = [1 << 63, *m0[24][1:]]  # the riskArray (unpaidLots and payFloat follow it)
     with pytest.raises(Exception):
         _call(chain, c, HEALTH_SEL + abi_encode(loose, [account, [tuple(m0), markets[1]], index]))
 

@@ -92,8 +92,7 @@ def test_the_fault_lists():
     # operator_fault_rollup also carries an order on an expired option, which KIND_ORDER proves
     assert OPERATOR_SCENARIO_FAULTS == (*OPERATOR_FAULTS, FaultKind.EXPIRED_OPTION_ORDER)
     assert set(ROLLUP_FAULTS) | set(OPERATOR_SCENARIO_FAULTS) | set(ORDER_SCENARIO_FAULTS) == set(FaultKind)
-    assert PROVABLE_FAULTS == (*ROLLUP_FAULTS, FaultKind.WRONG_MEDIAN, FaultKind.WRONG_FUNDING, *signed,
-                               FaultKind.EXPIRED_OPTION_ORDER)
+    assert PROVABLE_FAULTS == (*ROLLUP_FAULTS, *OPERATOR_FAULTS, *signed, FaultKind.EXPIRED_OPTION_ORDER)
 
 
 @pytest.mark.parametrize("fault", [f.value for f in ORDER_FAULTS])

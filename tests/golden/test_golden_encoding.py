@@ -120,8 +120,8 @@ MARKET = dict(
     expiry=1_751_011_200_000, strike=700_000, option_type=1, status=0, mark_price=31_000,
     mark_time=1_700_000_000_000, funding_index=-(10**24) - 7, open_interest=12_345,
     premium_sum=-123_456, premium_samples=17, last_funding_time=1_699_999_200_000,
-    last_funding_rate_ppm=-42, settlement_price=U64_MAX, risk_array=RISK_OPT, funding_unpaid=24_690,
-    funding_float=-(1 << 63),
+    last_funding_rate_ppm=-42, settlement_price=U64_MAX, risk_array=RISK_OPT, unpaid_lots=24_690,
+    pay_float=-(1 << 63),
 )
 ACCOUNT = dict(id=1, owner=OWNER, subaccount=0, collateral=-1_234_567,
                nonce=6, positions=[(1, 10, -6_500_000, 3), (2, -(1 << 63), (1 << 255) - 1, -1)],

@@ -51,7 +51,7 @@ TERMS = dict(id=near(32), symbol=st.integers(0, 15).flatmap(
 STATE = dict(status=near(8), mark_price=near(64), mark_time=near(64), funding_index=near(256, True),
              open_interest=near(64), premium_sum=near(64, True), premium_samples=near(32),
              last_funding_time=near(64), last_funding_rate_ppm=near(64, True), settlement_price=near(64),
-             last_sample_time=near(64), risk_array=risk, funding_unpaid=near(64), funding_float=near(64, True))
+             last_sample_time=near(64), risk_array=risk, unpaid_lots=near(64), pay_float=near(64, True))
 
 
 @settings(max_examples=500, deadline=None)

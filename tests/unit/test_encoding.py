@@ -584,11 +584,11 @@ MARKET_FIELDS = [
     ("open_interest", "uint64"), ("premium_sum", "int64"), ("premium_samples", "uint32"),
     ("last_funding_time", "uint64"), ("last_funding_rate_ppm", "int64"),
     ("settlement_price", "uint64"), ("last_sample_time", "uint64"), ("risk_array", "int64[16]"),
-    ("funding_unpaid", "uint64"), ("funding_float", "int64"),
+    ("unpaid_lots", "uint64"), ("pay_float", "int64"),
 ]
 MARKET_DEFAULTS = dict(premium_sum=0, premium_samples=0, last_funding_time=0,
                        last_funding_rate_ppm=0, settlement_price=0, last_sample_time=0, risk_array=None,
-                       funding_unpaid=0, funding_float=0)
+                       unpaid_lots=0, pay_float=0)
 ascii32 = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=127), max_size=32)
 
 
@@ -634,8 +634,8 @@ def test_market_leaf_rejects_bad_strings_and_ranges():
                 dict(settlement_price=-1), dict(settlement_price=1.0),
                 dict(risk_array=[0] * 15), dict(risk_array=[0] * 17), dict(risk_array=[]),
                 dict(risk_array=[0] * 15 + [1 << 63]), dict(risk_array=[0] * 15 + [None]),
-                dict(risk_array=5), dict(risk_array=b"\x00" * 16), dict(funding_unpaid=-1),
-                dict(funding_unpaid=1 << 64), dict(funding_float=1 << 63), dict(funding_float=-(1 << 63) - 1)):
+                dict(risk_array=5), dict(risk_array=b"\x00" * 16), dict(unpaid_lots=-1),
+                dict(unpaid_lots=1 << 64), dict(pay_float=1 << 63), dict(pay_float=-(1 << 63) - 1)):
         with pytest.raises(InvariantBroken):
             encode_market_leaf(**{**kw, **bad})
     with pytest.raises(TypeError):

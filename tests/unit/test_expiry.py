@@ -1,5 +1,7 @@
-"""SETTLE_EXPIRY with hand-computed numbers: the index TWAP over the settlement window,
-intrinsic payoffs, closed positions, cancelled orders, delisting and the netting report.
+"""Expiry settlement with hand-computed numbers (SETTLE_OPTION per option, SETTLE_POSITION per
+holder, CLOSE_ORDER per resting order: ``Ex3.settle_expiry`` sends them as the node does): the
+index TWAP over the settlement window, intrinsic payoffs, closed positions, cancelled orders,
+delisting and the netting reports.
 
 Fixture (``issue3_helpers``): settlement window 60_000 ms, settlement fee 150 ppm of the
 underlying value (capped at 1/8 of the payoff); BTC options tick 100_000 usd6 (0.1 USD), lot
@@ -25,6 +27,7 @@ from clearline.core.ledger import ExpirySettled, Netting, OrderClosed  # noqa: E
 from clearline.core.listing import ListingRule  # noqa: E402
 from clearline.core.matching import CloseReason  # noqa: E402
 from clearline.core.state import State  # noqa: E402
+from clearline.core.txs import OperatorActionKind  # noqa: E402
 
 T = 1_700_000_000_000
 E1 = 1_700_000_400_000
@@ -57,24 +60,25 @@ def test_settlement_at_the_twap_hand_computed():
     fees0 = st.fee_pool
 
     ex.ok(ex.mark_update(index={BTC_U: 10_200 * USD}, time=E1 - 100_000))  # before the window opens
-    assert u.windows[E1] == [0, 0]
+    n1 = len(ex.options("BTC", E1))
+    assert u.windows[E1] == [0, 0, n1]  # [acc, dt, options of the expiry not settled yet]
     ex.ok(ex.mark_update(index={BTC_U: 10_400 * USD}, time=E1 - 40_000))
-    assert u.windows[E1] == [10_200 * USD * 20_000, 20_000]  # 10_200 held over [E1-60_000, E1-40_000]
+    assert u.windows[E1] == [10_200 * USD * 20_000, 20_000, n1]  # 10_200 held over [E1-60_000, E1-40_000]
     ex.ok(ex.mark_update(index={BTC_U: 10_300 * USD}, time=E1 - 10_000))
-    assert u.windows[E1] == [10_200 * USD * 20_000 + 10_400 * USD * 30_000, 50_000]
+    assert u.windows[E1] == [10_200 * USD * 20_000 + 10_400 * USD * 30_000, 50_000, n1]
     ex.ok(ex.mark_update(index={BTC_U: 10_900 * USD}, time=E1 + 5_000))  # after expiry: does not count
     acc = 10_200 * USD * 20_000 + 10_400 * USD * 30_000 + 10_300 * USD * 10_000
-    assert u.windows[E1] == [acc, 60_000]
-    assert u.windows[E2] == [0, 0]  # its window has not opened
+    assert u.windows[E1] == [acc, 60_000, n1]
+    assert u.windows[E2][:2] == [0, 0]  # its window has not opened
 
-    ex.reject(E.UNKNOWN_EXPIRY, ex.settle_expiry, BTC_U, E1 + 1)
     r = ex.ok(ex.settle_expiry(BTC_U, E1, time=E1 + 10_000))
     # TWAP = floor(619_000_000_000_000_000 / 60_000) = 10_316_666_666 usd6 (10_316.67 USD)
     s = 10_316_666_666
     assert acc // 60_000 == s
-    (es,) = events(r, ExpirySettled)
     e1_ids = [spec.id for spec in ex.options("BTC", E1)]
-    assert (es.underlying, es.expiry, es.settlement_price, es.instruments) == (BTC_U, E1, s, e1_ids)
+    settled = events(r, ExpirySettled)  # one per option, all at the expiry's price
+    assert {(es.underlying, es.expiry, es.settlement_price) for es in settled} == {(BTC_U, E1, s)}
+    assert [i for es in settled for i in es.instruments] == e1_ids
     assert e1_ids == list(range(2, 12))
     # call 10_000: intrinsic 316_666_666 usd6 -> 3_166 ticks (rounded down) -> 31_660 usd6 per lot
     # A: 5 lots -> payoff 158_300; fee: U = ceil(5 * s * 1e4 / 1e8) = ceil(5_158_333.333) = 5_158_334,
@@ -82,8 +86,11 @@ def test_settlement_at_the_twap_hand_computed():
     # put 10_500: intrinsic 183_333_334 -> 1_833 ticks -> 18_330 per lot; B: 2 lots -> 36_660;
     #    fee: U = ceil(2_063_333.3332) = 2_063_334 -> ceil(309.50) = 310
     # call 11_000: out of the money -> 0
-    net = {(n.account, n.expiry): (n.gross, n.net, n.fees) for n in events(r, Netting)}
-    assert [n.account for n in events(r, Netting)] == sorted([w, a, b, c])
+    net: dict = {}  # one Netting per position settled: summed per account
+    for n in events(r, Netting):
+        g, v, f = net.get((n.account, n.expiry), (0, 0, 0))
+        net[(n.account, n.expiry)] = (g + n.gross, v + n.net, f + n.fees)
+    assert sorted({n.account for n in events(r, Netting)}) == sorted([w, a, b, c])
     assert net == {(a, E1): (158_300, 158_300, 774), (b, E1): (36_660, 36_660, 310), (c, E1): (0, 0, 0),
                    (w, E1): (158_300 + 36_660, -(158_300 + 36_660), 0)}
     # cash: each long's premium was paid at the trade (quote); closing at the intrinsic
@@ -105,7 +112,7 @@ def test_settlement_at_the_twap_hand_computed():
     assert E1 not in u.windows and E2 in u.windows
     ex.reject(E.INSTRUMENT_NOT_ACTIVE, ex.buy, a, 500, 1, instrument=c10)
     ex.reject(E.INSTRUMENT_NOT_ACTIVE, ex.mark_update, {c10: 500})
-    ex.reject(E.UNKNOWN_EXPIRY, ex.settle_expiry, BTC_U, E1)  # settled once
+    ex.reject(E.NOT_DUE, ex.op, OperatorActionKind.SETTLE_OPTION, c10)  # settled once
     # options of the next expiry are untouched and still trade
     c10_e2 = ex.option_id(10_000, C, E2)
     assert ex.state.markets[c10_e2].status == MarketStatus.ACTIVE
@@ -114,10 +121,24 @@ def test_settlement_at_the_twap_hand_computed():
 
 def test_not_expired_and_unknown():
     ex = Ex3()
-    book_of_options(ex)
-    ex.reject(E.NOT_EXPIRED, ex.settle_expiry, BTC_U, E1, time=E1 - 1)
-    ex.reject(E.UNKNOWN_EXPIRY, ex.settle_expiry, BTC_U, E1 + 5)
-    ex.reject(E.UNKNOWN_UNDERLYING, ex.settle_expiry, 7, E1)
+    (w, a, b, c), (c10, p105, c11), _ = book_of_options(ex)
+    A = OperatorActionKind
+    ex.reject(E.NOT_EXPIRED, ex.op, A.SETTLE_OPTION, c10, time=E1 - 1)
+    ex.reject(E.UNKNOWN_INSTRUMENT, ex.op, A.SETTLE_OPTION, 999, time=E1)
+    ex.reject(E.INVALID_INSTRUMENT, ex.op, A.SETTLE_OPTION, 0, time=E1)  # a perpetual
+    # nothing being paid, or not this holder's
+    ex.reject(E.NOT_DUE, ex.op, A.SETTLE_POSITION, c10, a, time=E1)
+    ex.ok(ex.op(A.SETTLE_OPTION, c11, time=E1))  # out of the money, 3 lots held: 6 lots to pay
+    ex.reject(E.NOT_DUE, ex.op, A.SETTLE_POSITION, c11, a)  # A holds no c11
+    ex.reject(E.UNKNOWN_ACCOUNT, ex.op, A.SETTLE_POSITION, c11, 999)
+    # while c11's holders are being paid nothing else goes in
+    ex.reject(E.FUNDING_IN_PROGRESS, ex.op, A.SETTLE_OPTION, c10)
+    ex.reject(E.FUNDING_IN_PROGRESS, ex.buy, a, 450, 1, instrument=p105)
+    ex.ok(ex.op(A.SETTLE_POSITION, c11, c))
+    ex.ok(ex.op(A.SETTLE_POSITION, c11, w))
+    assert ex.state.markets[c11].unpaid_lots == 0 and not ex.state.paying
+    ex.reject(E.UNKNOWN_ORDER, ex.op, A.CLOSE_ORDER, 10**6)
+    ex.conserved()
 
 
 def test_expired_options_do_not_trade_before_settlement():
@@ -146,8 +167,8 @@ def test_no_time_in_the_window_falls_back_to_the_index_and_the_fee_cap_binds():
     assert events(r, ExpirySettled)[0].settlement_price == 10_000_500_000
     # call: 500_000 usd6 -> 5 ticks -> 50 usd6 per lot, payoff 500; the fee would be
     # ceil(10_000_500 * 150 / 1e6) = 1_501 but is capped at 500 // 8 = 62. The put is out of the money.
-    (n,) = [n for n in events(r, Netting) if n.account == a]
-    assert (n.gross, n.net, n.fees) == (500, 500, 62)
+    mine = [(n.gross, n.net, n.fees) for n in events(r, Netting) if n.account == a]  # one per position
+    assert sorted(mine) == [(0, 0, 0), (500, 500, 62)]
     assert ex.coll(a) == coll + (-10 * 10 * 10 + 500 - 62) + (-4 * 10 * 10)
     ex.conserved()
 

@@ -72,8 +72,8 @@ struct MarketLeaf {
     uint64 settlementPrice;
     uint64 lastSampleTime;
     int64[16] riskArray;
-    uint64 fundingUnpaid; //  lots of holders not paid the last settlement's funding yet
-    int64 fundingFloat; //    usd6 paid less received so far of that settlement
+    uint64 unpaidLots; //  lots of holders not paid the last settlement's funding yet
+    int64 payFloat; //    usd6 paid less received so far of that settlement
 }
 
 /// @notice A market leaf and its compressed proof against marketsRoot (depth 24, index = id).

@@ -220,7 +220,7 @@ interface IVaultQueue {
 ///                   order that cannot rest, a GTT without expiry, an expiry not after its time.
 ///
 ///  12 FUNDING_PENDING  (EscapeState pre, bytes marketLeaf, uint256 present, bytes32[] siblings)
-///                   A market at the chunk's pre-state is being paid its funding (fundingUnpaid
+///                   A market at the chunk's pre-state is being paid its funding (unpaidLots
 ///                   > 0) and the chunk is not one packed FUNDING_PAY: the core accepts nothing
 ///                   else then (reason 31; FundingVerifier.judgePending). The chunk must decode.
 ///

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {EscapeLib, EscapePosition, EscapeState} from "./Escape.sol";
+import {MarketWords} from "./MarketWords.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
 
 /// @notice What the MarkVerifier has already checked of a FUNDING_SETTLE or FUNDING_PAY
@@ -48,14 +49,15 @@ struct PendingWitness {
 ///         a premium sample still due, m's funding still being paid); else the market leaf
 ///         after it (rate = clamp(P + clamp(I - P, -clamp, clamp), -cap, cap) with P the
 ///         samples' mean rounded toward zero; fundingIndex += rate * mark * tickValue;
-///         fundingUnpaid = 2 * openInterest when that move is not 0; samples cleared; the
+///         unpaidLots = 2 * openInterest when that move is not 0; samples cleared; the
 ///         interval advanced by whole intervals) gives the post-root, or 30.
 ///         FUNDING_PAY(m, a): 31 when m is not being paid, a is unknown, holds no position in m
 ///         or has been paid; else account a pays ceil(size * (m index - its index) / 1e6), its
 ///         position takes m's index, m's float takes the payment and its unpaid lots drop by
 ///         |size|, and the last payment moves the float to the insurance fund: the post-root, or 30.
 ///
-///         While a market's funding is being paid the core accepts nothing but FUNDING_PAY
+///         While a market's holders are being paid (its funding, or an option's settlement:
+///         unpaidLots > 0) the core accepts nothing but FUNDING_PAY and SETTLE_POSITION
 ///         (FUNDING_IN_PROGRESS); `judgePending` proves a chunk that breaks that rule from the
 ///         paying market's leaf. (A FUNDING_SETTLE of one market while another is being paid is
 ///         that rule's, not re-executed here.)
@@ -71,6 +73,7 @@ contract FundingVerifier {
     uint256 internal constant REASON_REJECTED = 31;
     uint8 internal constant FUNDING_SETTLE = 7;
     uint8 internal constant FUNDING_PAY = 8;
+    uint8 internal constant SETTLE_POSITION = 9;
     // words of a market leaf (tag = word 0; clearline.core.encoding.encode_market_leaf)
     uint256 internal constant W_KIND = 3;
     uint256 internal constant W_TICK_SIZE = 5;
@@ -92,27 +95,25 @@ contract FundingVerifier {
     /// @notice The verdict (0, 30 or 31) on one FUNDING_SETTLE or FUNDING_PAY.
     function judge(FundingCall calldata c, FundingLeaves calldata w) external pure returns (uint256) {
         if (c.target >= UNDERLYING_BASE) return REASON_REJECTED; // no market has such an id
-        (bytes memory m, bool present) = _openMarket(c.pre.marketsRoot, c.target, w);
+        (bytes memory m, bool present) = _market(c, w);
         if (!present) return REASON_REJECTED; // UNKNOWN_INSTRUMENT / nothing being paid
         EscapeState memory post = c.pre;
         post.timeMs = uint64(c.timeMs);
         if (c.action == FUNDING_SETTLE) {
             if (!_settle(c, m)) return REASON_REJECTED;
         } else {
-            if (_word(m, W_UNPAID) == 0 || c.arg >= c.pre.nextAccountId) return REASON_REJECTED;
+            if (MarketWords.word(m, W_UNPAID) == 0 || c.arg >= c.pre.nextAccountId) return REASON_REJECTED;
             bool paid;
             (paid, post.accountsRoot, post.insuranceFund) = _pay(c, m, w);
             if (!paid) return REASON_REJECTED;
         }
-        post.marketsRoot = SparseMerkle.rootFromCompressedProof(
-            MARKETS_DEPTH, c.target, keccak256(m), w.marketPresent, w.marketSiblings
-        );
+        post.marketsRoot = _marketRoot(c, m, w);
         return keccak256(abi.encode(STATE_TAG, post)) != c.postRoot ? REASON_WRONG_POST_ROOT : 0;
     }
 
     /// @notice 31 when the chunk (strictly valid, walked by the FraudVerifier) is not one
-    ///         packed FUNDING_PAY while the market leaf in `witness` (abi.encode(PendingWitness),
-    ///         proven against the chunk's pre-root) is being paid (fundingUnpaid > 0): the core
+    ///         packed FUNDING_PAY or SETTLE_POSITION while the market leaf in `witness` (abi.encode(PendingWitness),
+    ///         proven against the chunk's pre-root) is being paid (unpaidLots > 0): the core
     ///         accepts nothing else then. 0 otherwise.
     function judgePending(bytes32 preRoot, bytes calldata chunk, bytes calldata witness)
         external
@@ -126,19 +127,20 @@ contract FundingVerifier {
         }
         if (keccak256(abi.encode(STATE_TAG, w.pre)) != preRoot) revert BadFundingWitness();
         bytes memory leaf = w.leaf;
-        if (leaf.length != LEAF_BYTES || _word(leaf, 0) != uint256(MARKET_TAG)) revert BadFundingWitness();
-        uint256 id = _word(leaf, 1);
+        if (leaf.length != LEAF_BYTES || MarketWords.word(leaf, 0) != uint256(MARKET_TAG)) revert BadFundingWitness();
+        uint256 id = MarketWords.word(leaf, 1);
         if (
             SparseMerkle.rootFromCompressedProof(MARKETS_DEPTH, id, keccak256(leaf), w.present, w.siblings)
                 != w.pre.marketsRoot
         ) revert BadFundingWitness();
-        if (_word(leaf, W_UNPAID) == 0) return 0;
-        return _isFundingPay(chunk) ? 0 : REASON_REJECTED;
+        if (MarketWords.word(leaf, W_UNPAID) == 0) return 0;
+        return _isPayStep(chunk) ? 0 : REASON_REJECTED;
     }
 
     /// @dev Whether the chunk's first transaction is a packed OperatorAction (head kind 8)
-    ///      whose action byte is FUNDING_PAY: head, [u time delta when bit 7], action.
-    function _isFundingPay(bytes calldata d) private pure returns (bool) {
+    ///      whose action byte is FUNDING_PAY or SETTLE_POSITION (the steps accepted while
+    ///      holders are being paid): head, [u time delta when bit 7], action.
+    function _isPayStep(bytes calldata d) private pure returns (bool) {
         if (d.length == 0) return false;
         uint256 head = uint8(d[0]);
         if (head == 0xFF || head & 0x0F != 8) return false;
@@ -147,50 +149,44 @@ contract FundingVerifier {
             while (p < d.length && uint8(d[p]) & 0x80 != 0) ++p;
             ++p;
         }
-        return p < d.length && uint8(d[p]) == FUNDING_PAY;
+        return p < d.length && (uint8(d[p]) == FUNDING_PAY || uint8(d[p]) == SETTLE_POSITION);
     }
 
-    /// @dev The market leaf (copied to memory) proven against `root`, or present = false for
-    ///      an empty slot.
-    function _openMarket(bytes32 root, uint256 id, FundingLeaves calldata w)
+    /// @dev The target's market leaf, proven against the pre-state (MarketWords.open).
+    function _market(FundingCall calldata c, FundingLeaves calldata w) private pure returns (bytes memory, bool) {
+        return MarketWords.open(c.pre.marketsRoot, c.target, w.market, w.marketPresent, w.marketSiblings);
+    }
+
+    function _marketRoot(FundingCall calldata c, bytes memory m, FundingLeaves calldata w)
         private
         pure
-        returns (bytes memory m, bool present)
+        returns (bytes32)
     {
-        m = w.market;
-        bytes32 h = m.length == 0 ? bytes32(0) : keccak256(m);
-        if (SparseMerkle.rootFromCompressedProof(MARKETS_DEPTH, id, h, w.marketPresent, w.marketSiblings) != root) {
-            revert BadFundingWitness();
-        }
-        if (m.length == 0) return (m, false);
-        if (m.length != LEAF_BYTES || _word(m, 0) != uint256(MARKET_TAG) || _word(m, 1) != id) {
-            revert BadFundingWitness();
-        }
-        present = true;
+        return MarketWords.root(c.target, m, w.marketPresent, w.marketSiblings);
     }
 
     /// @dev FUNDING_SETTLE on the leaf `m` (in place); false when the core rejects it.
     function _settle(FundingCall calldata c, bytes memory m) private pure returns (bool) {
         uint256 t = c.timeMs;
-        uint256 start = _word(m, W_FUNDING_TIME);
-        uint256 mark = _word(m, W_MARK);
+        uint256 start = MarketWords.word(m, W_FUNDING_TIME);
+        uint256 mark = MarketWords.word(m, W_MARK);
         if (
-            _word(m, W_KIND) != 0 || _word(m, W_STATUS) != 0 || mark == 0 || start == 0 || t < start + c.intervalMs
-                || _word(m, W_UNPAID) != 0 || _sampleDue(c, m, t, start)
+            MarketWords.word(m, W_KIND) != 0 || MarketWords.word(m, W_STATUS) != 0 || mark == 0 || start == 0 || t < start + c.intervalMs
+                || MarketWords.word(m, W_UNPAID) != 0 || _sampleDue(c, m, t, start)
         ) return false;
-        int256 samples = int256(_word(m, W_SAMPLES));
+        int256 samples = int256(MarketWords.word(m, W_SAMPLES));
         int256 sum = _signed(m, W_PREMIUM_SUM);
         int256 avg = samples == 0 ? int256(0) : sum / samples; // toward zero, as funding.average
         int256 adj = _clamp(int256(c.interestPpm) - avg, c.clampPpm);
         int256 rate = _clamp(avg + adj, c.capPpm);
-        int256 tickValue = int256(_word(m, W_TICK_SIZE) * _word(m, W_LOT_SIZE) / 1e8);
+        int256 tickValue = int256(MarketWords.word(m, W_TICK_SIZE) * MarketWords.word(m, W_LOT_SIZE) / 1e8);
         int256 step = rate * int256(mark) * tickValue;
-        _set(m, W_INDEX, uint256(_signed(m, W_INDEX) + step));
-        _set(m, W_RATE, uint256(rate));
-        _set(m, W_PREMIUM_SUM, 0);
-        _set(m, W_SAMPLES, 0);
-        _set(m, W_FUNDING_TIME, start + (t - start) / c.intervalMs * c.intervalMs);
-        if (step != 0) _set(m, W_UNPAID, 2 * _word(m, W_OPEN_INTEREST));
+        MarketWords.set(m, W_INDEX, uint256(_signed(m, W_INDEX) + step));
+        MarketWords.set(m, W_RATE, uint256(rate));
+        MarketWords.set(m, W_PREMIUM_SUM, 0);
+        MarketWords.set(m, W_SAMPLES, 0);
+        MarketWords.set(m, W_FUNDING_TIME, start + (t - start) / c.intervalMs * c.intervalMs);
+        if (step != 0) MarketWords.set(m, W_UNPAID, 2 * MarketWords.word(m, W_OPEN_INTEREST));
         return true;
     }
 
@@ -200,7 +196,7 @@ contract FundingVerifier {
         uint256 slot = (t - start) / c.sampleMs;
         uint256 slots = c.intervalMs / c.sampleMs;
         if (slot > slots) slot = slots;
-        return slot > _word(m, W_SAMPLES) && t - _word(m, W_SAMPLE_TIME) >= c.sampleMs;
+        return slot > MarketWords.word(m, W_SAMPLES) && t - MarketWords.word(m, W_SAMPLE_TIME) >= c.sampleMs;
     }
 
     /// @dev FUNDING_PAY of account c.arg on the leaf `m` (in place): (paid, new accounts root,
@@ -237,7 +233,7 @@ contract FundingVerifier {
         int256 pay = EscapeLib.fundingPayment(size, index - ps[i].fundingIndex);
         ps[i].fundingIndex = index;
         collateral -= pay;
-        int256 unpaid = int256(_word(m, W_UNPAID)) - (size < 0 ? -size : size);
+        int256 unpaid = int256(MarketWords.word(m, W_UNPAID)) - (size < 0 ? -size : size);
         int256 float_ = _signed(m, W_FLOAT) + pay;
         uint256 insurance = c.pre.insuranceFund;
         if (unpaid < 0) return (false, 0, 0); // more lots paid than held: no valid state gets here
@@ -246,8 +242,8 @@ contract FundingVerifier {
             insurance = uint256(int256(insurance) + float_);
             float_ = 0;
         }
-        _set(m, W_UNPAID, uint256(unpaid));
-        _set(m, W_FLOAT, uint256(float_));
+        MarketWords.set(m, W_UNPAID, uint256(unpaid));
+        MarketWords.set(m, W_FLOAT, uint256(float_));
         bytes32 leaf = keccak256(abi.encode(tag, id, owner, subaccount, collateral, nonce, mode, flags, ps));
         bytes32 root =
             SparseMerkle.rootFromCompressedProof(ACCOUNTS_DEPTH, c.arg, leaf, w.accountPresent, w.accountSiblings);
@@ -258,19 +254,7 @@ contract FundingVerifier {
         return v < -bound ? -bound : (v > bound ? bound : v);
     }
 
-    function _word(bytes memory b, uint256 i) private pure returns (uint256 v) {
-        assembly ("memory-safe") {
-            v := mload(add(b, add(32, mul(i, 32))))
-        }
-    }
-
     function _signed(bytes memory b, uint256 i) private pure returns (int256) {
-        return int256(_word(b, i));
-    }
-
-    function _set(bytes memory b, uint256 i, uint256 v) private pure {
-        assembly ("memory-safe") {
-            mstore(add(b, add(32, mul(i, 32))), v)
-        }
+        return int256(MarketWords.word(b, i));
     }
 }

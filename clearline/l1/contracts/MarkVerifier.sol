@@ -2,7 +2,9 @@
 pragma solidity 0.8.30;
 
 import {EscapeState} from "./Escape.sol";
+import {UnderlyingHead, UnderlyingLib, Window} from "./Underlying.sol";
 import {FundingCall, FundingLeaves, FundingVerifier} from "./FundingVerifier.sol";
+import {ExpiryCall, ExpiryLeaves, ExpiryVerifier} from "./ExpiryVerifier.sol";
 import {OracleConfigIn, OracleStateIn, ReportIn} from "./OracleVerifier.sol";
 import {MarkDecoder, MarkTx, OperatorTx} from "./MarkDecoder.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
@@ -24,6 +26,7 @@ struct ConsensusParams {
     int64 interestPpm;
     int64 premiumClampPpm;
     int64 fundingCapPpm;
+    uint32 settlementFeePpm; //   of the underlying notional, capped at 1/8 of the payoff
     UnderlyingParams[] underlyings; // every configured underlying, ascending id
 }
 
@@ -42,14 +45,17 @@ struct MarkWitness {
 struct ActionWitness {
     EscapeState pre; //          preimage of the chunk's pre-root
     ConsensusParams params; //   preimage of the Rollup's paramsHash
-    bytes leaf; //               CANCEL_ALL_ORDERS: the target's account leaf; SETTLE_EXPIRY: the
-    //                           target's underlying leaf; FUNDING_SETTLE / FUNDING_PAY: the
-    //                           target's market leaf ("" for an empty slot); "" otherwise (unused)
+    bytes leaf; //               CANCEL_ALL_ORDERS: the target's account leaf; FUNDING_SETTLE,
+    //                           FUNDING_PAY, SETTLE_OPTION, SETTLE_POSITION: the target's market
+    //                           leaf ("" for an empty slot); CLOSE_ORDER: the order's leaf (slot
+    //                           `leafIndex`); "" otherwise (unused)
     uint256 present; //          the leaf's compressed proof (SparseMerkle.rootFromCompressedProof)
     bytes32[] siblings;
-    bytes account; //            FUNDING_PAY: account `arg`'s leaf; "" otherwise (unused)
-    uint256 accountPresent; //   its compressed proof against the accounts root
-    bytes32[] accountSiblings;
+    bytes leaf2; //              FUNDING_PAY, SETTLE_POSITION: account `arg`'s leaf; SETTLE_OPTION:
+    //                           the option's underlying leaf; CLOSE_ORDER: the order's market leaf
+    uint256 present2; //         its compressed proof (SETTLE_OPTION: against the markets tree with
+    bytes32[] siblings2; //      the option's leaf already updated: ExpiryVerifier)
+    uint256 leafIndex; //        CLOSE_ORDER: the order's slot
 }
 
 /// @title MarkVerifier
@@ -91,7 +97,7 @@ contract MarkVerifier {
     uint8 internal constant ACTIVE = 0;
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
     bytes32 internal constant MARKET_TAG = keccak256("clearline.market.v1");
-    bytes32 internal constant UNDERLYING_TAG = keccak256("clearline.underlying.v1");
+    bytes32 internal constant UNDERLYING_TAG = UnderlyingLib.UNDERLYING_TAG;
     bytes32 internal constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes32 internal constant MARK_TYPEHASH = keccak256(
@@ -101,30 +107,13 @@ contract MarkVerifier {
         keccak256("OperatorAction(uint8 action,uint32 target,uint64 arg,uint64 timestamp)");
     bytes32 internal constant ACCOUNT_TAG = keccak256("clearline.account.v1");
     uint256 internal constant ACCOUNTS_DEPTH = 32;
-    uint8 internal constant SETTLE_EXPIRY = 3;
+    uint8 internal constant SETTLE_OPTION = 3;
     uint8 internal constant LIST_OPTIONS = 4;
     uint8 internal constant CANCEL_ALL_ORDERS = 5;
+    uint8 internal constant FUNDING_SETTLE = 7;
+    uint8 internal constant FUNDING_PAY = 8;
+    uint8 internal constant SETTLE_POSITION = 9;
     uint256 internal constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
-
-    /// @dev The head of an underlying leaf (clearline.core.encoding.encode_underlying_leaf): a
-    ///      static tuple, so abi.encode(UNDERLYING_TAG, head, windows) is the leaf.
-    struct UnderlyingHead {
-        uint32 id;
-        bytes32 symbol;
-        uint64 indexPrice;
-        uint64 indexTime;
-        uint64 lastRoundMs;
-        uint64 pendingPrice;
-        uint32 pendingCount;
-        bool liquidationsPaused;
-        uint64 accTime;
-    }
-
-    struct Window {
-        uint64 expiry;
-        uint256 acc;
-        uint64 dt;
-    }
 
     error ParamsMismatch(bytes32 committed, bytes32 given);
     error PreStateMismatch(bytes32 committed, bytes32 given);
@@ -169,10 +158,13 @@ contract MarkVerifier {
 
     /// @notice Re-executes FUNDING_SETTLE and FUNDING_PAY for `judgeAction`.
     FundingVerifier public immutable funding;
+    /// @notice Re-executes SETTLE_OPTION, SETTLE_POSITION and CLOSE_ORDER for `judgeAction`.
+    ExpiryVerifier public immutable expiry;
 
-    constructor(IOracle oracle_, FundingVerifier funding_) {
+    constructor(IOracle oracle_, FundingVerifier funding_, ExpiryVerifier expiry_) {
         oracle = oracle_;
         funding = funding_;
+        expiry = expiry_;
     }
 
     /// @notice The verdict on chunk `chunk` (its first transaction a packed MarkUpdate) between
@@ -217,17 +209,15 @@ contract MarkVerifier {
     ///         (clearline.core.apply._operator_action, clearline.core.operator) rejects it for:
     ///         a time before the pre-state's; a signer other than params.operator (EIP-712
     ///         under {clearline, 1, chainid, rollup}, low s, r and s non-zero); a signed
-    ///         timestamp of 0 or after the time; an unknown action (not 1..8); FUNDING_SETTLE
-    ///         and FUNDING_PAY are re-executed by the FundingVerifier (31, 30 against
-    ///         `postRoot`, or 0);
-    ///         CANCEL_ALL_ORDERS of an unknown account, with a trigger not 1 or 2, or of an
+    ///         timestamp of 0 or after the time; an unknown action (not 1..10); FUNDING_SETTLE
+    ///         and FUNDING_PAY are re-executed by the FundingVerifier, SETTLE_OPTION,
+    ///         SETTLE_POSITION and CLOSE_ORDER by the ExpiryVerifier (31, 30 against `postRoot`,
+    ///         or 0); CANCEL_ALL_ORDERS of an unknown account, with a trigger not 1 or 2, or of an
     ///         account whose flags lack OPERATOR_MAY_CANCEL (bit 0; the account leaf, proven
-    ///         against pre.accountsRoot); SETTLE_EXPIRY or LIST_OPTIONS of an underlying not in
-    ///         params.underlyings; SETTLE_EXPIRY of an expiry that is not among the underlying
-    ///         leaf's windows (proven against pre.marketsRoot) or before the time. 0 otherwise
-    ///         (the refusals that need more state: no open orders, nothing due, the listing
-    ///         rule, a healthy account for LIQUIDATE, which KIND_COLLATERAL_ROOT proves). The
-    ///         chunk is read leniently, as by `judge`.
+    ///         against pre.accountsRoot); LIST_OPTIONS of an underlying not in
+    ///         params.underlyings. 0 otherwise (the refusals that need more state: no open
+    ///         orders, nothing due, the listing rule, a healthy account for LIQUIDATE, which
+    ///         KIND_COLLATERAL_ROOT proves). The chunk is read leniently, as by `judge`.
     function judgeAction(
         bytes32 preRoot,
         bytes32 postRoot,
@@ -242,20 +232,26 @@ contract MarkVerifier {
             w := add(witness.offset, calldataload(witness.offset))
         }
         (EscapeState memory pre, ConsensusParams memory params) = _open(w.pre, w.params, preRoot, paramsHash);
-        bytes32 h;
         OperatorTx memory t = MarkDecoder.decodeOperator(chunk);
         uint8 action = t.action;
         if (
-            t.timeMs < pre.timeMs || t.timestamp == 0 || t.timestamp > t.timeMs || action == 0 || action > 8
+            t.timeMs < pre.timeMs || t.timestamp == 0 || t.timestamp > t.timeMs || action == 0 || action > 10
                 || _actionSigner(t, rollup) != params.operator
         ) return REASON_REJECTED;
-        if (action >= 7) {
+        if (action == FUNDING_SETTLE || action == FUNDING_PAY) {
             return funding.judge(
                 FundingCall(
                     pre, postRoot, params.fundingIntervalMs, params.fundingSampleMs, params.interestPpm,
                     params.premiumClampPpm, params.fundingCapPpm, action, t.target, t.arg, t.timeMs
                 ),
-                FundingLeaves(w.leaf, w.present, w.siblings, w.account, w.accountPresent, w.accountSiblings)
+                FundingLeaves(w.leaf, w.present, w.siblings, w.leaf2, w.present2, w.siblings2)
+            );
+        }
+        if (action == SETTLE_OPTION || action >= SETTLE_POSITION) {
+            return expiry.judge(
+                ExpiryCall(pre, postRoot, params.settlementWindowMs, params.settlementFeePpm, action, t.target, t.arg,
+                    t.timeMs),
+                ExpiryLeaves(w.leaf, w.present, w.siblings, w.leaf2, w.present2, w.siblings2, w.leafIndex)
             );
         }
         bytes calldata leaf = w.leaf;
@@ -265,26 +261,15 @@ contract MarkVerifier {
             if (leaf.length < 288 || bytes32(leaf[0:32]) != ACCOUNT_TAG || uint256(bytes32(leaf[32:64])) != t.target) {
                 revert NotAnAccountLeaf(t.target);
             }
-            h = SparseMerkle.rootFromCompressedProof(ACCOUNTS_DEPTH, t.target, keccak256(leaf), w.present, w.siblings);
+            bytes32 h = SparseMerkle.rootFromCompressedProof(ACCOUNTS_DEPTH, t.target, keccak256(leaf), w.present, w.siblings);
             if (h != pre.accountsRoot) revert InvalidAccountsProof(pre.accountsRoot, h);
             return uint256(bytes32(leaf[224:256])) & 1 == 0 ? REASON_REJECTED : 0;
         }
-        if (action != SETTLE_EXPIRY && action != LIST_OPTIONS) return 0;
-        bool known;
-        for (uint256 j = 0; j < params.underlyings.length && !known; ++j) {
-            known = params.underlyings[j].id == t.target;
+        if (action != LIST_OPTIONS) return 0;
+        for (uint256 j = 0; j < params.underlyings.length; ++j) {
+            if (params.underlyings[j].id == t.target) return 0;
         }
-        if (!known) return REASON_REJECTED;
-        if (action == LIST_OPTIONS) return 0;
-        uint256 index = UNDERLYING_BASE + t.target;
-        (bytes32 tag, UnderlyingHead memory u, Window[] memory ws) = abi.decode(leaf, (bytes32, UnderlyingHead, Window[]));
-        if (tag != UNDERLYING_TAG || u.id != t.target) revert NotAnUnderlyingLeaf(index);
-        h = SparseMerkle.rootFromCompressedProof(MARKETS_DEPTH, index, keccak256(leaf), w.present, w.siblings);
-        if (h != pre.marketsRoot) revert InvalidMarketsProof(pre.marketsRoot, h);
-        for (uint256 i = 0; i < ws.length; ++i) {
-            if (ws[i].expiry == t.arg) return t.timeMs < t.arg ? REASON_REJECTED : 0;
-        }
-        return REASON_REJECTED; // UNKNOWN_EXPIRY
+        return REASON_REJECTED;
     }
 
     /// @notice KIND_NONCES (FraudVerifier): two packed user-signed transactions of the batch
@@ -566,7 +551,7 @@ contract MarkVerifier {
         UnderlyingParams memory cfg = p.underlyings[j];
         (bytes32 tag, UnderlyingHead memory u, Window[] memory ws) = abi.decode(leaf, (bytes32, UnderlyingHead, Window[]));
         if (tag != UNDERLYING_TAG || u.id != cfg.id) revert NotAnUnderlyingLeaf(UNDERLYING_BASE + cfg.id);
-        _advance(u, ws, t.timeMs, p.settlementWindowMs);
+        UnderlyingLib.advance(u, ws, t.timeMs, p.settlementWindowMs);
         ReportIn[] memory mine = _reportsOf(t, cfg.id);
         if (mine.length != 0) {
             OracleStateIn memory s = OracleStateIn(
@@ -582,27 +567,7 @@ contract MarkVerifier {
             u.pendingCount = uint32(s2.pendingCount);
             u.liquidationsPaused = s2.pendingCount > 0;
         }
-        return (keccak256(abi.encode(UNDERLYING_TAG, u, ws)), false);
-    }
-
-    /// @dev clearline.core.underlying.Underlying.advance: accumulate the index over
-    ///      [accTime, now] into the overlap with each window [expiry - window, expiry].
-    function _advance(UnderlyingHead memory u, Window[] memory ws, uint64 now_, uint64 window) private pure {
-        uint256 start = u.accTime;
-        if (now_ <= start) return;
-        uint256 price = u.indexPrice;
-        if (price != 0) {
-            for (uint256 i = 0; i < ws.length; ++i) {
-                uint256 e = ws[i].expiry;
-                uint256 lo = e > window && e - window > start ? e - window : start;
-                uint256 hi = now_ < e ? now_ : e;
-                if (hi > lo) {
-                    ws[i].acc += price * (hi - lo);
-                    ws[i].dt += uint64(hi - lo);
-                }
-            }
-        }
-        u.accTime = now_;
+        return (UnderlyingLib.leafHash(u, ws), false);
     }
 
     function _reportsOf(MarkTx memory t, uint32 asset) private pure returns (ReportIn[] memory out) {

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {EscapePosition, EscapeState} from "./Escape.sol";
+import {MarketWords} from "./MarketWords.sol";
+import {SparseMerkle} from "./SparseMerkle.sol";
+import {UnderlyingHead, UnderlyingLib, Window} from "./Underlying.sol";
+
+/// @notice What the MarkVerifier has already checked of a settlement step (the operator's
+///         signature, the time) and what re-executing it needs.
+struct ExpiryCall {
+    EscapeState pre; //        the opened pre-state
+    bytes32 postRoot; //       the committed post-root
+    uint64 windowMs; //        ConsensusParams.settlementWindowMs
+    uint32 feePpm; //          ConsensusParams.settlementFeePpm
+    uint8 action; //           3 SETTLE_OPTION, 9 SETTLE_POSITION, 10 CLOSE_ORDER
+    uint256 target; //         the option (3, 9) or the order id (10)
+    uint256 arg; //            SETTLE_POSITION: the account
+    uint256 timeMs;
+}
+
+/// @notice The leaves a settlement step touches (ActionWitness's), with compressed proofs.
+struct ExpiryLeaves {
+    bytes leaf; //             SETTLE_OPTION, SETTLE_POSITION: the option's market leaf ("" = none);
+    uint256 present; //        CLOSE_ORDER: the order leaf at slot `index`
+    bytes32[] siblings;
+    bytes leaf2; //            SETTLE_OPTION: the underlying leaf (proof against the markets tree
+    uint256 present2; //       with the option's leaf updated); SETTLE_POSITION: the account leaf;
+    bytes32[] siblings2; //    CLOSE_ORDER: the order's market leaf
+    uint256 index;
+}
+
+/// @title ExpiryVerifier
+/// @notice Re-executes the bounded expiry-settlement steps of clearline.core.operator on L1
+///         and judges the committed post-root (30 if it is not the result, 31 when the core
+///         rejects the step for a reason the leaves show, else 0):
+///
+///         SETTLE_OPTION(m): 31 unless m is an ACTIVE option at or past its expiry. The
+///         underlying (whose symbol the option names) advances to the time; the expiry's
+///         window gives the price acc / dt (a window that saw no time is frozen at the index:
+///         acc = index, dt = 1); the option is DELISTED with settlementPrice = that price, mark
+///         = its intrinsic value in ticks (rounded down, 0 if out of the money) and unpaidLots =
+///         2 * openInterest; the window's open count drops and the last option removes it.
+///         SETTLE_POSITION(m, a): 31 unless option m is being paid and account a holds it. The
+///         position closes at m's mark: collateral += quote + payoff - fee, payoff = size *
+///         mark * tickValue, fee (a long receiving a payoff) = min(ceil(ceil(size *
+///         settlementPrice * lotSize / 1e8) * feePpm / 1e6), payoff / 8) to the fee pool; open
+///         interest, unpaidLots and payFloat (-= payoff) follow.
+///         CLOSE_ORDER(o): 31 when o is at or above nextOrderId or its market is not DELISTED;
+///         else its slot is emptied. (An id below nextOrderId that is not open cannot be shown
+///         absent: the orders tree is by slot.)
+contract ExpiryVerifier {
+    bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
+    bytes32 internal constant ACCOUNT_TAG = keccak256("clearline.account.v1");
+    bytes32 internal constant ORDER_TAG = keccak256("clearline.order.v1");
+    uint256 internal constant MARKETS_DEPTH = 24;
+    uint256 internal constant ACCOUNTS_DEPTH = 32;
+    uint256 internal constant ORDERS_DEPTH = 32;
+    uint256 internal constant UNDERLYING_BASE = 1 << 23;
+    uint256 internal constant REASON_WRONG_POST_ROOT = 30;
+    uint256 internal constant REASON_REJECTED = 31;
+    uint8 internal constant SETTLE_OPTION = 3;
+    uint8 internal constant SETTLE_POSITION = 9;
+    uint256 internal constant OPTION = 1;
+    uint256 internal constant CALL = 1;
+    uint256 internal constant DELISTED = 2;
+    // words of a market leaf (tag = word 0; clearline.core.encoding.encode_market_leaf)
+    uint256 internal constant W_KIND = 3;
+    uint256 internal constant W_UNDERLYING = 4;
+    uint256 internal constant W_TICK_SIZE = 5;
+    uint256 internal constant W_LOT_SIZE = 6;
+    uint256 internal constant W_EXPIRY = 11;
+    uint256 internal constant W_STRIKE = 12;
+    uint256 internal constant W_OPTION_TYPE = 13;
+    uint256 internal constant W_STATUS = 14;
+    uint256 internal constant W_MARK = 15;
+    uint256 internal constant W_OPEN_INTEREST = 18;
+    uint256 internal constant W_SETTLEMENT_PRICE = 23;
+    uint256 internal constant W_UNPAID = 41;
+    uint256 internal constant W_FLOAT = 42;
+
+    error BadExpiryWitness();
+
+    /// @notice The verdict (0, 30 or 31) on one SETTLE_OPTION, SETTLE_POSITION or CLOSE_ORDER.
+    function judge(ExpiryCall calldata c, ExpiryLeaves calldata w) external pure returns (uint256) {
+        EscapeState memory post = c.pre;
+        post.timeMs = uint64(c.timeMs);
+        bool ok;
+        if (c.action == SETTLE_OPTION) {
+            (ok, post.marketsRoot) = _settleOption(c, w);
+        } else if (c.action == SETTLE_POSITION) {
+            (ok, post.accountsRoot, post.marketsRoot, post.feePool) = _settlePosition(c, w);
+        } else {
+            (ok, post.ordersRoot) = _closeOrder(c, w);
+        }
+        if (!ok) return REASON_REJECTED;
+        return keccak256(abi.encode(STATE_TAG, post)) != c.postRoot ? REASON_WRONG_POST_ROOT : 0;
+    }
+
+    /// @dev SETTLE_OPTION: (accepted, new markets root).
+    function _settleOption(ExpiryCall calldata c, ExpiryLeaves calldata w) private pure returns (bool, bytes32) {
+        if (c.target >= UNDERLYING_BASE) return (false, 0);
+        (bytes memory m, bool present) = MarketWords.open(c.pre.marketsRoot, c.target, w.leaf, w.present, w.siblings);
+        if (
+            !present || MarketWords.word(m, W_KIND) != OPTION || MarketWords.word(m, W_STATUS) != 0 || c.timeMs < MarketWords.word(m, W_EXPIRY)
+        ) return (false, 0);
+        (bytes32 tag, UnderlyingHead memory u, Window[] memory ws) =
+            abi.decode(w.leaf2, (bytes32, UnderlyingHead, Window[]));
+        if (tag != UnderlyingLib.UNDERLYING_TAG || u.symbol != bytes32(MarketWords.word(m, W_UNDERLYING))) {
+            revert BadExpiryWitness();
+        }
+        uint256 expiry = MarketWords.word(m, W_EXPIRY);
+        UnderlyingLib.advance(u, ws, uint64(c.timeMs), c.windowMs);
+        uint256 i = 0;
+        while (i < ws.length && ws[i].expiry != expiry) ++i;
+        if (i == ws.length || ws[i].open == 0) revert BadExpiryWitness(); // an active option always has one
+        if (ws[i].dt == 0) (ws[i].acc, ws[i].dt) = (u.indexPrice, 1);
+        uint256 s = ws[i].acc / ws[i].dt;
+        uint256 tick = MarketWords.word(m, W_TICK_SIZE);
+        uint256 strike = MarketWords.word(m, W_STRIKE) * tick;
+        uint256 intrinsic = MarketWords.word(m, W_OPTION_TYPE) == CALL ? (s > strike ? s - strike : 0) : (strike > s ? strike - s : 0);
+        MarketWords.set(m, W_STATUS, DELISTED);
+        MarketWords.set(m, W_SETTLEMENT_PRICE, s);
+        MarketWords.set(m, W_MARK, intrinsic / tick);
+        MarketWords.set(m, W_UNPAID, 2 * MarketWords.word(m, W_OPEN_INTEREST));
+        // the option's leaf first, then the underlying's against the tree holding the new option leaf
+        bytes32 root = MarketWords.root(c.target, m, w.present, w.siblings);
+        uint256 uIndex = UNDERLYING_BASE + u.id;
+        if (SparseMerkle.rootFromCompressedProof(MARKETS_DEPTH, uIndex, keccak256(w.leaf2), w.present2, w.siblings2) != root)
+        {
+            revert BadExpiryWitness();
+        }
+        ws[i].open -= 1;
+        if (ws[i].open == 0) ws = _without(ws, i);
+        return (true, SparseMerkle.rootFromCompressedProof(MARKETS_DEPTH, uIndex, UnderlyingLib.leafHash(u, ws), w.present2, w.siblings2));
+    }
+
+    /// @dev SETTLE_POSITION: (accepted, new accounts root, new markets root, new fee pool).
+    function _settlePosition(ExpiryCall calldata c, ExpiryLeaves calldata w)
+        private
+        pure
+        returns (bool ok, bytes32 accountsRoot, bytes32 marketsRoot, uint256 feePool)
+    {
+        if (c.target >= UNDERLYING_BASE) return (false, 0, 0, 0);
+        (bytes memory m, bool present) = MarketWords.open(c.pre.marketsRoot, c.target, w.leaf, w.present, w.siblings);
+        if (!present || MarketWords.word(m, W_KIND) != OPTION || MarketWords.word(m, W_UNPAID) == 0 || c.arg >= c.pre.nextAccountId) {
+            return (false, 0, 0, 0);
+        }
+        bytes memory raw = w.leaf2;
+        if (
+            raw.length < 288
+                || SparseMerkle.rootFromCompressedProof(ACCOUNTS_DEPTH, c.arg, keccak256(raw), w.present2, w.siblings2)
+                    != c.pre.accountsRoot
+        ) revert BadExpiryWitness();
+        (
+            bytes32 tag,
+            uint32 id,
+            address owner,
+            uint32 subaccount,
+            int256 collateral,
+            uint64 nonce,
+            uint8 mode,
+            uint8 flags,
+            EscapePosition[] memory ps
+        ) = abi.decode(raw, (bytes32, uint32, address, uint32, int256, uint64, uint8, uint8, EscapePosition[]));
+        if (tag != ACCOUNT_TAG || id != c.arg) revert BadExpiryWitness();
+        uint256 i = 0;
+        while (i < ps.length && ps[i].instrument != c.target) ++i;
+        if (i == ps.length) return (false, 0, 0, 0);
+        int256 size = ps[i].size;
+        int256 payoff = size * int256(MarketWords.word(m, W_MARK)) * int256(MarketWords.word(m, W_TICK_SIZE) * MarketWords.word(m, W_LOT_SIZE) / 1e8);
+        int256 fee = 0;
+        if (payoff > 0) {
+            int256 uValue = _ceilDiv(size * int256(MarketWords.word(m, W_SETTLEMENT_PRICE)) * int256(MarketWords.word(m, W_LOT_SIZE)), 1e8);
+            fee = _ceilDiv(uValue * int256(uint256(c.feePpm)), 1e6);
+            if (fee > payoff / 8) fee = payoff / 8;
+        }
+        collateral += ps[i].quote + payoff - fee;
+        if (size > 0) MarketWords.set(m, W_OPEN_INTEREST, MarketWords.word(m, W_OPEN_INTEREST) - uint256(size));
+        int256 unpaid = int256(MarketWords.word(m, W_UNPAID)) - (size < 0 ? -size : size);
+        int256 float_ = int256(MarketWords.word(m, W_FLOAT)) - payoff;
+        if (unpaid < 0 || (unpaid == 0 && float_ != 0)) return (false, 0, 0, 0); // no valid state gets here
+        MarketWords.set(m, W_UNPAID, uint256(unpaid));
+        MarketWords.set(m, W_FLOAT, uint256(float_));
+        EscapePosition[] memory rest = new EscapePosition[](ps.length - 1);
+        for (uint256 j = 0; j < rest.length; ++j) {
+            rest[j] = ps[j < i ? j : j + 1];
+        }
+        bytes32 leaf = keccak256(abi.encode(tag, id, owner, subaccount, collateral, nonce, mode, flags, rest));
+        accountsRoot = SparseMerkle.rootFromCompressedProof(ACCOUNTS_DEPTH, c.arg, leaf, w.present2, w.siblings2);
+        marketsRoot = MarketWords.root(c.target, m, w.present, w.siblings);
+        return (true, accountsRoot, marketsRoot, c.pre.feePool + uint256(fee));
+    }
+
+    /// @dev CLOSE_ORDER: (accepted, new orders root).
+    function _closeOrder(ExpiryCall calldata c, ExpiryLeaves calldata w) private pure returns (bool, bytes32) {
+        if (c.target >= c.pre.nextOrderId) return (false, 0); // never placed
+        bytes calldata o = w.leaf;
+        if (
+            o.length != 13 * 32 || bytes32(o[0:32]) != ORDER_TAG || uint256(bytes32(o[32:64])) != c.target
+                || SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, w.index, keccak256(o), w.present, w.siblings)
+                    != c.pre.ordersRoot
+        ) revert BadExpiryWitness();
+        uint256 instrument = uint256(bytes32(o[96:128]));
+        (bytes memory m, bool present) = MarketWords.open(c.pre.marketsRoot, instrument, w.leaf2, w.present2, w.siblings2);
+        if (!present) revert BadExpiryWitness(); // an open order's market is listed
+        if (MarketWords.word(m, W_STATUS) != DELISTED) return (false, 0);
+        return (true, SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, w.index, bytes32(0), w.present, w.siblings));
+    }
+
+    function _without(Window[] memory ws, uint256 i) private pure returns (Window[] memory out) {
+        out = new Window[](ws.length - 1);
+        for (uint256 j = 0; j < out.length; ++j) {
+            out[j] = ws[j < i ? j : j + 1];
+        }
+    }
+
+    /// @dev ceil(a / b) for b > 0 (Python's -((-a) // b)).
+    function _ceilDiv(int256 a, int256 b) private pure returns (int256) {
+        int256 q = a / b;
+        return (a % b > 0) ? q + 1 : q;
+    }
+}
