@@ -64,12 +64,13 @@ def env():
 _chunk = singleton_chunk
 
 
-def _judge(env, st: State, tx, witness: bytes | None = None) -> int:
+def _judge(env, st: State, tx, witness: bytes | None = None, post_root: bytes | None = None) -> int:
     chain, r, rollup, mark, _, _ = env
+    post_root = st.root() if post_root is None else post_root  # read only by the re-executed steps
     if witness is None:
-        witness = action_judgement(st, tx).witness
+        witness = action_judgement(st, tx, post_root).witness
     try:
-        return mark.functions.judgeAction(st.root(), st.root(), rollup.functions.paramsHash().call(),
+        return mark.functions.judgeAction(st.root(), post_root, rollup.functions.paramsHash().call(),
                                           r.deployment.rollup, _chunk(tx), witness).call()
     except Exception as exc:  # a revert: the witness did not prove
         data = revert_data(exc)
@@ -103,7 +104,8 @@ def _cases(env, rng: random.Random):
         st = states[rng.randrange(len(states))]
         if rng.random() < 0.5:  # some accounts opted in to operator cancels
             st = _opted_in(st, [a.id for a in st.accounts if rng.random() < 0.5])
-        action = rng.choice([1, 2, 3, 3, 4, 5, 5, 5, 6, 0, 9, 200])  # FUNDING_SETTLE/PAY (7, 8): test_funding_proofs
+        # the re-executed steps (3, 7..10): tests/fraud/test_funding_proofs.py, test_expiry_proofs.py
+        action = rng.choice([1, 2, 4, 4, 5, 5, 5, 6, 0, 11, 200])
         t = st.time_ms + rng.choice([0, 1, 500, 10**6])
         target = arg = 0
         rule = "honest"
@@ -115,23 +117,11 @@ def _cases(env, rng: random.Random):
                     else "not_opted_in" if not st.accounts[target].flags & 1 else "opted_in")
         elif action == A.LIQUIDATE:
             target = rng.randrange(len(st.accounts) + 2)
-        elif action in (A.SETTLE_EXPIRY, A.LIST_OPTIONS):
+        elif action == A.LIST_OPTIONS:
             uids = sorted(st.underlyings)
             target = rng.choice(uids + uids + [max(uids) + 1, 999])
-            u = st.underlyings.get(target)
-            if u is None:
+            if target not in st.underlyings:
                 rule = "unconfigured"
-                arg = rng.randrange(1 << 40)
-            elif action == A.SETTLE_EXPIRY:
-                expiries = sorted(u.windows)
-                if expiries and rng.random() < 0.75:
-                    arg = rng.choice(expiries)
-                    t = max(st.time_ms, arg + rng.choice([-5, -1, 0, 0, 1, 1000]))
-                    rule = "not_expired" if t < arg else "due_expiry"
-                else:
-                    arg = (max(expiries) if expiries else st.time_ms) + rng.randrange(1, 10**7)
-                    t = max(t, arg)
-                    rule = "unknown_expiry"
         elif action not in A._value2member_map_:
             rule = "unknown_action"
         ts = t
@@ -166,9 +156,13 @@ def _cases(env, rng: random.Random):
 
 def test_honest_operator_actions_are_not_fraud(env):
     for st, tx in env[5][:40]:
-        j = action_judgement(st, tx)
+        after = State.from_blob(st.to_blob())
+        t = OperatorAction(tx.time_ms, tx.action, tx.target, tx.arg, tx.timestamp, tx.signature)
+        t.signer = st.operator
+        assert apply(after, t).ok
+        j = action_judgement(st, tx, after.root())
         assert j.reason == 0, j.detail
-        assert _judge(env, st, tx, j.witness) == 0
+        assert _judge(env, st, tx, j.witness, after.root()) == 0
 
 
 def test_generated_operator_actions_core_equals_verifier(env):
@@ -182,12 +176,12 @@ def test_generated_operator_actions_core_equals_verifier(env):
             assert _core_rejects(st, tx), (rule, tx, j.detail)
         seen[(rule, got)] = seen.get((rule, got), 0) + 1
     rejected = {w for (w, v) in seen if v == 31}
-    assert {"unknown_account", "bad_trigger", "not_opted_in", "unconfigured", "unknown_expiry", "not_expired",
+    assert {"unknown_account", "bad_trigger", "not_opted_in", "unconfigured",
             "unknown_action", "timestamp_zero", "timestamp_future", "time_back", "stranger", "r_zero",
             "tampered"} <= rejected, seen
     accepted = {w for (w, v) in seen if v == 0}
-    assert {"honest", "opted_in", "due_expiry"} <= accepted, seen
-    for w in ("unknown_account", "bad_trigger", "not_opted_in", "unconfigured", "unknown_expiry", "not_expired",
+    assert {"honest", "opted_in"} <= accepted, seen
+    for w in ("unknown_account", "bad_trigger", "not_opted_in", "unconfigured",
               "unknown_action", "timestamp_zero", "timestamp_future", "time_back", "stranger", "r_zero", "tampered"):
         assert (w, 0) not in seen, seen
 
@@ -196,7 +190,7 @@ def _with_leaf_of(env, st: State, other: State, tx) -> bytes:
     """``tx``'s witness at ``st`` with the leaf and its proof taken from ``other``."""
     mine = abi_decode([ACTION_WITNESS_TYPE], action_judgement(st, tx).witness)[0]
     theirs = abi_decode([ACTION_WITNESS_TYPE], action_judgement(other, tx).witness)[0]
-    return abi_encode([ACTION_WITNESS_TYPE], [(mine[0], mine[1], theirs[2], theirs[3], list(theirs[4]), b"", 0, [])])
+    return abi_encode([ACTION_WITNESS_TYPE], [(mine[0], mine[1], theirs[2], theirs[3], list(theirs[4]), b"", 0, [], 0)])
 
 
 def test_a_leaf_proven_against_another_root_reverts(env):
@@ -206,13 +200,6 @@ def test_a_leaf_proven_against_another_root_reverts(env):
     tx = OperatorAction(st.time_ms + 1, int(A.CANCEL_ALL_ORDERS), aid, 1, st.time_ms + 1)
     tx.signature = eip712.sign(st.domain, tx, r.sim.operator_key)
     with pytest.raises(AssertionError, match="InvalidAccountsProof"):
-        _judge(env, st, tx, _with_leaf_of(env, st, other, tx))
-    uid, u = next((uid, u) for uid, u in st.underlyings.items()
-                  if State.underlying_leaf(u) != State.underlying_leaf(other.underlyings[uid]))
-    expiry = min(u.windows) if u.windows else 1
-    tx = OperatorAction(max(st.time_ms, expiry), int(A.SETTLE_EXPIRY), uid, expiry, max(st.time_ms, expiry))
-    tx.signature = eip712.sign(st.domain, tx, r.sim.operator_key)
-    with pytest.raises(AssertionError, match="InvalidMarketsProof"):
         _judge(env, st, tx, _with_leaf_of(env, st, other, tx))
     # and a witness for another pre-state
     with pytest.raises(AssertionError, match="PreStateMismatch"):

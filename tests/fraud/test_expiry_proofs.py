@@ -1,0 +1,199 @@
+"""SETTLE_OPTION, SETTLE_POSITION and CLOSE_ORDER re-executed on L1 (KIND_OPERATOR_ACTION,
+ExpiryVerifier), on the in-process EVM.
+
+The pre-states come from the simulated market run through the harness (options listed, quoted
+and held). The clock is then moved past expiries and every settlement step the node would send
+(``clearline.core.operator.settlement_steps``: per option its SETTLE_OPTION, a SETTLE_POSITION
+per holder, a CLOSE_ORDER per resting order; the last option of an expiry closes its window) is
+judged against its honest post-root and a wrong one, with the window of one expiry emptied
+first (dt = 0: the price is the index, frozen for the expiry's other options). Refused steps
+are generated too: an option not expired yet, a perpetual, an empty slot, an id at or above
+UNDERLYING_BASE, an option settled already; a position step for a holder paid, an account
+without the position, an unknown account, a market not being paid; a close of an order on an
+active market or of an id never placed. The contract's verdict (``judgeAction`` by
+``eth_call``) must be the mirror's (``action_judgement``: the core's own re-execution); a 31
+must be a refusal by the core; an accepted step is 0 against its own root and 30 against any
+other.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from fraud_env import operator_env, singleton_chunk  # noqa: E402
+
+from clearline.core import eip712
+from clearline.core.apply import apply
+from clearline.core.hashing import keccak
+from clearline.core.instruments import InstrumentKind, MarketStatus
+from clearline.core.operator import settlement_steps
+from clearline.core.state import UNDERLYING_BASE, State
+from clearline.core.txs import OperatorAction, OperatorActionKind
+from clearline.l1.chain import InProcessChain, revert_data
+from clearline.l1.client import decode_revert
+from clearline.watchtower.action_witness import action_judgement
+
+A = OperatorActionKind
+WRONG = keccak(b"a wrong post-root")
+
+
+@pytest.fixture(scope="module")
+def env():
+    chain = InProcessChain(n_accounts=12)
+    r, rollup, mark = operator_env(chain, steps=120)
+    st = State.from_blob(r.sequencer.state.to_blob())
+    held = [m for m in st.markets.values() if m.spec.kind == InstrumentKind.OPTION and st.holders[m.spec.id]]
+    assert held, "the run must leave option holders"
+    assert any(o.instrument in {m.spec.id for m in held} for o in st.orders.values()), "and resting option orders"
+    yield chain, r, rollup, mark, st, held
+    chain.close()
+
+
+def _signed(env, st: State, action: int, target: int, arg: int, t: int) -> OperatorAction:
+    tx = OperatorAction(t, int(action), target, arg, t)
+    tx.signature = eip712.sign(st.domain, tx, env[1].sim.operator_key)
+    return tx
+
+
+def _judge(env, st: State, tx, post_root: bytes) -> int:
+    _, r, rollup, mark, *_ = env
+    witness = action_judgement(st, tx, post_root).witness
+    try:
+        return mark.functions.judgeAction(st.root(), post_root, rollup.functions.paramsHash().call(),
+                                          r.deployment.rollup, singleton_chunk(tx), witness).call()
+    except Exception as exc:  # a revert: the witness did not prove
+        data = revert_data(exc)
+        raise AssertionError(f"judgeAction reverted: {decode_revert(data) if data else exc}") from None
+
+
+def _applied(st: State, tx) -> tuple[bool, State]:
+    after = State.from_blob(st.to_blob())
+    probe = OperatorAction(tx.time_ms, tx.action, tx.target, tx.arg, tx.timestamp, tx.signature)
+    probe.signer = st.operator
+    ok = apply(after, probe).ok
+    after.root()
+    return ok, after
+
+
+def _check(env, st: State, tx, seen: dict, rule: str) -> tuple[bool, State]:
+    """Judge ``tx`` at ``st`` against its honest root and a wrong one; returns (accepted, after)."""
+    ok, after = _applied(st, tx)
+    for post in (after.root(), WRONG):
+        j = action_judgement(st, tx, post)
+        got = _judge(env, st, tx, post)
+        assert got == j.reason, (rule, tx, got, j.reason, j.detail)
+        if got == 31:
+            assert not ok, (rule, tx, j.detail)
+        else:
+            assert ok and got == (0 if post == after.root() else 30), (rule, tx, got, j.detail)
+        seen[(rule, got)] = seen.get((rule, got), 0) + 1
+    return ok, after
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["twap", "empty_window"])
+def test_every_settlement_step_verifier_equals_core(env, frozen):
+    *_, base, held = env
+    expiry = max(m.spec.expiry for m in held)
+    t = max(base.time_ms, expiry) + 1
+    st = State.from_blob(base.to_blob())
+    if frozen:  # the windows saw no time: the price is the index, frozen at each expiry's first option
+        for u in st.underlyings.values():
+            for w in u.windows.values():
+                w[0] = w[1] = 0
+            st.dirty_underlyings.add(u.config.id)
+    st.root()
+    seen: dict = {}
+    steps = settlement_steps(st, t)
+    names = {A.SETTLE_OPTION: "settle", A.SETTLE_POSITION: "position", A.CLOSE_ORDER: "close"}
+    assert {a for a, _, _ in steps} == set(names)
+    prices: dict = {}
+    for action, target, arg in steps:
+        tx = _signed(env, st, action, target, arg, t)
+        rule = names[action]
+        if action == A.SETTLE_POSITION and st.markets[target].unpaid_lots == abs(
+                st.accounts[arg].positions[target].size):
+            rule = "position_last"  # its float returns to 0
+        ok, st = _check(env, st, tx, seen, rule)
+        assert ok, (rule, tx)
+        if action == A.SETTLE_OPTION:
+            spec = st.markets[target].spec
+            prices.setdefault((spec.underlying, spec.expiry), set()).add(st.markets[target].settlement_price)
+    assert all(len(p) == 1 for p in prices.values()), prices  # one price per expiry
+    # every expired option settled, paid and its orders closed; the windows of the expiries gone
+    assert not st.paying and all(m.status == MarketStatus.DELISTED for m in st.markets.values()
+                                 if m.spec.kind == InstrumentKind.OPTION and m.spec.expiry < t)
+    assert not any(st.markets[o.instrument].status == MarketStatus.DELISTED for o in st.orders.values())
+    for v in st.underlyings.values():
+        assert all(e >= t for e in v.windows)
+    st.check_invariants()
+    assert {("settle", 0), ("settle", 30), ("position", 0), ("position", 30), ("position_last", 0),
+            ("close", 0), ("close", 30)} <= set(seen), seen
+
+
+def test_refused_settlement_steps(env):
+    *_, base, held = env
+    seen: dict = {}
+    st = State.from_blob(base.to_blob())
+    opt = held[0]
+    mid = opt.spec.id
+    early = opt.spec.expiry - 1
+    if early >= st.time_ms:
+        _check(env, st, _signed(env, st, A.SETTLE_OPTION, mid, 0, early), seen, "not_expired")
+    t = max(st.time_ms, opt.spec.expiry) + 1
+    perp = next(m.spec.id for m in st.markets.values() if m.spec.kind == InstrumentKind.PERPETUAL)
+    for target, rule in ((perp, "perpetual"), (max(st.markets) + 7, "empty_slot"), (UNDERLYING_BASE, "base")):
+        _check(env, st, _signed(env, st, A.SETTLE_OPTION, target, 0, t), seen, rule)
+    holder = min(st.holders[mid])
+    _check(env, st, _signed(env, st, A.SETTLE_POSITION, mid, holder, t), seen, "not_paying")
+    active_order = next(o for o in st.orders.values() if st.markets[o.instrument].status == MarketStatus.ACTIVE)
+    _check(env, st, _signed(env, st, A.CLOSE_ORDER, active_order.order_id, 0, t), seen, "order_active")
+    _check(env, st, _signed(env, st, A.CLOSE_ORDER, st.next_order_id + 3, 0, t), seen, "order_never_placed")
+    # settle it: then the option again, strangers and the paid holder
+    ok, st = _applied(st, _signed(env, st, A.SETTLE_OPTION, mid, 0, t))
+    assert ok and st.paying == {mid}
+    _check(env, st, _signed(env, st, A.SETTLE_OPTION, mid, 0, t), seen, "settled_already")
+    stranger = next(a.id for a in st.accounts if mid not in a.positions)
+    _check(env, st, _signed(env, st, A.SETTLE_POSITION, mid, stranger, t), seen, "no_position")
+    _check(env, st, _signed(env, st, A.SETTLE_POSITION, mid, len(st.accounts) + 2, t), seen, "unknown_account")
+    ok, st = _applied(st, _signed(env, st, A.SETTLE_POSITION, mid, holder, t))
+    assert ok
+    if st.paying:
+        _check(env, st, _signed(env, st, A.SETTLE_POSITION, mid, holder, t), seen, "paid_already")
+    refused = {rule for (rule, got) in seen if got == 31}
+    assert {"perpetual", "empty_slot", "base", "not_paying", "order_active", "order_never_placed",
+            "settled_already", "no_position", "unknown_account"} <= refused, seen
+    assert not {rule for (rule, got) in seen if got != 31}, seen
+
+
+def test_an_order_that_is_not_open_is_not_provable_by_close_order(env):
+    *_, base, held = env
+    st = State.from_blob(base.to_blob())
+    gone = next(i for i in range(1, st.next_order_id) if i not in st.orders)
+    tx = _signed(env, st, A.CLOSE_ORDER, gone, 0, st.time_ms + 1)
+    ok, _ = _applied(st, tx)
+    j = action_judgement(st, tx, WRONG)
+    assert not ok and j.reason == 0 and "cannot be shown absent" in j.detail
+
+
+def test_settlement_proof_gas(env):
+    """judgeAction's gas re-executing each step against a wrong root."""
+    *_, base, held = env
+    _, r, rollup, mark, *_ = env
+    t = max(base.time_ms, max(m.spec.expiry for m in held)) + 1
+    st = State.from_blob(base.to_blob())
+    gas: dict = {}
+    for action, target, arg in settlement_steps(st, t):
+        tx = _signed(env, st, action, target, arg, t)
+        name = A(action).name
+        if name not in gas:
+            gas[name] = mark.functions.judgeAction(st.root(), WRONG, rollup.functions.paramsHash().call(),
+                                                   r.deployment.rollup, singleton_chunk(tx),
+                                                   action_judgement(st, tx, WRONG).witness).estimate_gas()
+        _, st = _applied(st, tx)
+    print("\nMarkVerifier.judgeAction gas: " + ", ".join(f"{k} {v:,}" for k, v in sorted(gas.items())))
+    assert set(gas) == {"SETTLE_OPTION", "SETTLE_POSITION", "CLOSE_ORDER"} and max(gas.values()) < 1_000_000
