@@ -175,7 +175,7 @@ def _place(st: State, acct: Account, instrument: int, side: int, order_type: int
     if m.status != _ACTIVE:
         raise Rejected(E.INSTRUMENT_NOT_ACTIVE, f"{m.spec.symbol} is not open for new orders")
     if m.spec.expiry and time_ms >= m.spec.expiry:
-        # an expired option awaits SETTLE_EXPIRY: its payoff is (nearly) known, so trading it
+        # an expired option awaits SETTLE_OPTION: its payoff is (nearly) known, so trading it
         # against stale resting orders would be a free option
         raise Rejected(E.INSTRUMENT_NOT_ACTIVE, f"{m.spec.symbol} has expired")
     if m.mark_price == 0:

@@ -85,8 +85,8 @@ def golden_txs() -> list[tuple[str, object]]:
         ("operator_funding_tick", OperatorAction(1_700_000_000_011,
                                                  OperatorActionKind.FUNDING_TICK, 0, 0,
                                                  1_700_000_000_011)),
-        ("operator_settle_expiry", OperatorAction(1_700_000_000_012,
-                                                  OperatorActionKind.SETTLE_EXPIRY, U32_MAX,
+        ("operator_settle_option", OperatorAction(1_700_000_000_012,
+                                                  OperatorActionKind.SETTLE_OPTION, U32_MAX,
                                                   U64_MAX, 1_700_000_000_012)),
         ("set_margin_mode", SetMarginMode(1_700_000_000_013, 1, MarginMode.PORTFOLIO, 7)),
         ("set_account_flags", SetAccountFlags(1_700_000_000_014, 1, 1, 8)),
@@ -129,8 +129,8 @@ ACCOUNT = dict(id=1, owner=OWNER, subaccount=0, collateral=-1_234_567,
 UNDERLYING = dict(id=0, symbol="BTC", index_price=65_000_500_000, index_time=1_700_000_000_005,
                   last_round_ms=1_700_000_000_000, pending_price=65_001_000_000, pending_count=2,
                   liquidations_paused=True,
-                  windows=[(1_751_011_200_000, (1 << 256) - 1, 1_800_000),
-                           (1_758_873_600_000, 0, 0)])
+                  windows=[(1_751_011_200_000, (1 << 256) - 1, 1_800_000, 12),
+                           (1_758_873_600_000, 0, 0, (1 << 32) - 1)])
 RESTING_ORDER = dict(order_id=7, account=1, instrument=1, side=0, tif=0, flags=1, stp=2,
                      price=650_000, size=10, remaining=4, expiry=0, client_id=42)
 
