@@ -99,8 +99,9 @@ def issue3_genesis(*, params: RiskParams = TEST_PARAMS, rule: ListingRule | None
 
 
 def cash_total(st: State) -> int:
-    """Sigma collateral + Sigma position quote + insurance fund + fee pool."""
-    return (st.fee_pool + st.insurance_fund
+    """Sigma collateral + Sigma position quote + insurance fund + fee pool + what holders being
+    paid (funding, an option's settlement) have moved so far (Sigma pay_float)."""
+    return (st.fee_pool + st.insurance_fund + sum(m.pay_float for m in st.markets.values())
             + sum(a.collateral + sum(p.quote for p in a.positions.values()) for a in st.accounts))
 
 

@@ -107,9 +107,10 @@ LiquidationEnded = _event("LiquidationEnded", "account equity maintenance positi
                           "State of the account after liquidation.")
 InstrumentListed = _event("InstrumentListed", "instrument symbol expiry strike option_type", "A new option.")
 ExpirySettled = _event("ExpirySettled", "underlying expiry settlement_price instruments",
-                       "Options of one expiry settled at the index TWAP (usd6).")
+                       "An option of an expiry settled at the expiry's index TWAP (usd6), at its SETTLE_OPTION.")
 Netting = _event("Netting", "account expiry gross net fees",
-                 "Per-account expiry netting report: gross = sum |payoff|, net = sum payoff, fees.")
+                 "One position's expiry netting, at its SETTLE_POSITION: gross = |payoff|, net = payoff, fees "
+                 "(summed over an account's options of the expiry, the account's netting report).")
 
 
 # -- positions and cash -------------------------------------------------------------------------

@@ -84,8 +84,9 @@ class DemoStats:
                     self.insurance_covered += ev.amount
                 elif isinstance(ev, L.Deleveraged) and ev.qty:
                     self.adl += 1
-                elif isinstance(ev, L.ExpirySettled):
-                    self.expiries.append((ev.underlying, ev.expiry, ev.settlement_price))
+                elif isinstance(ev, L.ExpirySettled):  # one per option (SETTLE_OPTION): count each expiry once
+                    if (ev.underlying, ev.expiry, ev.settlement_price) not in self.expiries[-8:]:
+                        self.expiries.append((ev.underlying, ev.expiry, ev.settlement_price))
 
 
 def _usd(v6: int) -> str:

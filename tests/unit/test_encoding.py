@@ -646,10 +646,10 @@ UNDERLYING_FIELDS = [
     ("id", "uint32"), ("symbol", "bytes32"), ("index_price", "uint64"),
     ("index_time", "uint64"), ("last_round_ms", "uint64"), ("pending_price", "uint64"),
     ("pending_count", "uint32"), ("liquidations_paused", "bool"), ("acc_time", "uint64"),
-    ("windows", "(uint64,uint256,uint64)[]"),
+    ("windows", "(uint64,uint256,uint64,uint32)[]"),
 ]
 windows_strategy = st.lists(
-    st.tuples(uint(64), uint(256), uint(64)), max_size=5, unique_by=lambda w: w[0]
+    st.tuples(uint(64), uint(256), uint(64), uint(32)), max_size=5, unique_by=lambda w: w[0]
 ).map(lambda ws: sorted(ws, key=lambda w: w[0]))
 
 
@@ -671,16 +671,17 @@ def test_underlying_leaf_matches_eth_abi(kw):
 def test_underlying_leaf_rejects_bad_state():
     good = dict(id=0, symbol="BTC", index_price=65_000_000_000, index_time=5, last_round_ms=5,
                 pending_price=0, pending_count=0, liquidations_paused=False,
-                windows=[(10, 1 << 255, 3), (20, 0, 0)])
+                windows=[(10, 1 << 255, 3, 2), (20, 0, 0, 1)])
     encode_underlying_leaf(**good)
     assert encode_underlying_leaf(**{**good, "liquidations_paused": 1}) == \
         encode_underlying_leaf(**{**good, "liquidations_paused": True})
-    for bad in (dict(windows=[(20, 0, 0), (10, 0, 0)]),  # unsorted
-                dict(windows=[(10, 0, 0), (10, 1, 0)]),  # duplicate expiry
-                dict(windows=[(1 << 64, 0, 0)]), dict(windows=[(-1, 0, 0)]),
-                dict(windows=[(1, 1 << 256, 0)]), dict(windows=[(1, -1, 0)]),
-                dict(windows=[(1, 0, 1 << 64)]), dict(windows=[(1, 0)]),
-                dict(windows=[(1, 0, 0, 0)]), dict(windows=[None]), dict(windows=[(1.0, 0, 0)]),
+    for bad in (dict(windows=[(20, 0, 0, 1), (10, 0, 0, 1)]),  # unsorted
+                dict(windows=[(10, 0, 0, 1), (10, 1, 0, 1)]),  # duplicate expiry
+                dict(windows=[(1 << 64, 0, 0, 1)]), dict(windows=[(-1, 0, 0, 1)]),
+                dict(windows=[(1, 1 << 256, 0, 1)]), dict(windows=[(1, -1, 0, 1)]),
+                dict(windows=[(1, 0, 1 << 64, 1)]), dict(windows=[(1, 0, 0)]),
+                dict(windows=[(1, 0, 0, 1 << 32)]), dict(windows=[(1, 0, 0, -1)]),
+                dict(windows=[(1, 0, 0, 0, 0)]), dict(windows=[None]), dict(windows=[(1.0, 0, 0, 1)]),
                 dict(symbol="x" * 33), dict(symbol=b"BTC"), dict(id=1 << 32),
                 dict(index_price=-1), dict(pending_count=1 << 32),
                 dict(liquidations_paused=2), dict(liquidations_paused=None),

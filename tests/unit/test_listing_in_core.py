@@ -61,8 +61,9 @@ def test_lists_calls_and_puts_around_the_index(ex):
                 s.taker_fee_ppm) == (InstrumentKind.OPTION, "BTC", 100_000, 10_000, 150_000, 75_000, 200, 500)
         assert (m.status, m.mark_price, m.open_interest, m.risk_array) == (MarketStatus.ACTIVE, 0, 0, None)
         assert len(st.books[inst]) == 0
-    # one settlement window per new expiry
-    assert st.underlyings[BTC_U].windows == {E1: [0, 0], E2: [0, 0]}
+    # one settlement window per new expiry, counting its options
+    per_expiry = {e: sum(1 for _, _, x, _, _ in want if x == e) for e in (E1, E2)}
+    assert st.underlyings[BTC_U].windows == {E1: [0, 0, per_expiry[E1]], E2: [0, 0, per_expiry[E2]]}
     assert st.root() != root
     ex.conserved()
 
