@@ -59,7 +59,7 @@ HINTS = {
     E.NOT_OPTED_IN: "sign a SetAccountFlags with flags=1 first (POST /api/v1/account-flags)",
     E.NO_MARK_PRICE: "wait for the first mark price of this instrument",
     E.DUPLICATE_CLIENT_ID: "use a client id that no open order of the account uses",
-    E.FUNDING_IN_PROGRESS: "a funding settlement is being paid out: send it again",
+    E.FUNDING_IN_PROGRESS: "holders are being paid (funding or an option expiry): send it again",
 }
 
 
