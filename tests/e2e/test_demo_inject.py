@@ -47,17 +47,23 @@ PROVABLE = [
     # the maker's two forced withdrawals (--inject-fault traffic): the records against the state
     ("unrecorded_forced_withdrawal", None, "withdrawals"),
     ("recorded_denied_withdrawal", None, "withdrawals"),
+    # the bounded funding and expiry steps, re-executed (FundingVerifier, ExpiryVerifier): runs
+    # long enough to reach a funding interval's end (20 market s) and an option expiry
+    ("wrong_funding", None, "operator_action"),
+    ("wrong_expiry_price", None, "operator_action"),
 ]
+# demo seconds (at speed 2 by default) a fault needs to be carried; 4 otherwise
+LONGER = {"wrong_funding": "14", "wrong_expiry_price": "30"}
 # the faults that may land after batch 1 (they need a state the first batch may not reach)
 ANY_BATCH = {"wrongful_liquidation", "wrong_median", "unauthorized_cancel", "omitted_withdrawal", "forged_signature",
              "replayed_signature", "unrecorded_forced_withdrawal", "recorded_denied_withdrawal", "forged_account_flags",
-             "forged_order", "replayed_old_order"}
+             "forged_order", "replayed_old_order", "wrong_funding", "wrong_expiry_price"}
 
 
 @pytest.mark.parametrize("fault,fault_batch,kind", PROVABLE, ids=[p[0] for p in PROVABLE])
 def test_injected_fault_is_proven_by_the_demo_watchtower_and_freezes(tmp_path, fault, fault_batch, kind):
     extra = ["--inject-fault", fault] + (["--fault-batch", str(fault_batch)] if fault_batch else [])
-    res = _demo(tmp_path, *extra)
+    res = _demo(tmp_path, *extra, seconds=LONGER.get(fault, "4"))
     out = res.stdout
     assert res.returncode == 0, out[-3000:] + res.stderr[-3000:]
     f = _fields(out)
