@@ -455,7 +455,7 @@ def _mark_update(st: State, tx: MarkUpdate, reporters=None) -> Receipt:
         if tx.risk_arrays:
             m.risk_array = list(tx.risk_arrays[k])
         st.dirty_markets.add(inst)
-    # Expired good-till-time orders are not swept here but by OperatorAction EXPIRE_ORDERS:
+    # Expired good-till-time orders are not swept here but by OperatorAction CLOSE_ORDER:
     # a mark update then touches only market and underlying leaves, all of them named by the
     # transaction or the genesis, so L1 can re-execute it (docs/fraud-proofs.md).
     return Receipt(True, events=events)

@@ -34,13 +34,11 @@ def handle_operator(st, tx) -> list:
     if action == OperatorActionKind.SETTLE_POSITION:
         return settle_position(st, tx.target, tx.arg)
     if action == OperatorActionKind.CLOSE_ORDER:
-        return close_settled_order(st, tx.target)
+        return close_order_step(st, tx.target, tx.time_ms)
     if action == OperatorActionKind.LIST_OPTIONS:
         return list_options(st, tx.target, tx.time_ms)
     if action == OperatorActionKind.CANCEL_ALL_ORDERS:
         return cancel_all_orders(st, tx.target, tx.arg)
-    if action == OperatorActionKind.EXPIRE_ORDERS:
-        return expire_orders(st, tx.time_ms)
     if action == OperatorActionKind.FUNDING_SETTLE:
         return funding_settle(st, tx.target, tx.time_ms)
     if action == OperatorActionKind.FUNDING_PAY:
@@ -65,20 +63,6 @@ def cancel_all_orders(st, account_id: int, trigger: int) -> list:
         raise Rejected(E.NOT_DUE, f"account {account_id} has no open orders")
     events: list = []
     cancel_all(st, acct, CloseReason.OPERATOR_CANCEL, events)
-    return events
-
-
-# -- good-till-time expiry -------------------------------------------------------------------------
-def expire_orders(st, t: int) -> list:
-    """Close every resting order whose expiry is <= ``t``, in (expiry, order id) order.
-    Matching also drops an expired order it meets; this sweep makes sure the rest go at the
-    latest with the operator's next housekeeping. Nothing due is NOT_DUE."""
-    due = st.due_expiries(t)
-    if not due:
-        raise Rejected(E.NOT_DUE, f"no resting order expires at or before {t}")
-    events: list = []
-    for o in due:
-        close_order(st, o, CloseReason.EXPIRED, events)
     return events
 
 
@@ -365,15 +349,22 @@ def settle_position(st, instrument: int, account_id: int) -> list:
     return [Netting(account_id, spec.expiry, abs(payoff), payoff, fee)]
 
 
-def close_settled_order(st, order_id: int) -> list:
-    """Close resting order ``order_id`` of a delisted market (settled options' orders)."""
+def close_order_step(st, order_id: int, t: int) -> list:
+    """CLOSE_ORDER: close resting order ``order_id`` when it is due to go: its market is
+    delisted (a settled option's orders, reason SETTLED) or its own good-till-time expiry is
+    at or before ``t`` (reason EXPIRED; matching also drops an expired order it meets). One
+    order a step, so L1 re-executes it from the order's leaf (ExpiryVerifier)."""
     o = st.orders.get(order_id)
     if o is None:
         raise Rejected(E.UNKNOWN_ORDER, f"order {order_id} is not open")
-    if st.markets[o.instrument].status != MarketStatus.DELISTED:
-        raise Rejected(E.NOT_DUE, f"order {order_id}'s market {o.instrument} is not delisted")
+    if st.markets[o.instrument].status == MarketStatus.DELISTED:
+        reason = CloseReason.SETTLED
+    elif o.expiry and o.expiry <= t:
+        reason = CloseReason.EXPIRED
+    else:
+        raise Rejected(E.NOT_DUE, f"order {order_id} has not expired and its market {o.instrument} is listed")
     events: list = []
-    close_order(st, o, CloseReason.SETTLED, events)
+    close_order(st, o, reason, events)
     return events
 
 
@@ -381,25 +372,31 @@ def settlement_steps(st, t: int) -> list[tuple[int, int, int]]:
     """(action, target, arg) of every settlement step due at ``t``, in the order the node
     sends them: per expired option (by expiry, then id) its SETTLE_OPTION, a SETTLE_POSITION
     per holder (by account id) and a CLOSE_ORDER per resting order (by order id); then a
-    CLOSE_ORDER for any order still resting on a delisted market."""
+    CLOSE_ORDER for any order still resting on a delisted market, and for every good-till-time
+    order past its expiry."""
     out = []
     due = sorted((m for m in st.markets.values() if m.spec.kind == _OPTION and m.status == _ACTIVE
                   and m.spec.expiry <= t), key=lambda m: (m.spec.expiry, m.spec.id))
     closing = {m.spec.id for m in due} | {mid for mid, m in st.markets.items() if m.status == MarketStatus.DELISTED}
     orders: dict[int, list[int]] = {}
-    for o in st.orders.values():
-        if o.instrument in closing:
-            orders.setdefault(o.instrument, []).append(o.order_id)
+    for mid in closing:  # their books (a delisted market's is empty once its orders are closed)
+        ids = [o.order_id for side in (0, 1) for o in st.books[mid].orders(side)]
+        if ids:
+            orders[mid] = ids
     for m in due:
         mid = m.spec.id
         out.append((int(OperatorActionKind.SETTLE_OPTION), mid, 0))
         out.extend((int(OperatorActionKind.SETTLE_POSITION), mid, aid) for aid in sorted(st.holders[mid]))
         out.extend((int(OperatorActionKind.CLOSE_ORDER), oid, 0) for oid in sorted(orders.pop(mid, [])))
     out.extend((int(OperatorActionKind.CLOSE_ORDER), oid, 0) for mid in sorted(orders) for oid in sorted(orders[mid]))
+    closing_ids = {target for action, target, _ in out if action == OperatorActionKind.CLOSE_ORDER}
+    # good-till-time orders past their expiry, in (expiry, order id) order
+    if st.has_due_expiry(t):
+        out.extend((int(OperatorActionKind.CLOSE_ORDER), o.order_id, 0) for o in st.expired_orders(t)
+                   if o.order_id not in closing_ids)
     return out
 
 
 __all__ = ["handle_operator", "funding_tick", "funding_settle", "funding_pay", "funding_sample_due", "funding_settlements_due",
            "funding_payments_due", "pay_funding", "list_options", "settle_option", "settle_position",
-           "close_settled_order", "settlement_steps", "cancel_all_orders",
-           "expire_orders"]
+           "close_order_step", "settlement_steps", "cancel_all_orders"]

@@ -259,19 +259,19 @@ class State:
         if o.expiry:
             heapq.heappush(self.expiries, (o.expiry, o.order_id))
 
-    def due_expiries(self, time_ms: int) -> list[RestingOrder]:
-        """Open orders whose expiry is <= ``time_ms``, in (expiry, order id) order; pops them."""
+    def expired_orders(self, time_ms: int) -> list[RestingOrder]:
+        """Open orders whose good-till-time expiry is <= ``time_ms``, in (expiry, order id)
+        order: what CLOSE_ORDER steps are due for (not popped: closing them makes their heap
+        entries stale, which ``has_due_expiry`` drops)."""
         out = []
-        heap = self.expiries
-        while heap and heap[0][0] <= time_ms:
-            expiry, oid = heapq.heappop(heap)
+        for expiry, oid in sorted(e for e in self.expiries if e[0] <= time_ms):
             o = self.orders.get(oid)
             if o is not None and o.expiry == expiry:
                 out.append(o)
         return out
 
     def has_due_expiry(self, time_ms: int) -> bool:
-        """Whether an open order expires at or before ``time_ms`` (an EXPIRE_ORDERS is due).
+        """Whether an open order expires at or before ``time_ms`` (a CLOSE_ORDER is due).
         Pops the stale entries it meets at the top of the heap (derived, not committed), so
         it costs O(1) amortized however many expired GTT orders were filled or cancelled.
         Like every other use of the state, callers hold the node's sequencing thread."""

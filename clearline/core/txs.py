@@ -211,11 +211,11 @@ class OperatorActionKind(IntEnum):
     SETTLE_OPTION = 3  # target = option id (expired): fix its settlement price, delist it, its holders to pay
     LIST_OPTIONS = 4  # target = underlying id: list/delist options by the listing rule
     CANCEL_ALL_ORDERS = 5  # target = account id, arg = CancelTrigger: needs the account's opt-in flag
-    EXPIRE_ORDERS = 6  # target, arg unused (0): close every resting order whose expiry is <= time_ms
+    EXPIRE_ORDERS = 6  # retired (unbounded; rejected UNKNOWN_ACTION): CLOSE_ORDER closes each expired order
     FUNDING_SETTLE = 7  # target = perpetual id: end its funding interval (rate, funding index)
     FUNDING_PAY = 8  # target = perpetual id, arg = account id: pay that holder's funding of the settlement
     SETTLE_POSITION = 9  # target = settled option id, arg = account id: close that holder's position at its value
-    CLOSE_ORDER = 10  # target = order id: close a resting order of a delisted market
+    CLOSE_ORDER = 10  # target = order id: close a resting order of a delisted market or past its own expiry
 
 
 class CancelTrigger(IntEnum):

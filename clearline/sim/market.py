@@ -236,7 +236,8 @@ class SimulatedMarket:
                                    (m.spec for m in state.markets.values()), state.next_instrument_id())
                 if due:
                     out.append(OperatorAction(now_ms, OperatorActionKind.LIST_OPTIONS, uid, 0, now_ms))
-        # expired options: each settled, its holders paid and its orders closed, in one run
+        # expired options: each settled, its holders paid and its orders closed, in one run; and
+        # every good-till-time order past its expiry closed (a CLOSE_ORDER each)
         out.extend(OperatorAction(now_ms, action, target, arg, now_ms)
                    for action, target, arg in settlement_steps(state, now_ms))
         p = state.params
@@ -246,8 +247,6 @@ class SimulatedMarket:
                 if start == 0 or funding_sample_due(m, now_ms, p):
                     out.append(OperatorAction(now_ms, OperatorActionKind.FUNDING_TICK, 0, 0, now_ms))
                     break
-        if state.has_due_expiry(now_ms):
-            out.append(OperatorAction(now_ms, OperatorActionKind.EXPIRE_ORDERS, 0, 0, now_ms))
         for acct in state.accounts:
             if acct.positions:
                 equity, _, mm = health(state, acct)

@@ -16,7 +16,8 @@ The verdict, in the contract's words:
    (EIP-712, low s), a signed timestamp of 0 or after the time, an action not in 1..10;
 2. CANCEL_ALL_ORDERS: 31 for an unknown account, a trigger not 1 or 2, an account whose
    flags lack OPERATOR_MAY_CANCEL;
-3. LIST_OPTIONS: 31 for an unconfigured underlying;
+3. LIST_OPTIONS: 31 for an unconfigured underlying; EXPIRE_ORDERS: 31 (retired: the core rejects
+   it; CLOSE_ORDER closes one expired order a step);
 4. FUNDING_SETTLE, FUNDING_PAY (FundingVerifier), SETTLE_OPTION, SETTLE_POSITION,
    CLOSE_ORDER (ExpiryVerifier): re-executed from their leaves, so 31 when the core rejects
    the step, 30 when the committed post-root is not the result (``step_judgement``);
@@ -133,6 +134,8 @@ def action_judgement(state: State, tx: OperatorAction, post_root: bytes | None =
             return verdict(31, f"CANCEL_ALL_ORDERS of account {target}, which has not allowed the operator to "
                                "cancel its orders")
         return verdict(0, "not provably rejected")
+    if action == _A.EXPIRE_ORDERS:
+        return verdict(31, "EXPIRE_ORDERS is retired (UNKNOWN_ACTION): CLOSE_ORDER closes one expired order a step")
     if action == _A.LIST_OPTIONS and target not in state.underlyings:
         return verdict(31, f"LIST_OPTIONS of unconfigured underlying {target}")
     return verdict(0, "not provably rejected")

@@ -117,6 +117,8 @@ def _cases(env, rng: random.Random):
                     else "not_opted_in" if not st.accounts[target].flags & 1 else "opted_in")
         elif action == A.LIQUIDATE:
             target = rng.randrange(len(st.accounts) + 2)
+        elif action == A.EXPIRE_ORDERS:
+            rule = "retired"  # unbounded: CLOSE_ORDER closes one expired order a step
         elif action == A.LIST_OPTIONS:
             uids = sorted(st.underlyings)
             target = rng.choice(uids + uids + [max(uids) + 1, 999])
@@ -176,7 +178,7 @@ def test_generated_operator_actions_core_equals_verifier(env):
             assert _core_rejects(st, tx), (rule, tx, j.detail)
         seen[(rule, got)] = seen.get((rule, got), 0) + 1
     rejected = {w for (w, v) in seen if v == 31}
-    assert {"unknown_account", "bad_trigger", "not_opted_in", "unconfigured",
+    assert {"unknown_account", "bad_trigger", "not_opted_in", "unconfigured", "retired",
             "unknown_action", "timestamp_zero", "timestamp_future", "time_back", "stranger", "r_zero",
             "tampered"} <= rejected, seen
     accepted = {w for (w, v) in seen if v == 0}

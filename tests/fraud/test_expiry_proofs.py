@@ -18,6 +18,7 @@ other.
 
 from __future__ import annotations
 
+import heapq
 import os
 import sys
 
@@ -168,6 +169,32 @@ def test_refused_settlement_steps(env):
     assert {"perpetual", "empty_slot", "base", "not_paying", "order_active", "order_never_placed",
             "settled_already", "no_position", "unknown_account"} <= refused, seen
     assert not {rule for (rule, got) in seen if got != 31}, seen
+
+
+def test_close_order_of_a_good_till_time_order(env):
+    """CLOSE_ORDER also closes an order whose own expiry has passed (the bounded successor of
+    EXPIRE_ORDERS): accepted at or after its expiry (0 against its own root, 30 against another),
+    31 before it and for an order without one; EXPIRE_ORDERS itself is refused (31)."""
+    *_, base, held = env
+    seen: dict = {}
+    st = State.from_blob(base.to_blob())
+    active = sorted((o for o in st.orders.values() if st.markets[o.instrument].status == MarketStatus.ACTIVE),
+                    key=lambda o: o.order_id)
+    gtt, plain = active[0], active[1]
+    t = st.time_ms + 10
+    gtt.expiry, plain.expiry = t, 0  # as if placed good-till-time / good-till-cancelled
+    heapq.heappush(st.expiries, (t, gtt.order_id))  # the expiry index follows (plain's entry goes stale)
+    st.dirty_slots[gtt.slot], st.dirty_slots[plain.slot] = gtt, plain
+    st.root()
+    _check(env, st, _signed(env, st, A.CLOSE_ORDER, gtt.order_id, 0, t - 1), seen, "gtt_early")
+    _check(env, st, _signed(env, st, A.CLOSE_ORDER, plain.order_id, 0, t), seen, "no_expiry")
+    ok, after = _check(env, st, _signed(env, st, A.CLOSE_ORDER, gtt.order_id, 0, t), seen, "gtt_due")
+    assert ok and gtt.order_id not in after.orders
+    assert (gtt.order_id not in {o for _, o, _ in settlement_steps(st, t - 1)}
+            and (int(A.CLOSE_ORDER), gtt.order_id, 0) in settlement_steps(st, t))
+    _check(env, st, _signed(env, st, A.EXPIRE_ORDERS, 0, 0, t), seen, "expire_orders")
+    assert seen == {("gtt_early", 31): 2, ("no_expiry", 31): 2, ("gtt_due", 0): 1, ("gtt_due", 30): 1,
+                    ("expire_orders", 31): 2}, seen
 
 
 def test_an_order_that_is_not_open_is_not_provable_by_close_order(env):

@@ -89,15 +89,17 @@ def test_restarted_node_rebuilds_the_same_state(log, tmp_path):
     assert from_snap.root() == from_genesis.root() == live_root
 
 
-def test_expire_orders_sweeps_expired_orders_deterministically(tmp_path):
-    """GTT orders leave the book with the operator's EXPIRE_ORDERS at or after their expiry,
-    in (expiry, order id) order, identically after a snapshot restore. A mark update no longer
-    sweeps them (L1 re-executes it from market and underlying leaves alone), and an
-    EXPIRE_ORDERS with nothing due is rejected NOT_DUE."""
+def test_close_order_steps_sweep_expired_orders_deterministically(tmp_path):
+    """GTT orders leave the book by the operator's CLOSE_ORDER steps at or after their expiry,
+    one order a step, in (expiry, order id) order (``settlement_steps``), identically after a
+    snapshot restore. A mark update does not sweep them (L1 re-executes it from market and
+    underlying leaves alone); a CLOSE_ORDER of an order not yet expired is NOT_DUE, of one no
+    longer open UNKNOWN_ORDER; the unbounded EXPIRE_ORDERS is retired (UNKNOWN_ACTION)."""
     from clearline.core import eip712
     from clearline.core.apply import OrderClosed, apply
     from clearline.core.errors import ErrorCode
     from clearline.core.matching import CloseReason
+    from clearline.core.operator import settlement_steps
     from clearline.core.txs import Deposit, MarkUpdate, OperatorAction, OperatorActionKind, Order
     from clearline.sim.market import demo_key
 
@@ -112,21 +114,31 @@ def test_expire_orders_sweeps_expired_orders_deterministically(tmp_path):
         tx.signer = owner
         assert apply(st, tx).ok
     restored = State.from_blob(st.to_blob())
+    close = OperatorActionKind.CLOSE_ORDER
 
-    def op(state, t, tx):
+    def op(state, t, action, target=0):
+        tx = OperatorAction(t, int(action), target, 0, t)
         tx.signer = state.operator
         return apply(state, tx)
 
     for state in (st, restored):
-        r = op(state, T0 + 250, MarkUpdate(T0 + 250, T0 + 250, [0], [1_000_000]))
+        r = op(state, T0 + 250, OperatorActionKind.EXPIRE_ORDERS)
+        assert not r.ok and r.code == ErrorCode.UNKNOWN_ACTION
+        tx = MarkUpdate(T0 + 250, T0 + 250, [0], [1_000_000])
+        tx.signer = state.operator
+        r = apply(state, tx)
         assert r.ok and not [e for e in r.events if isinstance(e, OrderClosed)]
         assert state.has_due_expiry(T0 + 250) and not state.has_due_expiry(T0 + 99)
-        r = op(state, T0 + 250, OperatorAction(T0 + 250, OperatorActionKind.EXPIRE_ORDERS, 0, 0, T0 + 250))
-        closed = [(e.order_id, e.reason) for e in r.events if isinstance(e, OrderClosed)]
+        assert op(state, T0 + 250, close, 1).code == ErrorCode.NOT_DUE  # expires at T0 + 300
+        steps = settlement_steps(state, T0 + 250)
+        assert steps == [(int(close), 2, 0), (int(close), 3, 0)]
+        closed = []
+        for _, target, _ in steps:
+            r = op(state, T0 + 250, close, target)
+            closed += [(e.order_id, e.reason) for e in r.events if isinstance(e, OrderClosed)]
         assert closed == [(2, CloseReason.EXPIRED), (3, CloseReason.EXPIRED)]
         assert [o.order_id for o in state.books[0].orders(0)] == [1]
         state.check_invariants()
-        again = op(state, T0 + 251, OperatorAction(T0 + 251, OperatorActionKind.EXPIRE_ORDERS, 0, 0, T0 + 251))
-        assert not again.ok and again.code == ErrorCode.NOT_DUE
-        assert not state.has_due_expiry(T0 + 299)
+        assert op(state, T0 + 251, close, 2).code == ErrorCode.UNKNOWN_ORDER
+        assert settlement_steps(state, T0 + 251) == [] and not state.has_due_expiry(T0 + 299)
     assert st.root() == restored.root()

@@ -46,8 +46,8 @@ struct ExpiryLeaves {
 ///         mark * tickValue, fee (a long receiving a payoff) = min(ceil(ceil(size *
 ///         settlementPrice * lotSize / 1e8) * feePpm / 1e6), payoff / 8) to the fee pool; open
 ///         interest, unpaidLots and payFloat (-= payoff) follow.
-///         CLOSE_ORDER(o): 31 when o is at or above nextOrderId or its market is not DELISTED;
-///         else its slot is emptied. (An id below nextOrderId that is not open cannot be shown
+///         CLOSE_ORDER(o): 31 when o is at or above nextOrderId, or its market is not DELISTED
+///         and its own expiry is none or after the time; else its slot is emptied. (An id below nextOrderId that is not open cannot be shown
 ///         absent: the orders tree is by slot.)
 contract ExpiryVerifier {
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
@@ -204,7 +204,8 @@ contract ExpiryVerifier {
         uint256 instrument = uint256(bytes32(o[96:128]));
         (bytes memory m, bool present) = MarketWords.open(c.pre.marketsRoot, instrument, w.leaf2, w.present2, w.siblings2);
         if (!present) revert BadExpiryWitness(); // an open order's market is listed
-        if (MarketWords.word(m, W_STATUS) != DELISTED) return (false, 0);
+        uint256 expiry = uint256(bytes32(o[352:384])); // the order's own good-till-time expiry
+        if (MarketWords.word(m, W_STATUS) != DELISTED && (expiry == 0 || expiry > c.timeMs)) return (false, 0);
         return (true, SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, w.index, bytes32(0), w.present, w.siblings));
     }
 

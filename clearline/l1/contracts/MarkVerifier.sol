@@ -110,6 +110,7 @@ contract MarkVerifier {
     uint8 internal constant SETTLE_OPTION = 3;
     uint8 internal constant LIST_OPTIONS = 4;
     uint8 internal constant CANCEL_ALL_ORDERS = 5;
+    uint8 internal constant EXPIRE_ORDERS = 6;
     uint8 internal constant FUNDING_SETTLE = 7;
     uint8 internal constant FUNDING_PAY = 8;
     uint8 internal constant SETTLE_POSITION = 9;
@@ -215,7 +216,7 @@ contract MarkVerifier {
     ///         or 0); CANCEL_ALL_ORDERS of an unknown account, with a trigger not 1 or 2, or of an
     ///         account whose flags lack OPERATOR_MAY_CANCEL (bit 0; the account leaf, proven
     ///         against pre.accountsRoot); LIST_OPTIONS of an underlying not in
-    ///         params.underlyings. 0 otherwise (the refusals that need more state: no open
+    ///         params.underlyings; EXPIRE_ORDERS (retired: CLOSE_ORDER closes one order a step). 0 otherwise (the refusals that need more state: no open
     ///         orders, nothing due, the listing rule, a healthy account for LIQUIDATE, which
     ///         KIND_COLLATERAL_ROOT proves). The chunk is read leniently, as by `judge`.
     function judgeAction(
@@ -265,6 +266,7 @@ contract MarkVerifier {
             if (h != pre.accountsRoot) revert InvalidAccountsProof(pre.accountsRoot, h);
             return uint256(bytes32(leaf[224:256])) & 1 == 0 ? REASON_REJECTED : 0;
         }
+        if (action == EXPIRE_ORDERS) return REASON_REJECTED; // retired: CLOSE_ORDER, one order a step
         if (action != LIST_OPTIONS) return 0;
         for (uint256 j = 0; j < params.underlyings.length; ++j) {
             if (params.underlyings[j].id == t.target) return 0;
