@@ -95,10 +95,12 @@ def funding_settlements_due(st, t: int) -> list[int]:
 
 def funding_payments_due(st) -> list[tuple[int, int]]:
     """(instrument, account) of every FUNDING_PAY still due, in instrument then account order:
-    what the node sends right after a FUNDING_SETTLE."""
+    what the node sends right after a FUNDING_SETTLE (and first thing, if it stopped between)."""
     out = []
     for mid in sorted(st.paying):
         m = st.markets[mid]
+        if m.spec.kind != _PERP:  # an option's payout: settlement_steps
+            continue
         out.extend((mid, aid) for aid in sorted(st.holders[mid])
                    if st.accounts[aid].positions[mid].funding_index != m.funding_index)
     return out
@@ -370,11 +372,16 @@ def close_order_step(st, order_id: int, t: int) -> list:
 
 def settlement_steps(st, t: int) -> list[tuple[int, int, int]]:
     """(action, target, arg) of every settlement step due at ``t``, in the order the node
-    sends them: per expired option (by expiry, then id) its SETTLE_OPTION, a SETTLE_POSITION
+    sends them: the SETTLE_POSITIONs of an option payout left unfinished; per expired option (by expiry, then id) its SETTLE_OPTION, a SETTLE_POSITION
     per holder (by account id) and a CLOSE_ORDER per resting order (by order id); then a
     CLOSE_ORDER for any order still resting on a delisted market, and for every good-till-time
     order past its expiry."""
     out = []
+    # an option payout left unfinished (a node stopped between the steps) goes first: nothing
+    # else is accepted until it is done
+    for mid in sorted(st.paying):
+        if st.markets[mid].spec.kind == _OPTION:
+            out.extend((int(OperatorActionKind.SETTLE_POSITION), mid, aid) for aid in sorted(st.holders[mid]))
     due = sorted((m for m in st.markets.values() if m.spec.kind == _OPTION and m.status == _ACTIVE
                   and m.spec.expiry <= t), key=lambda m: (m.spec.expiry, m.spec.id))
     closing = {m.spec.id for m in due} | {mid for mid, m in st.markets.items() if m.status == MarketStatus.DELISTED}

@@ -227,7 +227,14 @@ class SimulatedMarket:
 
     def operator_txs(self, state, now_ms: int) -> list:
         """Housekeeping that is due now: listings, funding, expiries, liquidations."""
-        out = []
+        # a funding payout left unfinished (the node stopped between its steps) goes first:
+        # nothing else is accepted until it is done (an option's: settlement_steps, below)
+        out = [OperatorAction(now_ms, OperatorActionKind.FUNDING_PAY, mid, aid, now_ms)
+               for mid, aid in funding_payments_due(state)]
+        # expired options: each settled, its holders paid and its orders closed, in one run; and
+        # every good-till-time order past its expiry closed (a CLOSE_ORDER each)
+        out.extend(OperatorAction(now_ms, action, target, arg, now_ms)
+                   for action, target, arg in settlement_steps(state, now_ms))
         for uid, u in state.underlyings.items():
             if u.config.option_template is not None and u.oracle.index_price and state.listing is not None:
                 from ..core.listing import listings_due
@@ -236,10 +243,6 @@ class SimulatedMarket:
                                    (m.spec for m in state.markets.values()), state.next_instrument_id())
                 if due:
                     out.append(OperatorAction(now_ms, OperatorActionKind.LIST_OPTIONS, uid, 0, now_ms))
-        # expired options: each settled, its holders paid and its orders closed, in one run; and
-        # every good-till-time order past its expiry closed (a CLOSE_ORDER each)
-        out.extend(OperatorAction(now_ms, action, target, arg, now_ms)
-                   for action, target, arg in settlement_steps(state, now_ms))
         p = state.params
         for m in state.markets.values():
             if m.spec.kind == InstrumentKind.PERPETUAL and m.status == MarketStatus.ACTIVE:

@@ -27,6 +27,7 @@ from clearline.core.ledger import ExpirySettled, Netting, OrderClosed  # noqa: E
 from clearline.core.listing import ListingRule  # noqa: E402
 from clearline.core.matching import CloseReason  # noqa: E402
 from clearline.core.state import State  # noqa: E402
+from clearline.core.operator import settlement_steps  # noqa: E402
 from clearline.core.txs import OperatorActionKind  # noqa: E402
 
 T = 1_700_000_000_000
@@ -129,6 +130,10 @@ def test_not_expired_and_unknown():
     # nothing being paid, or not this holder's
     ex.reject(E.NOT_DUE, ex.op, A.SETTLE_POSITION, c10, a, time=E1)
     ex.ok(ex.op(A.SETTLE_OPTION, c11, time=E1))  # out of the money, 3 lots held: 6 lots to pay
+    # a node that stopped here finds the unfinished payout first among the steps due
+    steps = settlement_steps(ex.state, E1)
+    assert steps[:2] == [(int(A.SETTLE_POSITION), c11, x) for x in sorted((c, w))]
+    assert (int(A.SETTLE_OPTION), c11, 0) not in steps and (int(A.SETTLE_OPTION), c10, 0) in steps
     ex.reject(E.NOT_DUE, ex.op, A.SETTLE_POSITION, c11, a)  # A holds no c11
     ex.reject(E.UNKNOWN_ACCOUNT, ex.op, A.SETTLE_POSITION, c11, 999)
     # while c11's holders are being paid nothing else goes in

@@ -24,6 +24,7 @@ from issue3_helpers import FUNDING_SAMPLE, BTC_INDEX, BTC_U, ETH_INDEX, ETH_U, F
 from clearline.core.book import BUY, SELL  # noqa: E402
 from clearline.core.funding import average, funding_payment, funding_rate_ppm, impact_price, premium_ppm  # noqa: E402
 from clearline.core.ledger import FundingSampled, FundingSettled  # noqa: E402
+from clearline.core.state import State  # noqa: E402
 
 T0 = 1_700_000_040_000  # a multiple of the 60_000 ms interval
 assert T0 % 60_000 == 0
@@ -154,6 +155,47 @@ def test_tick_timing_samples_and_settlement_exact():
         (0, 0, 210, T0 + 60_000)
     ex.conserved()
     ex.reject(E.NOT_DUE, ex.funding_tick, time=T0 + 60_001)
+
+
+def test_the_steps_one_by_one_the_pause_and_an_unfinished_payout():
+    """The same interval step by step: FUNDING_TICK takes the last sample, FUNDING_SETTLE is
+    refused while a sample is due, then moves the index and leaves the holders to pay; until
+    the last FUNDING_PAY nothing else goes in (FUNDING_IN_PROGRESS), a holder cannot be paid
+    twice, and a node that stopped between the steps finds the payments due first
+    (``funding_payments_due``; the simulated operator sends them before anything else)."""
+    from clearline.core.operator import funding_payments_due
+    from clearline.core.txs import OperatorActionKind as A
+
+    ex = Ex3()
+    a, b, c, mk = setup_positions(ex)
+    quote_book(ex, mk)
+    st = ex.state
+    ex.ok(ex.op(A.FUNDING_TICK, time=T0 + 5))
+    for k in (1, 2):
+        ex.ok(ex.op(A.FUNDING_TICK, time=T0 + k * 20_000))
+    ex.reject(E.NOT_DUE, ex.op, A.FUNDING_SETTLE, BTC, time=T0 + 59_999)  # the interval has not ended
+    ex.reject(E.NOT_DUE, ex.op, A.FUNDING_SETTLE, BTC, time=T0 + 60_000)  # sample 3 is due first
+    ex.ok(ex.op(A.FUNDING_TICK, time=T0 + 60_000))
+    ex.ok(ex.op(A.FUNDING_SETTLE, BTC, time=T0 + 60_000))
+    m = st.markets[BTC]
+    assert m.unpaid_lots == 2 * m.open_interest > 0 and st.paying == {BTC}
+    due = funding_payments_due(st)
+    assert due == [(BTC, x) for x in sorted((a, b, c))]
+    # a node restarted here rebuilds the same state, payments due included
+    restored = State.from_blob(st.to_blob())
+    assert restored.paying == {BTC} and funding_payments_due(restored) == due and restored.root() == st.root()
+    ex.reject(E.FUNDING_IN_PROGRESS, ex.buy, a, 100_000, 1)
+    ex.reject(E.FUNDING_IN_PROGRESS, ex.op, A.FUNDING_SETTLE, ETH, time=T0 + 60_000)
+    ex.reject(E.NOT_DUE, ex.op, A.FUNDING_PAY, BTC, mk)  # no position in BTC
+    ex.ok(ex.op(A.FUNDING_PAY, BTC, a))
+    ex.reject(E.NOT_DUE, ex.op, A.FUNDING_PAY, BTC, a)  # paid already
+    assert m.pay_float > 0  # A paid, nobody received yet: the float holds it
+    for x in (b, c):
+        ex.ok(ex.op(A.FUNDING_PAY, BTC, x))
+    assert m.unpaid_lots == 0 and m.pay_float == 0 and not st.paying and funding_payments_due(st) == []
+    ex.ok(ex.op(A.FUNDING_SETTLE, ETH))  # ETH: no holders, nothing to pay
+    assert not st.paying
+    ex.conserved()
 
 
 def test_a_late_tick_settles_once_and_realigns_the_interval():
