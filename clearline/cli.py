@@ -26,7 +26,7 @@ FAULT_HELP = {
     "forged_account_flags": "an account is opted in to operator cancels by a flags change its owner never signed",
     "wrong_median": "a mark update sets an underlying's index above the oracle reports' lower median",
     "wrong_expiry_price": "an option is settled one tick above its expiry's settlement price (a demo run must reach "
-                          "an option expiry: about 60 market seconds)",
+                          "an option expiry: 10 to 70 market seconds)",
     "wrong_funding": "a funding settlement moves the funding index twice, so its payments pay double (a demo run "
                      "must reach a funding interval's end, every 20 market seconds)",
     "forged_order": "an order is posted one lot larger than its owner signed (its signature kept)",
