@@ -2,7 +2,23 @@
 pragma solidity 0.8.30;
 
 import {EscapePosition, EscapeState} from "./Escape.sol";
-import {MarketWords} from "./MarketWords.sol";
+import {AccountLeaf, AccountLeafLib} from "./AccountLeaf.sol";
+import {
+    MarketWords,
+    W_EXPIRY,
+    W_FLOAT,
+    W_KIND,
+    W_LOT_SIZE,
+    W_MARK,
+    W_OPEN_INTEREST,
+    W_OPTION_TYPE,
+    W_SETTLEMENT_PRICE,
+    W_STATUS,
+    W_STRIKE,
+    W_TICK_SIZE,
+    W_UNDERLYING,
+    W_UNPAID
+} from "./MarketWords.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
 import {UnderlyingHead, UnderlyingLib, Window} from "./Underlying.sol";
 
@@ -51,10 +67,8 @@ struct ExpiryLeaves {
 ///         absent: the orders tree is by slot.)
 contract ExpiryVerifier {
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
-    bytes32 internal constant ACCOUNT_TAG = keccak256("clearline.account.v1");
     bytes32 internal constant ORDER_TAG = keccak256("clearline.order.v1");
     uint256 internal constant MARKETS_DEPTH = 24;
-    uint256 internal constant ACCOUNTS_DEPTH = 32;
     uint256 internal constant ORDERS_DEPTH = 32;
     uint256 internal constant UNDERLYING_BASE = 1 << 23;
     uint256 internal constant REASON_WRONG_POST_ROOT = 30;
@@ -64,20 +78,6 @@ contract ExpiryVerifier {
     uint256 internal constant OPTION = 1;
     uint256 internal constant CALL = 1;
     uint256 internal constant DELISTED = 2;
-    // words of a market leaf (tag = word 0; clearline.core.encoding.encode_market_leaf)
-    uint256 internal constant W_KIND = 3;
-    uint256 internal constant W_UNDERLYING = 4;
-    uint256 internal constant W_TICK_SIZE = 5;
-    uint256 internal constant W_LOT_SIZE = 6;
-    uint256 internal constant W_EXPIRY = 11;
-    uint256 internal constant W_STRIKE = 12;
-    uint256 internal constant W_OPTION_TYPE = 13;
-    uint256 internal constant W_STATUS = 14;
-    uint256 internal constant W_MARK = 15;
-    uint256 internal constant W_OPEN_INTEREST = 18;
-    uint256 internal constant W_SETTLEMENT_PRICE = 23;
-    uint256 internal constant W_UNPAID = 41;
-    uint256 internal constant W_FLOAT = 42;
 
     error BadExpiryWitness();
 
@@ -143,39 +143,24 @@ contract ExpiryVerifier {
     {
         if (c.target >= UNDERLYING_BASE) return (false, 0, 0, 0);
         (bytes memory m, bool present) = MarketWords.open(c.pre.marketsRoot, c.target, w.leaf, w.present, w.siblings);
-        if (!present || MarketWords.word(m, W_KIND) != OPTION || MarketWords.word(m, W_UNPAID) == 0 || c.arg >= c.pre.nextAccountId) {
-            return (false, 0, 0, 0);
-        }
-        bytes memory raw = w.leaf2;
         if (
-            raw.length < 288
-                || SparseMerkle.rootFromCompressedProof(ACCOUNTS_DEPTH, c.arg, keccak256(raw), w.present2, w.siblings2)
-                    != c.pre.accountsRoot
-        ) revert BadExpiryWitness();
-        (
-            bytes32 tag,
-            uint32 id,
-            address owner,
-            uint32 subaccount,
-            int256 collateral,
-            uint64 nonce,
-            uint8 mode,
-            uint8 flags,
-            EscapePosition[] memory ps
-        ) = abi.decode(raw, (bytes32, uint32, address, uint32, int256, uint64, uint8, uint8, EscapePosition[]));
-        if (tag != ACCOUNT_TAG || id != c.arg) revert BadExpiryWitness();
-        uint256 i = 0;
-        while (i < ps.length && ps[i].instrument != c.target) ++i;
+            !present || MarketWords.word(m, W_KIND) != OPTION || MarketWords.word(m, W_UNPAID) == 0
+                || c.arg >= c.pre.nextAccountId
+        ) return (false, 0, 0, 0);
+        (AccountLeaf memory acct, uint256 i) =
+            AccountLeafLib.open(c.pre.accountsRoot, c.arg, w.leaf2, w.present2, w.siblings2, c.target);
+        EscapePosition[] memory ps = acct.positions;
         if (i == ps.length) return (false, 0, 0, 0);
         int256 size = ps[i].size;
-        int256 payoff = size * int256(MarketWords.word(m, W_MARK)) * int256(MarketWords.word(m, W_TICK_SIZE) * MarketWords.word(m, W_LOT_SIZE) / 1e8);
+        int256 lot = int256(MarketWords.word(m, W_LOT_SIZE));
+        int256 payoff = size * int256(MarketWords.word(m, W_MARK)) * (int256(MarketWords.word(m, W_TICK_SIZE)) * lot / 1e8);
         int256 fee = 0;
         if (payoff > 0) {
-            int256 uValue = _ceilDiv(size * int256(MarketWords.word(m, W_SETTLEMENT_PRICE)) * int256(MarketWords.word(m, W_LOT_SIZE)), 1e8);
+            int256 uValue = _ceilDiv(size * int256(MarketWords.word(m, W_SETTLEMENT_PRICE)) * lot, 1e8);
             fee = _ceilDiv(uValue * int256(uint256(c.feePpm)), 1e6);
             if (fee > payoff / 8) fee = payoff / 8;
         }
-        collateral += ps[i].quote + payoff - fee;
+        acct.collateral += ps[i].quote + payoff - fee;
         if (size > 0) MarketWords.set(m, W_OPEN_INTEREST, MarketWords.word(m, W_OPEN_INTEREST) - uint256(size));
         int256 unpaid = int256(MarketWords.word(m, W_UNPAID)) - (size < 0 ? -size : size);
         int256 float_ = int256(MarketWords.word(m, W_FLOAT)) - payoff;
@@ -186,8 +171,8 @@ contract ExpiryVerifier {
         for (uint256 j = 0; j < rest.length; ++j) {
             rest[j] = ps[j < i ? j : j + 1];
         }
-        bytes32 leaf = keccak256(abi.encode(tag, id, owner, subaccount, collateral, nonce, mode, flags, rest));
-        accountsRoot = SparseMerkle.rootFromCompressedProof(ACCOUNTS_DEPTH, c.arg, leaf, w.present2, w.siblings2);
+        acct.positions = rest;
+        accountsRoot = AccountLeafLib.root(acct, w.present2, w.siblings2);
         marketsRoot = MarketWords.root(c.target, m, w.present, w.siblings);
         return (true, accountsRoot, marketsRoot, c.pre.feePool + uint256(fee));
     }

@@ -2,7 +2,24 @@
 pragma solidity 0.8.30;
 
 import {EscapeLib, EscapePosition, EscapeState} from "./Escape.sol";
-import {MarketWords} from "./MarketWords.sol";
+import {AccountLeaf, AccountLeafLib} from "./AccountLeaf.sol";
+import {
+    MarketWords,
+    W_FLOAT,
+    W_FUNDING_TIME,
+    W_INDEX,
+    W_KIND,
+    W_LOT_SIZE,
+    W_MARK,
+    W_OPEN_INTEREST,
+    W_PREMIUM_SUM,
+    W_RATE,
+    W_SAMPLES,
+    W_SAMPLE_TIME,
+    W_STATUS,
+    W_TICK_SIZE,
+    W_UNPAID
+} from "./MarketWords.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
 
 /// @notice What the MarkVerifier has already checked of a FUNDING_SETTLE or FUNDING_PAY
@@ -64,9 +81,7 @@ struct PendingWitness {
 contract FundingVerifier {
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
     bytes32 internal constant MARKET_TAG = keccak256("clearline.market.v1");
-    bytes32 internal constant ACCOUNT_TAG = keccak256("clearline.account.v1");
     uint256 internal constant MARKETS_DEPTH = 24;
-    uint256 internal constant ACCOUNTS_DEPTH = 32;
     uint256 internal constant UNDERLYING_BASE = 1 << 23;
     uint256 internal constant LEAF_BYTES = 43 * 32;
     uint256 internal constant REASON_WRONG_POST_ROOT = 30;
@@ -74,21 +89,6 @@ contract FundingVerifier {
     uint8 internal constant FUNDING_SETTLE = 7;
     uint8 internal constant FUNDING_PAY = 8;
     uint8 internal constant SETTLE_POSITION = 9;
-    // words of a market leaf (tag = word 0; clearline.core.encoding.encode_market_leaf)
-    uint256 internal constant W_KIND = 3;
-    uint256 internal constant W_TICK_SIZE = 5;
-    uint256 internal constant W_LOT_SIZE = 6;
-    uint256 internal constant W_STATUS = 14;
-    uint256 internal constant W_MARK = 15;
-    uint256 internal constant W_INDEX = 17;
-    uint256 internal constant W_OPEN_INTEREST = 18;
-    uint256 internal constant W_PREMIUM_SUM = 19;
-    uint256 internal constant W_SAMPLES = 20;
-    uint256 internal constant W_FUNDING_TIME = 21;
-    uint256 internal constant W_RATE = 22;
-    uint256 internal constant W_SAMPLE_TIME = 24;
-    uint256 internal constant W_UNPAID = 41;
-    uint256 internal constant W_FLOAT = 42;
 
     error BadFundingWitness();
 
@@ -206,33 +206,15 @@ contract FundingVerifier {
         pure
         returns (bool, bytes32, uint256)
     {
-        bytes memory raw = w.account;
-        if (
-            raw.length < 288
-                || SparseMerkle.rootFromCompressedProof(
-                    ACCOUNTS_DEPTH, c.arg, keccak256(raw), w.accountPresent, w.accountSiblings
-                ) != c.pre.accountsRoot
-        ) revert BadFundingWitness();
-        (
-            bytes32 tag,
-            uint32 id,
-            address owner,
-            uint32 subaccount,
-            int256 collateral,
-            uint64 nonce,
-            uint8 mode,
-            uint8 flags,
-            EscapePosition[] memory ps
-        ) = abi.decode(raw, (bytes32, uint32, address, uint32, int256, uint64, uint8, uint8, EscapePosition[]));
-        if (tag != ACCOUNT_TAG || id != c.arg) revert BadFundingWitness();
+        (AccountLeaf memory acct, uint256 i) =
+            AccountLeafLib.open(c.pre.accountsRoot, c.arg, w.account, w.accountPresent, w.accountSiblings, c.target);
         int256 index = _signed(m, W_INDEX);
-        uint256 i = 0;
-        while (i < ps.length && ps[i].instrument != c.target) ++i;
+        EscapePosition[] memory ps = acct.positions;
         if (i == ps.length || ps[i].fundingIndex == index) return (false, 0, 0);
         int256 size = ps[i].size;
         int256 pay = EscapeLib.fundingPayment(size, index - ps[i].fundingIndex);
         ps[i].fundingIndex = index;
-        collateral -= pay;
+        acct.collateral -= pay;
         int256 unpaid = int256(MarketWords.word(m, W_UNPAID)) - (size < 0 ? -size : size);
         int256 float_ = _signed(m, W_FLOAT) + pay;
         uint256 insurance = c.pre.insuranceFund;
@@ -244,10 +226,7 @@ contract FundingVerifier {
         }
         MarketWords.set(m, W_UNPAID, uint256(unpaid));
         MarketWords.set(m, W_FLOAT, uint256(float_));
-        bytes32 leaf = keccak256(abi.encode(tag, id, owner, subaccount, collateral, nonce, mode, flags, ps));
-        bytes32 root =
-            SparseMerkle.rootFromCompressedProof(ACCOUNTS_DEPTH, c.arg, leaf, w.accountPresent, w.accountSiblings);
-        return (true, root, insurance);
+        return (true, AccountLeafLib.root(acct, w.accountPresent, w.accountSiblings), insurance);
     }
 
     function _clamp(int256 v, int256 bound) private pure returns (int256) {

@@ -3,6 +3,27 @@ pragma solidity 0.8.30;
 
 import {SparseMerkle} from "./SparseMerkle.sol";
 
+// Words of a market leaf (the tag is word 0; clearline.core.encoding.encode_market_leaf).
+uint256 constant W_KIND = 3;
+uint256 constant W_UNDERLYING = 4;
+uint256 constant W_TICK_SIZE = 5;
+uint256 constant W_LOT_SIZE = 6;
+uint256 constant W_EXPIRY = 11;
+uint256 constant W_STRIKE = 12;
+uint256 constant W_OPTION_TYPE = 13;
+uint256 constant W_STATUS = 14;
+uint256 constant W_MARK = 15;
+uint256 constant W_INDEX = 17;
+uint256 constant W_OPEN_INTEREST = 18;
+uint256 constant W_PREMIUM_SUM = 19;
+uint256 constant W_SAMPLES = 20;
+uint256 constant W_FUNDING_TIME = 21;
+uint256 constant W_RATE = 22;
+uint256 constant W_SETTLEMENT_PRICE = 23;
+uint256 constant W_SAMPLE_TIME = 24;
+uint256 constant W_UNPAID = 41;
+uint256 constant W_FLOAT = 42;
+
 /// @title MarketWords
 /// @notice A market leaf (clearline.core.encoding.encode_market_leaf: 43 static words, the tag
 ///         first) as a memory copy read and rewritten by word, for the step verifiers
