@@ -5,6 +5,7 @@ import {EscapePosition, EscapeState} from "./Escape.sol";
 import {AccountLeaf, AccountLeafLib} from "./AccountLeaf.sol";
 import {
     MarketWords,
+    StepLeaves,
     W_EXPIRY,
     W_FLOAT,
     W_KIND,
@@ -33,17 +34,6 @@ struct ExpiryCall {
     uint256 target; //         the option (3, 9) or the order id (10)
     uint256 arg; //            SETTLE_POSITION: the account
     uint256 timeMs;
-}
-
-/// @notice The leaves a settlement step touches (ActionWitness's), with compressed proofs.
-struct ExpiryLeaves {
-    bytes leaf; //             SETTLE_OPTION, SETTLE_POSITION: the option's market leaf ("" = none);
-    uint256 present; //        CLOSE_ORDER: the order leaf at slot `index`
-    bytes32[] siblings;
-    bytes leaf2; //            SETTLE_OPTION: the underlying leaf (proof against the markets tree
-    uint256 present2; //       with the option's leaf updated); SETTLE_POSITION: the account leaf;
-    bytes32[] siblings2; //    CLOSE_ORDER: the order's market leaf
-    uint256 index;
 }
 
 /// @title ExpiryVerifier
@@ -82,7 +72,7 @@ contract ExpiryVerifier {
     error BadExpiryWitness();
 
     /// @notice The verdict (0, 30 or 31) on one SETTLE_OPTION, SETTLE_POSITION or CLOSE_ORDER.
-    function judge(ExpiryCall calldata c, ExpiryLeaves calldata w) external pure returns (uint256) {
+    function judge(ExpiryCall calldata c, StepLeaves calldata w) external pure returns (uint256) {
         EscapeState memory post = c.pre;
         post.timeMs = uint64(c.timeMs);
         bool ok;
@@ -98,7 +88,7 @@ contract ExpiryVerifier {
     }
 
     /// @dev SETTLE_OPTION: (accepted, new markets root).
-    function _settleOption(ExpiryCall calldata c, ExpiryLeaves calldata w) private pure returns (bool, bytes32) {
+    function _settleOption(ExpiryCall calldata c, StepLeaves calldata w) private pure returns (bool, bytes32) {
         if (c.target >= UNDERLYING_BASE) return (false, 0);
         (bytes memory m, bool present) = MarketWords.open(c.pre.marketsRoot, c.target, w.leaf, w.present, w.siblings);
         if (
@@ -136,7 +126,7 @@ contract ExpiryVerifier {
     }
 
     /// @dev SETTLE_POSITION: (accepted, new accounts root, new markets root, new fee pool).
-    function _settlePosition(ExpiryCall calldata c, ExpiryLeaves calldata w)
+    function _settlePosition(ExpiryCall calldata c, StepLeaves calldata w)
         private
         pure
         returns (bool ok, bytes32 accountsRoot, bytes32 marketsRoot, uint256 feePool)
@@ -178,7 +168,7 @@ contract ExpiryVerifier {
     }
 
     /// @dev CLOSE_ORDER: (accepted, new orders root).
-    function _closeOrder(ExpiryCall calldata c, ExpiryLeaves calldata w) private pure returns (bool, bytes32) {
+    function _closeOrder(ExpiryCall calldata c, StepLeaves calldata w) private pure returns (bool, bytes32) {
         if (c.target >= c.pre.nextOrderId) return (false, 0); // never placed
         bytes calldata o = w.leaf;
         if (

@@ -5,6 +5,7 @@ import {EscapeLib, EscapePosition, EscapeState} from "./Escape.sol";
 import {AccountLeaf, AccountLeafLib} from "./AccountLeaf.sol";
 import {
     MarketWords,
+    StepLeaves,
     W_FLOAT,
     W_FUNDING_TIME,
     W_INDEX,
@@ -36,17 +37,6 @@ struct FundingCall {
     uint256 target; //         the perpetual
     uint256 arg; //            FUNDING_PAY: the account
     uint256 timeMs;
-}
-
-/// @notice The leaves a funding step touches, with compressed proofs (the ActionWitness's
-///         `leaf`/`present`/`siblings` carry the market leaf; these the account's).
-struct FundingLeaves {
-    bytes market; //           the target's market leaf (43 words; "" = no market there)
-    uint256 marketPresent;
-    bytes32[] marketSiblings;
-    bytes account; //          FUNDING_PAY: the account leaf (clearline.core.encoding.encode_account_leaf)
-    uint256 accountPresent;
-    bytes32[] accountSiblings;
 }
 
 /// @notice The witness of KIND_FUNDING_PENDING: the chunk's pre-state and a market leaf of it.
@@ -93,7 +83,7 @@ contract FundingVerifier {
     error BadFundingWitness();
 
     /// @notice The verdict (0, 30 or 31) on one FUNDING_SETTLE or FUNDING_PAY.
-    function judge(FundingCall calldata c, FundingLeaves calldata w) external pure returns (uint256) {
+    function judge(FundingCall calldata c, StepLeaves calldata w) external pure returns (uint256) {
         if (c.target >= UNDERLYING_BASE) return REASON_REJECTED; // no market has such an id
         (bytes memory m, bool present) = _market(c, w);
         if (!present) return REASON_REJECTED; // UNKNOWN_INSTRUMENT / nothing being paid
@@ -153,16 +143,16 @@ contract FundingVerifier {
     }
 
     /// @dev The target's market leaf, proven against the pre-state (MarketWords.open).
-    function _market(FundingCall calldata c, FundingLeaves calldata w) private pure returns (bytes memory, bool) {
-        return MarketWords.open(c.pre.marketsRoot, c.target, w.market, w.marketPresent, w.marketSiblings);
+    function _market(FundingCall calldata c, StepLeaves calldata w) private pure returns (bytes memory, bool) {
+        return MarketWords.open(c.pre.marketsRoot, c.target, w.leaf, w.present, w.siblings);
     }
 
-    function _marketRoot(FundingCall calldata c, bytes memory m, FundingLeaves calldata w)
+    function _marketRoot(FundingCall calldata c, bytes memory m, StepLeaves calldata w)
         private
         pure
         returns (bytes32)
     {
-        return MarketWords.root(c.target, m, w.marketPresent, w.marketSiblings);
+        return MarketWords.root(c.target, m, w.present, w.siblings);
     }
 
     /// @dev FUNDING_SETTLE on the leaf `m` (in place); false when the core rejects it.
@@ -201,13 +191,13 @@ contract FundingVerifier {
 
     /// @dev FUNDING_PAY of account c.arg on the leaf `m` (in place): (paid, new accounts root,
     ///      new insurance fund); paid = false when the core rejects it.
-    function _pay(FundingCall calldata c, bytes memory m, FundingLeaves calldata w)
+    function _pay(FundingCall calldata c, bytes memory m, StepLeaves calldata w)
         private
         pure
         returns (bool, bytes32, uint256)
     {
         (AccountLeaf memory acct, uint256 i) =
-            AccountLeafLib.open(c.pre.accountsRoot, c.arg, w.account, w.accountPresent, w.accountSiblings, c.target);
+            AccountLeafLib.open(c.pre.accountsRoot, c.arg, w.leaf2, w.present2, w.siblings2, c.target);
         int256 index = _signed(m, W_INDEX);
         EscapePosition[] memory ps = acct.positions;
         if (i == ps.length || ps[i].fundingIndex == index) return (false, 0, 0);
@@ -226,7 +216,7 @@ contract FundingVerifier {
         }
         MarketWords.set(m, W_UNPAID, uint256(unpaid));
         MarketWords.set(m, W_FLOAT, uint256(float_));
-        return (true, AccountLeafLib.root(acct, w.accountPresent, w.accountSiblings), insurance);
+        return (true, AccountLeafLib.root(acct, w.present2, w.siblings2), insurance);
     }
 
     function _clamp(int256 v, int256 bound) private pure returns (int256) {

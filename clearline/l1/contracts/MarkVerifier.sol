@@ -3,8 +3,9 @@ pragma solidity 0.8.30;
 
 import {EscapeState} from "./Escape.sol";
 import {UnderlyingHead, UnderlyingLib, Window} from "./Underlying.sol";
-import {FundingCall, FundingLeaves, FundingVerifier} from "./FundingVerifier.sol";
-import {ExpiryCall, ExpiryLeaves, ExpiryVerifier} from "./ExpiryVerifier.sol";
+import {FundingCall, FundingVerifier} from "./FundingVerifier.sol";
+import {ExpiryCall, ExpiryVerifier} from "./ExpiryVerifier.sol";
+import {StepLeaves} from "./MarketWords.sol";
 import {OracleConfigIn, OracleStateIn, ReportIn} from "./OracleVerifier.sol";
 import {MarkDecoder, MarkTx, OperatorTx} from "./MarkDecoder.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
@@ -113,7 +114,6 @@ contract MarkVerifier {
     uint8 internal constant EXPIRE_ORDERS = 6;
     uint8 internal constant FUNDING_SETTLE = 7;
     uint8 internal constant FUNDING_PAY = 8;
-    uint8 internal constant SETTLE_POSITION = 9;
     uint256 internal constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
     error ParamsMismatch(bytes32 committed, bytes32 given);
@@ -239,20 +239,22 @@ contract MarkVerifier {
             t.timeMs < pre.timeMs || t.timestamp == 0 || t.timestamp > t.timeMs || action == 0 || action > 10
                 || _actionSigner(t, rollup) != params.operator
         ) return REASON_REJECTED;
-        if (action == FUNDING_SETTLE || action == FUNDING_PAY) {
-            return funding.judge(
-                FundingCall(
-                    pre, postRoot, params.fundingIntervalMs, params.fundingSampleMs, params.interestPpm,
-                    params.premiumClampPpm, params.fundingCapPpm, action, t.target, t.arg, t.timeMs
-                ),
-                FundingLeaves(w.leaf, w.present, w.siblings, w.leaf2, w.present2, w.siblings2)
-            );
-        }
-        if (action == SETTLE_OPTION || action >= SETTLE_POSITION) {
+        if (action == SETTLE_OPTION || action >= FUNDING_SETTLE) { // the re-executed steps
+            StepLeaves memory leaves =
+                StepLeaves(w.leaf, w.present, w.siblings, w.leaf2, w.present2, w.siblings2, w.leafIndex);
+            if (action == FUNDING_SETTLE || action == FUNDING_PAY) {
+                return funding.judge(
+                    FundingCall(
+                        pre, postRoot, params.fundingIntervalMs, params.fundingSampleMs, params.interestPpm,
+                        params.premiumClampPpm, params.fundingCapPpm, action, t.target, t.arg, t.timeMs
+                    ),
+                    leaves
+                );
+            }
             return expiry.judge(
                 ExpiryCall(pre, postRoot, params.settlementWindowMs, params.settlementFeePpm, action, t.target, t.arg,
                     t.timeMs),
-                ExpiryLeaves(w.leaf, w.present, w.siblings, w.leaf2, w.present2, w.siblings2, w.leafIndex)
+                leaves
             );
         }
         bytes calldata leaf = w.leaf;

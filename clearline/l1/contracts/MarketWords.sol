@@ -24,6 +24,20 @@ uint256 constant W_SAMPLE_TIME = 24;
 uint256 constant W_UNPAID = 41;
 uint256 constant W_FLOAT = 42;
 
+/// @notice The leaves a bounded step touches (MarkVerifier.ActionWitness's), with compressed
+///         proofs: `leaf` the target's market leaf ("" = an empty slot; CLOSE_ORDER: the order's
+///         leaf at slot `index`), `leaf2` the second one (FUNDING_PAY, SETTLE_POSITION: the
+///         account's leaf; SETTLE_OPTION: the underlying's; CLOSE_ORDER: the order's market).
+struct StepLeaves {
+    bytes leaf;
+    uint256 present;
+    bytes32[] siblings;
+    bytes leaf2;
+    uint256 present2;
+    bytes32[] siblings2;
+    uint256 index;
+}
+
 /// @title MarketWords
 /// @notice A market leaf (clearline.core.encoding.encode_market_leaf: 43 static words, the tag
 ///         first) as a memory copy read and rewritten by word, for the step verifiers
