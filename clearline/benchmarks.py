@@ -75,7 +75,7 @@ class BookEngine:
                 del self.orders[o.order_id]
             left -= plan.filled
         if left:
-            o = RestingOrder(oid, 0, owner, 0, side, price, qty, left, 0, 0, 0, 0, 0, 0)
+            o = RestingOrder(oid, 0, owner, 0, side, price, qty, left, 0, 0, 0, 0, 0)
             book.add(o)
             self.orders[oid] = o
 

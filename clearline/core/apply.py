@@ -222,7 +222,7 @@ def _place(st: State, acct: Account, instrument: int, side: int, order_type: int
     if left:
         if rests and not plan.stop:
             o = RestingOrder(oid, acct.id, acct.owner, instrument, side, price, size, left, tif, flags, stp,
-                             expiry, client_id, st.take_slot())
+                             expiry, client_id)
             st.open_order(o)
             events.append(OrderRested(oid, acct.id, instrument, side, price, left))
         else:
@@ -253,7 +253,7 @@ def _replace(st: State, tx: Replace) -> Receipt:
         st.dirty_accounts.add(acct.id)
         o.size -= o.remaining - tx.size
         o.remaining = tx.size
-        st.dirty_slots[o.slot] = o
+        st.dirty_orders[o.order_id] = o
         return Receipt(True, order_id=o.order_id,
                        events=[OrderRested(o.order_id, acct.id, o.instrument, o.side, o.price, o.remaining)])
     return _place(st, acct, o.instrument, o.side, _LIMIT, o.tif, o.flags, o.stp, tx.price, tx.size,

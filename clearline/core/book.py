@@ -19,10 +19,10 @@ class RestingOrder:
     (filled + remaining)."""
 
     __slots__ = ("order_id", "account", "owner", "instrument", "side", "price", "size", "remaining",
-                 "tif", "flags", "stp", "expiry", "client_id", "slot")
+                 "tif", "flags", "stp", "expiry", "client_id")
 
     def __init__(self, order_id, account, owner, instrument, side, price, size, remaining,
-                 tif, flags, stp, expiry, client_id, slot):
+                 tif, flags, stp, expiry, client_id):
         self.order_id = order_id
         self.account = account
         self.owner = owner
@@ -36,7 +36,6 @@ class RestingOrder:
         self.stp = stp
         self.expiry = expiry
         self.client_id = client_id
-        self.slot = slot
 
     def __repr__(self) -> str:
         side = "BUY" if self.side == BUY else "SELL"

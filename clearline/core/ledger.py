@@ -190,7 +190,7 @@ def settle_plan(st, m, taker, side: int, plan, taker_oid: int, events: list, tak
         taker.collateral -= taker_fee
         st.fee_pool += taker_fee + maker_fee
         if maker.remaining:
-            st.dirty_slots[maker.slot] = maker
+            st.dirty_orders[maker.order_id] = maker
         events.append(Fill(spec.id, p, q, side, taker_oid, taker.id, maker.order_id, maker.account,
                            taker_fee, maker_fee))
     if plan.fills:

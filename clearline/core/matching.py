@@ -12,6 +12,11 @@ Rules applied while planning, in this order, for each resting order at a crossin
    amount -> partial fill and the rest of the maker order is cancelled (reduce-only cap);
 4. the taker's gate: 0 -> matching stops; a smaller amount -> fill it and stop.
 Fills happen at the resting order's price.
+
+Bounded work: an order meets at most ``MAX_MAKERS_PER_ORDER`` resting orders (each one filled,
+or cancelled by rules 1-3). Matching stops before the next one (``CloseReason.MAKER_LIMIT``)
+and the rest of the order is closed, never rested (it could cross the book). Without a bound,
+one order sweeping a deep book would be a transition too large to re-execute in one L1 call.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ class CloseReason(IntEnum):
     LIQUIDATION = 9
     SETTLED = 10
     OPERATOR_CANCEL = 11  # cancel-on-disconnect / dead-man switch of an opted-in account
+    MAKER_LIMIT = 12  # the order met MAX_MAKERS_PER_ORDER resting orders: its rest is closed
+
+
+MAX_MAKERS_PER_ORDER = 16
 
 
 class FillGate(Protocol):
@@ -86,10 +95,15 @@ def plan_match(book: Book, side: int, limit: int, qty: int, account: int, owner:
     is_buy = side == BUY
     check = gate.check
     commit = gate.commit
+    met = 0
     for price, level in book.opposite_levels(side):
         if (price > limit) if is_buy else (price < limit):
             break
         for o in level.values():
+            if met == MAX_MAKERS_PER_ORDER:
+                plan.stop = CloseReason.MAKER_LIMIT
+                break
+            met += 1
             exp = o.expiry
             if exp and time_ms >= exp:
                 cancels.append((o, CloseReason.EXPIRED))

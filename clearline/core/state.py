@@ -3,12 +3,14 @@
 State = accounts (owner, subaccount, collateral, nonce, positions, open orders), markets
 (the instrument registry plus mark, funding index, open interest), the order books, and a
 few global scalars. The root commits to all of it through three positional sparse Merkle
-trees (accounts by id, open orders by slot, markets by instrument id) and a final hash of
+trees (accounts by id, open orders by order id, markets by instrument id) and a final hash of
 their roots with the scalars (``encoding.state_root``).
 
 Roots are incremental: every mutation marks what it touched dirty, and ``root()`` re-hashes
 only those leaves and their paths, so a root per transaction or per small chunk is cheap.
-Order slots are recycled (lowest free slot first) so the orders tree holds only open orders.
+An open order's leaf sits at its order id (a closed order's becomes empty again), so the tree
+holds only open orders and where an order goes needs no rule: a fraud proof opens an order id
+and shows the order there, or shows that it is not open.
 
 The accounts tree also holds a sorted index of the accounts' (owner, subaccount) keys
 (``encoding.account_key``): account ``i``'s entry ``(key, next larger key)`` at
@@ -35,7 +37,7 @@ from .underlying import RiskParams, Underlying, UnderlyingConfig
 from ..oracle.aggregate import OracleState
 
 ACCOUNTS_DEPTH = 32
-ORDERS_DEPTH = 32
+ORDERS_DEPTH = 64
 MARKETS_DEPTH = 24
 UNDERLYING_BASE = 1 << 23  # underlying leaves live in the markets tree from this index up
 MAX_POSITIONS = 32
@@ -139,9 +141,7 @@ class State:
         self.params = genesis.params
         self.listing = genesis.listing
         self.orders: dict[int, RestingOrder] = {}  # open orders by id
-        self.free_slots: list[int] = []  # heap
         self.expiries: list[tuple[int, int]] = []  # heap of (expiry ms, order id); derived, may hold stale ids
-        self.next_slot = 0
         self.l1_queue_pos = 0
         self.fee_pool = 0
         self.insurance_fund = 0
@@ -153,7 +153,7 @@ class State:
         self.orders_tree = SparseMerkleTree(ORDERS_DEPTH)
         self.markets_tree = SparseMerkleTree(MARKETS_DEPTH)
         self.dirty_accounts: set[int] = set()
-        self.dirty_slots: dict[int, RestingOrder | None] = {}
+        self.dirty_orders: dict[int, RestingOrder | None] = {}  # order id -> order, None = closed
         self.dirty_markets: set[int] = set()
         self.dirty_underlyings: set[int] = set()
         # instrument id -> (spec, its encoded constant leaf words): a cache for ``root``, not state
@@ -240,14 +240,7 @@ class State:
         pos = bisect_left(self.index_keys, key)
         return self._key_ids[self.index_keys[pos - 1]] if pos else MAX_ACCOUNTS
 
-    # -- order slots ---------------------------------------------------------------
-    def take_slot(self) -> int:
-        if self.free_slots:
-            return heapq.heappop(self.free_slots)
-        s = self.next_slot
-        self.next_slot += 1
-        return s
-
+    # -- open orders -----------------------------------------------------------------
     def open_order(self, o: RestingOrder) -> None:
         self.orders[o.order_id] = o
         acct = self.accounts[o.account]
@@ -255,7 +248,7 @@ class State:
         if o.client_id:
             acct.client_ids[o.client_id] = o.order_id
         self.books[o.instrument].add(o)
-        self.dirty_slots[o.slot] = o
+        self.dirty_orders[o.order_id] = o
         if o.expiry:
             heapq.heappush(self.expiries, (o.expiry, o.order_id))
 
@@ -285,14 +278,13 @@ class State:
         return False
 
     def forget_order(self, o: RestingOrder) -> None:
-        """Drop an order that has already left the book; frees its slot."""
+        """Drop an order that has already left the book (its leaf becomes empty)."""
         del self.orders[o.order_id]
         acct = self.accounts[o.account]
         del acct.open_orders[o.order_id]
         if o.client_id:
             acct.client_ids.pop(o.client_id, None)
-        heapq.heappush(self.free_slots, o.slot)
-        self.dirty_slots[o.slot] = None
+        self.dirty_orders[o.order_id] = None
 
     # -- commitment -----------------------------------------------------------------
     def account_leaf(self, a: Account) -> bytes:
@@ -356,12 +348,12 @@ class State:
             for aid in sorted(self.dirty_index):
                 tree.set(ACCOUNT_INDEX_BASE + aid, keccak(encoding.encode_account_index_leaf(*self.index_entry(aid))))
             self.dirty_index.clear()
-        if self.dirty_slots:
+        if self.dirty_orders:
             tree = self.orders_tree
-            for slot in sorted(self.dirty_slots):
-                o = self.dirty_slots[slot]
-                tree.set(slot, EMPTY_LEAF if o is None else keccak(self.order_leaf(o)))
-            self.dirty_slots.clear()
+            for oid in sorted(self.dirty_orders):
+                o = self.dirty_orders[oid]
+                tree.set(oid, EMPTY_LEAF if o is None else keccak(self.order_leaf(o)))
+            self.dirty_orders.clear()
         if self.dirty_markets:
             tree = self.markets_tree
             for mid in sorted(self.dirty_markets):
@@ -421,7 +413,7 @@ class State:
         d = {
             "genesis": self.genesis.to_json().decode(),
             "scalars": [self.l1_queue_pos, self.fee_pool, self.insurance_fund, self.next_order_id, self.time_ms,
-                        self.total_deposits, self.total_withdrawals, self.next_slot],
+                        self.total_deposits, self.total_withdrawals],
             "accounts": [[a.owner.hex(), a.subaccount, a.collateral, a.nonce,
                           [[i, p.size, p.quote, p.funding_index] for i, p in a.positions.items()], a.margin_mode,
                           a.flags]
@@ -438,7 +430,7 @@ class State:
                               if m.spec not in self.genesis.instruments],
             # orders in book priority order, per instrument, bids then asks
             "orders": [[o.order_id, o.account, o.instrument, o.side, o.price, o.size, o.remaining, o.tif,
-                        o.flags, o.stp, o.expiry, o.client_id, o.slot]
+                        o.flags, o.stp, o.expiry, o.client_id]
                        for b in self.books.values() for side in (0, 1) for o in b.orders(side)],
         }
         return json.dumps(d, separators=(",", ":")).encode()
@@ -449,8 +441,9 @@ class State:
         s = cls(Genesis.from_json(d["genesis"].encode()))
         for spec in d["extra_markets"]:
             s.add_market(InstrumentSpec(**spec))
+        # snapshots from before orders were keyed by id carry an eighth scalar (the next slot)
         (s.l1_queue_pos, s.fee_pool, s.insurance_fund, s.next_order_id, s.time_ms,
-         s.total_deposits, s.total_withdrawals, s.next_slot) = d["scalars"]
+         s.total_deposits, s.total_withdrawals) = d["scalars"][:7]
         for owner_hex, sub, coll, nonce, positions, mode, *rest in d["accounts"]:
             a = s.account_for(bytes.fromhex(owner_hex), sub)
             a.collateral, a.nonce, a.margin_mode = coll, nonce, mode
@@ -480,12 +473,12 @@ class State:
                                  and m.spec.underlying == u.config.symbol and m.spec.expiry == e
                                  and m.status == MarketStatus.ACTIVE))
         by_id = []
-        for (oid, acct, inst, side, price, size, rem, tif, flags, stp, exp, cid, slot) in d["orders"]:
+        for (oid, acct, inst, side, price, size, rem, tif, flags, stp, exp, cid, *_) in d["orders"]:  # *_: an old slot
             o = RestingOrder(oid, acct, s.accounts[acct].owner, inst, side, price, size, rem, tif, flags, stp,
-                             exp, cid, slot)
+                             exp, cid)
             s.books[inst].add(o)  # book priority order preserved
             s.orders[oid] = o
-            s.dirty_slots[slot] = o
+            s.dirty_orders[oid] = o
             by_id.append(o)
         for o in sorted(by_id, key=lambda o: o.order_id):
             a = s.accounts[o.account]
@@ -493,6 +486,4 @@ class State:
             if o.client_id:
                 a.client_ids[o.client_id] = o.order_id
         s.expiries = sorted((o.expiry, o.order_id) for o in by_id if o.expiry)  # sorted list is a heap
-        used = {o.slot for o in by_id}
-        s.free_slots = [i for i in range(s.next_slot) if i not in used]  # sorted list is a valid heap
         return s

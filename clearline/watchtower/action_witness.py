@@ -5,7 +5,8 @@ OperatorAction ``tx`` at the pre-state ``state`` (left untouched) with a human d
 ABI-encoded ``ActionWitness``: the pre-state's root preimage, the consensus parameters, a
 first leaf with its compressed proof -- the target's account leaf for CANCEL_ALL_ORDERS, the
 target's market leaf (``b""`` with an absence proof) for FUNDING_SETTLE, FUNDING_PAY,
-SETTLE_OPTION and SETTLE_POSITION, the order's leaf (and its slot) for CLOSE_ORDER --
+SETTLE_OPTION and SETTLE_POSITION, the order's leaf at its id (``b""`` with an absence proof when it is not open) for
+CLOSE_ORDER --
 and a second one: account ``arg``'s leaf for FUNDING_PAY and SETTLE_POSITION, the option's
 underlying leaf for SETTLE_OPTION (proven in the tree that already holds the option's new
 leaf), the order's market leaf for CLOSE_ORDER.
@@ -99,12 +100,14 @@ def action_judgement(state: State, tx: OperatorAction, post_root: bytes | None =
             leaf2 = State.underlying_leaf(u)
             after = _applied(state, tx)
             present2, siblings2 = compress_proof(after.markets_tree.proof(UNDERLYING_BASE + u.config.id))
-    elif action == _A.CLOSE_ORDER and target in state.orders:
-        o = state.orders[target]
-        leaf, index = State.order_leaf(o), o.slot
-        present, siblings = compress_proof(state.orders_tree.proof(o.slot))
-        leaf2 = State.market_leaf(state.markets[o.instrument])
-        present2, siblings2 = compress_proof(state.markets_tree.proof(o.instrument))
+    elif action == _A.CLOSE_ORDER and 0 <= target < state.next_order_id:
+        index = target
+        present, siblings = compress_proof(state.orders_tree.proof(target))
+        o = state.orders.get(target)
+        if o is not None:
+            leaf = State.order_leaf(o)
+            leaf2 = State.market_leaf(state.markets[o.instrument])
+            present2, siblings2 = compress_proof(state.markets_tree.proof(o.instrument))
     witness = abi_encode([ACTION_WITNESS_TYPE], [(pre, params, leaf, present, siblings, leaf2, present2, siblings2,
                                                  index)])
 
@@ -157,8 +160,7 @@ def step_judgement(state: State, tx: OperatorAction, post_root: bytes | None) ->
     """The FundingVerifier's or ExpiryVerifier's verdict on a step they re-execute (signed by
     the operator, in time) at ``state``: the core's own re-execution on a copy, judged as if no
     *other* market were being paid (that rule is KIND_FUNDING_PENDING's: the contracts see one
-    market). 31 if rejected (a CLOSE_ORDER of an id below ``next_order_id`` that is not open
-    cannot be shown absent: 0), else 30 when the result is not ``post_root`` (None: not
+    market). 31 if rejected, else 30 when the result is not ``post_root`` (None: not
     compared), else 0."""
     from clearline.core.apply import apply
 
@@ -169,8 +171,6 @@ def step_judgement(state: State, tx: OperatorAction, post_root: bytes | None) ->
     receipt = apply(after, probe)
     name = _A(tx.action).name
     if not receipt.ok:
-        if tx.action == _A.CLOSE_ORDER and tx.target < state.next_order_id and tx.target not in state.orders:
-            return 0, f"CLOSE_ORDER({tx.target}): an order that is not open cannot be shown absent"
         return 31, f"{name}({tx.target}, {tx.arg}) is rejected: {receipt.code.name} ({receipt.message})"
     root = after.root()
     if post_root is not None and root != post_root:

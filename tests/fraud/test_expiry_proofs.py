@@ -184,7 +184,7 @@ def test_close_order_of_a_good_till_time_order(env):
     t = st.time_ms + 10
     gtt.expiry, plain.expiry = t, 0  # as if placed good-till-time / good-till-cancelled
     heapq.heappush(st.expiries, (t, gtt.order_id))  # the expiry index follows (plain's entry goes stale)
-    st.dirty_slots[gtt.slot], st.dirty_slots[plain.slot] = gtt, plain
+    st.dirty_orders[gtt.order_id], st.dirty_orders[plain.order_id] = gtt, plain
     st.root()
     _check(env, st, _signed(env, st, A.CLOSE_ORDER, gtt.order_id, 0, t - 1), seen, "gtt_early")
     _check(env, st, _signed(env, st, A.CLOSE_ORDER, plain.order_id, 0, t), seen, "no_expiry")
@@ -197,14 +197,17 @@ def test_close_order_of_a_good_till_time_order(env):
                     ("expire_orders", 31): 2}, seen
 
 
-def test_an_order_that_is_not_open_is_not_provable_by_close_order(env):
+def test_a_close_order_of_an_order_that_is_not_open_is_proven_rejected(env):
+    """The orders tree holds an order at its id, so an empty leaf there shows it is not open:
+    a closed order's id, id 0 and an id not yet placed are all 31, on L1 as in the core."""
     *_, base, held = env
     st = State.from_blob(base.to_blob())
     gone = next(i for i in range(1, st.next_order_id) if i not in st.orders)
-    tx = _signed(env, st, A.CLOSE_ORDER, gone, 0, st.time_ms + 1)
-    ok, _ = _applied(st, tx)
-    j = action_judgement(st, tx, WRONG)
-    assert not ok and j.reason == 0 and "cannot be shown absent" in j.detail
+    seen: dict = {}
+    for target in (gone, 0, st.next_order_id):
+        ok, _ = _check(env, st, _signed(env, st, A.CLOSE_ORDER, target, 0, st.time_ms + 1), seen, "not_open")
+        assert not ok
+    assert seen == {("not_open", 31): 6}, seen
 
 
 def test_settlement_proof_gas(env):

@@ -26,6 +26,7 @@ from helpers import BTC, ETH, MARK, OPERATOR_KEY, Exchange, key_of, owner_of  # 
 from clearline.core import eip712  # noqa: E402
 from clearline.core.apply import Fill, OrderClosed, apply  # noqa: E402
 from clearline.core.errors import ErrorCode  # noqa: E402
+from clearline.core.hashing import keccak  # noqa: E402
 from clearline.core.margin import account_health, is_reducing  # noqa: E402
 from clearline.core.matching import CloseReason  # noqa: E402
 from clearline.core.state import State  # noqa: E402
@@ -221,10 +222,8 @@ class ExchangeMachine(RuleBasedStateMachine):
             for p in a.positions.values():
                 assert p.size != 0 or p.quote != 0
         assert n_open == len(st_.orders)
-        slots = [o.slot for o in st_.orders.values()]
-        assert len(set(slots)) == len(slots)
-        assert set(slots).isdisjoint(st_.free_slots)
-        assert set(slots) | set(st_.free_slots) == set(range(st_.next_slot))
+        st_.root()  # the orders tree holds exactly the open orders, each at its id
+        assert st_.orders_tree.items() == [(oid, keccak(State.order_leaf(o))) for oid, o in sorted(st_.orders.items())]
         assert all(oid < st_.next_order_id for oid in st_.orders)
         assert st_.fee_pool >= 0
 

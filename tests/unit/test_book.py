@@ -13,7 +13,7 @@ OWNER_B = b"\xbb" * 20
 
 
 def order(oid, side, price, qty, owner=OWNER_A, account=0, expiry=0, flags=0):
-    return RestingOrder(oid, account, owner, 0, side, price, qty, qty, 0, flags, 0, expiry, 0, oid)
+    return RestingOrder(oid, account, owner, 0, side, price, qty, qty, 0, flags, 0, expiry, 0)
 
 
 def test_empty_book():
@@ -120,3 +120,23 @@ def test_book_matches_a_naive_model(script):
         assert b.best_ask() == (min(asks) if asks else None)
         assert b.bid_keys == sorted(set(bids)) and b.ask_keys == sorted(-p for p in set(asks))
         assert len(b) == len(model)
+
+
+def test_an_order_meets_at_most_max_makers_per_order_resting_orders():
+    """Expired and self-trade cancels count as met: each touches a resting order's leaf."""
+    from clearline.core.matching import MAX_MAKERS_PER_ORDER as N
+
+    b = Book(0)
+    b.add(order(1, SELL, 100, 1, expiry=10))  # expired at time 10: cancelled, counted
+    b.add(order(2, SELL, 100, 1, owner=OWNER_B))  # the taker's own: cancelled (stp 0), counted
+    for i in range(N + 3):
+        b.add(order(3 + i, SELL, 100 + i % 3, 1))
+    plan = plan_match(b, BUY, 200, 100, account=9, owner=OWNER_B, stp=0, reduce_only=False, time_ms=10,
+                      gate=AdmitAll())
+    assert len(plan.fills) + len(plan.cancels) == N and len(plan.fills) == N - 2
+    assert plan.filled == N - 2 and plan.stop == CloseReason.MAKER_LIMIT
+    met = [o.order_id for o in b.orders(SELL)][:N]
+    assert [o.order_id for o, _ in plan.cancels] + [o.order_id for o, _ in plan.fills] == met
+    exact = plan_match(b, BUY, 200, N - 2, account=9, owner=OWNER_B, stp=0, reduce_only=False, time_ms=10,
+                       gate=AdmitAll())
+    assert exact.filled == N - 2 and exact.stop == 0  # filled by the last order it may meet: no stop

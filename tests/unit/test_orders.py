@@ -599,3 +599,18 @@ def test_position_limit_for_makers():
     assert closed(r) == [(other, R.FILLED, 0), (oids[-1], R.INSUFFICIENT_MARGIN, 1)]
     assert fills(r) == [(100_000, 1, other, t1)]
     assert len(ex.state.accounts[m].positions) == MAX_POSITIONS
+
+
+def test_an_order_sweeping_more_makers_than_the_bound_is_closed_not_rested(ex):
+    """MAX_MAKERS_PER_ORDER resting orders filled, then the rest of a GTC order is closed with
+    MAKER_LIMIT (resting it would cross the book), the makers beyond the bound untouched."""
+    from clearline.core.matching import MAX_MAKERS_PER_ORDER as N
+
+    a, b = users(ex, 2)
+    ids = [ex.ok(ex.sell(a, 100_000 + i, 1)).order_id for i in range(N + 2)]
+    r = ex.ok(ex.buy(b, 100_000 + N + 5, N + 2))
+    assert [f[2] for f in fills(r)] == ids[:N]
+    assert closed(r)[-1] == (r.order_id, R.MAKER_LIMIT, 2) and rested(r) == []
+    assert ex.book_ids(BTC, SELL) == ids[N:] and ex.book_ids(BTC, BUY) == []
+    assert ex.pos(b)[0] == N and ex.state.markets[BTC].open_interest == N
+    ex.state.check_invariants()

@@ -52,14 +52,14 @@ struct ExpiryCall {
 ///         mark * tickValue, fee (a long receiving a payoff) = min(ceil(ceil(size *
 ///         settlementPrice * lotSize / 1e8) * feePpm / 1e6), payoff / 8) to the fee pool; open
 ///         interest, unpaidLots and payFloat (-= payoff) follow.
-///         CLOSE_ORDER(o): 31 when o is at or above nextOrderId, or its market is not DELISTED
-///         and its own expiry is none or after the time; else its slot is emptied. (An id below nextOrderId that is not open cannot be shown
-///         absent: the orders tree is by slot.)
+///         CLOSE_ORDER(o): 31 when o is not open (at or above nextOrderId, or its leaf, at index
+///         o of the orders tree, is empty), or its market is not DELISTED and its own expiry is
+///         none or after the time; else its leaf is emptied.
 contract ExpiryVerifier {
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
     bytes32 internal constant ORDER_TAG = keccak256("clearline.order.v1");
     uint256 internal constant MARKETS_DEPTH = 24;
-    uint256 internal constant ORDERS_DEPTH = 32;
+    uint256 internal constant ORDERS_DEPTH = 64;
     uint256 internal constant UNDERLYING_BASE = 1 << 23;
     uint256 internal constant REASON_WRONG_POST_ROOT = 30;
     uint256 internal constant REASON_REJECTED = 31;
@@ -170,7 +170,13 @@ contract ExpiryVerifier {
     /// @dev CLOSE_ORDER: (accepted, new orders root).
     function _closeOrder(ExpiryCall calldata c, StepLeaves calldata w) private pure returns (bool, bytes32) {
         if (c.target >= c.pre.nextOrderId) return (false, 0); // never placed
+        if (w.index != c.target) revert BadExpiryWitness(); // an order's leaf sits at its id
         bytes calldata o = w.leaf;
+        if (o.length == 0) { // not open: the leaf at its id is empty
+            if (SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, w.index, bytes32(0), w.present, w.siblings)
+                    != c.pre.ordersRoot) revert BadExpiryWitness();
+            return (false, 0);
+        }
         if (
             o.length != 13 * 32 || bytes32(o[0:32]) != ORDER_TAG || uint256(bytes32(o[32:64])) != c.target
                 || SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, w.index, keccak256(o), w.present, w.siblings)
