@@ -4,6 +4,11 @@ The book holds resting orders and nothing else: it knows no balances, positions 
 Levels are insertion-ordered dicts (order id -> order), so time priority is dict order and
 cancels are O(1). Each side keeps its price keys sorted with the best price *last*, so
 popping an emptied best level is O(1): bids ascending by price, asks ascending by -price.
+
+Each side is also a linked list in priority order (``prev``/``next`` on the orders): the state
+root commits every order's ``next`` and each side's head, so an L1 proof can show which
+resting order is the best one. The book reports what that commitment must re-hash: an order
+whose ``next`` changed (``relinked``) and a side whose head changed (``head_moved``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ class RestingOrder:
     (filled + remaining)."""
 
     __slots__ = ("order_id", "account", "owner", "instrument", "side", "price", "size", "remaining",
-                 "tif", "flags", "stp", "expiry", "client_id")
+                 "tif", "flags", "stp", "expiry", "client_id", "prev", "next")
 
     def __init__(self, order_id, account, owner, instrument, side, price, size, remaining,
                  tif, flags, stp, expiry, client_id):
@@ -36,21 +41,30 @@ class RestingOrder:
         self.stp = stp
         self.expiry = expiry
         self.client_id = client_id
+        self.prev: RestingOrder | None = None  # neighbours in the side's priority order (while resting)
+        self.next: RestingOrder | None = None
 
     def __repr__(self) -> str:
         side = "BUY" if self.side == BUY else "SELL"
         return f"RestingOrder(id={self.order_id}, acct={self.account}, {side} {self.remaining}@{self.price})"
 
 
-class Book:
-    __slots__ = ("instrument", "bids", "asks", "bid_keys", "ask_keys")
+def _ignore(*_) -> None:
+    pass
 
-    def __init__(self, instrument: int):
+
+class Book:
+    __slots__ = ("instrument", "bids", "asks", "bid_keys", "ask_keys", "heads", "relinked", "head_moved")
+
+    def __init__(self, instrument: int, relinked=_ignore, head_moved=_ignore):
         self.instrument = instrument
         self.bids: dict[int, dict[int, RestingOrder]] = {}
         self.asks: dict[int, dict[int, RestingOrder]] = {}
         self.bid_keys: list[int] = []  # prices ascending; best bid = bid_keys[-1]
         self.ask_keys: list[int] = []  # -prices ascending; best ask = -ask_keys[-1]
+        self.heads: list[RestingOrder | None] = [None, None]  # best order by side (BUY, SELL)
+        self.relinked = relinked  # called with an order whose ``next`` changed
+        self.head_moved = head_moved  # called with a side whose head changed
 
     # -- queries -------------------------------------------------------------------
     def best_bid(self) -> int | None:
@@ -99,27 +113,43 @@ class Book:
 
     # -- mutation ------------------------------------------------------------------
     def add(self, order: RestingOrder) -> None:
+        """Rest ``order`` last at its price: after its level's tail, or, opening a level, after
+        the tail of the next better level (none: it becomes the head)."""
         p = order.price
-        if order.side == BUY:
-            level = self.bids.get(p)
-            if level is None:
-                level = self.bids[p] = {}
-                keys = self.bid_keys
-                if not keys or p > keys[-1]:
-                    keys.append(p)
-                else:
-                    insort(keys, p)
+        side = order.side
+        if side == BUY:
+            levels, keys, k = self.bids, self.bid_keys, p
         else:
-            level = self.asks.get(p)
-            if level is None:
-                level = self.asks[p] = {}
-                keys = self.ask_keys
-                k = -p
-                if not keys or k > keys[-1]:
-                    keys.append(k)
-                else:
-                    insort(keys, k)
+            levels, keys, k = self.asks, self.ask_keys, -p
+        level = levels.get(p)
+        if level is not None:
+            prev = next(reversed(level.values()))
+        else:
+            level = levels[p] = {}
+            if not keys or k > keys[-1]:
+                keys.append(k)
+                prev = None
+            else:
+                i = bisect_left(keys, k)
+                keys.insert(i, k)
+                better = keys[i + 1]
+                prev = next(reversed(levels[better if side == BUY else -better].values()))
         level[order.order_id] = order
+        self._link(order, prev)
+
+    def _link(self, order: RestingOrder, prev: RestingOrder | None) -> None:
+        order.prev = prev
+        if prev is None:
+            nxt = self.heads[order.side]
+            self.heads[order.side] = order
+            self.head_moved(order.side)
+        else:
+            nxt = prev.next
+            prev.next = order
+            self.relinked(prev)
+        order.next = nxt
+        if nxt is not None:
+            nxt.prev = order
 
     def remove(self, order: RestingOrder) -> None:
         p = order.price
@@ -135,3 +165,13 @@ class Book:
                 keys.pop()
             else:
                 del keys[bisect_left(keys, k)]
+        prev, nxt = order.prev, order.next
+        if prev is None:
+            self.heads[order.side] = nxt
+            self.head_moved(order.side)
+        else:
+            prev.next = nxt
+            self.relinked(prev)
+        if nxt is not None:
+            nxt.prev = prev
+        order.prev = order.next = None

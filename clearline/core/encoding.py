@@ -570,10 +570,12 @@ def _order_leaf_reference(
     remaining: int,
     expiry: int,
     client_id: int,
+    next_order: int = 0,
 ) -> bytes:
     """``abi.encode(bytes32 ORDER_TAG, uint64 orderId, uint32 account, uint32 instrument,
     uint8 side, uint8 timeInForce, uint8 flags, uint8 stp, uint64 price, uint64 size,
-    uint64 remaining, uint64 expiry, uint64 clientId)`` of a resting order."""
+    uint64 remaining, uint64 expiry, uint64 clientId, uint64 next)`` of a resting order
+    (``next``: the id of the order after it in its book side's priority, 0 for the last)."""
     return b"".join((
         ORDER_TAG,
         _uint(order_id, 64, "order_id"),
@@ -588,6 +590,7 @@ def _order_leaf_reference(
         _uint(remaining, 64, "remaining"),
         _uint(expiry, 64, "expiry"),
         _uint(client_id, 64, "client_id"),
+        _uint(next_order, 64, "next_order"),
     ))
 
 
@@ -623,6 +626,8 @@ def _market_leaf_reference(
     risk_array: Sequence[int] | None = None,
     unpaid_lots: int = 0,
     pay_float: int = 0,
+    bid_head: int = 0,
+    ask_head: int = 0,
 ) -> bytes:
     """``abi.encode(bytes32 MARKET_TAG, uint32 id, bytes32 symbol, uint8 kind,
     bytes32 underlying, uint64 tickSize, uint64 lotSize, uint32 imPpm, uint32 mmPpm,
@@ -630,9 +635,10 @@ def _market_leaf_reference(
     uint8 status, uint64 markPrice, uint64 markTime, int256 fundingIndex,
     uint64 openInterest, int64 premiumSum, uint32 premiumSamples, uint64 lastFundingTime,
     int64 lastFundingRatePpm, uint64 settlementPrice, uint64 lastSampleTime,
-    int64[16] riskArray, uint64 unpaidLots, int64 payFloat)``; ``riskArray`` is a
-    static array (16 words in place), ``None`` meaning all zeros. Keyword-only: 27 fields are
-    too many to pass by position."""
+    int64[16] riskArray, uint64 unpaidLots, int64 payFloat, uint64 bidHead, uint64 askHead)``;
+    ``riskArray`` is a static array (16 words in place), ``None`` meaning all zeros; the heads
+    are the ids of the best bid and ask in price-time priority (0: none). Keyword-only: 29
+    fields are too many to pass by position."""
     if risk_array is None:
         risk_words = _ZERO_RISK_WORDS
     elif not isinstance(risk_array, (list, tuple)) or len(risk_array) != _N_SCENARIOS:
@@ -668,6 +674,8 @@ def _market_leaf_reference(
         risk_words,
         _uint(unpaid_lots, 64, "unpaid_lots"),
         _int(pay_float, 64, "pay_float"),
+        _uint(bid_head, 64, "bid_head"),
+        _uint(ask_head, 64, "ask_head"),
     ))
 
 
@@ -675,7 +683,7 @@ def _market_leaf_reference(
 # Fast leaf encoders: what ``State.root`` calls for every dirty leaf.
 #
 # Why hand-rolled: the reference encoders above check and convert one word at a time
-# (~0.3 us a word; a market leaf is 41 words) and were the largest part of computing a root.
+# (~0.3 us a word; a market leaf is 45 words) and were the largest part of computing a root.
 # The versions below write the same bytes with one ``struct.pack`` per leaf (struct checks the
 # range of every unsigned word and of int64 words; signed words get their sign-extension
 # padding as a ``24s`` argument) and cache nothing themselves (``State`` caches a market's
@@ -689,7 +697,7 @@ _INT_TYPES = (int,) * 64  # isinstance(v, int) for many values at once: all(map(
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 
-_ORDER_LEAF = struct.Struct(">32s24xQ28xI28xI31xB31xB31xB31xB24xQ24xQ24xQ24xQ24xQ")
+_ORDER_LEAF = struct.Struct(">32s24xQ28xI28xI31xB31xB31xB31xB24xQ24xQ24xQ24xQ24xQ24xQ")
 
 
 def encode_order_leaf(
@@ -705,11 +713,14 @@ def encode_order_leaf(
     remaining: int,
     expiry: int,
     client_id: int,
+    next_order: int = 0,
 ) -> bytes:
     """``abi.encode(bytes32 ORDER_TAG, uint64 orderId, uint32 account, uint32 instrument,
     uint8 side, uint8 timeInForce, uint8 flags, uint8 stp, uint64 price, uint64 size,
-    uint64 remaining, uint64 expiry, uint64 clientId)`` of a resting order."""
-    values = (order_id, account, instrument, side, tif, flags, stp, price, size, remaining, expiry, client_id)
+    uint64 remaining, uint64 expiry, uint64 clientId, uint64 next)`` of a resting order
+    (``next``: the id of the order after it in its book side's priority, 0 for the last)."""
+    values = (order_id, account, instrument, side, tif, flags, stp, price, size, remaining, expiry, client_id,
+              next_order)
     if all(map(isinstance, values, _INT_TYPES)):
         try:
             return _ORDER_LEAF.pack(ORDER_TAG, *values)
@@ -802,13 +813,13 @@ def market_leaf_terms(
 # lastFundingTime, lastFundingRatePpm, settlementPrice, lastSampleTime
 _MARKET_STATE = struct.Struct(">31xB24xQ24xQ32s24xQ24sq28xI24xQ24sq24xQ24xQ")
 _RISK_WORDS = struct.Struct(">" + "24sq" * _N_SCENARIOS)
-_FUNDING_PAYING = struct.Struct(">24xQ24sq")  # unpaidLots, payFloat
+_LEAF_TAIL = struct.Struct(">24xQ24sq24xQ24xQ")  # unpaidLots, payFloat, bidHead, askHead
 
 
 def _market_state_reference(status, mark_price, mark_time, funding_index, open_interest, premium_sum,
                             premium_samples, last_funding_time, last_funding_rate_ppm, settlement_price,
-                            last_sample_time, risk_array, unpaid_lots, pay_float) -> bytes:
-    """The reference encoding of a market leaf's last 29 words (raises as ``_market_leaf_reference``)."""
+                            last_sample_time, risk_array, unpaid_lots, pay_float, bid_head=0, ask_head=0) -> bytes:
+    """The reference encoding of a market leaf's last 31 words (raises as ``_market_leaf_reference``)."""
     if risk_array is None:
         risk_words = _ZERO_RISK_WORDS
     elif not isinstance(risk_array, (list, tuple)) or len(risk_array) != _N_SCENARIOS:
@@ -830,19 +841,21 @@ def _market_state_reference(status, mark_price, mark_time, funding_index, open_i
         risk_words,
         _uint(unpaid_lots, 64, "unpaid_lots"),
         _int(pay_float, 64, "pay_float"),
+        _uint(bid_head, 64, "bid_head"),
+        _uint(ask_head, 64, "ask_head"),
     ))
 
 
 def market_leaf_state(status: int, mark_price: int, mark_time: int, funding_index: int, open_interest: int,
                       premium_sum: int, premium_samples: int, last_funding_time: int, last_funding_rate_ppm: int,
                       settlement_price: int, last_sample_time: int, risk_array: Sequence[int] | None,
-                      unpaid_lots: int = 0, pay_float: int = 0) -> bytes:
-    """The last 29 words of a market leaf (``status`` through ``payFloat``), positional in
+                      unpaid_lots: int = 0, pay_float: int = 0, bid_head: int = 0, ask_head: int = 0) -> bytes:
+    """The last 31 words of a market leaf (``status`` through ``askHead``), positional in
     leaf order; ``market_leaf_terms(...) + market_leaf_state(...)`` is the whole leaf."""
     scalars = (status, mark_price, mark_time, funding_index, open_interest, premium_sum, premium_samples,
                last_funding_time, last_funding_rate_ppm, settlement_price, last_sample_time)
     try:
-        if all(map(isinstance, scalars, _INT_TYPES)) and type(unpaid_lots) is int and type(pay_float) is int:
+        if all(map(isinstance, (*scalars, unpaid_lots, pay_float, bid_head, ask_head), _INT_TYPES)):
             if risk_array is None:
                 risk_words = _ZERO_RISK_WORDS
             elif (type(risk_array) is list or type(risk_array) is tuple) and len(risk_array) == _N_SCENARIOS \
@@ -861,11 +874,11 @@ def market_leaf_state(status: int, mark_price: int, mark_time: int, funding_inde
                     status, mark_price, mark_time, funding_index.to_bytes(32, "big", signed=True), open_interest,
                     _SIGN_PAD[premium_sum < 0], premium_sum, premium_samples, last_funding_time,
                     _SIGN_PAD[last_funding_rate_ppm < 0], last_funding_rate_ppm, settlement_price,
-                    last_sample_time) + risk_words + _FUNDING_PAYING.pack(
-                    unpaid_lots, _SIGN_PAD[pay_float < 0], pay_float)
+                    last_sample_time) + risk_words + _LEAF_TAIL.pack(
+                    unpaid_lots, _SIGN_PAD[pay_float < 0], pay_float, bid_head, ask_head)
     except (struct.error, OverflowError):
         pass
-    return _market_state_reference(*scalars, risk_array, unpaid_lots, pay_float)
+    return _market_state_reference(*scalars, risk_array, unpaid_lots, pay_float, bid_head, ask_head)
 
 
 def encode_market_leaf(
@@ -897,6 +910,8 @@ def encode_market_leaf(
     risk_array: Sequence[int] | None = None,
     unpaid_lots: int = 0,
     pay_float: int = 0,
+    bid_head: int = 0,
+    ask_head: int = 0,
 ) -> bytes:
     """``abi.encode(bytes32 MARKET_TAG, uint32 id, bytes32 symbol, uint8 kind,
     bytes32 underlying, uint64 tickSize, uint64 lotSize, uint32 imPpm, uint32 mmPpm,
@@ -904,9 +919,10 @@ def encode_market_leaf(
     uint8 status, uint64 markPrice, uint64 markTime, int256 fundingIndex,
     uint64 openInterest, int64 premiumSum, uint32 premiumSamples, uint64 lastFundingTime,
     int64 lastFundingRatePpm, uint64 settlementPrice, uint64 lastSampleTime,
-    int64[16] riskArray, uint64 unpaidLots, int64 payFloat)``; ``riskArray`` is a
-    static array (16 words in place), ``None`` meaning all zeros. Keyword-only: 27 fields are
-    too many to pass by position."""
+    int64[16] riskArray, uint64 unpaidLots, int64 payFloat, uint64 bidHead, uint64 askHead)``;
+    ``riskArray`` is a static array (16 words in place), ``None`` meaning all zeros; the heads
+    are the ids of the best bid and ask in price-time priority (0: none). Keyword-only: 29
+    fields are too many to pass by position."""
     try:
         terms = market_leaf_terms(id=id, symbol=symbol, kind=kind, underlying=underlying, tick_size=tick_size,
                                   lot_size=lot_size, im_ppm=im_ppm, mm_ppm=mm_ppm, maker_fee_ppm=maker_fee_ppm,
@@ -920,11 +936,11 @@ def encode_market_leaf(
             premium_samples=premium_samples, last_funding_time=last_funding_time,
             last_funding_rate_ppm=last_funding_rate_ppm, settlement_price=settlement_price,
             last_sample_time=last_sample_time, risk_array=risk_array, unpaid_lots=unpaid_lots,
-            pay_float=pay_float)
+            pay_float=pay_float, bid_head=bid_head, ask_head=ask_head)
         raise
     return terms + market_leaf_state(status, mark_price, mark_time, funding_index, open_interest, premium_sum,
                                      premium_samples, last_funding_time, last_funding_rate_ppm, settlement_price,
-                                     last_sample_time, risk_array, unpaid_lots, pay_float)
+                                     last_sample_time, risk_array, unpaid_lots, pay_float, bid_head, ask_head)
 
 
 # tag, id, symbol, indexPrice, indexTime, lastRoundMs, pendingPrice, pendingCount,

@@ -103,6 +103,9 @@ class Market:
     unpaid_lots: int = 0  # lots: the sum of |size| of the holders not paid yet (0 = nothing being paid)
     pay_float: int = 0  # usd6 moved so far (funding: paid less received, to the insurance fund at the end;
     #                     settlement: payoffs paid out, negated: back to 0 at the end)
+    # ids of the best bid and the best ask (0: none), kept by the book (derived, committed in the leaf)
+    bid_head: int = 0
+    ask_head: int = 0
 
 
 def default_perpetuals() -> list[InstrumentSpec]:

@@ -182,10 +182,28 @@ class State:
         if spec.id in self.markets:
             raise InvariantBroken(f"instrument id {spec.id} listed twice")
         m = self.markets[spec.id] = Market(spec)
-        self.books[spec.id] = Book(spec.id)
+        book = self.books[spec.id] = Book(spec.id, self._relinked)
+        book.head_moved = self._head_mover(m, book)
         self.holders[spec.id] = set()
         self.dirty_markets.add(spec.id)
         return m
+
+    def _relinked(self, o: RestingOrder) -> None:
+        self.dirty_orders[o.order_id] = o
+
+    def _head_mover(self, m: Market, book: Book):
+        """The book's ``head_moved`` for market ``m``: the head ids live in its leaf."""
+        dirty_markets = self.dirty_markets
+
+        def head_moved(side: int) -> None:
+            head = book.heads[side]
+            if side == 0:
+                m.bid_head = head.order_id if head is not None else 0
+            else:
+                m.ask_head = head.order_id if head is not None else 0
+            dirty_markets.add(m.spec.id)
+
+        return head_moved
 
     def next_instrument_id(self) -> int:
         return max(self.markets) + 1 if self.markets else 0
@@ -294,8 +312,10 @@ class State:
 
     @staticmethod
     def order_leaf(o: RestingOrder) -> bytes:
+        nxt = o.next
         return encoding.encode_order_leaf(o.order_id, o.account, o.instrument, o.side, o.tif, o.flags, o.stp,
-                                          o.price, o.size, o.remaining, o.expiry, o.client_id)
+                                          o.price, o.size, o.remaining, o.expiry, o.client_id,
+                                          nxt.order_id if nxt is not None else 0)
 
     @staticmethod
     def market_leaf(m: Market) -> bytes:
@@ -308,7 +328,7 @@ class State:
             open_interest=m.open_interest, premium_sum=m.premium_sum, premium_samples=m.premium_samples,
             last_funding_time=m.last_funding_time, last_funding_rate_ppm=m.last_funding_rate_ppm,
             settlement_price=m.settlement_price, last_sample_time=m.last_sample_time, risk_array=m.risk_array,
-            unpaid_lots=m.unpaid_lots, pay_float=m.pay_float)
+            unpaid_lots=m.unpaid_lots, pay_float=m.pay_float, bid_head=m.bid_head, ask_head=m.ask_head)
 
     def _market_leaf_cached(self, m: Market) -> bytes:
         """``market_leaf(m)``, with the leaf's constant words (tag and contract terms) encoded
@@ -324,7 +344,7 @@ class State:
         return cached[1] + encoding.market_leaf_state(
             m.status, m.mark_price, m.mark_time, m.funding_index, m.open_interest, m.premium_sum, m.premium_samples,
             m.last_funding_time, m.last_funding_rate_ppm, m.settlement_price, m.last_sample_time, m.risk_array,
-            m.unpaid_lots, m.pay_float)
+            m.unpaid_lots, m.pay_float, m.bid_head, m.ask_head)
 
     @staticmethod
     def underlying_leaf(u: Underlying) -> bytes:
@@ -406,6 +426,16 @@ class State:
                 raise InvariantBroken(f"book {mid} crossed: bid {bb} >= ask {ba}")
         if len(self.orders) != sum(len(b) for b in self.books.values()):
             raise InvariantBroken("open order index and books disagree")
+        for mid, b in self.books.items():  # the committed links are the priority order
+            m = self.markets[mid]
+            for side, head_id in ((0, m.bid_head), (1, m.ask_head)):
+                ranked = list(b.orders(side))
+                linked, o = [], b.heads[side]
+                while o is not None and len(linked) <= len(ranked):
+                    linked.append(o)
+                    o = o.next
+                if linked != ranked or head_id != (ranked[0].order_id if ranked else 0):
+                    raise InvariantBroken(f"book {mid} side {side}: links or head differ from priority order")
 
     # -- snapshots ----------------------------------------------------------------------
     def to_blob(self) -> bytes:

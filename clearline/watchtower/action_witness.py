@@ -5,11 +5,12 @@ OperatorAction ``tx`` at the pre-state ``state`` (left untouched) with a human d
 ABI-encoded ``ActionWitness``: the pre-state's root preimage, the consensus parameters, a
 first leaf with its compressed proof -- the target's account leaf for CANCEL_ALL_ORDERS, the
 target's market leaf (``b""`` with an absence proof) for FUNDING_SETTLE, FUNDING_PAY,
-SETTLE_OPTION and SETTLE_POSITION, the order's leaf at its id (``b""`` with an absence proof when it is not open) for
-CLOSE_ORDER --
-and a second one: account ``arg``'s leaf for FUNDING_PAY and SETTLE_POSITION, the option's
-underlying leaf for SETTLE_OPTION (proven in the tree that already holds the option's new
-leaf), the order's market leaf for CLOSE_ORDER.
+SETTLE_OPTION and SETTLE_POSITION, the order's leaf at its id (``b""`` with an absence proof
+when it is not open) for CLOSE_ORDER -- a second one: account ``arg``'s leaf for FUNDING_PAY
+and SETTLE_POSITION, the option's underlying leaf for SETTLE_OPTION (proven in the tree that
+already holds the option's new leaf), the order's market leaf for CLOSE_ORDER -- and, for a
+CLOSE_ORDER of an order that is not its side's head, a third: the leaf of the order before it
+(whose ``next`` it takes), proven in the orders tree with the closed order's leaf emptied.
 
 The verdict, in the contract's words:
 
@@ -36,6 +37,7 @@ from eth_abi import encode as abi_encode
 
 from clearline.core import eip712
 from clearline.core.errors import Rejected
+from clearline.core.merkle import EMPTY_LEAF
 from clearline.core.state import UNDERLYING_BASE, State
 from clearline.core.txs import AccountFlag, CancelTrigger, OperatorAction, OperatorActionKind
 from clearline.l1.formats import STATE_ABI, compress_proof
@@ -44,7 +46,8 @@ from clearline.l1.params import CONSENSUS_PARAMS_ABI, consensus_params
 __all__ = ["ACTION_WITNESS_TYPE", "REEXECUTED_ACTIONS", "ActionJudgement", "action_judgement", "step_judgement"]
 
 _STATE = STATE_ABI
-ACTION_WITNESS_TYPE = f"({_STATE},{CONSENSUS_PARAMS_ABI},bytes,uint256,bytes32[],bytes,uint256,bytes32[],uint256)"
+ACTION_WITNESS_TYPE = (f"({_STATE},{CONSENSUS_PARAMS_ABI},bytes,uint256,bytes32[],bytes,uint256,bytes32[],uint256,"
+                       "bytes,uint256,bytes32[])")
 
 _A = OperatorActionKind
 # the steps re-executed on L1 from their target market's leaf (and a second leaf)
@@ -82,6 +85,7 @@ def action_judgement(state: State, tx: OperatorAction, post_root: bytes | None =
     action, target, arg = tx.action, tx.target, tx.arg
     leaf, present, siblings = b"", 0, []
     leaf2, present2, siblings2 = b"", 0, []
+    leaf3, present3, siblings3 = b"", 0, []
     index = 0
     if action == _A.CANCEL_ALL_ORDERS and 0 <= target < len(state.accounts):
         leaf = state.account_leaf(state.accounts[target])
@@ -108,8 +112,13 @@ def action_judgement(state: State, tx: OperatorAction, post_root: bytes | None =
             leaf = State.order_leaf(o)
             leaf2 = State.market_leaf(state.markets[o.instrument])
             present2, siblings2 = compress_proof(state.markets_tree.proof(o.instrument))
+            if o.prev is not None:  # not its side's head: the order before it, in the tree without o
+                leaf3 = State.order_leaf(o.prev)
+                without = state.orders_tree.copy()
+                without.set(target, EMPTY_LEAF)
+                present3, siblings3 = compress_proof(without.proof(o.prev.order_id))
     witness = abi_encode([ACTION_WITNESS_TYPE], [(pre, params, leaf, present, siblings, leaf2, present2, siblings2,
-                                                 index)])
+                                                 index, leaf3, present3, siblings3)])
 
     def verdict(reason: int, detail: str) -> ActionJudgement:
         return ActionJudgement(reason, detail, witness)

@@ -44,7 +44,8 @@ __all__ = ["EscapeCall", "EscapeError", "Finalized", "add_arguments", "build_esc
 _ACCOUNT_TYPES = ["bytes32", "uint32", "address", "uint32", "int256", "uint64", "uint8", "uint8",
                   "(uint32,int64,int256,int256)[]"]
 _MARKET_TYPES = ["bytes32", "(uint32,bytes32,uint8,bytes32,uint64,uint64,uint32,uint32,int32,int32,uint64,uint64,"
-                 "uint8,uint8,uint64,uint64,int256,uint64,int64,uint32,uint64,int64,uint64,uint64,int64[16],uint64,int64)"]
+                 "uint8,uint8,uint64,uint64,int256,uint64,int64,uint32,uint64,int64,uint64,uint64,int64[16],uint64,int64,"
+                 "uint64,uint64)"]
 
 
 class EscapeError(RuntimeError):

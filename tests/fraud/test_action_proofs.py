@@ -192,7 +192,7 @@ def _with_leaf_of(env, st: State, other: State, tx) -> bytes:
     """``tx``'s witness at ``st`` with the leaf and its proof taken from ``other``."""
     mine = abi_decode([ACTION_WITNESS_TYPE], action_judgement(st, tx).witness)[0]
     theirs = abi_decode([ACTION_WITNESS_TYPE], action_judgement(other, tx).witness)[0]
-    return abi_encode([ACTION_WITNESS_TYPE], [(mine[0], mine[1], theirs[2], theirs[3], list(theirs[4]), b"", 0, [], 0)])
+    return abi_encode([ACTION_WITNESS_TYPE], [(mine[0], mine[1], theirs[2], theirs[3], list(theirs[4]), b"", 0, [], 0, b"", 0, [])])
 
 
 def test_a_leaf_proven_against_another_root_reverts(env):

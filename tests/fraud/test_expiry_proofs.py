@@ -30,6 +30,7 @@ from fraud_env import operator_env, singleton_chunk  # noqa: E402
 
 from clearline.core import eip712
 from clearline.core.apply import apply
+from clearline.core.book import RestingOrder
 from clearline.core.hashing import keccak
 from clearline.core.instruments import InstrumentKind, MarketStatus
 from clearline.core.operator import settlement_steps
@@ -134,6 +135,38 @@ def test_every_settlement_step_verifier_equals_core(env, frozen):
     st.check_invariants()
     assert {("settle", 0), ("settle", 30), ("position", 0), ("position", 30), ("position_last", 0),
             ("close", 0), ("close", 30)} <= set(seen), seen
+
+
+def test_closing_orders_out_of_priority_order_relinks_the_book(env):
+    """CLOSE_ORDERs of a delisted option's orders from the back of each side, then from the
+    middle: every one but a side's head is unlinked through the order before it (the third
+    leaf), on L1 as in the core, against the honest root and a wrong one."""
+    *_, base, held = env
+    t = max(base.time_ms, max(m.spec.expiry for m in held)) + 1
+    st = State.from_blob(base.to_blob())
+    for action, target, arg in settlement_steps(st, t):
+        if action != A.CLOSE_ORDER:
+            _, st = _applied(st, _signed(env, st, action, target, arg, t))
+    # deepen each side: two more orders of the same owner behind it (its price, and a tick worse)
+    for o in [o for o in st.orders.values() if st.markets[o.instrument].status == MarketStatus.DELISTED]:
+        for price in (o.price, o.price - 1 if o.side == 0 else o.price + 1):
+            if price > 0:
+                st.open_order(RestingOrder(st.next_order_id, o.account, o.owner, o.instrument, o.side, price, 1, 1,
+                                           o.tif, o.flags, o.stp, 0, 0))
+                st.next_order_id += 1
+    st.check_invariants()
+    seen: dict = {}
+    sides = [list(b.orders(side)) for b in st.books.values() for side in (0, 1)
+             if st.markets[b.instrument].status == MarketStatus.DELISTED]
+    order = [o.order_id for ranked in sides for o in reversed(ranked[len(ranked) // 2:])]  # back half, tail first
+    order += [o.order_id for ranked in sides for o in ranked[1:len(ranked) // 2]]  # then the middle
+    assert order, "the scenario leaves resting orders on a delisted option"
+    for oid in order:
+        rule = "linked" if st.orders[oid].prev is not None else "head"
+        ok, st = _check(env, st, _signed(env, st, A.CLOSE_ORDER, oid, 0, t), seen, rule)
+        assert ok
+    st.check_invariants()  # links and heads still the priority order
+    assert {("linked", 0), ("linked", 30)} <= set(seen), seen
 
 
 def test_refused_settlement_steps(env):

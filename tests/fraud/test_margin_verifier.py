@@ -46,7 +46,7 @@ INT256_MIN, INT256_MAX = -(1 << 255), (1 << 255) - 1
 
 ACCOUNT_T = "(uint32,address,uint32,int256,uint64,uint8,uint8,(uint32,int64,int256,int256)[],uint256,bytes32[])"
 MARKET_T = ("(uint32,bytes32,uint8,bytes32,uint64,uint64,uint32,uint32,int32,int32,uint64,uint64,uint8,uint8,"
-            "uint64,uint64,int256,uint64,int64,uint32,uint64,int64,uint64,uint64,int64[16],uint64,int64)")
+            "uint64,uint64,int256,uint64,int64,uint32,uint64,int64,uint64,uint64,int64[16],uint64,int64,uint64,uint64)")
 HEALTH_TYPES = [ACCOUNT_T, f"{MARKET_T}[]", "uint256[]"]
 AFTER_TYPES = [*HEALTH_TYPES, "uint32", "int256", "int256", "int256"]
 HEALTH_SEL = keccak(f"health({','.join(HEALTH_TYPES)})".encode())[:4]

@@ -121,7 +121,7 @@ MARKET = dict(
     mark_time=1_700_000_000_000, funding_index=-(10**24) - 7, open_interest=12_345,
     premium_sum=-123_456, premium_samples=17, last_funding_time=1_699_999_200_000,
     last_funding_rate_ppm=-42, settlement_price=U64_MAX, risk_array=RISK_OPT, unpaid_lots=24_690,
-    pay_float=-(1 << 63),
+    pay_float=-(1 << 63), bid_head=11, ask_head=U64_MAX,
 )
 ACCOUNT = dict(id=1, owner=OWNER, subaccount=0, collateral=-1_234_567,
                nonce=6, positions=[(1, 10, -6_500_000, 3), (2, -(1 << 63), (1 << 255) - 1, -1)],
@@ -132,7 +132,7 @@ UNDERLYING = dict(id=0, symbol="BTC", index_price=65_000_500_000, index_time=1_7
                   windows=[(1_751_011_200_000, (1 << 256) - 1, 1_800_000, 12),
                            (1_758_873_600_000, 0, 0, (1 << 32) - 1)])
 RESTING_ORDER = dict(order_id=7, account=1, instrument=1, side=0, tif=0, flags=1, stp=2,
-                     price=650_000, size=10, remaining=4, expiry=0, client_id=42)
+                     price=650_000, size=10, remaining=4, expiry=0, client_id=42, next_order=9)
 
 
 def build_vectors() -> dict:

@@ -51,7 +51,8 @@ TERMS = dict(id=near(32), symbol=st.integers(0, 15).flatmap(
 STATE = dict(status=near(8), mark_price=near(64), mark_time=near(64), funding_index=near(256, True),
              open_interest=near(64), premium_sum=near(64, True), premium_samples=near(32),
              last_funding_time=near(64), last_funding_rate_ppm=near(64, True), settlement_price=near(64),
-             last_sample_time=near(64), risk_array=risk, unpaid_lots=near(64), pay_float=near(64, True))
+             last_sample_time=near(64), risk_array=risk, unpaid_lots=near(64), pay_float=near(64, True),
+             bid_head=near(64), ask_head=near(64))
 
 
 @settings(max_examples=500, deadline=None)
@@ -70,7 +71,7 @@ def test_market_leaf_state_equals_reference(state):
 
 @settings(max_examples=500, deadline=None)
 @given(values=st.tuples(near(64), near(32), near(32), near(8), near(8), near(8), near(8), near(64), near(64),
-                        near(64), near(64), near(64)))
+                        near(64), near(64), near(64), near(64)))
 def test_order_leaf_fast_equals_reference(values):
     assert _outcome(encoding.encode_order_leaf, *values) == _outcome(encoding._order_leaf_reference, *values)
 

@@ -93,10 +93,18 @@ ops = st.lists(st.tuples(st.booleans(), st.integers(0, 1), st.integers(95, 105),
 @settings(max_examples=150, deadline=None)
 @given(ops)
 def test_book_matches_a_naive_model(script):
-    b = Book(0)
+    """Priority, depth and the committed links: after every add and remove, each side's
+    linked list (head, ``next``, ``prev``) is its priority order, and the book reported every
+    order whose ``next`` changed and every side whose head changed."""
+    relinked: list[RestingOrder] = []
+    moved: list[int] = []
+    b = Book(0, relinked.append, moved.append)
     model: dict[int, RestingOrder] = {}  # id -> order, in arrival order
     next_id = 1
+    before = {BUY: [], SELL: []}
     for is_add, side, price, qty, pick in script:
+        relinked.clear()
+        moved.clear()
         if is_add or not model:
             o = order(next_id, side, price, qty)
             next_id += 1
@@ -104,12 +112,28 @@ def test_book_matches_a_naive_model(script):
             model[o.order_id] = o
         else:
             oid = list(model)[pick % len(model)]
-            b.remove(model.pop(oid))
+            gone = model.pop(oid)
+            b.remove(gone)
+            assert gone.prev is None and gone.next is None
         for s in (BUY, SELL):
             mine = [o for o in model.values() if o.side == s]
             # best price first, then arrival (stable sort keeps arrival order)
             mine.sort(key=lambda o: -o.price if s == BUY else o.price)
             assert [o.order_id for o in b.orders(s)] == [o.order_id for o in mine]
+            walk, o = [], b.heads[s]
+            while o is not None:
+                walk.append(o)
+                o = o.next
+            assert walk == mine and all(x.prev is y for x, y in zip(mine[1:], mine))
+            assert (mine[0].prev if mine else None) is None
+            # reported: exactly the surviving orders whose successor changed, and a moved head
+            was = dict(before[s])
+            assert {o.order_id for o in relinked if o.side == s} == {
+                o.order_id for i, o in enumerate(mine) if o.order_id in was
+                and was[o.order_id] != (mine[i + 1].order_id if i + 1 < len(mine) else 0)}
+            old_head = next(iter(was), 0)
+            assert (s in moved) == ((mine[0].order_id if mine else 0) != old_head)
+            before[s] = [(o.order_id, mine[i + 1].order_id if i + 1 < len(mine) else 0) for i, o in enumerate(mine)]
             levels: dict[int, list[int]] = {}
             for o in mine:
                 levels.setdefault(o.price, []).append(o.remaining)

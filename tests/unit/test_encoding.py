@@ -560,10 +560,10 @@ def test_account_leaf_rejects_bad_state():
 
 @settings(max_examples=200, deadline=None)
 @given(values=st.tuples(uint(64), uint(32), uint(32), uint(8), uint(8), uint(8), uint(8),
-                        uint(64), uint(64), uint(64), uint(64), uint(64)))
+                        uint(64), uint(64), uint(64), uint(64), uint(64), uint(64)))
 def test_order_leaf_matches_eth_abi(values):
     types = ["bytes32", "uint64", "uint32", "uint32", "uint8", "uint8", "uint8", "uint8",
-             "uint64", "uint64", "uint64", "uint64", "uint64"]
+             "uint64", "uint64", "uint64", "uint64", "uint64", "uint64"]
     encoded = encode_order_leaf(*values)
     assert encoded == eth_abi.encode(types, [ORDER_TAG, *values])
 
@@ -573,6 +573,8 @@ def test_order_leaf_rejects_out_of_range():
         encode_order_leaf(1 << 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     with pytest.raises(InvariantBroken):
         encode_order_leaf(0, 0, 0, 256, 0, 0, 0, 0, 0, 0, 0, 0)
+    with pytest.raises(InvariantBroken):
+        encode_order_leaf(1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 << 64)  # next
 
 
 MARKET_FIELDS = [
@@ -584,11 +586,11 @@ MARKET_FIELDS = [
     ("open_interest", "uint64"), ("premium_sum", "int64"), ("premium_samples", "uint32"),
     ("last_funding_time", "uint64"), ("last_funding_rate_ppm", "int64"),
     ("settlement_price", "uint64"), ("last_sample_time", "uint64"), ("risk_array", "int64[16]"),
-    ("unpaid_lots", "uint64"), ("pay_float", "int64"),
+    ("unpaid_lots", "uint64"), ("pay_float", "int64"), ("bid_head", "uint64"), ("ask_head", "uint64"),
 ]
 MARKET_DEFAULTS = dict(premium_sum=0, premium_samples=0, last_funding_time=0,
                        last_funding_rate_ppm=0, settlement_price=0, last_sample_time=0, risk_array=None,
-                       unpaid_lots=0, pay_float=0)
+                       unpaid_lots=0, pay_float=0, bid_head=0, ask_head=0)
 ascii32 = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=127), max_size=32)
 
 
@@ -635,7 +637,8 @@ def test_market_leaf_rejects_bad_strings_and_ranges():
                 dict(risk_array=[0] * 15), dict(risk_array=[0] * 17), dict(risk_array=[]),
                 dict(risk_array=[0] * 15 + [1 << 63]), dict(risk_array=[0] * 15 + [None]),
                 dict(risk_array=5), dict(risk_array=b"\x00" * 16), dict(unpaid_lots=-1),
-                dict(unpaid_lots=1 << 64), dict(pay_float=1 << 63), dict(pay_float=-(1 << 63) - 1)):
+                dict(unpaid_lots=1 << 64), dict(pay_float=1 << 63), dict(pay_float=-(1 << 63) - 1),
+                dict(bid_head=-1), dict(ask_head=1 << 64)):
         with pytest.raises(InvariantBroken):
             encode_market_leaf(**{**kw, **bad})
     with pytest.raises(TypeError):

@@ -163,7 +163,7 @@ contract ChunkDecoder {
             revert BadOrderWitness();
         }
         if (leaf.length == 0) return 31; // UNKNOWN_INSTRUMENT
-        if (leaf.length != 43 * 32 || bytes32(leaf[0:32]) != MARKET_TAG) revert BadOrderWitness();
+        if (leaf.length != 45 * 32 || bytes32(leaf[0:32]) != MARKET_TAG) revert BadOrderWitness();
         uint256 mExpiry = uint256(bytes32(leaf[11 * 32:12 * 32]));
         if (
             uint256(bytes32(leaf[14 * 32:15 * 32])) != 0 || (mExpiry != 0 && t >= mExpiry)

@@ -74,6 +74,8 @@ struct MarketLeaf {
     int64[16] riskArray;
     uint64 unpaidLots; //  lots of holders not paid the last settlement's funding yet
     int64 payFloat; //    usd6 paid less received so far of that settlement
+    uint64 bidHead; //    id of the best bid in price-time priority (0: none)
+    uint64 askHead; //    id of the best ask (0: none)
 }
 
 /// @notice A market leaf and its compressed proof against marketsRoot (depth 24, index = id).
@@ -167,8 +169,8 @@ library EscapeLib {
         assembly ("memory-safe") {
             let p := mload(0x40)
             mstore(p, tag)
-            calldatacopy(add(p, 32), leaf, 1344)
-            h := keccak256(p, 1376)
+            calldatacopy(add(p, 32), leaf, 1408)
+            h := keccak256(p, 1440)
         }
     }
 }

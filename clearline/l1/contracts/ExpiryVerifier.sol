@@ -6,6 +6,8 @@ import {AccountLeaf, AccountLeafLib} from "./AccountLeaf.sol";
 import {
     MarketWords,
     StepLeaves,
+    W_ASK_HEAD,
+    W_BID_HEAD,
     W_EXPIRY,
     W_FLOAT,
     W_KIND,
@@ -54,12 +56,16 @@ struct ExpiryCall {
 ///         interest, unpaidLots and payFloat (-= payoff) follow.
 ///         CLOSE_ORDER(o): 31 when o is not open (at or above nextOrderId, or its leaf, at index
 ///         o of the orders tree, is empty), or its market is not DELISTED and its own expiry is
-///         none or after the time; else its leaf is emptied.
+///         none or after the time; else its leaf is emptied and it leaves its side's priority
+///         list: the market's head (bidHead / askHead) becomes o's next if o was the head, else
+///         the order before it (the one whose next is o) takes o's next.
 contract ExpiryVerifier {
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
     bytes32 internal constant ORDER_TAG = keccak256("clearline.order.v1");
     uint256 internal constant MARKETS_DEPTH = 24;
     uint256 internal constant ORDERS_DEPTH = 64;
+    uint256 internal constant ORDER_BYTES = 14 * 32; // an order leaf: tag, 12 fields, next
+    uint256 internal constant NEXT_AT = 13 * 32; //    where its next order's id is
     uint256 internal constant UNDERLYING_BASE = 1 << 23;
     uint256 internal constant REASON_WRONG_POST_ROOT = 30;
     uint256 internal constant REASON_REJECTED = 31;
@@ -81,7 +87,7 @@ contract ExpiryVerifier {
         } else if (c.action == SETTLE_POSITION) {
             (ok, post.accountsRoot, post.marketsRoot, post.feePool) = _settlePosition(c, w);
         } else {
-            (ok, post.ordersRoot) = _closeOrder(c, w);
+            (ok, post.ordersRoot, post.marketsRoot) = _closeOrder(c, w);
         }
         if (!ok) return REASON_REJECTED;
         return keccak256(abi.encode(STATE_TAG, post)) != c.postRoot ? REASON_WRONG_POST_ROOT : 0;
@@ -167,18 +173,18 @@ contract ExpiryVerifier {
         return (true, accountsRoot, marketsRoot, c.pre.feePool + uint256(fee));
     }
 
-    /// @dev CLOSE_ORDER: (accepted, new orders root).
-    function _closeOrder(ExpiryCall calldata c, StepLeaves calldata w) private pure returns (bool, bytes32) {
-        if (c.target >= c.pre.nextOrderId) return (false, 0); // never placed
+    /// @dev CLOSE_ORDER: (accepted, new orders root, new markets root).
+    function _closeOrder(ExpiryCall calldata c, StepLeaves calldata w) private pure returns (bool, bytes32, bytes32) {
+        if (c.target >= c.pre.nextOrderId) return (false, 0, 0); // never placed
         if (w.index != c.target) revert BadExpiryWitness(); // an order's leaf sits at its id
         bytes calldata o = w.leaf;
         if (o.length == 0) { // not open: the leaf at its id is empty
             if (SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, w.index, bytes32(0), w.present, w.siblings)
                     != c.pre.ordersRoot) revert BadExpiryWitness();
-            return (false, 0);
+            return (false, 0, 0);
         }
         if (
-            o.length != 13 * 32 || bytes32(o[0:32]) != ORDER_TAG || uint256(bytes32(o[32:64])) != c.target
+            o.length != ORDER_BYTES || bytes32(o[0:32]) != ORDER_TAG || uint256(bytes32(o[32:64])) != c.target
                 || SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, w.index, keccak256(o), w.present, w.siblings)
                     != c.pre.ordersRoot
         ) revert BadExpiryWitness();
@@ -186,8 +192,29 @@ contract ExpiryVerifier {
         (bytes memory m, bool present) = MarketWords.open(c.pre.marketsRoot, instrument, w.leaf2, w.present2, w.siblings2);
         if (!present) revert BadExpiryWitness(); // an open order's market is listed
         uint256 expiry = uint256(bytes32(o[352:384])); // the order's own good-till-time expiry
-        if (MarketWords.word(m, W_STATUS) != DELISTED && (expiry == 0 || expiry > c.timeMs)) return (false, 0);
-        return (true, SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, w.index, bytes32(0), w.present, w.siblings));
+        if (MarketWords.word(m, W_STATUS) != DELISTED && (expiry == 0 || expiry > c.timeMs)) return (false, 0, 0);
+        bytes32 ordersRoot = SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, w.index, bytes32(0), w.present, w.siblings);
+        uint256 next = uint256(bytes32(o[NEXT_AT:NEXT_AT + 32]));
+        uint256 head = uint256(bytes32(o[128:160])) == 0 ? W_BID_HEAD : W_ASK_HEAD; // by the order's side
+        if (MarketWords.word(m, head) == c.target) { // the head: its next becomes the head
+            MarketWords.set(m, head, next);
+            return (true, ordersRoot, MarketWords.root(instrument, m, w.present2, w.siblings2));
+        }
+        // else the order before it takes its next (proven in the tree without o's leaf)
+        bytes calldata p = w.leaf3;
+        if (p.length != ORDER_BYTES || bytes32(p[0:32]) != ORDER_TAG || uint256(bytes32(p[NEXT_AT:NEXT_AT + 32])) != c.target) {
+            revert BadExpiryWitness();
+        }
+        uint256 pid = uint256(bytes32(p[32:64]));
+        if (SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, pid, keccak256(p), w.present3, w.siblings3) != ordersRoot) {
+            revert BadExpiryWitness();
+        }
+        bytes memory q = p;
+        assembly ("memory-safe") {
+            mstore(add(add(q, 32), NEXT_AT), next)
+        }
+        return (true, SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, pid, keccak256(q), w.present3, w.siblings3),
+            c.pre.marketsRoot);
     }
 
     function _without(Window[] memory ws, uint256 i) private pure returns (Window[] memory out) {

@@ -73,7 +73,7 @@ contract FundingVerifier {
     bytes32 internal constant MARKET_TAG = keccak256("clearline.market.v1");
     uint256 internal constant MARKETS_DEPTH = 24;
     uint256 internal constant UNDERLYING_BASE = 1 << 23;
-    uint256 internal constant LEAF_BYTES = 43 * 32;
+    uint256 internal constant LEAF_BYTES = 45 * 32;
     uint256 internal constant REASON_WRONG_POST_ROOT = 30;
     uint256 internal constant REASON_REJECTED = 31;
     uint8 internal constant FUNDING_SETTLE = 7;

@@ -35,7 +35,7 @@ struct ConsensusParams {
 struct MarkWitness {
     EscapeState pre; //          preimage of the chunk's pre-root
     ConsensusParams params; //   preimage of the Rollup's paramsHash
-    bytes[] markets; //          pre leaf bytes (43 words) of each listed instrument, transaction order ("" = none)
+    bytes[] markets; //          pre leaf bytes (45 words) of each listed instrument, transaction order ("" = none)
     uint256[] order; //          a permutation of the instruments' positions, ascending instrument id
     bytes[] underlyings; //      pre leaf bytes of each params.underlyings entry, same order
     bytes32[] siblings; //       multiproof of all those leaves against pre.marketsRoot (see _multiRoot)
@@ -48,15 +48,18 @@ struct ActionWitness {
     ConsensusParams params; //   preimage of the Rollup's paramsHash
     bytes leaf; //               CANCEL_ALL_ORDERS: the target's account leaf; FUNDING_SETTLE,
     //                           FUNDING_PAY, SETTLE_OPTION, SETTLE_POSITION: the target's market
-    //                           leaf ("" for an empty slot); CLOSE_ORDER: the order's leaf (slot
-    //                           `leafIndex`); "" otherwise (unused)
+    //                           leaf ("" for an empty slot); CLOSE_ORDER: the order's leaf (at
+    //                           `leafIndex`, "" when none is open there); "" otherwise (unused)
     uint256 present; //          the leaf's compressed proof (SparseMerkle.rootFromCompressedProof)
     bytes32[] siblings;
     bytes leaf2; //              FUNDING_PAY, SETTLE_POSITION: account `arg`'s leaf; SETTLE_OPTION:
     //                           the option's underlying leaf; CLOSE_ORDER: the order's market leaf
     uint256 present2; //         its compressed proof (SETTLE_OPTION: against the markets tree with
     bytes32[] siblings2; //      the option's leaf already updated: ExpiryVerifier)
-    uint256 leafIndex; //        CLOSE_ORDER: the order's slot
+    uint256 leafIndex; //        CLOSE_ORDER: the order's id (its index in the orders tree)
+    bytes leaf3; //              CLOSE_ORDER of an order that is not its side's head: the leaf of
+    uint256 present3; //         the order before it, proven against the orders tree with the
+    bytes32[] siblings3; //      closed order's leaf already emptied ("" otherwise)
 }
 
 /// @title MarkVerifier
@@ -94,7 +97,7 @@ contract MarkVerifier {
     uint256 internal constant REASON_RECORD_SUM = 43;
     uint256 internal constant MARKETS_DEPTH = 24;
     uint256 internal constant UNDERLYING_BASE = 1 << 23;
-    uint256 internal constant LEAF_WORDS = 43; // a market leaf: tag, 24 fields, int64[16], 2 fields
+    uint256 internal constant LEAF_WORDS = 45; // a market leaf: tag, 24 fields, int64[16], 4 fields
     uint8 internal constant ACTIVE = 0;
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
     bytes32 internal constant MARKET_TAG = keccak256("clearline.market.v1");
@@ -241,7 +244,8 @@ contract MarkVerifier {
         ) return REASON_REJECTED;
         if (action == SETTLE_OPTION || action >= FUNDING_SETTLE) { // the re-executed steps
             StepLeaves memory leaves =
-                StepLeaves(w.leaf, w.present, w.siblings, w.leaf2, w.present2, w.siblings2, w.leafIndex);
+                StepLeaves(w.leaf, w.present, w.siblings, w.leaf2, w.present2, w.siblings2, w.leafIndex, w.leaf3,
+                    w.present3, w.siblings3);
             if (action == FUNDING_SETTLE || action == FUNDING_PAY) {
                 return funding.judge(
                     FundingCall(
@@ -510,8 +514,8 @@ contract MarkVerifier {
 
     /// @dev The hashes of the market leaf of instrument position `k` before and after the
     ///      update, and whether the core rejects the update because of it (unknown, not
-    ///      active, zero price, stale mark). The leaf is 43 static words (tag, 24 fields, the
-    ///      16-value risk array, 2 funding fields: clearline.core.encoding.encode_market_leaf); the update
+    ///      active, zero price, stale mark). The leaf is 45 static words (tag, 24 fields, the
+    ///      16-value risk array, 2 funding fields, 2 book heads: clearline.core.encoding.encode_market_leaf); the update
     ///      rewrites words 15 (markPrice), 16 (markTime) and, with risk arrays, 25..40, in a
     ///      scratch copy that is never allocated.
     function _markMarket(MarkTx memory t, uint256 k, bytes calldata leaf)

@@ -23,6 +23,8 @@ uint256 constant W_SETTLEMENT_PRICE = 23;
 uint256 constant W_SAMPLE_TIME = 24;
 uint256 constant W_UNPAID = 41;
 uint256 constant W_FLOAT = 42;
+uint256 constant W_BID_HEAD = 43;
+uint256 constant W_ASK_HEAD = 44;
 
 /// @notice The leaves a bounded step touches (MarkVerifier.ActionWitness's), with compressed
 ///         proofs: `leaf` the target's market leaf ("" = an empty slot; CLOSE_ORDER: the order's
@@ -36,16 +38,19 @@ struct StepLeaves {
     uint256 present2;
     bytes32[] siblings2;
     uint256 index;
+    bytes leaf3;
+    uint256 present3;
+    bytes32[] siblings3;
 }
 
 /// @title MarketWords
-/// @notice A market leaf (clearline.core.encoding.encode_market_leaf: 43 static words, the tag
+/// @notice A market leaf (clearline.core.encoding.encode_market_leaf: 45 static words, the tag
 ///         first) as a memory copy read and rewritten by word, for the step verifiers
 ///         (FundingVerifier, ExpiryVerifier) that re-execute one market's change.
 library MarketWords {
     bytes32 internal constant MARKET_TAG = keccak256("clearline.market.v1");
     uint256 internal constant MARKETS_DEPTH = 24;
-    uint256 internal constant LEAF_BYTES = 43 * 32;
+    uint256 internal constant LEAF_BYTES = 45 * 32;
 
     error BadMarketWitness();
 
