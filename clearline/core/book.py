@@ -13,7 +13,7 @@ whose ``next`` changed (``relinked``) and a side whose head changed (``head_move
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left
 
 BUY = 0
 SELL = 1

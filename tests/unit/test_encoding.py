@@ -619,8 +619,8 @@ def test_market_leaf_new_fields_default_to_zero():
     kw.update(symbol="BTC-PERP", underlying="BTC")
     old_style = encode_market_leaf(**kw)
     assert old_style == encode_market_leaf(**kw, **{**MARKET_DEFAULTS, "risk_array": [0] * 16})
-    assert len(old_style) == 32 * (1 + 18 + 6 + 16 + 2)
-    assert old_style[-23 * 32:] == bytes(23 * 32)
+    assert len(old_style) == 32 * (1 + 18 + 6 + 16 + 2 + 2)
+    assert old_style[-25 * 32:] == bytes(25 * 32)
 
 
 def test_market_leaf_rejects_bad_strings_and_ranges():
