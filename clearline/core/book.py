@@ -7,8 +7,10 @@ popping an emptied best level is O(1): bids ascending by price, asks ascending b
 
 Each side is also a linked list in priority order (``prev``/``next`` on the orders): the state
 root commits every order's ``next`` and each side's head, so an L1 proof can show which
-resting order is the best one. The book reports what that commitment must re-hash: an order
-whose ``next`` changed (``relinked``) and a side whose head changed (``head_moved``).
+resting order is the best one. The book marks what that commitment must re-hash: an order
+whose ``next`` changed (into ``dirty_orders``) and a side whose head changed (the head ids on
+``market``, and ``instrument`` into ``dirty_markets``). Inline, not callbacks: the book is the
+hot path of matching.
 """
 
 from __future__ import annotations
@@ -49,22 +51,21 @@ class RestingOrder:
         return f"RestingOrder(id={self.order_id}, acct={self.account}, {side} {self.remaining}@{self.price})"
 
 
-def _ignore(*_) -> None:
-    pass
-
-
 class Book:
-    __slots__ = ("instrument", "bids", "asks", "bid_keys", "ask_keys", "heads", "relinked", "head_moved")
+    __slots__ = ("instrument", "bids", "asks", "bid_keys", "ask_keys", "heads", "dirty_orders", "market",
+                 "dirty_markets")
 
-    def __init__(self, instrument: int, relinked=_ignore, head_moved=_ignore):
+    def __init__(self, instrument: int, dirty_orders: dict | None = None, market=None,
+                 dirty_markets: set | None = None):
         self.instrument = instrument
         self.bids: dict[int, dict[int, RestingOrder]] = {}
         self.asks: dict[int, dict[int, RestingOrder]] = {}
         self.bid_keys: list[int] = []  # prices ascending; best bid = bid_keys[-1]
         self.ask_keys: list[int] = []  # -prices ascending; best ask = -ask_keys[-1]
         self.heads: list[RestingOrder | None] = [None, None]  # best order by side (BUY, SELL)
-        self.relinked = relinked  # called with an order whose ``next`` changed
-        self.head_moved = head_moved  # called with a side whose head changed
+        self.dirty_orders = dirty_orders  # order id -> order, for orders whose ``next`` changed
+        self.market = market  # has ``bid_head`` / ``ask_head`` (ids), kept here; None: not tracked
+        self.dirty_markets = dirty_markets  # gets ``instrument`` when a head changes
 
     # -- queries -------------------------------------------------------------------
     def best_bid(self) -> int | None:
@@ -135,18 +136,24 @@ class Book:
                 better = keys[i + 1]
                 prev = next(reversed(levels[better if side == BUY else -better].values()))
         level[order.order_id] = order
-        self._link(order, prev)
-
-    def _link(self, order: RestingOrder, prev: RestingOrder | None) -> None:
         order.prev = prev
         if prev is None:
-            nxt = self.heads[order.side]
-            self.heads[order.side] = order
-            self.head_moved(order.side)
+            heads = self.heads
+            nxt = heads[side]
+            heads[side] = order
+            m = self.market
+            if m is not None:
+                if side == BUY:
+                    m.bid_head = order.order_id
+                else:
+                    m.ask_head = order.order_id
+                self.dirty_markets.add(self.instrument)
         else:
             nxt = prev.next
             prev.next = order
-            self.relinked(prev)
+            d = self.dirty_orders
+            if d is not None:
+                d[prev.order_id] = prev
         order.next = nxt
         if nxt is not None:
             nxt.prev = order
@@ -168,10 +175,18 @@ class Book:
         prev, nxt = order.prev, order.next
         if prev is None:
             self.heads[order.side] = nxt
-            self.head_moved(order.side)
+            m = self.market
+            if m is not None:
+                if order.side == BUY:
+                    m.bid_head = nxt.order_id if nxt is not None else 0
+                else:
+                    m.ask_head = nxt.order_id if nxt is not None else 0
+                self.dirty_markets.add(self.instrument)
         else:
             prev.next = nxt
-            self.relinked(prev)
+            d = self.dirty_orders
+            if d is not None:
+                d[prev.order_id] = prev
         if nxt is not None:
             nxt.prev = prev
         order.prev = order.next = None

@@ -182,28 +182,10 @@ class State:
         if spec.id in self.markets:
             raise InvariantBroken(f"instrument id {spec.id} listed twice")
         m = self.markets[spec.id] = Market(spec)
-        book = self.books[spec.id] = Book(spec.id, self._relinked)
-        book.head_moved = self._head_mover(m, book)
+        self.books[spec.id] = Book(spec.id, self.dirty_orders, m, self.dirty_markets)
         self.holders[spec.id] = set()
         self.dirty_markets.add(spec.id)
         return m
-
-    def _relinked(self, o: RestingOrder) -> None:
-        self.dirty_orders[o.order_id] = o
-
-    def _head_mover(self, m: Market, book: Book):
-        """The book's ``head_moved`` for market ``m``: the head ids live in its leaf."""
-        dirty_markets = self.dirty_markets
-
-        def head_moved(side: int) -> None:
-            head = book.heads[side]
-            if side == 0:
-                m.bid_head = head.order_id if head is not None else 0
-            else:
-                m.ask_head = head.order_id if head is not None else 0
-            dirty_markets.add(m.spec.id)
-
-        return head_moved
 
     def next_instrument_id(self) -> int:
         return max(self.markets) + 1 if self.markets else 0

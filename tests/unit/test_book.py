@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -96,15 +98,17 @@ def test_book_matches_a_naive_model(script):
     """Priority, depth and the committed links: after every add and remove, each side's
     linked list (head, ``next``, ``prev``) is its priority order, and the book reported every
     order whose ``next`` changed and every side whose head changed."""
-    relinked: list[RestingOrder] = []
-    moved: list[int] = []
-    b = Book(0, relinked.append, moved.append)
+    relinked: dict[int, RestingOrder] = {}
+    moved: set[int] = set()
+    market = SimpleNamespace(bid_head=0, ask_head=0)
+    b = Book(0, relinked, market, moved)
     model: dict[int, RestingOrder] = {}  # id -> order, in arrival order
     next_id = 1
-    before = {BUY: [], SELL: []}
+    before = {BUY: [], SELL: []}  # (id, next id) in priority order
     for is_add, side, price, qty, pick in script:
         relinked.clear()
         moved.clear()
+        heads_moved = False
         if is_add or not model:
             o = order(next_id, side, price, qty)
             next_id += 1
@@ -128,16 +132,19 @@ def test_book_matches_a_naive_model(script):
             assert (mine[0].prev if mine else None) is None
             # reported: exactly the surviving orders whose successor changed, and a moved head
             was = dict(before[s])
-            assert {o.order_id for o in relinked if o.side == s} == {
+            assert {o.order_id for o in relinked.values() if o.side == s} == {
                 o.order_id for i, o in enumerate(mine) if o.order_id in was
                 and was[o.order_id] != (mine[i + 1].order_id if i + 1 < len(mine) else 0)}
             old_head = next(iter(was), 0)
-            assert (s in moved) == ((mine[0].order_id if mine else 0) != old_head)
+            new_head = mine[0].order_id if mine else 0
+            assert (market.bid_head if s == BUY else market.ask_head) == new_head
+            heads_moved |= new_head != old_head
             before[s] = [(o.order_id, mine[i + 1].order_id if i + 1 < len(mine) else 0) for i, o in enumerate(mine)]
             levels: dict[int, list[int]] = {}
             for o in mine:
                 levels.setdefault(o.price, []).append(o.remaining)
             assert b.depth(s, 100) == [(p, sum(v), len(v)) for p, v in levels.items()]
+        assert moved == ({0} if heads_moved else set())  # the market leaf is to re-hash exactly then
         bids = [o.price for o in model.values() if o.side == BUY]
         asks = [o.price for o in model.values() if o.side == SELL]
         assert b.best_bid() == (max(bids) if bids else None)
