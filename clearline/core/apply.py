@@ -17,7 +17,7 @@ from .ledger import (AccountFlagsSet, CollateralMoved, Fill, ForcedWithdrawalDen
 from .margin import MarginGate, health
 from .matching import CloseReason, Plan, plan_match
 from .operator import handle_operator
-from .state import MAX_ACCOUNTS, MAX_OPEN_ORDERS, MAX_POSITIONS, Account, State
+from .state import MAX_ACCOUNTS, MAX_OPEN_ORDERS, MAX_ORDER_ID, MAX_POSITIONS, Account, State
 from .txs import (ALL_ACCOUNT_FLAGS, ALL_FLAGS, MAX_MARK_INSTRUMENTS, MAX_MARK_REPORTS, Cancel, CancelScope, Deposit,
                   ForcedWithdrawal, MarginMode, MarkUpdate,
                   OperatorAction, OperatorActionKind, Order, OrderFlag, OrderType, Replace, SetAccountFlags, SetMarginMode, TimeInForce,
@@ -183,6 +183,8 @@ def _place(st: State, acct: Account, instrument: int, side: int, order_type: int
     _validate_order_shape(side, order_type, tif, flags, stp, price, size, expiry, time_ms)
     if not (0 <= client_id <= UINT64_MAX):
         raise Rejected(E.MALFORMED, "client id out of range")
+    if st.next_order_id > MAX_ORDER_ID:
+        raise Rejected(E.ORDER_IDS_EXHAUSTED, f"every order id up to {MAX_ORDER_ID} is used")
     if client_id and client_id in acct.client_ids and (replacing is None or replacing.client_id != client_id):
         raise Rejected(E.DUPLICATE_CLIENT_ID, f"client id {client_id} is used by open order {acct.client_ids[client_id]}")
     rests = tif <= _GTT

@@ -72,6 +72,7 @@ class ErrorCode(IntEnum):
     TOO_MANY_ACCOUNTS = 91  # the account space (MAX_ACCOUNTS) is full: no new account
     # funding
     FUNDING_IN_PROGRESS = 92  # holders are being paid (funding or an option's settlement): only those steps until done
+    ORDER_IDS_EXHAUSTED = 93  # every order id below 2**48 (the orders tree's width) has been used
 
 
 class Rejected(Exception):

@@ -37,7 +37,8 @@ from .underlying import RiskParams, Underlying, UnderlyingConfig
 from ..oracle.aggregate import OracleState
 
 ACCOUNTS_DEPTH = 32
-ORDERS_DEPTH = 64
+ORDERS_DEPTH = 48  # order ids below 2**48: ~600 years at the 15k orders/s measured here, 9 years at 1M/s
+MAX_ORDER_ID = (1 << ORDERS_DEPTH) - 1
 MARKETS_DEPTH = 24
 UNDERLYING_BASE = 1 << 23  # underlying leaves live in the markets tree from this index up
 MAX_POSITIONS = 32

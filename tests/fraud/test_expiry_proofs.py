@@ -161,12 +161,21 @@ def test_closing_orders_out_of_priority_order_relinks_the_book(env):
     order = [o.order_id for ranked in sides for o in reversed(ranked[len(ranked) // 2:])]  # back half, tail first
     order += [o.order_id for ranked in sides for o in ranked[1:len(ranked) // 2]]  # then the middle
     assert order, "the scenario leaves resting orders on a delisted option"
+    _, r, rollup, mark, *_ = env
+    gas = 0
     for oid in order:
         rule = "linked" if st.orders[oid].prev is not None else "head"
-        ok, st = _check(env, st, _signed(env, st, A.CLOSE_ORDER, oid, 0, t), seen, rule)
+        tx = _signed(env, st, A.CLOSE_ORDER, oid, 0, t)
+        if rule == "linked" and not gas:
+            gas = mark.functions.judgeAction(st.root(), WRONG, rollup.functions.paramsHash().call(),
+                                             r.deployment.rollup, singleton_chunk(tx),
+                                             action_judgement(st, tx, WRONG).witness).estimate_gas()
+            print(f"\nMarkVerifier.judgeAction gas, CLOSE_ORDER of an order behind another: {gas:,}")
+        ok, st = _check(env, st, tx, seen, rule)
         assert ok
     st.check_invariants()  # links and heads still the priority order
     assert {("linked", 0), ("linked", 30)} <= set(seen), seen
+    assert gas < 1_000_000
 
 
 def test_refused_settlement_steps(env):

@@ -614,3 +614,47 @@ def test_an_order_sweeping_more_makers_than_the_bound_is_closed_not_rested(ex):
     assert ex.book_ids(BTC, SELL) == ids[N:] and ex.book_ids(BTC, BUY) == []
     assert ex.pos(b)[0] == N and ex.state.markets[BTC].open_interest == N
     ex.state.check_invariants()
+
+
+def test_book_links_survive_snapshots_and_old_snapshots_still_load(ex):
+    """The committed links follow from the order a snapshot lists the orders in, so a restored
+    state has the same root; a snapshot from before orders were keyed by id (an eighth scalar,
+    a slot per order) loads to the same state."""
+    import json
+
+    from clearline.core.state import State
+
+    a, b = users(ex, 2)
+    for i, price in enumerate((100_100, 100_000, 100_100, 100_200, 100_000)):
+        ex.ok(ex.sell(a if i % 2 else b, price, 1 + i))
+    for price in (99_900, 99_950, 99_900):
+        ex.ok(ex.buy(a, price, 2))
+    mid = ex.book_ids(BTC, SELL)[1]
+    ex.ok(ex.cancel(ex.state.orders[mid].account, order_id=mid))  # a middle one: its predecessor relinks
+    st = ex.state
+    st.check_invariants()
+    root = st.root()
+    m = st.markets[BTC]
+    assert (m.bid_head, m.ask_head) == (ex.book_ids(BTC, BUY)[0], ex.book_ids(BTC, SELL)[0])
+    copy = State.from_blob(st.to_blob())
+    copy.check_invariants()
+    assert copy.root() == root
+    d = json.loads(st.to_blob())
+    d["scalars"].append(123)  # the old next-slot scalar
+    for k, o in enumerate(d["orders"]):
+        o.append(k)  # an old slot
+    old = State.from_blob(json.dumps(d).encode())
+    assert old.root() == root
+
+
+def test_an_order_past_the_last_order_id_is_refused(ex):
+    """Order ids are the orders tree's indices (depth 48): the last one is used, then every new
+    order is refused whole, a typed rejection that changes nothing."""
+    from clearline.core.state import MAX_ORDER_ID
+
+    a, b = users(ex, 2)
+    ex.state.next_order_id = MAX_ORDER_ID
+    r = ex.ok(ex.sell(a, 100_100, 1))
+    assert r.order_id == MAX_ORDER_ID and ex.book_ids(BTC, SELL) == [MAX_ORDER_ID]
+    ex.reject(E.ORDER_IDS_EXHAUSTED, ex.buy, b, 100_100, 1)  # root, snapshot and nonces unchanged
+    assert ex.book_ids(BTC, SELL) == [MAX_ORDER_ID]

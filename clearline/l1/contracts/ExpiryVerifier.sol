@@ -63,7 +63,7 @@ contract ExpiryVerifier {
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
     bytes32 internal constant ORDER_TAG = keccak256("clearline.order.v1");
     uint256 internal constant MARKETS_DEPTH = 24;
-    uint256 internal constant ORDERS_DEPTH = 64;
+    uint256 internal constant ORDERS_DEPTH = 48; // order ids are below 2**48 (clearline.core.state)
     uint256 internal constant ORDER_BYTES = 14 * 32; // an order leaf: tag, 12 fields, next
     uint256 internal constant NEXT_AT = 13 * 32; //    where its next order's id is
     uint256 internal constant UNDERLYING_BASE = 1 << 23;
