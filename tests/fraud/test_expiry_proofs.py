@@ -23,6 +23,8 @@ import os
 import sys
 
 import pytest
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -38,7 +40,8 @@ from clearline.core.state import UNDERLYING_BASE, State
 from clearline.core.txs import OperatorAction, OperatorActionKind
 from clearline.l1.chain import InProcessChain, revert_data
 from clearline.l1.client import decode_revert
-from clearline.watchtower.action_witness import action_judgement
+from clearline.l1.formats import compress_proof
+from clearline.watchtower.action_witness import ACTION_WITNESS_TYPE, action_judgement
 
 A = OperatorActionKind
 WRONG = keccak(b"a wrong post-root")
@@ -137,17 +140,16 @@ def test_every_settlement_step_verifier_equals_core(env, frozen):
             ("close", 0), ("close", 30)} <= set(seen), seen
 
 
-def test_closing_orders_out_of_priority_order_relinks_the_book(env):
-    """CLOSE_ORDERs of a delisted option's orders from the back of each side, then from the
-    middle: every one but a side's head is unlinked through the order before it (the third
-    leaf), on L1 as in the core, against the honest root and a wrong one."""
+def _deepened(env) -> tuple[State, int]:
+    """The state after an expiry's settlement steps but its CLOSE_ORDERs, each side of a delisted
+    option deepened by two more orders of the same owner behind its order (its price, and a tick
+    worse), and the time of the steps."""
     *_, base, held = env
     t = max(base.time_ms, max(m.spec.expiry for m in held)) + 1
     st = State.from_blob(base.to_blob())
     for action, target, arg in settlement_steps(st, t):
         if action != A.CLOSE_ORDER:
             _, st = _applied(st, _signed(env, st, action, target, arg, t))
-    # deepen each side: two more orders of the same owner behind it (its price, and a tick worse)
     for o in [o for o in st.orders.values() if st.markets[o.instrument].status == MarketStatus.DELISTED]:
         for price in (o.price, o.price - 1 if o.side == 0 else o.price + 1):
             if price > 0:
@@ -155,6 +157,14 @@ def test_closing_orders_out_of_priority_order_relinks_the_book(env):
                                            o.tif, o.flags, o.stp, 0, 0))
                 st.next_order_id += 1
     st.check_invariants()
+    return st, t
+
+
+def test_closing_orders_out_of_priority_order_relinks_the_book(env):
+    """CLOSE_ORDERs of a delisted option's orders from the back of each side, then from the
+    middle: every one but a side's head is unlinked through the order before it (the third
+    leaf), on L1 as in the core, against the honest root and a wrong one."""
+    st, t = _deepened(env)
     seen: dict = {}
     sides = [list(b.orders(side)) for b in st.books.values() for side in (0, 1)
              if st.markets[b.instrument].status == MarketStatus.DELISTED]
@@ -176,6 +186,35 @@ def test_closing_orders_out_of_priority_order_relinks_the_book(env):
     st.check_invariants()  # links and heads still the priority order
     assert {("linked", 0), ("linked", 30)} <= set(seen), seen
     assert gas < 1_000_000
+
+
+def test_a_close_order_witness_with_the_wrong_predecessor_reverts(env):
+    """The third leaf must be the order whose next is the closed one, proven in the tree with
+    the closed order's leaf already emptied: another order, or the right one proven against the
+    pre-state's tree, do not prove anything (the call reverts)."""
+    _, r, rollup, mark, *_ = env
+    st, t = _deepened(env)
+    ranked = next(list(b.orders(side)) for b in st.books.values() for side in (0, 1)
+                  if st.markets[b.instrument].status == MarketStatus.DELISTED and len(list(b.orders(side))) >= 3)
+    target, pred, other = ranked[2], ranked[1], ranked[0]
+    tx = _signed(env, st, A.CLOSE_ORDER, target.order_id, 0, t)
+    good = abi_decode([ACTION_WITNESS_TYPE], action_judgement(st, tx, WRONG).witness)[0]
+    assert good[9] == State.order_leaf(pred)
+
+    def verdict(leaf3: bytes, proof: list) -> int:
+        present, siblings = compress_proof(proof)
+        w = abi_encode([ACTION_WITNESS_TYPE], [(*good[:9], leaf3, present, siblings)])
+        return mark.functions.judgeAction(st.root(), WRONG, rollup.functions.paramsHash().call(),
+                                          r.deployment.rollup, singleton_chunk(tx), w).call()
+
+    without = st.orders_tree.copy()
+    without.set(target.order_id, bytes(32))
+    assert verdict(good[9], without.proof(pred.order_id)) == 30  # the honest witness proves the wrong root
+    for leaf3, proof in ((State.order_leaf(other), without.proof(other.order_id)),  # next is not the target
+                         (good[9], st.orders_tree.proof(pred.order_id))):  # proven in the pre-state's tree
+        with pytest.raises(Exception) as e:
+            verdict(leaf3, proof)
+        assert "BadExpiryWitness" in decode_revert(revert_data(e.value) or b"")
 
 
 def test_refused_settlement_steps(env):
