@@ -3,8 +3,14 @@ pragma solidity 0.8.30;
 
 import {EscapeState} from "./Escape.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
+import {
+    REASON_CHUNK_BAD_FALLBACK,
+    REASON_CHUNK_FIELD_RANGE,
+    REASON_CHUNK_NOT_CANONICAL,
+    REASON_CHUNK_UNDECODABLE
+} from "./Reasons.sol";
 
-/// @notice The chunk breaks a batch_v2 rule (reason: REASON_CHUNK_* of the FraudVerifier).
+/// @notice The chunk breaks a batch_v2 rule (reason: REASON_CHUNK_*, Reasons.sol).
 error ChunkMalformed(uint256 reason);
 
 /// @notice The witness of a KIND_ORDER proof (FraudVerifier): transaction `j` of the chunk, the
@@ -55,10 +61,6 @@ library Leb128 {
 ///         for the differential test against clearline.l1.batch_v2 / batch_v3. `signerOf` reads
 ///         one signed transaction of a valid chunk and recovers its signer (KIND_SIGNATURE).
 contract ChunkDecoder {
-    uint256 internal constant REASON_CHUNK_UNDECODABLE = 10;
-    uint256 internal constant REASON_CHUNK_FIELD_RANGE = 11;
-    uint256 internal constant REASON_CHUNK_NOT_CANONICAL = 12;
-    uint256 internal constant REASON_CHUNK_BAD_FALLBACK = 13;
     uint256 internal constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     uint256 private constant FALLBACK = 0xFF;
     uint256 private constant U32 = type(uint32).max;

@@ -24,6 +24,7 @@ import {
 } from "./MarketWords.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
 import {UnderlyingHead, UnderlyingLib, Window} from "./Underlying.sol";
+import {REASON_REJECTED, REASON_WRONG_POST_ROOT} from "./Reasons.sol";
 
 /// @notice What the MarkVerifier has already checked of a settlement step (the operator's
 ///         signature, the time) and what re-executing it needs.
@@ -67,8 +68,6 @@ contract ExpiryVerifier {
     uint256 internal constant ORDER_BYTES = 14 * 32; // an order leaf: tag, 12 fields, next
     uint256 internal constant NEXT_AT = 13 * 32; //    where its next order's id is
     uint256 internal constant UNDERLYING_BASE = 1 << 23;
-    uint256 internal constant REASON_WRONG_POST_ROOT = 30;
-    uint256 internal constant REASON_REJECTED = 31;
     uint8 internal constant SETTLE_OPTION = 3;
     uint8 internal constant SETTLE_POSITION = 9;
     uint256 internal constant OPTION = 1;

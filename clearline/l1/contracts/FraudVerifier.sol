@@ -6,6 +6,19 @@ import {SparseMerkle} from "./SparseMerkle.sol";
 import {IMarginVerifier, MarginWitness} from "./MarginWitness.sol";
 import {WithdrawalRecord} from "./Withdrawals.sol";
 import {ChunkDecoder, ChunkMalformed, Leb128} from "./ChunkDecoder.sol";
+import {
+    REASON_BAD_HEADER_VARINT,
+    REASON_BAD_RECORD,
+    REASON_BAD_TXS_PER_ROOT,
+    REASON_BAD_VERSION,
+    REASON_CHUNK_TABLE,
+    REASON_QUEUE_END,
+    REASON_QUEUE_ITEM_MISMATCH,
+    REASON_QUEUE_OUT_OF_ORDER,
+    REASON_REJECTED,
+    REASON_ROOT_COUNT,
+    REASON_WRONG_POST_ROOT
+} from "./Reasons.sol";
 
 /// @notice What the Rollup tells the verifier about the chunk under challenge. Everything here
 ///         has already been checked by the Rollup against the stored batch header: `head` and
@@ -242,24 +255,6 @@ contract FraudVerifier {
     uint8 public constant KIND_ORDER = 11;
     uint8 public constant KIND_FUNDING_PENDING = 12;
 
-    uint256 internal constant REASON_BAD_VERSION = 1;
-    uint256 internal constant REASON_BAD_HEADER_VARINT = 2;
-    uint256 internal constant REASON_BAD_TXS_PER_ROOT = 3;
-    uint256 internal constant REASON_CHUNK_TABLE = 4;
-    uint256 internal constant REASON_ROOT_COUNT = 5;
-    uint256 internal constant REASON_CHUNK_UNDECODABLE = 10;
-    uint256 internal constant REASON_CHUNK_FIELD_RANGE = 11;
-    uint256 internal constant REASON_CHUNK_NOT_CANONICAL = 12;
-    uint256 internal constant REASON_CHUNK_BAD_FALLBACK = 13;
-    uint256 internal constant REASON_QUEUE_OUT_OF_ORDER = 20;
-    uint256 internal constant REASON_QUEUE_ITEM_MISMATCH = 21;
-    uint256 internal constant REASON_QUEUE_END = 23;
-    uint256 internal constant REASON_WRONG_POST_ROOT = 30;
-    uint256 internal constant REASON_REJECTED = 31;
-    uint256 internal constant REASON_BAD_RECORD = 40;
-    uint256 internal constant REASON_RECORD_ORDER = 41;
-    uint256 internal constant REASON_MISSING_RECORD = 42;
-    uint256 internal constant REASON_RECORD_SUM = 43;
 
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
     bytes32 internal constant ACCOUNT_TAG = keccak256("clearline.account.v1");

@@ -22,6 +22,7 @@ import {
     W_UNPAID
 } from "./MarketWords.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
+import {REASON_REJECTED, REASON_WRONG_POST_ROOT} from "./Reasons.sol";
 
 /// @notice What the MarkVerifier has already checked of a FUNDING_SETTLE or FUNDING_PAY
 ///         (the operator's signature, the time) and what re-executing it needs.
@@ -74,8 +75,6 @@ contract FundingVerifier {
     uint256 internal constant MARKETS_DEPTH = 24;
     uint256 internal constant UNDERLYING_BASE = 1 << 23;
     uint256 internal constant LEAF_BYTES = 45 * 32;
-    uint256 internal constant REASON_WRONG_POST_ROOT = 30;
-    uint256 internal constant REASON_REJECTED = 31;
     uint8 internal constant FUNDING_SETTLE = 7;
     uint8 internal constant FUNDING_PAY = 8;
     uint8 internal constant SETTLE_POSITION = 9;

@@ -10,6 +10,14 @@ import {OracleConfigIn, OracleStateIn, ReportIn} from "./OracleVerifier.sol";
 import {MarkDecoder, MarkTx, OperatorTx} from "./MarkDecoder.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
 import {WithdrawalRecord, WithdrawalsLib} from "./Withdrawals.sol";
+import {
+    REASON_BAD_RECORD,
+    REASON_MISSING_RECORD,
+    REASON_RECORD_ORDER,
+    REASON_RECORD_SUM,
+    REASON_REJECTED,
+    REASON_WRONG_POST_ROOT
+} from "./Reasons.sol";
 
 /// @notice One underlying's oracle configuration (clearline.core.underlying.UnderlyingConfig).
 struct UnderlyingParams {
@@ -89,12 +97,6 @@ struct ActionWitness {
 ///         `judgeRecords` opens the withdrawal records of a KIND_WITHDRAWALS proof (see there;
 ///         here for the FraudVerifier's size, which reads the transactions they name).
 contract MarkVerifier {
-    uint256 internal constant REASON_WRONG_POST_ROOT = 30;
-    uint256 internal constant REASON_REJECTED = 31;
-    uint256 internal constant REASON_BAD_RECORD = 40;
-    uint256 internal constant REASON_RECORD_ORDER = 41;
-    uint256 internal constant REASON_MISSING_RECORD = 42;
-    uint256 internal constant REASON_RECORD_SUM = 43;
     uint256 internal constant MARKETS_DEPTH = 24;
     uint256 internal constant UNDERLYING_BASE = 1 << 23;
     uint256 internal constant LEAF_WORDS = 45; // a market leaf: tag, 24 fields, int64[16], 4 fields
