@@ -52,8 +52,7 @@ class RestingOrder:
 
 
 class Book:
-    __slots__ = ("instrument", "bids", "asks", "bid_keys", "ask_keys", "heads", "dirty_orders", "market",
-                 "dirty_markets")
+    __slots__ = ("instrument", "bids", "asks", "bid_keys", "ask_keys", "dirty_orders", "market", "dirty_markets")
 
     def __init__(self, instrument: int, dirty_orders: dict | None = None, market=None,
                  dirty_markets: set | None = None):
@@ -62,7 +61,6 @@ class Book:
         self.asks: dict[int, dict[int, RestingOrder]] = {}
         self.bid_keys: list[int] = []  # prices ascending; best bid = bid_keys[-1]
         self.ask_keys: list[int] = []  # -prices ascending; best ask = -ask_keys[-1]
-        self.heads: list[RestingOrder | None] = [None, None]  # best order by side (BUY, SELL)
         self.dirty_orders = dirty_orders  # order id -> order, for orders whose ``next`` changed
         self.market = market  # has ``bid_head`` / ``ask_head`` (ids), kept here; None: not tracked
         self.dirty_markets = dirty_markets  # gets ``instrument`` when a head changes
@@ -73,6 +71,12 @@ class Book:
 
     def best_ask(self) -> int | None:
         return -self.ask_keys[-1] if self.ask_keys else None
+
+    def head(self, side: int) -> RestingOrder | None:
+        """The best order of ``side`` (the first of its best level), None when it is empty."""
+        if side == BUY:
+            return next(iter(self.bids[self.bid_keys[-1]].values())) if self.bid_keys else None
+        return next(iter(self.asks[-self.ask_keys[-1]].values())) if self.ask_keys else None
 
     def crosses(self, side: int, price: int) -> bool:
         """Would an order on ``side`` at ``price`` trade against the opposite side?"""
@@ -125,36 +129,28 @@ class Book:
         level = levels.get(p)
         if level is not None:
             prev = next(reversed(level.values()))
+            nxt = prev.next
         else:
-            level = levels[p] = {}
-            if not keys or k > keys[-1]:
+            if not keys or k > keys[-1]:  # a new best level: ahead of the old head
+                prev, nxt = None, self.head(side)
                 keys.append(k)
-                prev = None
             else:
                 i = bisect_left(keys, k)
                 keys.insert(i, k)
                 better = keys[i + 1]
                 prev = next(reversed(levels[better if side == BUY else -better].values()))
+                nxt = prev.next
+            level = levels[p] = {}
         level[order.order_id] = order
         order.prev = prev
+        order.next = nxt
         if prev is None:
-            heads = self.heads
-            nxt = heads[side]
-            heads[side] = order
-            m = self.market
-            if m is not None:
-                if side == BUY:
-                    m.bid_head = order.order_id
-                else:
-                    m.ask_head = order.order_id
-                self.dirty_markets.add(self.instrument)
+            self._head_moved(side, order)
         else:
-            nxt = prev.next
             prev.next = order
             d = self.dirty_orders
             if d is not None:
                 d[prev.order_id] = prev
-        order.next = nxt
         if nxt is not None:
             nxt.prev = order
 
@@ -174,14 +170,7 @@ class Book:
                 del keys[bisect_left(keys, k)]
         prev, nxt = order.prev, order.next
         if prev is None:
-            self.heads[order.side] = nxt
-            m = self.market
-            if m is not None:
-                if order.side == BUY:
-                    m.bid_head = nxt.order_id if nxt is not None else 0
-                else:
-                    m.ask_head = nxt.order_id if nxt is not None else 0
-                self.dirty_markets.add(self.instrument)
+            self._head_moved(order.side, nxt)
         else:
             prev.next = nxt
             d = self.dirty_orders
@@ -190,3 +179,13 @@ class Book:
         if nxt is not None:
             nxt.prev = prev
         order.prev = order.next = None
+
+    def _head_moved(self, side: int, head: RestingOrder | None) -> None:
+        """Record ``side``'s new head id on the market (its leaf is to re-hash)."""
+        m = self.market
+        if m is not None:
+            if side == BUY:
+                m.bid_head = head.order_id if head is not None else 0
+            else:
+                m.ask_head = head.order_id if head is not None else 0
+            self.dirty_markets.add(self.instrument)

@@ -413,7 +413,7 @@ class State:
             m = self.markets[mid]
             for side, head_id in ((0, m.bid_head), (1, m.ask_head)):
                 ranked = list(b.orders(side))
-                linked, o = [], b.heads[side]
+                linked, o = [], b.head(side)
                 while o is not None and len(linked) <= len(ranked):
                     linked.append(o)
                     o = o.next

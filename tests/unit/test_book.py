@@ -124,7 +124,7 @@ def test_book_matches_a_naive_model(script):
             # best price first, then arrival (stable sort keeps arrival order)
             mine.sort(key=lambda o: -o.price if s == BUY else o.price)
             assert [o.order_id for o in b.orders(s)] == [o.order_id for o in mine]
-            walk, o = [], b.heads[s]
+            walk, o = [], b.head(s)
             while o is not None:
                 walk.append(o)
                 o = o.next
