@@ -87,7 +87,10 @@ _CANCEL_BOTH = 2
 
 
 def plan_match(book: Book, side: int, limit: int, qty: int, account: int, owner: bytes, stp: int,
-               reduce_only: bool, time_ms: int, gate: FillGate) -> Plan:
+               reduce_only: bool, time_ms: int, gate: FillGate, max_makers: int = MAX_MAKERS_PER_ORDER) -> Plan:
+    """The fills and cancels of an order against ``book`` (read only). ``max_makers`` < the
+    bound plans a prefix of the meetings: with 1, the one meeting an order step re-executes on L1
+    (``clearline.watchtower.match_witness``); a plan stopped by it has ``stop == MAKER_LIMIT``."""
     plan = Plan()
     fills = plan.fills
     cancels = plan.cancels
@@ -100,7 +103,7 @@ def plan_match(book: Book, side: int, limit: int, qty: int, account: int, owner:
         if (price > limit) if is_buy else (price < limit):
             break
         for o in level.values():
-            if met == MAX_MAKERS_PER_ORDER:
+            if met == max_makers:
                 plan.stop = CloseReason.MAKER_LIMIT
                 break
             met += 1

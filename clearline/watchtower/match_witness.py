@@ -1,0 +1,140 @@
+"""One meeting of an incoming order with the book, as ``MatchVerifier.meet`` re-executes it.
+
+``meeting(state, instrument, taker, time_ms)`` is the mirror: the core's own
+``plan_match(..., max_makers=1)`` and ``settle_plan`` on a copy of ``state`` (left untouched),
+so the contract is compared with the code that runs the exchange, not with a second model.
+``match_inputs(state, instrument, taker)`` gives the contract's arguments: the ``MatchCall``
+(the pre-state's root preimage, the instrument, the taker, the time) and the ``MatchWitness``
+(the market leaf, the head order of the side the taker meets, both account leaves, the margin
+witnesses of both accounts with the instrument, and an option's underlying leaf), each with its
+compressed proof. The taker's leaf is proven in the accounts tree after the maker's leaf is
+written: its siblings are those of the state after the meeting, since only the two leaves change.
+
+Not wired into a proof kind yet (docs/fraud-proofs.md, "Order steps"): the order steps that give
+every meeting its own committed root come first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clearline.core.book import BUY, SELL
+from clearline.core.instruments import InstrumentKind
+from clearline.core.ledger import OrderClosed, settle_plan
+from clearline.core.margin import MarginGate
+from clearline.core.matching import CloseReason, plan_match
+from clearline.core.state import UNDERLYING_BASE, State
+from clearline.l1.formats import STATE_ABI, compress_proof
+
+from .margin_witness import market_tuple
+
+__all__ = ["MATCH_CALL_TYPE", "MATCH_RESULT_TYPE", "MATCH_WITNESS_TYPE", "NONE", "Meeting", "Taker", "match_inputs",
+           "meeting"]
+
+_MARKET = ("(uint32,bytes32,uint8,bytes32,uint64,uint64,uint32,uint32,int32,int32,uint64,uint64,uint8,uint8,uint64,"
+           "uint64,int256,uint64,int64,uint32,uint64,int64,uint64,uint64,int64[16],uint64,int64,uint64,uint64)")
+_MARGIN_WITNESS = f"(({_MARKET},uint256,bytes32[])[],(uint32,bytes,uint256,bytes32[])[])"
+MATCH_CALL_TYPE = f"({STATE_ABI},uint32,(uint32,uint8,uint64,uint64,uint8,bool),uint64)"
+MATCH_WITNESS_TYPE = (f"(bytes,uint256,bytes32[],bytes,uint256,bytes32[],bytes,uint256,bytes32[],bytes,uint256,"
+                      f"bytes32[],{_MARGIN_WITNESS},{_MARGIN_WITNESS},bytes,uint256,bytes32[])")
+MATCH_RESULT_TYPE = f"(bool,uint64,uint8,uint8,{STATE_ABI})"
+NONE = 255  # MatchResult.makerReason: the resting order stays in the book
+
+
+@dataclass(frozen=True)
+class Taker:
+    """The incoming order while it matches (``MatchTaker``)."""
+
+    account: int
+    side: int
+    limit: int
+    remaining: int
+    stp: int = 0
+    reduce_only: bool = False
+
+    def as_tuple(self) -> tuple:
+        return (self.account, self.side, self.limit, self.remaining, self.stp, self.reduce_only)
+
+
+@dataclass
+class Meeting:
+    """The core's result of one meeting: what ``MatchResult`` must hold."""
+
+    met: bool
+    filled: int
+    stop: int
+    maker_reason: int
+    after: State
+
+    def result(self) -> tuple:
+        """The ``MatchResult`` tuple (the post-state preimage included)."""
+        from .fraud import state_tuple
+
+        return (self.met, self.filled, self.stop, self.maker_reason, state_tuple(self.after))
+
+
+def meeting(state: State, instrument: int, taker: Taker, time_ms: int) -> Meeting:
+    """The core's one meeting of ``taker`` with the head of the side it meets, on a copy."""
+    after = State.from_blob(state.to_blob())
+    acct = after.accounts[taker.account]
+    plan = plan_match(after.books[instrument], taker.side, taker.limit, taker.remaining, acct.id, acct.owner,
+                      taker.stp, taker.reduce_only, time_ms, MarginGate(after, instrument), max_makers=1)
+    stop = 0 if plan.stop == CloseReason.MAKER_LIMIT else int(plan.stop)
+    met = bool(plan.fills or plan.cancels or stop)
+    events: list = []
+    if plan.fills or plan.cancels:
+        settle_plan(after, after.markets[instrument], acct, taker.side, plan, after.next_order_id, events)
+    closed = [e.reason for e in events if isinstance(e, OrderClosed)]
+    after.root()
+    return Meeting(met, plan.filled, stop, int(closed[0]) if closed else NONE, after)
+
+
+def _margin_witness(state: State, account_id: int, instrument: int) -> tuple:
+    """``MarginWitness`` of the account's positions with ``instrument`` (held or not)."""
+    markets, unders, seen = [], [], set()
+    for inst in sorted(set(state.accounts[account_id].positions) | {instrument}):
+        present, kept = compress_proof(state.markets_tree.proof(inst))
+        markets.append((market_tuple(state, inst), present, kept))
+        u = state.underlying_by_symbol.get(state.markets[inst].spec.underlying)
+        if u is not None and u.config.id not in seen:
+            seen.add(u.config.id)
+            up, uk = compress_proof(state.markets_tree.proof(UNDERLYING_BASE + u.config.id))
+            unders.append((u.config.id, State.underlying_leaf(u), up, uk))
+    return (markets, unders)
+
+
+def match_inputs(state: State, instrument: int, taker: Taker, time_ms: int,
+                 after: State | None = None) -> tuple[tuple, tuple]:
+    """``(MatchCall, MatchWitness)`` tuples for ``MatchVerifier.meet``; ``after`` is the state
+    after the meeting (``meeting(...).after``; computed when not given)."""
+    from .fraud import state_tuple
+
+    state.root()
+    if after is None:
+        after = meeting(state, instrument, taker, time_ms).after
+    m = state.markets[instrument]
+    market = State.market_leaf(m)
+    mp, ms = compress_proof(state.markets_tree.proof(instrument))
+    head = state.books[instrument].head(SELL if taker.side == BUY else BUY)
+    maker, kp, ks = b"", 0, []
+    maker_acct, ap, as_ = b"", 0, []
+    empty_margin: tuple = ([], [])
+    maker_margin = empty_margin
+    if head is not None:
+        maker = State.order_leaf(head)
+        kp, ks = compress_proof(state.orders_tree.proof(head.order_id))
+        maker_acct = state.account_leaf(state.accounts[head.account])
+        ap, as_ = compress_proof(state.accounts_tree.proof(head.account))
+        maker_margin = _margin_witness(state, head.account, instrument)
+    taker_acct = state.account_leaf(state.accounts[taker.account])
+    tp, ts = compress_proof(after.accounts_tree.proof(taker.account))
+    taker_margin = _margin_witness(state, taker.account, instrument)
+    under, up, us = b"", 0, []
+    if m.spec.kind == InstrumentKind.OPTION:
+        u = state.underlying_by_symbol[m.spec.underlying]
+        under = State.underlying_leaf(u)
+        up, us = compress_proof(state.markets_tree.proof(UNDERLYING_BASE + u.config.id))
+    call = (state_tuple(state), instrument, taker.as_tuple(), time_ms)
+    witness = (market, mp, ms, maker, kp, ks, maker_acct, ap, as_, taker_acct, tp, ts, maker_margin, taker_margin,
+               under, up, us)
+    return call, witness
