@@ -219,3 +219,84 @@ def test_meetings_core_equals_verifier(env):
                  "maker_REDUCE_ONLY", "stop_SELF_TRADE", "stop_INSUFFICIENT_MARGIN", "stop_REDUCE_ONLY", "option_fill",
                  "opened", "increased", "reduced", "closed", "flipped", "reduce_only_partial"):
         assert seen.get(kind), (kind, seen)
+
+
+def _wide_state(rng: random.Random) -> State:
+    """42 instruments (2 perpetuals, 40 options), marks and risk arrays on all of them."""
+    oracle = OracleConfig((eip712.address_of(OPERATOR_KEY),), quorum=1, staleness_ms=5_000,
+                          max_deviation_ppm=100_000, confirmations=2)
+    specs = list(_specs()[:2])
+    nid = 2
+    for und, tick, lot in (("BTC", 100_000, 1_000_000), ("ETH", 10_000, 10_000_000)):
+        for k in range(10):
+            for otype, tag in ((1, "C"), (2, "P")):
+                strike = 80_000 + 4_000 * k
+                specs.append(InstrumentSpec(nid, f"{und}-X-{strike}-{tag}", InstrumentKind.OPTION, und, tick, lot,
+                                            150_000, 75_000, 200, 500, expiry=10**13, strike=strike,
+                                            option_type=otype))
+                nid += 1
+    genesis = Genesis(31337, bytes(20), eip712.address_of(OPERATOR_KEY), tuple(specs), (100_000, 100_000),
+                      (UnderlyingConfig(0, "BTC", oracle), UnderlyingConfig(1, "ETH", oracle)))
+    st = State(genesis)
+    for uid, index in ((0, 10_000 * USD), (1, 1_000 * USD)):
+        st.underlyings[uid].oracle = OracleState(uid, index, 1, 1)
+        st.dirty_underlyings.add(uid)
+    for m in st.markets.values():
+        if m.spec.kind == InstrumentKind.OPTION:
+            m.mark_price = rng.randrange(50, 1_500)
+        m.risk_array = [rng.randrange(-50_000, 50_000) * m.spec.tick_value // 10 for _ in range(16)]
+        st.dirty_markets.add(m.spec.id)
+    st.time_ms = 1_000
+    return st
+
+
+def _holding(st: State, key: bytes, sub: int, instruments: list[int], rng: random.Random):
+    a = st.account_for(eip712.address_of(key), sub)
+    a.collateral = 10_000_000 * USD
+    a.margin_mode = 1
+    for inst in instruments:
+        m = st.markets[inst]
+        size = rng.choice((-1, 1)) * rng.randrange(1, 20)
+        a.positions[inst] = Position(size, -size * m.mark_price * m.spec.tick_value, m.funding_index)
+        st.holders[inst].add(a.id)
+        m.open_interest += max(size, 0)
+    return a
+
+
+def test_meetings_at_the_position_limit(env):
+    """Accounts holding 31 positions (a fill opens the 32nd: both gates compute a 32-position
+    portfolio health, the most a meeting computes) and 32 (a new position is refused, for a
+    maker and for a taker): contract = core; the gas of the widest meeting is printed."""
+    _, verifier = env
+    rng = random.Random(SEED)
+    st = _wide_state(rng)
+    x = 2  # an option: its fee needs the underlying leaf too
+    others = [i for i in sorted(st.markets) if i != x]
+    maker = _holding(st, KEYS[0], 0, others[:31], rng)
+    taker = _holding(st, KEYS[1], 0, others[-31:], rng)
+    full_maker = _holding(st, KEYS[2], 0, others[:32], rng)
+    full_taker = _holding(st, KEYS[2], 1, others[-32:], rng)
+    mark = st.markets[x].mark_price
+    for a, price in ((maker, mark), (full_maker, mark - 1)):  # the full maker's ask is the better one
+        o = RestingOrder(st.next_order_id, a.id, a.owner, x, SELL, price, 5, 5, 0, 0, 0, 0, 0)
+        st.next_order_id += 1
+        st.open_order(o)
+    st.root()
+    gas = {}
+    cases = (("full_maker", Taker(taker.id, BUY, mark, 3)), ("widest_fill", Taker(taker.id, BUY, mark, 3)),
+             ("full_taker", Taker(full_taker.id, BUY, mark, 3)))
+    for name, t in cases:
+        mine = meeting(st, x, t, 1_000)
+        call, witness = match_inputs(st, x, t, 1_000, mine.after)
+        assert _norm(_call(verifier, call, witness)) == _norm(mine.result()), name
+        gas[name] = verifier.functions.meet(call, witness).estimate_gas()
+        if name == "full_maker":
+            assert mine.maker_reason == CloseReason.INSUFFICIENT_MARGIN and not mine.filled
+            st = mine.after  # the full maker's order is gone: the next head is the 31-position maker's
+        elif name == "widest_fill":
+            assert mine.filled == 3 and len(mine.after.accounts[taker.id].positions) == MAX_POSITIONS
+            assert len(mine.after.accounts[maker.id].positions) == MAX_POSITIONS
+        else:
+            assert mine.stop == CloseReason.INSUFFICIENT_MARGIN and not mine.filled
+    print(f"\nMatchVerifier.meet gas: {gas}")
+    assert gas["widest_fill"] < 3_000_000, gas
