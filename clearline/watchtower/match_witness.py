@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from clearline.core.book import BUY, SELL
 from clearline.core.instruments import InstrumentKind
 from clearline.core.ledger import OrderClosed, settle_plan
-from clearline.core.margin import MarginGate
+from clearline.core.margin import MarginGate, is_reducing
 from clearline.core.matching import CloseReason, plan_match
-from clearline.core.state import UNDERLYING_BASE, State
+from clearline.core.state import MAX_POSITIONS, UNDERLYING_BASE, State
 from clearline.l1.formats import STATE_ABI, compress_proof
 
 from .margin_witness import market_tuple
@@ -58,13 +58,15 @@ class Taker:
 
 @dataclass
 class Meeting:
-    """The core's result of one meeting: what ``MatchResult`` must hold."""
+    """The core's result of one meeting: what ``MatchResult`` must hold; ``healths`` the
+    accounts whose gate computed a health (the only margin witnesses the contract reads)."""
 
     met: bool
     filled: int
     stop: int
     maker_reason: int
     after: State
+    healths: frozenset = frozenset()
 
     def result(self) -> tuple:
         """The ``MatchResult`` tuple (the post-state preimage included)."""
@@ -73,12 +75,35 @@ class Meeting:
         return (self.met, self.filled, self.stop, self.maker_reason, state_tuple(self.after))
 
 
+class _RecordingGate(MarginGate):
+    """The core's gate, noting which accounts it computes a health for: the contract reads a
+    margin witness only then (the same tests as ``MarginGate.check`` before its health)."""
+
+    __slots__ = ("healths",)
+
+    def __init__(self, st, instrument: int):
+        super().__init__(st, instrument)
+        self.healths: set[int] = set()
+
+    def check(self, account, is_buy, price, qty, reduce_only, is_maker):
+        pos = self.st.accounts[account].positions.get(self.inst)
+        size = pos.size if pos is not None else 0
+        limited = pos is None and len(self.st.accounts[account].positions) >= MAX_POSITIONS
+        new_size = size + qty if is_buy else size - qty
+        mark = self.market.mark_price
+        cheap = is_reducing(size, new_size) and ((price <= mark) if is_buy else (price >= mark))
+        if not (limited or reduce_only or account == self.exempt or cheap):
+            self.healths.add(account)
+        return super().check(account, is_buy, price, qty, reduce_only, is_maker)
+
+
 def meeting(state: State, instrument: int, taker: Taker, time_ms: int) -> Meeting:
     """The core's one meeting of ``taker`` with the head of the side it meets, on a copy."""
     after = State.from_blob(state.to_blob())
     acct = after.accounts[taker.account]
+    gate = _RecordingGate(after, instrument)
     plan = plan_match(after.books[instrument], taker.side, taker.limit, taker.remaining, acct.id, acct.owner,
-                      taker.stp, taker.reduce_only, time_ms, MarginGate(after, instrument), max_makers=1)
+                      taker.stp, taker.reduce_only, time_ms, gate, max_makers=1)
     stop = 0 if plan.stop == CloseReason.MAKER_LIMIT else int(plan.stop)
     met = bool(plan.fills or plan.cancels or stop)
     events: list = []
@@ -86,7 +111,7 @@ def meeting(state: State, instrument: int, taker: Taker, time_ms: int) -> Meetin
         settle_plan(after, after.markets[instrument], acct, taker.side, plan, after.next_order_id, events)
     closed = [e.reason for e in events if isinstance(e, OrderClosed)]
     after.root()
-    return Meeting(met, plan.filled, stop, int(closed[0]) if closed else NONE, after)
+    return Meeting(met, plan.filled, stop, int(closed[0]) if closed else NONE, after, frozenset(gate.healths))
 
 
 def _margin_witness(state: State, account_id: int, instrument: int) -> tuple:
@@ -104,14 +129,16 @@ def _margin_witness(state: State, account_id: int, instrument: int) -> tuple:
 
 
 def match_inputs(state: State, instrument: int, taker: Taker, time_ms: int,
-                 after: State | None = None) -> tuple[tuple, tuple]:
-    """``(MatchCall, MatchWitness)`` tuples for ``MatchVerifier.meet``; ``after`` is the state
-    after the meeting (``meeting(...).after``; computed when not given)."""
+                 done: Meeting | None = None) -> tuple[tuple, tuple]:
+    """``(MatchCall, MatchWitness)`` tuples for ``MatchVerifier.meet``; ``done`` is the
+    meeting's mirror result (``meeting(...)``; computed when not given). A margin witness is
+    given only for an account whose gate computes a health (else it is empty)."""
     from .fraud import state_tuple
 
     state.root()
-    if after is None:
-        after = meeting(state, instrument, taker, time_ms).after
+    if done is None:
+        done = meeting(state, instrument, taker, time_ms)
+    after = done.after
     m = state.markets[instrument]
     market = State.market_leaf(m)
     mp, ms = compress_proof(state.markets_tree.proof(instrument))
@@ -125,10 +152,11 @@ def match_inputs(state: State, instrument: int, taker: Taker, time_ms: int,
         kp, ks = compress_proof(state.orders_tree.proof(head.order_id))
         maker_acct = state.account_leaf(state.accounts[head.account])
         ap, as_ = compress_proof(state.accounts_tree.proof(head.account))
-        maker_margin = _margin_witness(state, head.account, instrument)
+        if head.account in done.healths:
+            maker_margin = _margin_witness(state, head.account, instrument)
     taker_acct = state.account_leaf(state.accounts[taker.account])
     tp, ts = compress_proof(after.accounts_tree.proof(taker.account))
-    taker_margin = _margin_witness(state, taker.account, instrument)
+    taker_margin = _margin_witness(state, taker.account, instrument) if taker.account in done.healths else empty_margin
     under, up, us = b"", 0, []
     if m.spec.kind == InstrumentKind.OPTION:
         u = state.underlying_by_symbol[m.spec.underlying]

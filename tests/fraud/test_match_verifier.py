@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import random
+import statistics
 
 import pytest
 
@@ -180,6 +181,7 @@ def test_meetings_core_equals_verifier(env):
     rng = random.Random(SEED)
     seen: dict[str, int] = {}
     meetings = 0
+    gas: list[int] = []
     while meetings < N_MEETINGS:
         st = _state(rng)
         for inst in rng.sample(sorted(st.markets), 3):
@@ -191,11 +193,13 @@ def test_meetings_core_equals_verifier(env):
             t = rng.choice((1_000, 2_000))
             for _ in range(rng.randrange(1, 8)):  # the order's meetings, each on the state the last left
                 mine = meeting(st, inst, taker, t)
-                call, witness = match_inputs(st, inst, taker, t, mine.after)
+                call, witness = match_inputs(st, inst, taker, t, mine)
                 got = _norm(_call(verifier, call, witness))
                 want = _norm(mine.result())
                 assert got == want, (taker, inst, got[:4], want[:4])
                 meetings += 1
+                if meetings % 8 == 0 and mine.met:
+                    gas.append(verifier.functions.meet(call, witness).estimate_gas())
                 kind = ("nothing" if not mine.met else
                         f"fill{'_partial_maker' if mine.maker_reason == NONE else ''}" if mine.filled else
                         f"maker_{CloseReason(mine.maker_reason).name}" if mine.maker_reason != NONE else "stop")
@@ -215,6 +219,7 @@ def test_meetings_core_equals_verifier(env):
                 taker = Taker(taker.account, taker.side, taker.limit, taker.remaining - mine.filled, taker.stp,
                               taker.reduce_only)
     print(f"\nmeetings: {meetings}; outcomes: {dict(sorted(seen.items()))}")
+    print(f"meet gas over {len(gas)} sampled meetings: median {statistics.median(gas):,.0f}, max {max(gas):,}")
     for kind in ("nothing", "fill", "fill_partial_maker", "maker_EXPIRED", "maker_SELF_TRADE", "maker_INSUFFICIENT_MARGIN",
                  "maker_REDUCE_ONLY", "stop_SELF_TRADE", "stop_INSUFFICIENT_MARGIN", "stop_REDUCE_ONLY", "option_fill",
                  "opened", "increased", "reduced", "closed", "flipped", "reduce_only_partial"):
@@ -287,7 +292,7 @@ def test_meetings_at_the_position_limit(env):
              ("full_taker", Taker(full_taker.id, BUY, mark, 3)))
     for name, t in cases:
         mine = meeting(st, x, t, 1_000)
-        call, witness = match_inputs(st, x, t, 1_000, mine.after)
+        call, witness = match_inputs(st, x, t, 1_000, mine)
         assert _norm(_call(verifier, call, witness)) == _norm(mine.result()), name
         gas[name] = verifier.functions.meet(call, witness).estimate_gas()
         if name == "full_maker":
