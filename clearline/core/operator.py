@@ -318,6 +318,18 @@ def settle_option(st, instrument: int, t: int) -> list:
     return [ExpirySettled(u.config.id, spec.expiry, s_usd6, [instrument])]
 
 
+def settlement_fee(m, size: int, fee_ppm: int) -> int:
+    """The settlement fee of ``size`` lots of the settled option ``m`` (its mark is the payoff in
+    ticks): a long that receives a payoff pays ``fee_ppm`` of the underlying notional at the
+    settlement price (rounded up), at most 1/8 of the payoff; 0 otherwise. SETTLE_POSITION
+    charges it, and an escape before that step deducts it (``EscapeLib.equity``)."""
+    payoff = size * m.mark_price * m.spec.tick_value
+    if payoff <= 0:
+        return 0
+    u_value = -((-size * m.settlement_price * m.spec.lot_size) // UNDERLYING_ATOMS)
+    return min(-((-u_value * fee_ppm) // PPM), payoff // 8)
+
+
 def settle_position(st, instrument: int, account_id: int) -> list:
     """Close account ``account_id``'s position in the settled option ``instrument`` at its
     settlement value (the market's mark); a long that receives a payoff pays the settlement
@@ -334,10 +346,7 @@ def settle_position(st, instrument: int, account_id: int) -> list:
     spec = m.spec
     size, price = pos.size, m.mark_price
     payoff = size * price * spec.tick_value
-    fee = 0
-    if payoff > 0:
-        u_value = -((-size * m.settlement_price * spec.lot_size) // UNDERLYING_ATOMS)
-        fee = min(-((-u_value * st.params.settlement_fee_ppm) // PPM), payoff // 8)
+    fee = settlement_fee(m, size, st.params.settlement_fee_ppm)
     trade(st, m, acct, -size, price)
     acct.collateral -= fee
     st.fee_pool += fee
@@ -405,5 +414,5 @@ def settlement_steps(st, t: int) -> list[tuple[int, int, int]]:
 
 
 __all__ = ["handle_operator", "funding_tick", "funding_settle", "funding_pay", "funding_sample_due", "funding_settlements_due",
-           "funding_payments_due", "pay_funding", "list_options", "settle_option", "settle_position",
+           "funding_payments_due", "pay_funding", "list_options", "settle_option", "settle_position", "settlement_fee",
            "close_order_step", "settlement_steps", "cancel_all_orders"]

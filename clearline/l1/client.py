@@ -196,20 +196,23 @@ class L1Client:
         return self.vault.functions.frozen().call()
 
     # -- escape (after a freeze) -----------------------------------------------------------
-    def escape(self, state: Sequence, account: Sequence, markets: Sequence[Sequence]) -> TxResult:
+    def escape(self, state: Sequence, account: Sequence, markets: Sequence[Sequence], params: bytes = b"") -> TxResult:
         """After a freeze: pay account ``account[0]`` its equity at the last finalized state
-        (``Vault.escape``; anyone may send it, the owner is paid). The three arguments are the
-        ABI tuples of ``EscapeState``, ``EscapeAccount`` and ``EscapeMarket[]``
-        (``clearline.watchtower.escape.EscapeCall`` builds them). ``value`` is the amount
+        (``Vault.escape``; anyone may send it, the owner is paid). The arguments are the ABI
+        tuples of ``EscapeState``, ``EscapeAccount`` and ``EscapeMarket[]`` and the encoded
+        consensus parameters when a settlement fee is due (``b""`` otherwise;
+        ``clearline.watchtower.escape.EscapeCall`` builds them all). ``value`` is the amount
         paid (usd6, from the ``Escaped`` event)."""
-        r = self._send(self.vault.functions.escape(tuple(state), tuple(account), [tuple(m) for m in markets]))
+        r = self._send(self.vault.functions.escape(tuple(state), tuple(account), [tuple(m) for m in markets],
+                                                   bytes(params)))
         (event,) = self.vault.events.Escaped().process_receipt(r.receipt, errors=DISCARD)
         return _with_value(r, int(event["args"]["amount"]))
 
-    def preview_escape(self, state: Sequence, account: Sequence, markets: Sequence[Sequence]) -> int:
+    def preview_escape(self, state: Sequence, account: Sequence, markets: Sequence[Sequence],
+                       params: bytes = b"") -> int:
         """``eth_call`` of ``escape``: the amount it would pay (reverts raise ``L1Revert``)."""
         return int(self._call(self.vault.functions.escape(tuple(state), tuple(account),
-                                                           [tuple(m) for m in markets])))
+                                                           [tuple(m) for m in markets], bytes(params))))
 
     def is_escaped(self, account_id: int) -> bool:
         return self.vault.functions.isEscaped(account_id).call()

@@ -27,18 +27,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_utils import to_checksum_address
 
 from clearline.core import encoding
 from clearline.core.funding import index_payment
+from clearline.core.instruments import InstrumentKind
 from clearline.core.margin import health
+from clearline.core.operator import settlement_fee
 from clearline.core.state import State
 from clearline.l1.formats import compress_proof
+from clearline.l1.params import CONSENSUS_PARAMS_ABI, consensus_params
 
 from .l1data import RollupReader
 from .verify import Mismatch, _genesis_check, _prepare, _Verifier, _wait_signers
 
 __all__ = ["EscapeCall", "EscapeError", "Finalized", "add_arguments", "build_escape", "escape_call", "escape_main", "pending_funding",
+           "pending_settlement_fee",
            "measure_escape_gas", "rebuild_finalized", "run"]
 
 _ACCOUNT_TYPES = ["bytes32", "uint32", "address", "uint32", "int256", "uint64", "uint8", "uint8",
@@ -61,17 +66,18 @@ class EscapeCall:
     state: tuple  # EscapeState
     account: tuple  # EscapeAccount (leaf fields, present, siblings)
     markets: list  # EscapeMarket[] (leaf tuple, present, siblings), one per position
-    equity: int  # usd6, clearline.core.margin.health at the finalized state less funding still to pay
+    equity: int  # usd6, clearline.core.margin.health at the finalized state less funding and settlement fees still to pay
     finalized_batch: int
     state_root: bytes
+    params: bytes = b""  # abi.encode(ConsensusParams) when a settlement fee is due, else b""
 
     @property
     def amount(self) -> int:
         """What the Vault pays: max(0, equity)."""
         return max(0, self.equity)
 
-    def args(self) -> tuple[tuple, tuple, list]:
-        return self.state, self.account, self.markets
+    def args(self) -> tuple[tuple, tuple, list, bytes]:
+        return self.state, self.account, self.markets, self.params
 
 
 @dataclass
@@ -135,8 +141,12 @@ def escape_call(state: State, account_id: int, *, finalized_batch: int = -1) -> 
         (mfields,) = abi_decode(_MARKET_TYPES, mleaf)[1:]
         mp, mk = compress_proof(state.markets_tree.proof(inst))  # MARKETS_DEPTH siblings
         markets.append((mfields, mp, mk))
-    equity = health(state, acct)[0] - pending_funding(state, acct)
-    return EscapeCall(account_id, acct.owner, tuple(preimage), account, markets, equity, finalized_batch, root)
+    fee = pending_settlement_fee(state, acct)
+    equity = health(state, acct)[0] - pending_funding(state, acct) - (fee or 0)
+    params = b""
+    if fee is not None:  # the Vault reads the fee rate from the consensus parameters
+        params = abi_encode([CONSENSUS_PARAMS_ABI], [consensus_params(state.genesis)])
+    return EscapeCall(account_id, acct.owner, tuple(preimage), account, markets, equity, finalized_batch, root, params)
 
 
 def pending_funding(state: State, acct) -> int:
@@ -144,6 +154,18 @@ def pending_funding(state: State, acct) -> int:
     only between a FUNDING_SETTLE and the account's FUNDING_PAY (EscapeLib.equity counts it)."""
     return sum(index_payment(p.size, state.markets[i].funding_index - p.funding_index)
                for i, p in acct.positions.items())
+
+
+def pending_settlement_fee(state: State, acct) -> int | None:
+    """usd6 of settlement fees the account's SETTLE_POSITIONs still due would charge (longs of
+    a settled option being paid, with a payoff), or None when there are none (then the escape
+    needs no consensus parameters; EscapeLib.equity deducts the same)."""
+    due = [(state.markets[i], p.size) for i, p in acct.positions.items()
+           if state.markets[i].spec.kind == InstrumentKind.OPTION and state.markets[i].unpaid_lots
+           and p.size * state.markets[i].mark_price > 0]
+    if not due:
+        return None
+    return sum(settlement_fee(m, size, state.params.settlement_fee_ppm) for m, size in due)
 
 
 def _state_preimage(st: State) -> bytes:

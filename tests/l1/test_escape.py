@@ -116,7 +116,7 @@ def test_escape_pays_exact_equity_once_and_refuses_bad_proofs(built):
     _freeze(chain, anyone)
 
     # wrong state preimage
-    state, account, markets = call.args()
+    state, account, markets, _ = call.args()
     bad_state = list(state)
     bad_state[4] += 1  # feePool
     with pytest.raises(L1Revert) as e:
@@ -198,6 +198,89 @@ def test_every_kind_of_account_and_the_16_position_gas(built):
     assert not u.is_escaped(ids["whale"])
     print(f"\nescape gas: 16 positions {gas['full']:,}, 2 positions {gas['two']:,}, none {gas['flat']:,}")
     assert gas["full"] <= ESCAPE_GAS_TARGET, gas
+
+
+def _settling_state(chain) -> tuple[State, dict[str, int]]:
+    """Two BTC calls settled at 10,500 USD and being paid (DELISTED, unpaidLots = 2 x open
+    interest), nobody paid yet: ``long`` holds 3 of the one 500 USD in the money (its fee is
+    the rate's), ``thin`` 4 of the one 0.1 USD in the money (its fee is capped at 1/8 of the
+    payoff), ``short`` is short both (no fee)."""
+    from clearline.core import eip712
+    from clearline.core.instruments import MarketStatus
+    from clearline.core.underlying import UnderlyingConfig
+    from clearline.oracle.aggregate import OracleConfig
+
+    oracle = OracleConfig((eip712.address_of(b"\x11" * 32),), quorum=1, staleness_ms=5_000,
+                          max_deviation_ppm=100_000, confirmations=2)
+    specs = (InstrumentSpec(0, "BTC-PERP", 0, "BTC", 100_000, 10_000, 50_000, 30_000, 100, 500),
+             InstrumentSpec(1, "BTC-1-100000-C", 1, "BTC", 100_000, 1_000_000, 150_000, 75_000, 200, 500,
+                            expiry=10_000, strike=100_000, option_type=1),
+             InstrumentSpec(2, "BTC-1-104999-C", 1, "BTC", 100_000, 1_000_000, 150_000, 75_000, 200, 500,
+                            expiry=10_000, strike=104_999, option_type=1))
+    st = State(Genesis(chain.chain_id, bytes(20), bytes(20), specs, (100_000, 0, 0),
+                       (UnderlyingConfig(0, "BTC", oracle),)))
+    owners = [bytes.fromhex(a.address[2:]) for a in chain.accounts[1:4]]
+    ids = {name: st.account_for(owner, 0).id for name, owner in zip(("long", "thin", "short"), owners)}
+    for inst, size, long_name in ((1, 3, "long"), (2, 4, "thin")):
+        m = st.markets[inst]
+        m.status = MarketStatus.DELISTED
+        m.settlement_price = 10_500 * USD6
+        m.mark_price = (m.settlement_price - m.spec.strike * m.spec.tick_size) // m.spec.tick_size
+        m.open_interest = size
+        m.unpaid_lots = 2 * size
+        tv = m.spec.tick_value
+        for name, s in ((long_name, size), ("short", -size)):
+            st.accounts[ids[name]].positions[inst] = Position(s, -s * 3_000 * tv, 0)
+            st.holders[inst].add(ids[name])
+        st.paying.add(inst)
+    for a in st.accounts:
+        a.collateral = 1_000 * USD6
+        st.dirty_accounts.add(a.id)
+    st.root()
+    return st, ids
+
+
+def test_escape_before_settle_position_deducts_the_settlement_fee():
+    """An escape from a state in the middle of an option's settlement pays what the account's
+    SETTLE_POSITIONs would have left it (the core's own step, on a copy): a long receiving a
+    payoff pays the settlement fee (the rate, or 1/8 of the payoff), so the Vault reads the fee
+    rate from the consensus parameters (checked against Rollup.paramsHash); without them such
+    an escape reverts, with other parameters too."""
+    from clearline.core.operator import settle_position
+
+    chain = InProcessChain(n_accounts=6)
+    st, ids = _settling_state(chain)
+    d = deploy(chain, deployer=chain.accounts[0], challenge_period=CHALLENGE, forced_deadline=DEADLINE,
+               genesis_state_root=st.root(), genesis_config=st.genesis.to_json())
+    client = L1Client(chain, d, chain.accounts[5])
+    client.mint(client.address, 200_000 * USD6)
+    client.deposit(0, 200_000 * USD6)
+    _freeze(chain, client)
+    fees = {}
+    for name, aid in ids.items():
+        after = State.from_blob(st.to_blob())
+        for inst in sorted(after.accounts[aid].positions):
+            settle_position(after, inst, aid)
+        settled = after.accounts[aid].collateral  # every position settled: only collateral is left
+        call = escape_call(st, aid)
+        fees[name] = health(st, st.accounts[aid])[0] - settled
+        assert call.equity == settled, name
+        if name == "short":
+            assert call.params == b"" and fees[name] == 0
+        else:
+            assert call.params and fees[name] > 0
+            with pytest.raises(L1Revert) as e:  # the fee is due: the parameters are needed
+                client.escape(*call.args()[:3], b"")
+            assert e.value.error == "SettlementParamsNeeded"
+            wrong = bytearray(call.params)
+            wrong[287] ^= 1  # another fee rate
+            with pytest.raises(L1Revert) as e:
+                client.escape(*call.args()[:3], bytes(wrong))
+            assert e.value.error == "ParamsMismatch"
+        assert client.escape(*call.args()).value == settled, name
+    long_m, thin_m = st.markets[1], st.markets[2]
+    assert fees["long"] < 3 * long_m.mark_price * long_m.spec.tick_value // 8  # the rate's fee
+    assert fees["thin"] == 4 * thin_m.mark_price * thin_m.spec.tick_value // 8  # the cap
 
 
 def test_escape_gas_benchmark():

@@ -90,6 +90,7 @@ error InvalidAccountProof(uint32 accountId);
 error MarketCountMismatch(uint256 positions, uint256 markets);
 error MarketMismatch(uint256 position, uint32 instrument, uint32 marketId);
 error InvalidMarketProof(uint32 instrument);
+error SettlementParamsNeeded(uint32 instrument);
 
 /// @title EscapeLib
 /// @notice The equity of one account at a committed state root, from Merkle proofs, exactly as
@@ -109,13 +110,19 @@ library EscapeLib {
     uint256 internal constant ACCOUNTS_DEPTH = 32;
     uint256 internal constant MARKETS_DEPTH = 24;
     int256 internal constant UNDERLYING_ATOMS = 1e8;
+    uint8 internal constant OPTION = 1;
 
     /// @dev Reverts unless every proof holds against `root`; returns the account's equity (usd6).
-    function equity(bytes32 root, EscapeState calldata s, EscapeAccount calldata a, EscapeMarket[] calldata markets)
-        internal
-        pure
-        returns (int256 eq)
-    {
+    ///      `feePpm` is ConsensusParams.settlementFeePpm, or -1 when the caller was not given
+    ///      the parameters: an option position awaiting its SETTLE_POSITION (the market's
+    ///      unpaidLots > 0) with a payoff then reverts, since its settlement fee is due.
+    function equity(
+        bytes32 root,
+        EscapeState calldata s,
+        EscapeAccount calldata a,
+        EscapeMarket[] calldata markets,
+        int256 feePpm
+    ) internal pure returns (int256 eq) {
         bytes32 given = keccak256(abi.encode(STATE_TAG, s));
         if (given != root) revert StateRootMismatch(root, given);
 
@@ -146,9 +153,30 @@ library EscapeLib {
                 revert InvalidMarketProof(inst);
             }
             int256 tickValue = int256(uint256(ml.tickSize) * uint256(ml.lotSize)) / UNDERLYING_ATOMS;
-            eq += p.quote + int256(p.size) * int256(uint256(ml.markPrice)) * tickValue
-                - fundingPayment(p.size, ml.fundingIndex - p.fundingIndex);
+            int256 value = int256(p.size) * int256(uint256(ml.markPrice)) * tickValue;
+            eq += p.quote + value - fundingPayment(p.size, ml.fundingIndex - p.fundingIndex);
+            if (ml.kind == OPTION && ml.unpaidLots != 0 && value > 0) eq -= settlementFee(ml, p.size, value, feePpm);
         }
+    }
+
+    /// @dev clearline.core.operator.settlement_fee: what SETTLE_POSITION would charge a long of
+    ///      `size` lots receiving `payoff`: min(ceil(ceil(size * settlementPrice * lotSize /
+    ///      1e8) * feePpm / 1e6), payoff / 8).
+    function settlementFee(MarketLeaf calldata ml, int256 size, int256 payoff, int256 feePpm)
+        internal
+        pure
+        returns (int256 fee)
+    {
+        if (feePpm < 0) revert SettlementParamsNeeded(ml.id);
+        int256 u = _ceilDiv(size * int256(uint256(ml.settlementPrice)) * int256(uint256(ml.lotSize)), UNDERLYING_ATOMS);
+        fee = _ceilDiv(u * feePpm, 1e6);
+        if (fee > payoff / 8) fee = payoff / 8;
+    }
+
+    /// @dev ceil(a / b) for b > 0.
+    function _ceilDiv(int256 a, int256 b) private pure returns (int256 q) {
+        q = a / b;
+        if (a % b > 0) q += 1;
     }
 
     /// @dev What a holder of `size` lots pays (>0) or receives (<0) for a funding index move of

@@ -17,6 +17,7 @@ interface IRollupState {
     function finalizedQueuePosition() external view returns (uint256);
     function batchInfo(uint256 number) external view returns (bytes32 headerHash, uint256 lastFinalized);
     function finalizedStateRoot() external view returns (bytes32);
+    function paramsHash() external view returns (bytes32);
 }
 
 /// @title Vault
@@ -122,6 +123,7 @@ contract Vault {
     error QueueItemMismatch(uint256 queueIndex);
     error AlreadyRefunded(uint256 queueIndex);
     error AlreadyEscaped(uint32 accountId);
+    error ParamsMismatch();
     error InsufficientVaultBalance(uint256 amount, uint256 balance);
     error NotRollup(address caller);
 
@@ -286,18 +288,30 @@ contract Vault {
     ///         proof against `state.accountsRoot` (depth 32, index = id); `markets[i]`: the
     ///         market leaf of `account.positions[i].instrument` with its compressed proof
     ///         against `state.marketsRoot` (depth 24). See EscapeLib for the arithmetic.
+    ///         `params`: "" or abi.encode(ConsensusParams), the preimage of Rollup.paramsHash;
+    ///         needed (for its settlementFeePpm) when a position is in a settled option still
+    ///         being paid and has a payoff, whose settlement fee the escape deducts as
+    ///         SETTLE_POSITION would.
     /// @return amount the usd6 paid (0 when the equity is not positive)
-    function escape(EscapeState calldata state, EscapeAccount calldata account, EscapeMarket[] calldata markets)
-        external
-        returns (uint256 amount)
-    {
+    function escape(
+        EscapeState calldata state,
+        EscapeAccount calldata account,
+        EscapeMarket[] calldata markets,
+        bytes calldata params
+    ) external returns (uint256 amount) {
         if (!frozen) revert NotFrozen();
         uint32 id = account.id;
         uint256 key = id >> 8;
         uint256 bit = 1 << (id & 255);
         uint256 word = _escaped[key];
         if (word & bit != 0) revert AlreadyEscaped(id);
-        int256 equity = EscapeLib.equity(rollup.finalizedStateRoot(), state, account, markets);
+        int256 feePpm = -1;
+        if (params.length != 0) {
+            // ConsensusParams: an offset word, then operator, six int64/uint64 fields, settlementFeePpm
+            if (params.length < 288 || keccak256(params) != rollup.paramsHash()) revert ParamsMismatch();
+            feePpm = int256(uint256(uint32(uint256(bytes32(params[256:288])))));
+        }
+        int256 equity = EscapeLib.equity(rollup.finalizedStateRoot(), state, account, markets, feePpm);
         _escaped[key] = word | bit;
         amount = equity > 0 ? uint256(equity) : 0;
         address owner = account.owner;
