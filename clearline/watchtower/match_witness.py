@@ -5,13 +5,14 @@
 so the contract is compared with the code that runs the exchange, not with a second model.
 ``match_inputs(state, instrument, taker)`` gives the contract's arguments: the ``MatchCall``
 (the pre-state's root preimage, the instrument, the taker, the time) and the ``MatchWitness``
-(the market leaf, the head order of the side the taker meets, both account leaves, the margin
-witnesses of both accounts with the instrument, and an option's underlying leaf), each with its
-compressed proof. The taker's leaf is proven in the accounts tree after the maker's leaf is
+(the market leaf, the head order of the side the taker meets, both account leaves, one margin
+witness for both accounts -- the market leaves of their positions and the instrument, each once,
+and their underlyings, only when a gate computes a health -- and an option's underlying leaf),
+each with its compressed proof. The taker's leaf is proven in the accounts tree after the maker's leaf is
 written: its siblings are those of the state after the meeting, since only the two leaves change.
 
-Not wired into a proof kind yet (docs/fraud-proofs.md, "Order steps"): the order steps that give
-every meeting its own committed root come first.
+Not wired into a proof kind yet (docs/fraud-proofs.md, "One meeting on L1"): the order steps that
+give every meeting its own committed root come first.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ _MARKET = ("(uint32,bytes32,uint8,bytes32,uint64,uint64,uint32,uint32,int32,int3
 _MARGIN_WITNESS = f"(({_MARKET},uint256,bytes32[])[],(uint32,bytes,uint256,bytes32[])[])"
 MATCH_CALL_TYPE = f"({STATE_ABI},uint32,(uint32,uint8,uint64,uint64,uint8,bool),uint64)"
 MATCH_WITNESS_TYPE = (f"(bytes,uint256,bytes32[],bytes,uint256,bytes32[],bytes,uint256,bytes32[],bytes,uint256,"
-                      f"bytes32[],{_MARGIN_WITNESS},{_MARGIN_WITNESS},bytes,uint256,bytes32[])")
+                      f"bytes32[],{_MARGIN_WITNESS},bytes,uint256,bytes32[])")
 MATCH_RESULT_TYPE = f"(bool,uint64,uint8,uint8,{STATE_ABI})"
 NONE = 255  # MatchResult.makerReason: the resting order stays in the book
 
@@ -114,10 +115,14 @@ def meeting(state: State, instrument: int, taker: Taker, time_ms: int) -> Meetin
     return Meeting(met, plan.filled, stop, int(closed[0]) if closed else NONE, after, frozenset(gate.healths))
 
 
-def _margin_witness(state: State, account_id: int, instrument: int) -> tuple:
-    """``MarginWitness`` of the account's positions with ``instrument`` (held or not)."""
+def _margin_witness(state: State, accounts: frozenset, instrument: int) -> tuple:
+    """``MarginWitness`` of the accounts' positions and ``instrument``: each market leaf once,
+    ascending, and the underlying leaves of those markets (empty when no account is given)."""
+    if not accounts:
+        return ([], [])
+    held = set().union(*(state.accounts[a].positions for a in accounts)) | {instrument}
     markets, unders, seen = [], [], set()
-    for inst in sorted(set(state.accounts[account_id].positions) | {instrument}):
+    for inst in sorted(held):
         present, kept = compress_proof(state.markets_tree.proof(inst))
         markets.append((market_tuple(state, inst), present, kept))
         u = state.underlying_by_symbol.get(state.markets[inst].spec.underlying)
@@ -131,8 +136,8 @@ def _margin_witness(state: State, account_id: int, instrument: int) -> tuple:
 def match_inputs(state: State, instrument: int, taker: Taker, time_ms: int,
                  done: Meeting | None = None) -> tuple[tuple, tuple]:
     """``(MatchCall, MatchWitness)`` tuples for ``MatchVerifier.meet``; ``done`` is the
-    meeting's mirror result (``meeting(...)``; computed when not given). A margin witness is
-    given only for an account whose gate computes a health (else it is empty)."""
+    meeting's mirror result (``meeting(...)``; computed when not given). The margin witness
+    covers the accounts whose gate computes a health (empty when none does)."""
     from .fraud import state_tuple
 
     state.root()
@@ -145,24 +150,19 @@ def match_inputs(state: State, instrument: int, taker: Taker, time_ms: int,
     head = state.books[instrument].head(SELL if taker.side == BUY else BUY)
     maker, kp, ks = b"", 0, []
     maker_acct, ap, as_ = b"", 0, []
-    empty_margin: tuple = ([], [])
-    maker_margin = empty_margin
     if head is not None:
         maker = State.order_leaf(head)
         kp, ks = compress_proof(state.orders_tree.proof(head.order_id))
         maker_acct = state.account_leaf(state.accounts[head.account])
         ap, as_ = compress_proof(state.accounts_tree.proof(head.account))
-        if head.account in done.healths:
-            maker_margin = _margin_witness(state, head.account, instrument)
     taker_acct = state.account_leaf(state.accounts[taker.account])
     tp, ts = compress_proof(after.accounts_tree.proof(taker.account))
-    taker_margin = _margin_witness(state, taker.account, instrument) if taker.account in done.healths else empty_margin
+    margin = _margin_witness(state, done.healths, instrument)
     under, up, us = b"", 0, []
     if m.spec.kind == InstrumentKind.OPTION:
         u = state.underlying_by_symbol[m.spec.underlying]
         under = State.underlying_leaf(u)
         up, us = compress_proof(state.markets_tree.proof(UNDERLYING_BASE + u.config.id))
     call = (state_tuple(state), instrument, taker.as_tuple(), time_ms)
-    witness = (market, mp, ms, maker, kp, ks, maker_acct, ap, as_, taker_acct, tp, ts, maker_margin, taker_margin,
-               under, up, us)
+    witness = (market, mp, ms, maker, kp, ks, maker_acct, ap, as_, taker_acct, tp, ts, margin, under, up, us)
     return call, witness

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {EscapeAccount, EscapeMarket} from "./Escape.sol";
+import {EscapeAccount, EscapeMarket, MarketLeaf} from "./Escape.sol";
 
 /// @notice An underlying leaf (clearline.core.encoding.encode_underlying_leaf, raw bytes: it
 ///         ends in a dynamic array) and its compressed proof against marketsRoot at index
@@ -21,7 +21,7 @@ struct MarginWitness {
     UnderlyingWitness[] underlyings;
 }
 
-/// @notice The MarginVerifier as the FraudVerifier calls it.
+/// @notice The MarginVerifier as the FraudVerifier and the MatchVerifier call it.
 interface IMarginVerifier {
     /// @notice clearline.core.margin.health of `a` from proven leaves: reverts unless every
     ///         market and underlying leaf proves against `marketsRoot`; `paused` is true when an
@@ -30,4 +30,16 @@ interface IMarginVerifier {
         external
         pure
         returns (int256 equity, int256 initial, int256 maintenance, bool paused);
+
+    /// @notice clearline.core.margin.health(st, acct, instrument, size, quote, extraFee) from
+    ///         leaves the caller has proven: the fill gate's question (MatchVerifier).
+    function healthAfter(
+        EscapeAccount calldata a,
+        MarketLeaf[] calldata markets,
+        uint256[] calldata indexUsd6,
+        uint32 instrument,
+        int256 size,
+        int256 quote,
+        int256 extraFee
+    ) external pure returns (int256 equity, int256 initial, int256 maintenance);
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {EscapeAccount, EscapePosition, EscapeState} from "./Escape.sol";
-import {IMarginVerifier, MarginWitness} from "./MarginWitness.sol";
+import {EscapeAccount, EscapeLib, EscapeMarket, EscapePosition, EscapeState, MarketLeaf} from "./Escape.sol";
+import {IMarginVerifier, MarginWitness, UnderlyingWitness} from "./MarginWitness.sol";
 import {
     MarketWords,
     W_ASK_HEAD,
@@ -49,9 +49,9 @@ struct MatchWitness {
     bytes takerAccount; //        the taker's account leaf, against the accounts root after the
     uint256 takerAccountPresent; // maker's leaf is written (pre.accountsRoot when it is not)
     bytes32[] takerAccountSiblings;
-    MarginWitness makerMargin; // market leaves of the maker's positions with the instrument
-    MarginWitness takerMargin; // (held or not, ascending), and their underlyings, against
-    //                            pre.marketsRoot (read only when a gate needs a health)
+    MarginWitness margin; //      the market leaves of both accounts' positions and the
+    //                            instrument (ascending, each once), and their underlyings,
+    //                            against pre.marketsRoot; empty when no gate needs a health
     bytes underlying; //          options: the underlying leaf of the instrument (fee index),
     uint256 underlyingPresent; // against pre.marketsRoot; "" for perpetuals
     bytes32[] underlyingSiblings;
@@ -91,8 +91,8 @@ struct MatchResult {
 ///         A gate (clearline.core.margin.MarginGate.check): a new position beyond 32 is refused;
 ///         reduce-only admits at most the reducible size; a reduction at a price no worse than the
 ///         mark is admitted; else the account's health with the fill and its fee applied
-///         (MarginVerifier.provenHealth) must keep equity >= 0 (a reduction) or >= the initial
-///         requirement. Not wired into a proof kind yet: the order steps that give each meeting
+///         (MarginVerifier.healthAfter, over market leaves proven once for both accounts) must
+///         keep equity >= 0 (a reduction) or >= the initial requirement. Not wired into a proof kind yet: the order steps that give each meeting
 ///         its own committed root come first (docs/fraud-proofs.md, "Order steps").
 contract MatchVerifier {
     bytes32 internal constant ORDER_TAG = keccak256("clearline.order.v1");
@@ -151,7 +151,11 @@ contract MatchVerifier {
     /// @dev What every gate and the fill read.
     struct Ctx {
         bytes market; //        the market leaf (memory copy; written last)
-        bytes32 marketsRoot; // pre.marketsRoot, which the margin witnesses prove against
+        bytes32 marketsRoot; // pre.marketsRoot, which the margin witness proves against
+        bool proven; //         the margin witness's leaves are proven (on the first health)
+        uint256[] ids; //       its market leaves' instruments, ascending
+        uint256[] at; //        where each leaf is in the calldata (1408 static bytes)
+        uint256[] indices; //   the index (usd6) of each one's underlying (0: none given)
         uint32 instrument;
         int256 price; //        the resting order's price
         int256 mark;
@@ -193,14 +197,14 @@ contract MatchVerifier {
         }
         Ctx memory x = _ctx(c, w, m, o.price);
         int256 want = int256(o.remaining < c.taker.remaining ? o.remaining : uint256(c.taker.remaining));
-        int256 mq = _gate(x, mk, w.makerMargin, !isBuy, want, o.reduceOnly, true);
+        int256 mq = _gate(x, w, mk, !isBuy, want, o.reduceOnly, true);
         if (mq == 0) {
             _checkTaker(w, c.pre.accountsRoot);
             return _closeMaker(c, w, r, m, o, headWord, o.reduceOnly ? REDUCE_ONLY : INSUFFICIENT_MARGIN);
         }
-        int256 tq = _gate(x, tk, w.takerMargin, isBuy, mq, c.taker.reduceOnly, false);
+        int256 tq = _gate(x, w, tk, isBuy, mq, c.taker.reduceOnly, false);
         uint8 cut = c.taker.reduceOnly ? REDUCE_ONLY : INSUFFICIENT_MARGIN;
-        if (tq == 0 || (tq < mq && _gate(x, mk, w.makerMargin, !isBuy, tq, o.reduceOnly, true) < tq)) {
+        if (tq == 0 || (tq < mq && _gate(x, w, mk, !isBuy, tq, o.reduceOnly, true) < tq)) {
             _checkTaker(w, c.pre.accountsRoot);
             r.stop = tq == 0 ? cut : INSUFFICIENT_MARGIN;
             return r;
@@ -298,8 +302,8 @@ contract MatchVerifier {
     ///      `qty` lots the account may trade now.
     function _gate(
         Ctx memory x,
+        MatchWitness calldata w,
         Acct memory a,
-        MarginWitness calldata mw,
         bool isBuy,
         int256 qty,
         bool reduceOnly,
@@ -320,28 +324,127 @@ contract MatchVerifier {
         int256 ns = size + d;
         bool reducing = (size > 0 && 0 <= ns && ns < size) || (size < 0 && size < ns && ns <= 0);
         if (reducing && (isBuy ? x.price <= x.mark : x.price >= x.mark)) return qty;
+        if (ns < type(int64).min || ns > type(int64).max) return 0; // no int64 position holds it
+        if (!x.proven) _proveMarkets(x, w.margin);
         EscapeAccount memory e;
         e.id = a.id;
         e.owner = a.owner;
         e.subaccount = a.subaccount;
-        e.collateral = a.collateral - _fee(x, qty, isMaker);
+        e.collateral = a.collateral;
         e.nonce = a.nonce;
         e.marginMode = a.marginMode;
         e.flags = a.flags;
+        e.positions = ps;
         int256 quote = (held ? ps[i].quote : int256(0)) - d * x.price * x.tickValue;
-        if (ns < type(int64).min || ns > type(int64).max) return 0; // no int64 position holds it
-        EscapePosition memory p = EscapePosition(x.instrument, int64(ns), quote, held ? ps[i].fundingIndex : x.fundingIndex);
-        if (held) {
-            e.positions = new EscapePosition[](ps.length);
-            for (uint256 j = 0; j < ps.length; ++j) {
-                e.positions[j] = j == i ? p : ps[j];
-            }
-        } else {
-            e.positions = _insert(ps, i, p);
-        }
-        (int256 equity, int256 initial,,) = margin.provenHealth(x.marketsRoot, e, mw);
+        (int256 equity, int256 initial) = _healthAfter(x, e, held, ns, quote, _fee(x, qty, isMaker));
         if (reducing) return equity >= 0 ? qty : int256(0);
         return equity >= initial ? qty : int256(0);
+    }
+
+    /// @dev Prove every market and underlying leaf of the margin witness against the
+    ///      pre-state's markets root, once, and note each market's index price.
+    function _proveMarkets(Ctx memory x, MarginWitness calldata mw) private pure {
+        bytes memory zs = SparseMerkle.ZERO_HASHES;
+        uint256 nu = mw.underlyings.length;
+        bytes32[] memory symbols = new bytes32[](nu);
+        uint256[] memory prices = new uint256[](nu);
+        for (uint256 j = 0; j < nu; ++j) {
+            UnderlyingWitness calldata u = mw.underlyings[j];
+            bytes calldata leaf = u.leaf;
+            if (
+                leaf.length < 352 || bytes32(leaf[0:32]) != UNDERLYING_TAG || uint256(bytes32(leaf[32:64])) != u.id
+                    || SparseMerkle.rootFromCompressedProof(
+                        zs, MARKETS_DEPTH, UNDERLYING_BASE + uint256(u.id), keccak256(leaf), u.present, u.siblings
+                    ) != x.marketsRoot
+            ) revert BadMatchWitness(5);
+            symbols[j] = bytes32(leaf[64:96]);
+            prices[j] = uint256(bytes32(leaf[96:128]));
+        }
+        uint256 n = mw.markets.length;
+        x.ids = new uint256[](n);
+        x.at = new uint256[](n);
+        x.indices = new uint256[](n);
+        for (uint256 k = 0; k < n; ++k) {
+            EscapeMarket calldata m = mw.markets[k];
+            MarketLeaf calldata leaf = m.leaf;
+            if (
+                (k > 0 && leaf.id <= x.ids[k - 1])
+                    || SparseMerkle.rootFromCompressedProof(
+                        zs, MARKETS_DEPTH, leaf.id, EscapeLib.marketLeafHash(leaf), m.present, m.siblings
+                    ) != x.marketsRoot
+            ) revert BadMatchWitness(6);
+            uint256 offset;
+            assembly ("memory-safe") {
+                offset := leaf
+            }
+            x.ids[k] = leaf.id;
+            x.at[k] = offset;
+            for (uint256 j = 0; j < nu; ++j) {
+                if (symbols[j] == leaf.underlying) x.indices[k] = prices[j];
+            }
+        }
+        x.proven = true;
+    }
+
+    /// @dev MarginVerifier.healthAfter(e, markets, indices, instrument, size, quote, fee) with
+    ///      the markets of e's positions in their order (and the instrument's last when it is
+    ///      not held), their leaves copied straight from the calldata of the proven witness
+    ///      (the ABI encoder would re-encode each 44-word leaf field by field).
+    function _healthAfter(Ctx memory x, EscapeAccount memory e, bool held, int256 size, int256 quote, int256 fee)
+        private
+        view
+        returns (int256 equity, int256 initial)
+    {
+        EscapePosition[] memory ps = e.positions;
+        uint256 n = ps.length + (held ? 0 : 1);
+        uint256[] memory pick = new uint256[](n); // the witness leaf of each market, in order
+        uint256 k = 0;
+        for (uint256 j = 0; j < n; ++j) {
+            uint256 inst = j < ps.length ? ps[j].instrument : x.instrument;
+            if (j == ps.length) k = 0; // the instrument, appended last: search from the start
+            while (k < x.ids.length && x.ids[k] < inst) ++k;
+            if (k == x.ids.length || x.ids[k] != inst) revert BadMatchWitness(7);
+            pick[j] = k;
+        }
+        bytes memory acct = abi.encode(e); // an offset word, then the account's tuple
+        uint256 accountBytes = acct.length - 32;
+        uint256 marketsAt = 7 * 32 + accountBytes; //     tail offsets, from the head's start
+        uint256 indicesAt = marketsAt + 32 + n * 1408;
+        bytes memory data = new bytes(4 + indicesAt + 32 + n * 32);
+        bytes4 selector = IMarginVerifier.healthAfter.selector;
+        uint256[] memory at = x.at;
+        uint256[] memory indices = x.indices;
+        uint32 instrument = x.instrument;
+        assembly ("memory-safe") {
+            let p := add(data, 32)
+            mstore(p, selector)
+            let h := add(p, 4)
+            mstore(h, 224)
+            mstore(add(h, 32), marketsAt)
+            mstore(add(h, 64), indicesAt)
+            mstore(add(h, 96), instrument)
+            mstore(add(h, 128), size)
+            mstore(add(h, 160), quote)
+            mstore(add(h, 192), fee)
+            mcopy(add(h, 224), add(acct, 64), accountBytes)
+            let m := add(h, marketsAt)
+            mstore(m, n)
+            let q := add(m, 32)
+            let ix := add(h, indicesAt)
+            mstore(ix, n)
+            for { let j := 0 } lt(j, n) { j := add(j, 1) } {
+                let kk := mload(add(add(pick, 32), mul(j, 32)))
+                calldatacopy(add(q, mul(j, 1408)), mload(add(add(at, 32), mul(kk, 32))), 1408)
+                mstore(add(add(ix, 32), mul(j, 32)), mload(add(add(indices, 32), mul(kk, 32))))
+            }
+        }
+        (bool ok, bytes memory ret) = address(margin).staticcall(data);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 32), mload(ret))
+            }
+        }
+        (equity, initial,) = abi.decode(ret, (int256, int256, int256));
     }
 
     // ------------------------------------------------------------------------------ leaves
