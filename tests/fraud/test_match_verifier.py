@@ -12,7 +12,7 @@ meeting, each meeting against the state the previous one left: the contract's ``
 (met, lots filled, the stop reason, the resting order's close reason, and the whole post-state
 preimage: accounts, orders and markets roots, fee pool) must be the core's.
 
-``CLEARLINE_DIFF_MEETINGS`` sets the number of meetings (default 400), ``CLEARLINE_DIFF_SEED``
+``CLEARLINE_DIFF_MEETINGS`` sets the number of meetings (default 250), ``CLEARLINE_DIFF_SEED``
 the seed.
 """
 
@@ -36,7 +36,7 @@ from clearline.l1.deploy import load_artifact
 from clearline.oracle.aggregate import OracleConfig, OracleState
 from clearline.watchtower.match_witness import NONE, Taker, match_inputs, meeting
 
-N_MEETINGS = int(os.environ.get("CLEARLINE_DIFF_MEETINGS", "400"))
+N_MEETINGS = int(os.environ.get("CLEARLINE_DIFF_MEETINGS", "250"))
 SEED = int(os.environ.get("CLEARLINE_DIFF_SEED", "8"))
 USD = 10**6
 OPERATOR_KEY = bytes.fromhex("11" * 32)
@@ -152,15 +152,17 @@ def _taker(st: State, rng: random.Random, instrument: int) -> Taker:
         size = a.positions[instrument].size
         side = SELL if size > 0 else BUY
         qty = rng.choice((abs(size), abs(size), max(1, abs(size) // 2), abs(size) + rng.randrange(1, 10)))
+        ro = rng.random() < (0.6 if qty > abs(size) else 0.2)  # more than it holds: a reduce-only cut
     else:
         a = st.accounts[rng.randrange(len(st.accounts))]
         side = rng.choice((BUY, SELL))
         qty = rng.choice((1, 2, 5, 20, 60, 200))
+        ro = rng.random() < 0.2
     head = st.books[instrument].head(SELL if side == BUY else BUY)
     mark = st.markets[instrument].mark_price
     ref = head.price if head is not None else mark
     limit = max(1, ref + (1 if side == BUY else -1) * rng.choice((0, 0, 1, 5, 50, -1)) * max(1, mark // 200))
-    return Taker(a.id, side, limit, qty, rng.randrange(3), rng.random() < 0.2)
+    return Taker(a.id, side, limit, qty, rng.randrange(3), ro)
 
 
 def _position_changes(before: State, after: State, instrument: int) -> list[str]:

@@ -427,7 +427,7 @@ def check_incoming(o: Incoming) -> Outcome:
 
 
 # -- the tests ----------------------------------------------------------------------------------------
-@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_stepwise_matching_equals_matching_at_once(data):
     case = gen_case(_HypothesisDraw(data))
