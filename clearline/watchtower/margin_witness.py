@@ -26,7 +26,7 @@ from clearline.l1.formats import compress_proof
 
 from .escape import _ACCOUNT_TYPES, _MARKET_TYPES
 
-__all__ = ["account_tuple", "margin_inputs", "margin_inputs_after", "margin_witness", "market_tuple"]
+__all__ = ["account_tuple", "margin_inputs", "margin_inputs_after", "margin_witness", "market_tuple", "markets_witness"]
 
 
 def account_tuple(state: State, account_id: int) -> tuple:
@@ -66,9 +66,16 @@ def margin_witness(state: State, account_id: int) -> tuple:
     its compressed proof against the markets root, and the underlying leaf (raw bytes, with its
     proof) of each underlying those markets have: the index prices of options and the
     liquidation pause flags."""
+    return markets_witness(state, state.accounts[account_id].positions)
+
+
+def markets_witness(state: State, instruments) -> tuple:
+    """``MarginWitness`` of ``instruments`` (ascending, each once): their market leaves and the
+    underlying leaves of those markets, with compressed proofs (``margin_witness`` for one
+    account; the MatchVerifier's for two accounts and the instrument they trade)."""
     state.root()  # flush the trees
     markets, unders, seen = [], [], set()
-    for inst in sorted(state.accounts[account_id].positions):
+    for inst in sorted(set(instruments)):
         present, kept = compress_proof(state.markets_tree.proof(inst))
         markets.append((market_tuple(state, inst), present, kept))
         u = state.underlying_by_symbol.get(state.markets[inst].spec.underlying)

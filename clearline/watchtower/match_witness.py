@@ -27,7 +27,7 @@ from clearline.core.matching import CloseReason, plan_match
 from clearline.core.state import MAX_POSITIONS, UNDERLYING_BASE, State
 from clearline.l1.formats import STATE_ABI, compress_proof
 
-from .margin_witness import market_tuple
+from .margin_witness import markets_witness
 
 __all__ = ["MATCH_CALL_TYPE", "MATCH_RESULT_TYPE", "MATCH_WITNESS_TYPE", "NONE", "Meeting", "Taker", "match_inputs",
            "meeting"]
@@ -115,24 +115,6 @@ def meeting(state: State, instrument: int, taker: Taker, time_ms: int) -> Meetin
     return Meeting(met, plan.filled, stop, int(closed[0]) if closed else NONE, after, frozenset(gate.healths))
 
 
-def _margin_witness(state: State, accounts: frozenset, instrument: int) -> tuple:
-    """``MarginWitness`` of the accounts' positions and ``instrument``: each market leaf once,
-    ascending, and the underlying leaves of those markets (empty when no account is given)."""
-    if not accounts:
-        return ([], [])
-    held = set().union(*(state.accounts[a].positions for a in accounts)) | {instrument}
-    markets, unders, seen = [], [], set()
-    for inst in sorted(held):
-        present, kept = compress_proof(state.markets_tree.proof(inst))
-        markets.append((market_tuple(state, inst), present, kept))
-        u = state.underlying_by_symbol.get(state.markets[inst].spec.underlying)
-        if u is not None and u.config.id not in seen:
-            seen.add(u.config.id)
-            up, uk = compress_proof(state.markets_tree.proof(UNDERLYING_BASE + u.config.id))
-            unders.append((u.config.id, State.underlying_leaf(u), up, uk))
-    return (markets, unders)
-
-
 def match_inputs(state: State, instrument: int, taker: Taker, time_ms: int,
                  done: Meeting | None = None) -> tuple[tuple, tuple]:
     """``(MatchCall, MatchWitness)`` tuples for ``MatchVerifier.meet``; ``done`` is the
@@ -157,7 +139,10 @@ def match_inputs(state: State, instrument: int, taker: Taker, time_ms: int,
         ap, as_ = compress_proof(state.accounts_tree.proof(head.account))
     taker_acct = state.account_leaf(state.accounts[taker.account])
     tp, ts = compress_proof(after.accounts_tree.proof(taker.account))
-    margin = _margin_witness(state, done.healths, instrument)
+    margin: tuple = ([], [])
+    if done.healths:  # the positions of the accounts whose gate computes a health, and the instrument
+        held = set().union(*(state.accounts[a].positions for a in done.healths))
+        margin = markets_witness(state, held | {instrument})
     under, up, us = b"", 0, []
     if m.spec.kind == InstrumentKind.OPTION:
         u = state.underlying_by_symbol[m.spec.underlying]

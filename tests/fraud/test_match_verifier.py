@@ -76,15 +76,21 @@ def _specs() -> list[InstrumentSpec]:
     return specs
 
 
-def _state(rng: random.Random) -> State:
+def _priced(specs) -> State:
+    """A state of ``specs`` with BTC and ETH configured and indexed (10,000 and 1,000 USD)."""
     oracle = OracleConfig((eip712.address_of(OPERATOR_KEY),), quorum=1, staleness_ms=5_000,
                           max_deviation_ppm=100_000, confirmations=2)
-    genesis = Genesis(31337, bytes(20), eip712.address_of(OPERATOR_KEY), tuple(_specs()), (100_000, 100_000),
+    genesis = Genesis(31337, bytes(20), eip712.address_of(OPERATOR_KEY), tuple(specs), (100_000, 100_000),
                       (UnderlyingConfig(0, "BTC", oracle), UnderlyingConfig(1, "ETH", oracle)))
     st = State(genesis)
     for uid, index in ((0, 10_000 * USD), (1, 1_000 * USD)):
         st.underlyings[uid].oracle = OracleState(uid, index, 1, 1)
         st.dirty_underlyings.add(uid)
+    return st
+
+
+def _state(rng: random.Random) -> State:
+    st = _priced(_specs())
     for m in st.markets.values():
         s = m.spec
         if s.kind == InstrumentKind.OPTION:
@@ -230,8 +236,6 @@ def test_meetings_core_equals_verifier(env):
 
 def _wide_state(rng: random.Random) -> State:
     """42 instruments (2 perpetuals, 40 options), marks and risk arrays on all of them."""
-    oracle = OracleConfig((eip712.address_of(OPERATOR_KEY),), quorum=1, staleness_ms=5_000,
-                          max_deviation_ppm=100_000, confirmations=2)
     specs = list(_specs()[:2])
     nid = 2
     for und, tick, lot in (("BTC", 100_000, 1_000_000), ("ETH", 10_000, 10_000_000)):
@@ -242,12 +246,7 @@ def _wide_state(rng: random.Random) -> State:
                                             150_000, 75_000, 200, 500, expiry=10**13, strike=strike,
                                             option_type=otype))
                 nid += 1
-    genesis = Genesis(31337, bytes(20), eip712.address_of(OPERATOR_KEY), tuple(specs), (100_000, 100_000),
-                      (UnderlyingConfig(0, "BTC", oracle), UnderlyingConfig(1, "ETH", oracle)))
-    st = State(genesis)
-    for uid, index in ((0, 10_000 * USD), (1, 1_000 * USD)):
-        st.underlyings[uid].oracle = OracleState(uid, index, 1, 1)
-        st.dirty_underlyings.add(uid)
+    st = _priced(specs)
     for m in st.markets.values():
         if m.spec.kind == InstrumentKind.OPTION:
             m.mark_price = rng.randrange(50, 1_500)

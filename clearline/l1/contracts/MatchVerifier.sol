@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {AccountLeaf, AccountLeafLib} from "./AccountLeaf.sol";
 import {EscapeAccount, EscapeLib, EscapeMarket, EscapePosition, EscapeState, MarketLeaf} from "./Escape.sol";
 import {IMarginVerifier, MarginWitness, UnderlyingWitness} from "./MarginWitness.sol";
 import {
@@ -96,7 +97,6 @@ struct MatchResult {
 ///         its own committed root come first (docs/fraud-proofs.md, "Order steps").
 contract MatchVerifier {
     bytes32 internal constant ORDER_TAG = keccak256("clearline.order.v1");
-    bytes32 internal constant ACCOUNT_TAG = keccak256("clearline.account.v1");
     bytes32 internal constant UNDERLYING_TAG = keccak256("clearline.underlying.v1");
     uint256 internal constant ORDERS_DEPTH = 48;
     uint256 internal constant ACCOUNTS_DEPTH = 32;
@@ -136,18 +136,6 @@ contract MatchVerifier {
         uint256 next;
     }
 
-    /// @dev An account leaf opened from its bytes (AccountLeaf.sol's fields).
-    struct Acct {
-        uint32 id;
-        address owner;
-        uint32 subaccount;
-        int256 collateral;
-        uint64 nonce;
-        uint8 marginMode;
-        uint8 flags;
-        EscapePosition[] positions;
-    }
-
     /// @dev What every gate and the fill read.
     struct Ctx {
         bytes market; //        the market leaf (memory copy; written last)
@@ -184,11 +172,11 @@ contract MatchVerifier {
         if (o.expiry != 0 && c.timeMs >= o.expiry) {
             return _closeMaker(c, w, r, m, o, headWord, EXPIRED);
         }
-        Acct memory mk = _openAccount(w.makerAccount, o.account, 1);
+        AccountLeaf memory mk = AccountLeafLib.decode(w.makerAccount, o.account);
         if (_root(mk.id, keccak256(w.makerAccount), w.makerAccountPresent, w.makerAccountSiblings) != c.pre.accountsRoot) {
             revert BadMatchWitness(1);
         }
-        Acct memory tk = _openAccount(w.takerAccount, c.taker.account, 2); // proven once its root is known
+        AccountLeaf memory tk = AccountLeafLib.decode(w.takerAccount, c.taker.account); // proven once its root is known
         if (mk.owner == tk.owner) {
             _checkTaker(w, c.pre.accountsRoot);
             if (c.taker.stp != 1) r = _closeMaker(c, w, r, m, o, headWord, SELF_TRADE);
@@ -230,8 +218,8 @@ contract MatchVerifier {
         MatchWitness calldata w,
         MatchResult memory r,
         Ctx memory x,
-        Acct memory mk,
-        Acct memory tk,
+        AccountLeaf memory mk,
+        AccountLeaf memory tk,
         bool isBuy,
         int256 q
     ) private pure {
@@ -244,14 +232,14 @@ contract MatchVerifier {
         int256 pool = int256(r.post.feePool) + makerFee + takerFee;
         if (pool < 0) revert BadMatchWitness(9); // fees are never negative (0 <= fee ppm, InstrumentSpec)
         r.post.feePool = uint256(pool);
-        bytes32 afterMaker = _root(mk.id, _accountHash(mk), w.makerAccountPresent, w.makerAccountSiblings);
+        bytes32 afterMaker = _root(mk.id, AccountLeafLib.hash(mk), w.makerAccountPresent, w.makerAccountSiblings);
         _checkTaker(w, afterMaker);
-        r.post.accountsRoot = _root(tk.id, _accountHash(tk), w.takerAccountPresent, w.takerAccountSiblings);
+        r.post.accountsRoot = _root(tk.id, AccountLeafLib.hash(tk), w.takerAccountPresent, w.takerAccountSiblings);
     }
 
     /// @dev clearline.core.ledger.trade: move `d` lots (signed) at the maker's price into the
     ///      account's position, realising P&L on reductions; open interest follows.
-    function _trade(Ctx memory x, Acct memory a, int256 d) private pure {
+    function _trade(Ctx memory x, AccountLeaf memory a, int256 d) private pure {
         EscapePosition[] memory ps = a.positions;
         uint256 i = 0;
         while (i < ps.length && ps[i].instrument < x.instrument) ++i;
@@ -303,7 +291,7 @@ contract MatchVerifier {
     function _gate(
         Ctx memory x,
         MatchWitness calldata w,
-        Acct memory a,
+        AccountLeaf memory a,
         bool isBuy,
         int256 qty,
         bool reduceOnly,
@@ -503,14 +491,6 @@ contract MatchVerifier {
         o.next = uint256(bytes32(b[416:448]));
     }
 
-    function _openAccount(bytes calldata raw, uint256 id, uint256 which) private pure returns (Acct memory a) {
-        if (raw.length < 288) revert BadMatchWitness(which);
-        bytes32 tag;
-        (tag, a.id, a.owner, a.subaccount, a.collateral, a.nonce, a.marginMode, a.flags, a.positions) =
-            abi.decode(raw, (bytes32, uint32, address, uint32, int256, uint64, uint8, uint8, EscapePosition[]));
-        if (tag != ACCOUNT_TAG || a.id != id) revert BadMatchWitness(which);
-    }
-
     /// @dev The taker's leaf proves against `root` (the accounts root it is read from).
     function _checkTaker(MatchWitness calldata w, bytes32 root) private pure {
         uint256 id = uint256(uint32(bytes4(w.takerAccount[60:64])));
@@ -556,12 +536,6 @@ contract MatchVerifier {
             leaf = keccak256(b);
         }
         r.post.ordersRoot = SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, o.id, leaf, w.makerPresent, w.makerSiblings);
-    }
-
-    function _accountHash(Acct memory a) private pure returns (bytes32) {
-        return keccak256(
-            abi.encode(ACCOUNT_TAG, a.id, a.owner, a.subaccount, a.collateral, a.nonce, a.marginMode, a.flags, a.positions)
-        );
     }
 
     function _root(uint256 id, bytes32 leaf, uint256 present, bytes32[] calldata siblings) private pure returns (bytes32) {
