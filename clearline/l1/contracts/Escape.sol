@@ -155,26 +155,28 @@ library EscapeLib {
             int256 tickValue = int256(uint256(ml.tickSize) * uint256(ml.lotSize)) / UNDERLYING_ATOMS;
             int256 value = int256(p.size) * int256(uint256(ml.markPrice)) * tickValue;
             eq += p.quote + value - fundingPayment(p.size, ml.fundingIndex - p.fundingIndex);
-            if (ml.kind == OPTION && ml.unpaidLots != 0 && value > 0) eq -= settlementFee(ml, p.size, value, feePpm);
+            if (ml.kind == OPTION && ml.unpaidLots != 0 && value > 0) {
+                if (feePpm < 0) revert SettlementParamsNeeded(inst);
+                eq -= settlementFee(p.size, int256(uint256(ml.settlementPrice)), int256(uint256(ml.lotSize)), value, feePpm);
+            }
         }
     }
 
-    /// @dev clearline.core.operator.settlement_fee: what SETTLE_POSITION would charge a long of
-    ///      `size` lots receiving `payoff`: min(ceil(ceil(size * settlementPrice * lotSize /
-    ///      1e8) * feePpm / 1e6), payoff / 8).
-    function settlementFee(MarketLeaf calldata ml, int256 size, int256 payoff, int256 feePpm)
+    /// @dev clearline.core.operator.settlement_fee: what SETTLE_POSITION charges a long of
+    ///      `size` lots of a settled option receiving `payoff` > 0: min(ceil(ceil(size *
+    ///      settlementPrice * lotSize / 1e8) * feePpm / 1e6), payoff / 8). Shared by the escape
+    ///      and the ExpiryVerifier.
+    function settlementFee(int256 size, int256 settlementPrice, int256 lotSize, int256 payoff, int256 feePpm)
         internal
         pure
         returns (int256 fee)
     {
-        if (feePpm < 0) revert SettlementParamsNeeded(ml.id);
-        int256 u = _ceilDiv(size * int256(uint256(ml.settlementPrice)) * int256(uint256(ml.lotSize)), UNDERLYING_ATOMS);
-        fee = _ceilDiv(u * feePpm, 1e6);
+        fee = ceilDiv(ceilDiv(size * settlementPrice * lotSize, UNDERLYING_ATOMS) * feePpm, 1e6);
         if (fee > payoff / 8) fee = payoff / 8;
     }
 
-    /// @dev ceil(a / b) for b > 0.
-    function _ceilDiv(int256 a, int256 b) private pure returns (int256 q) {
+    /// @dev ceil(a / b) for b > 0 (Python's -((-a) // b)).
+    function ceilDiv(int256 a, int256 b) internal pure returns (int256 q) {
         q = a / b;
         if (a % b > 0) q += 1;
     }
@@ -183,9 +185,7 @@ library EscapeLib {
     ///      `move` (1e-12 USD per lot): ceil(size * move / 1e6), as
     ///      clearline.core.funding.index_payment.
     function fundingPayment(int256 size, int256 move) internal pure returns (int256) {
-        int256 x = size * move;
-        int256 q = x / 1e6;
-        return (x % 1e6 > 0) ? q + 1 : q;
+        return ceilDiv(size * move, 1e6);
     }
 
     /// @dev keccak256(abi.encode(MARKET_TAG, leaf)): a static struct in calldata is its ABI

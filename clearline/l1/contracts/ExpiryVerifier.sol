@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {EscapePosition, EscapeState} from "./Escape.sol";
+import {EscapeLib, EscapePosition, EscapeState} from "./Escape.sol";
 import {AccountLeaf, AccountLeafLib} from "./AccountLeaf.sol";
 import {
     MarketWords,
@@ -149,12 +149,9 @@ contract ExpiryVerifier {
         int256 size = ps[i].size;
         int256 lot = int256(MarketWords.word(m, W_LOT_SIZE));
         int256 payoff = size * int256(MarketWords.word(m, W_MARK)) * (int256(MarketWords.word(m, W_TICK_SIZE)) * lot / 1e8);
-        int256 fee = 0;
-        if (payoff > 0) {
-            int256 uValue = _ceilDiv(size * int256(MarketWords.word(m, W_SETTLEMENT_PRICE)) * lot, 1e8);
-            fee = _ceilDiv(uValue * int256(uint256(c.feePpm)), 1e6);
-            if (fee > payoff / 8) fee = payoff / 8;
-        }
+        int256 fee = payoff > 0
+            ? EscapeLib.settlementFee(size, int256(MarketWords.word(m, W_SETTLEMENT_PRICE)), lot, payoff, int256(uint256(c.feePpm)))
+            : int256(0);
         acct.collateral += ps[i].quote + payoff - fee;
         if (size > 0) MarketWords.set(m, W_OPEN_INTEREST, MarketWords.word(m, W_OPEN_INTEREST) - uint256(size));
         int256 unpaid = int256(MarketWords.word(m, W_UNPAID)) - (size < 0 ? -size : size);
@@ -221,11 +218,5 @@ contract ExpiryVerifier {
         for (uint256 j = 0; j < out.length; ++j) {
             out[j] = ws[j < i ? j : j + 1];
         }
-    }
-
-    /// @dev ceil(a / b) for b > 0 (Python's -((-a) // b)).
-    function _ceilDiv(int256 a, int256 b) private pure returns (int256) {
-        int256 q = a / b;
-        return (a % b > 0) ? q + 1 : q;
     }
 }

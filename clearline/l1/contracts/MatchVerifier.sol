@@ -229,9 +229,7 @@ contract MatchVerifier {
         _trade(x, tk, isBuy ? q : -q);
         mk.collateral -= makerFee;
         tk.collateral -= takerFee;
-        int256 pool = int256(r.post.feePool) + makerFee + takerFee;
-        if (pool < 0) revert BadMatchWitness(9); // fees are never negative (0 <= fee ppm, InstrumentSpec)
-        r.post.feePool = uint256(pool);
+        r.post.feePool += uint256(makerFee + takerFee); // fees are never negative (0 <= fee ppm, InstrumentSpec)
         bytes32 afterMaker = _root(mk.id, AccountLeafLib.hash(mk), w.makerAccountPresent, w.makerAccountSiblings);
         _checkTaker(w, afterMaker);
         r.post.accountsRoot = _root(tk.id, AccountLeafLib.hash(tk), w.takerAccountPresent, w.takerAccountSiblings);
@@ -273,13 +271,13 @@ contract MatchVerifier {
 
     /// @dev clearline.core.ledger.fill_fee at the maker's price: ppm of the notional
     ///      (perpetuals, or options without an index), else ppm of the underlying notional at
-    ///      the index, capped at 1/8 of the premium; rounded up (rebates too).
+    ///      the index, capped at 1/8 of the premium; rounded up.
     function _fee(Ctx memory x, int256 q, bool isMaker) private pure returns (int256) {
         int256 ppm = int256(int32(uint32(MarketWords.word(x.market, isMaker ? 9 : 10))));
         int256 premium = x.price * q * x.tickValue;
-        if (!x.option || x.index <= 0) return _ceilDiv(premium * ppm, PPM);
-        int256 u = _ceilDiv(q * x.index * x.lotSize, UNDERLYING_ATOMS);
-        int256 fee = _ceilDiv(u * ppm, PPM);
+        if (!x.option || x.index <= 0) return EscapeLib.ceilDiv(premium * ppm, PPM);
+        int256 u = EscapeLib.ceilDiv(q * x.index * x.lotSize, UNDERLYING_ATOMS);
+        int256 fee = EscapeLib.ceilDiv(u * ppm, PPM);
         int256 cap = premium / 8;
         return fee < cap ? fee : cap;
     }
@@ -564,11 +562,5 @@ contract MatchVerifier {
     function _floorDiv(int256 a, int256 b) private pure returns (int256 q) {
         q = a / b;
         if (a % b != 0 && ((a < 0) != (b < 0))) q -= 1;
-    }
-
-    /// @dev ceil(a / b) for b > 0 (Python's -((-a) // b)).
-    function _ceilDiv(int256 a, int256 b) private pure returns (int256 q) {
-        q = a / b;
-        if (a % b > 0) q += 1;
     }
 }
