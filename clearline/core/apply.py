@@ -17,9 +17,10 @@ from .ledger import (AccountFlagsSet, CollateralMoved, Fill, ForcedWithdrawalDen
 from .margin import MarginGate, health
 from .matching import CloseReason, Plan, plan_match
 from .operator import handle_operator
+from .order_steps import PendingTaker, match_step, open_pending
 from .state import MAX_ACCOUNTS, MAX_OPEN_ORDERS, MAX_ORDER_ID, MAX_POSITIONS, Account, State
 from .txs import (ALL_ACCOUNT_FLAGS, ALL_FLAGS, MAX_MARK_INSTRUMENTS, MAX_MARK_REPORTS, Cancel, CancelScope, Deposit,
-                  ForcedWithdrawal, MarginMode, MarkUpdate,
+                  ForcedWithdrawal, MarginMode, MarkUpdate, MatchStep,
                   OperatorAction, OperatorActionKind, Order, OrderFlag, OrderType, Replace, SetAccountFlags, SetMarginMode, TimeInForce,
                   Transfer, Withdraw)
 from .units import INT64_MAX, UINT32_MAX, UINT64_MAX
@@ -55,24 +56,32 @@ class Receipt:
 _PAY_STEPS = (OperatorActionKind.FUNDING_PAY, OperatorActionKind.SETTLE_POSITION)  # accepted while paying
 
 
-def apply(state: State, tx, reporters=None) -> Receipt:
+def apply(state: State, tx, reporters=None, stepwise: bool = False) -> Receipt:
     """Apply one transaction. Rejections return a receipt with ``ok=False`` and change nothing.
 
     ``reporters``: for a ``MarkUpdate``, optionally the signers of its oracle reports already
     recovered by a verifier (``clearline.oracle.report.recover_reporters_ahead``); each is used
     only for the very report it was recovered from (``RecoveredReporters.signer_of``), every
-    other report is recovered here. The result never depends on it, only the time taken."""
+    other report is recovered here. The result never depends on it, only the time taken.
+
+    ``stepwise``: an Order or Replace that crosses the book only opens, and ``MatchStep``s match
+    it one resting order at a time (``clearline.core.order_steps``; how L1 batch data carries
+    orders). The state after the last step is the one matching at once leaves."""
     if tx.time_ms < state.time_ms:
         return Receipt(False, E.TIME_WENT_BACKWARDS, f"time {tx.time_ms} < state time {state.time_ms}")
     handler = _HANDLERS.get(type(tx))
     if handler is None:
         return Receipt(False, E.UNKNOWN_TX_KIND, type(tx).__name__)
+    if state.pending is not None and handler is not _match_step:
+        return Receipt(False, E.ORDER_MATCHING, f"order {state.pending.order_id} is matching: only its match steps now")
     if state.paying and (handler is not _operator_action or tx.action not in _PAY_STEPS):
         return Receipt(False, E.FUNDING_IN_PROGRESS,
                        f"instrument {min(state.paying)}'s holders are being paid: only FUNDING_PAY / SETTLE_POSITION now")
     try:
         if reporters is not None and handler is _mark_update:
             receipt = _mark_update(state, tx, reporters)
+        elif stepwise and (handler is _order or handler is _replace):
+            receipt = handler(state, tx, True)
         else:
             receipt = handler(state, tx)
     except Rejected as e:
@@ -170,7 +179,7 @@ _NO_MATCH = Plan()  # shared, never mutated: the plan of an order that cannot cr
 
 def _place(st: State, acct: Account, instrument: int, side: int, order_type: int, tif: int, flags: int, stp: int,
            price: int, size: int, expiry: int, client_id: int, nonce: int, time_ms: int,
-           replacing: RestingOrder | None = None) -> Receipt:
+           replacing: RestingOrder | None = None, stepwise: bool = False) -> Receipt:
     m = _market(st, instrument)
     if m.status != _ACTIVE:
         raise Rejected(E.INSTRUMENT_NOT_ACTIVE, f"{m.spec.symbol} is not open for new orders")
@@ -206,7 +215,7 @@ def _place(st: State, acct: Account, instrument: int, side: int, order_type: int
     elif MarginGate(st, instrument).check(acct.id, is_buy, m.mark_price, size, False, False) == 0:
         raise Rejected(E.INSUFFICIENT_MARGIN, f"initial margin for {size} lots of {m.spec.symbol} exceeds equity")
     plan = plan_match(book, side, price, size, acct.id, acct.owner, stp, reduce_only, time_ms,
-                      MarginGate(st, instrument)) if crosses else _NO_MATCH
+                      MarginGate(st, instrument)) if crosses and (tif == _FOK or not stepwise) else _NO_MATCH
     if tif == _FOK and plan.filled < size:
         raise Rejected(E.FOK_NOT_FILLABLE, f"only {plan.filled} of {size} lots fillable now")
 
@@ -218,6 +227,10 @@ def _place(st: State, acct: Account, instrument: int, side: int, order_type: int
         close_order(st, replacing, CloseReason.REPLACED, events)
     oid = st.next_order_id
     st.next_order_id = oid + 1
+    if crosses and stepwise:
+        open_pending(st, PendingTaker(oid, acct.id, acct.owner, instrument, side, tif, flags, stp, price, size, expiry,
+                                      client_id))
+        return Receipt(True, order_id=oid, events=events)
     if crosses:
         settle_plan(st, m, acct, side, plan, oid, events)
     left = size - plan.filled
@@ -233,13 +246,17 @@ def _place(st: State, acct: Account, instrument: int, side: int, order_type: int
     return Receipt(True, order_id=oid, events=events)
 
 
-def _order(st: State, tx: Order) -> Receipt:
+def _order(st: State, tx: Order, stepwise: bool = False) -> Receipt:
     acct = _signed_account(st, tx)
     return _place(st, acct, tx.instrument, tx.side, tx.order_type, tx.tif, tx.flags, tx.stp, tx.price, tx.size,
-                  tx.expiry, tx.client_id, tx.nonce, tx.time_ms)
+                  tx.expiry, tx.client_id, tx.nonce, tx.time_ms, stepwise=stepwise)
 
 
-def _replace(st: State, tx: Replace) -> Receipt:
+def _match_step(st: State, tx: MatchStep) -> Receipt:
+    return Receipt(True, events=match_step(st, tx.time_ms))
+
+
+def _replace(st: State, tx: Replace, stepwise: bool = False) -> Receipt:
     acct = _signed_account(st, tx)
     o = acct.open_orders.get(tx.order_id)
     if o is None:
@@ -259,7 +276,7 @@ def _replace(st: State, tx: Replace) -> Receipt:
         return Receipt(True, order_id=o.order_id,
                        events=[OrderRested(o.order_id, acct.id, o.instrument, o.side, o.price, o.remaining)])
     return _place(st, acct, o.instrument, o.side, _LIMIT, o.tif, o.flags, o.stp, tx.price, tx.size,
-                  o.expiry, o.client_id, tx.nonce, tx.time_ms, replacing=o)
+                  o.expiry, o.client_id, tx.nonce, tx.time_ms, replacing=o, stepwise=stepwise)
 
 
 def _cancel(st: State, tx: Cancel) -> Receipt:
@@ -480,6 +497,7 @@ _HANDLERS = {
     OperatorAction: _operator_action,
     SetMarginMode: _set_margin_mode,
     SetAccountFlags: _set_account_flags,
+    MatchStep: _match_step,
 }
 
 # the receipt and the events it carries (defined in ledger) are part of this module's API

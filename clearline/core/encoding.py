@@ -52,6 +52,7 @@ __all__ = [
     "ACCOUNT_TAG",
     "MARKET_TAG",
     "ORDER_TAG",
+    "PENDING_ORDER_TAG",
     "STATE_TAG",
     "UNDERLYING_TAG",
     "account_key",
@@ -60,6 +61,7 @@ __all__ = [
     "encode_account_leaf",
     "encode_market_leaf",
     "encode_order_leaf",
+    "encode_pending_order_leaf",
     "encode_state",
     "encode_tx",
     "encode_underlying_leaf",
@@ -71,6 +73,7 @@ __all__ = [
 
 ACCOUNT_TAG = tag("clearline.account.v1")
 ORDER_TAG = tag("clearline.order.v1")
+PENDING_ORDER_TAG = tag("clearline.pending-order.v1")  # an incoming order between its matching steps
 MARKET_TAG = tag("clearline.market.v1")
 UNDERLYING_TAG = tag("clearline.underlying.v1")
 STATE_TAG = tag("clearline.state.v1")
@@ -727,6 +730,22 @@ def encode_order_leaf(
         except struct.error:
             pass
     return _order_leaf_reference(*values)
+
+
+def encode_pending_order_leaf(order_id: int, account: int, instrument: int, side: int, tif: int, flags: int,
+                              stp: int, price: int, size: int, remaining: int, expiry: int, client_id: int,
+                              met: int) -> bytes:
+    """The leaf of an incoming order while it matches step by step (``clearline.core.order_steps``):
+    the order leaf's layout under ``PENDING_ORDER_TAG``, ``price`` its limit, ``remaining`` what is
+    left to fill, and the last word ``met``, the resting orders met so far, where a resting order
+    has ``next`` (a pending order is in no book list). The tag keeps the two apart on L1."""
+    values = (order_id, account, instrument, side, tif, flags, stp, price, size, remaining, expiry, client_id, met)
+    if all(map(isinstance, values, _INT_TYPES)):
+        try:
+            return _ORDER_LEAF.pack(PENDING_ORDER_TAG, *values)
+        except struct.error:
+            pass
+    return PENDING_ORDER_TAG + _order_leaf_reference(*values)[32:]
 
 
 # tag, id, owner, subaccount, collateral, nonce, marginMode, flags, offset(positions), length

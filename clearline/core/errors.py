@@ -73,6 +73,9 @@ class ErrorCode(IntEnum):
     # funding
     FUNDING_IN_PROGRESS = 92  # holders are being paid (funding or an option's settlement): only those steps until done
     ORDER_IDS_EXHAUSTED = 93  # every order id below 2**48 (the orders tree's width) has been used
+    # orders matched step by step (an L1 replay; the node matches an order at once)
+    ORDER_MATCHING = 94  # an order is matching: only its MatchSteps until it rests or closes
+    NO_ORDER_MATCHING = 95  # a MatchStep with no order matching, or at another time than the order's
 
 
 class Rejected(Exception):

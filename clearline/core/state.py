@@ -142,6 +142,7 @@ class State:
         self.params = genesis.params
         self.listing = genesis.listing
         self.orders: dict[int, RestingOrder] = {}  # open orders by id
+        self.pending = None  # the order being matched step by step (order_steps.PendingTaker), if any
         self.expiries: list[tuple[int, int]] = []  # heap of (expiry ms, order id); derived, may hold stale ids
         self.l1_queue_pos = 0
         self.fee_pool = 0
@@ -355,7 +356,8 @@ class State:
             tree = self.orders_tree
             for oid in sorted(self.dirty_orders):
                 o = self.dirty_orders[oid]
-                tree.set(oid, EMPTY_LEAF if o is None else keccak(self.order_leaf(o)))
+                tree.set(oid, EMPTY_LEAF if o is None else keccak(
+                    self.order_leaf(o) if type(o) is RestingOrder else o.leaf()))
             self.dirty_orders.clear()
         if self.dirty_markets:
             tree = self.markets_tree
@@ -446,6 +448,8 @@ class State:
                         o.flags, o.stp, o.expiry, o.client_id]
                        for b in self.books.values() for side in (0, 1) for o in b.orders(side)],
         }
+        if self.pending is not None:  # only a replay in step mode, between an order's match steps
+            d["pending"] = self.pending.to_list()
         return json.dumps(d, separators=(",", ":")).encode()
 
     @classmethod
@@ -499,4 +503,8 @@ class State:
             if o.client_id:
                 a.client_ids[o.client_id] = o.order_id
         s.expiries = sorted((o.expiry, o.order_id) for o in by_id if o.expiry)  # sorted list is a heap
+        if "pending" in d:
+            from clearline.core.order_steps import PendingTaker, open_pending
+
+            open_pending(s, PendingTaker.from_list(s, d["pending"]))
         return s

@@ -28,6 +28,7 @@ class TxKind(IntEnum):
     SET_MARGIN_MODE = 9
     FORCED_WITHDRAWAL = 10
     SET_ACCOUNT_FLAGS = 11
+    MATCH_STEP = 12
 
 
 class Side(IntEnum):
@@ -288,3 +289,14 @@ SIGNED_KINDS = (Order, Cancel, Replace, Withdraw, Transfer, MarkUpdate, Operator
                 SetAccountFlags)
 TX_CLASSES = {cls.KIND: cls for cls in (Deposit, Order, Cancel, Replace, Withdraw, Transfer, MarkUpdate,
                                         OperatorAction, SetMarginMode, ForcedWithdrawal, SetAccountFlags)}
+
+
+@dataclass(slots=True)
+class MatchStep:
+    """One meeting of the order being matched step by step with the book (``clearline.core.order_steps``):
+    unsigned, since what it does follows from the state alone. Only an L1 replay in step mode
+    (``apply(..., stepwise=True)``) sees these; ``time_ms`` is the order's own time."""
+
+    time_ms: int
+    KIND = TxKind.MATCH_STEP
+

@@ -51,7 +51,7 @@ from clearline.core import eip712
 from clearline.core.apply import apply
 from clearline.core.encoding import decode_tx
 from clearline.core.state import Genesis, State
-from clearline.core.txs import SIGNED_KINDS, Deposit, ForcedWithdrawal, MarkUpdate
+from clearline.core.txs import SIGNED_KINDS, Deposit, ForcedWithdrawal, MarkUpdate, MatchStep
 from clearline.l1.batch_v3 import chunk_table_v3, decode_chunk_v3
 from clearline.oracle.report import recover_reporters_ahead
 from clearline.l1.formats import (BATCH_FORMAT_V3, QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, BatchFormatError,
@@ -240,8 +240,16 @@ _worker_domain: eip712.Domain | None = None
 # pickle in ~1.7 us and unpickle through the constructor in ~2.2 us (in the applying process).
 # Registered in the workers only (it is how they pickle); tests/unit/test_watchtower_pickling.py
 # pins that every transaction kind comes back equal.
-_TX_CLASSES = (Deposit, ForcedWithdrawal) + tuple(SIGNED_KINDS)
-_TX_FIELDS = {cls: operator.attrgetter(*(f.name for f in dataclasses.fields(cls))) for cls in _TX_CLASSES}
+_TX_CLASSES = (Deposit, ForcedWithdrawal, MatchStep) + tuple(SIGNED_KINDS)
+
+
+def _fields_of(cls):
+    """A getter of ``cls``'s field values as a tuple (``attrgetter`` of one name is no tuple)."""
+    get = operator.attrgetter(*(f.name for f in dataclasses.fields(cls)))
+    return get if len(dataclasses.fields(cls)) > 1 else (lambda tx: (get(tx),))
+
+
+_TX_FIELDS = {cls: _fields_of(cls) for cls in _TX_CLASSES}
 
 
 def _reduce_tx(tx) -> tuple:
