@@ -23,6 +23,7 @@ from clearline.l1.chain import InProcessChain  # noqa: E402
 from clearline.l1.client import L1Revert  # noqa: E402
 from clearline.l1.formats import batch_data_hash, batch_data_parts, encode_batch_txs  # noqa: E402
 from clearline.l1.gas import sample_order_txs  # noqa: E402
+from clearline.sequencer.faults import PROVABLE_FAULTS  # noqa: E402
 from clearline.watchtower import fraud  # noqa: E402
 from clearline.watchtower.escape import escape_call, rebuild_finalized  # noqa: E402
 from clearline.watchtower.l1data import RollupReader  # noqa: E402
@@ -227,6 +228,13 @@ FAULTS = {
 }
 
 
+FRAUD_PROOF_GAS_TARGET = 3_000_000
+
+
+def test_every_provable_fault_is_proven_here():
+    assert set(FAULTS) == {f.value for f in PROVABLE_FAULTS}
+
+
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_fault_is_proven_reverted_slashed_frozen_and_escapable(fresh, fault):
     s = scenario(fresh, fault)
@@ -246,6 +254,7 @@ def test_fault_is_proven_reverted_slashed_frozen_and_escapable(fresh, fault):
     burn_before = ch.balance(BURN)
     sub = fraud.submit_proof(ch, p)
     assert fraud.REASON_NAMES[sub.reason] == FAULTS[fault][1]
+    assert sub.prove_gas <= FRAUD_PROOF_GAS_TARGET, sub.prove_gas  # issue 6's target (test_gas: the worst cases)
     # batches 3 and 4 are gone, the queue position is batch 3's start
     assert seq.last_batch() == 2 and seq.header_hash(3) == bytes(32) and seq.header_hash(4) == bytes(32)
     assert seq.queue_position() == queue_start and sub.batches_reverted == 2

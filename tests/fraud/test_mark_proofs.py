@@ -37,7 +37,7 @@ from clearline.l1.params import params_hash
 from clearline.oracle.report import PriceReport
 from clearline.watchtower.mark_witness import mark_judgement
 
-N_CASES = int(os.environ.get("CLEARLINE_DIFF_MARK_CASES", "240"))
+N_CASES = int(os.environ.get("CLEARLINE_DIFF_MARK_CASES", "150"))
 SEED = int(os.environ.get("CLEARLINE_DIFF_SEED", "6"))
 
 
