@@ -47,6 +47,7 @@ from clearline.core.txs import MatchStep  # noqa: E402
 from clearline.l1.chain import InProcessChain, revert_data  # noqa: E402
 from clearline.l1.client import decode_revert  # noqa: E402
 from clearline.l1.deploy import load_artifact  # noqa: E402
+from clearline.l1.formats import compress_proof  # noqa: E402
 from clearline.watchtower.fraud import state_tuple  # noqa: E402
 from clearline.watchtower.match_witness import (  # noqa: E402
     END_CLOSED,
@@ -196,11 +197,33 @@ def test_a_remainder_rests_in_priority_order(env):
                 seen[kind] += 1
                 if kind == "rested_after_prev" and done.after.orders[oid].next is None:
                     seen["rested_last"] += 1
+                if kind == "rested_after_prev":  # an earlier place in the list is refused
+                    seen["wrong_places_refused"] += _wrong_places_revert(verifier, done, call, witness)
         if seen["rested_last"] >= 5 and seen["rested_after_prev"] >= 20 and seen["rested_head_before_older"] >= 5:
             break
     print(f"\nnon-crossing remainders rested: {dict(seen)}")
     assert seen["rested_last"] and seen["rested_after_prev"] > seen["rested_last"], seen
     assert seen["rested_head_before_older"], seen
+    assert seen["wrong_places_refused"] > seen["rested_after_prev"], seen
+
+
+def _wrong_places_revert(verifier, done, call, witness) -> int:
+    """The remainder put first (no prev) or after its side's head (when that is not its prev):
+    each call reverts (BadStepWitness(2): the order it would go before is not strictly worse).
+    Returns how many wrong places were tried."""
+    mid = done.meeting.after  # the orders tree the next leaf proves against; prev's: the post-state's
+    o = done.after.orders[int.from_bytes(witness[0][32:64], "big")]
+    head = mid.books[o.instrument].head(o.side)
+    tries = [witness[:10] + (b"", 0, [])]
+    if head.next is not None and State.order_leaf(head) != witness[10]:
+        nxt = head.next
+        tries.append(witness[:7] + (State.order_leaf(nxt), *compress_proof(mid.orders_tree.proof(nxt.order_id)))
+                     + (State.order_leaf(head), *compress_proof(done.after.orders_tree.proof(head.order_id))))
+    for bad in tries:
+        with pytest.raises(Exception) as exc:
+            verifier.functions.step(call, bad).call()
+        assert _error(exc.value) == keccak(b"BadStepWitness(uint256)")[:4] + (2).to_bytes(32, "big")
+    return len(tries)
 
 
 def test_the_widest_step(env):
