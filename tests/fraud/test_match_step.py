@@ -35,7 +35,7 @@ for _p in (_HERE, _HERE.parent / "property", _HERE.parent):
         sys.path.insert(0, str(_p))
 
 from test_match_verifier import KEYS, _holding, _wide_state  # noqa: E402
-from test_order_steps import _incoming_order  # noqa: E402
+from test_order_steps import _incoming_order, _signed  # noqa: E402
 from test_stepwise_matching import _SeededDraw, gen_case  # noqa: E402
 
 from clearline.core.apply import apply  # noqa: E402
@@ -43,7 +43,7 @@ from clearline.core.book import BUY, SELL, RestingOrder  # noqa: E402
 from clearline.core.matching import CloseReason  # noqa: E402
 from clearline.core.order_steps import PendingTaker, open_pending  # noqa: E402
 from clearline.core.state import MAX_POSITIONS, State  # noqa: E402
-from clearline.core.txs import MatchStep  # noqa: E402
+from clearline.core.txs import MatchStep, Order, OrderType, Replace, TimeInForce  # noqa: E402
 from clearline.l1.chain import InProcessChain, revert_data  # noqa: E402
 from clearline.l1.client import decode_revert  # noqa: E402
 from clearline.l1.deploy import load_artifact  # noqa: E402
@@ -258,6 +258,39 @@ def test_the_widest_step(env):
     estimate = verifier.functions.step(call, witness).estimate_gas()
     print(f"\nwidest MatchVerifier.step: estimate_gas {estimate:,}, used {_gas_used(chain, verifier, call, witness):,}")
     assert estimate < 3_000_000, estimate
+
+
+def test_the_steps_of_a_crossing_replace(env):
+    """A Replace that moves a resting order across the book opens a pending order like an Order
+    does (``test_order_steps``' construction): its steps too are the core's on L1."""
+    _, verifier = env
+    for seed in range(200):
+        draw = _SeededDraw(20_000 + seed)
+        s, tx = _incoming_order(draw, gen_case(draw))
+        if tx.tif != TimeInForce.GTC or not s.books[tx.instrument].opposite_levels(tx.side):
+            continue
+        head = next(iter(s.books[tx.instrument].opposite_levels(tx.side)))[0]
+        away = head - 50 if tx.side == BUY else head + 50
+        if away <= 0:
+            continue
+        rest = _signed(s, Order(tx.time_ms, tx.account, tx.instrument, tx.side, OrderType.LIMIT, TimeInForce.GTC, 0,
+                                tx.stp, away, tx.size, 0, 0, tx.nonce))
+        r = apply(s, rest)
+        if not (r.ok and r.order_id in s.orders):
+            continue
+        replace = _signed(s, Replace(tx.time_ms, tx.account, r.order_id, head, tx.size + 1, tx.nonce + 1))
+        if apply(s, replace, stepwise=True).ok and s.pending is not None:
+            break
+    else:
+        pytest.fail("no crossing replace generated")
+    n = 0
+    while s.pending is not None:
+        done = match_step_mirror(s)
+        call, witness = step_inputs(s, done)
+        assert _norm(_call(verifier, call, witness)) == _norm(done.result()), n
+        assert apply(s, MatchStep(s.time_ms), stepwise=True).ok
+        n += 1
+    assert n >= 1
 
 
 def test_a_wrong_pending_witness_reverts(env):
