@@ -11,6 +11,14 @@ and their underlyings, only when a gate computes a health -- and an option's und
 each with its compressed proof. The taker's leaf is proven in the accounts tree after the maker's leaf is
 written: its siblings are those of the state after the meeting, since only the two leaves change.
 
+One MatchStep (``clearline.core.order_steps``), as ``MatchVerifier.step`` re-executes it:
+``match_step_mirror(state)`` is the core's own ``match_step`` on a copy of a state with an order
+pending (and the meeting's outcome from ``meeting``); ``step_inputs(state)`` gives the
+``StepCall`` (the pre-state's root preimage, the time) and the ``StepWitness``: the pending
+leaf, the meeting's ``MatchWitness`` with the pending order as the taker, and what the end reads
+-- the opposite side's head after the meeting and, for a remainder that rests, the order it goes
+before and the one it goes after -- with the orders-tree proofs taken in the contract's order.
+
 Not wired into a proof kind yet (docs/fraud-proofs.md, "One meeting on L1"): the order steps that
 give every meeting its own committed root come first.
 """
@@ -21,16 +29,18 @@ from dataclasses import dataclass
 
 from clearline.core.book import BUY, SELL
 from clearline.core.instruments import InstrumentKind
-from clearline.core.ledger import OrderClosed, settle_plan
+from clearline.core.ledger import OrderClosed, OrderRested, settle_plan
 from clearline.core.margin import MarginGate, is_reducing
 from clearline.core.matching import CloseReason, plan_match
+from clearline.core.order_steps import match_step
 from clearline.core.state import MAX_POSITIONS, UNDERLYING_BASE, State
 from clearline.l1.formats import STATE_ABI, compress_proof
 
 from .margin_witness import markets_witness
 
-__all__ = ["MATCH_CALL_TYPE", "MATCH_RESULT_TYPE", "MATCH_WITNESS_TYPE", "NONE", "Meeting", "Taker", "match_inputs",
-           "meeting"]
+__all__ = ["END_CLOSED", "END_FILLED", "END_MATCHING", "END_RESTED", "MATCH_CALL_TYPE", "MATCH_RESULT_TYPE",
+           "MATCH_WITNESS_TYPE", "NONE", "STEP_CALL_TYPE", "STEP_RESULT_TYPE", "STEP_WITNESS_TYPE", "Meeting", "Step",
+           "Taker", "match_inputs", "match_step_mirror", "meeting", "pending_taker", "step_inputs"]
 
 _MARKET = ("(uint32,bytes32,uint8,bytes32,uint64,uint64,uint32,uint32,int32,int32,uint64,uint64,uint8,uint8,uint64,"
            "uint64,int256,uint64,int64,uint32,uint64,int64,uint64,uint64,int64[16],uint64,int64,uint64,uint64)")
@@ -40,6 +50,11 @@ MATCH_WITNESS_TYPE = (f"(bytes,uint256,bytes32[],bytes,uint256,bytes32[],bytes,u
                       f"bytes32[],{_MARGIN_WITNESS},bytes,uint256,bytes32[])")
 MATCH_RESULT_TYPE = f"(bool,uint64,uint8,uint8,{STATE_ABI})"
 NONE = 255  # MatchResult.makerReason: the resting order stays in the book
+STEP_CALL_TYPE = f"({STATE_ABI},uint64)"
+STEP_WITNESS_TYPE = (f"(bytes,uint256,bytes32[],{MATCH_WITNESS_TYPE},bytes,uint256,bytes32[],bytes,uint256,bytes32[],"
+                     f"bytes,uint256,bytes32[])")
+STEP_RESULT_TYPE = f"(bool,uint64,uint8,uint8,uint8,uint8,uint64,{STATE_ABI})"
+END_MATCHING, END_FILLED, END_RESTED, END_CLOSED = 0, 1, 2, 3  # StepResult.end
 
 
 @dataclass(frozen=True)
@@ -150,4 +165,91 @@ def match_inputs(state: State, instrument: int, taker: Taker, time_ms: int,
         up, us = compress_proof(state.markets_tree.proof(UNDERLYING_BASE + u.config.id))
     call = (state_tuple(state), instrument, taker.as_tuple(), time_ms)
     witness = (market, mp, ms, maker, kp, ks, maker_acct, ap, as_, taker_acct, tp, ts, margin, under, up, us)
+    return call, witness
+
+
+# ------------------------------------------------------------------------------ one MatchStep
+
+
+@dataclass
+class Step:
+    """The core's result of one MatchStep: the meeting's (``meeting``, its ``after`` the state
+    after the meeting alone), how the order ends (``END_*``; ``reason`` the CloseReason when
+    closed, else ``NONE``), its lots left, and the state after the step (``after``)."""
+
+    meeting: Meeting
+    end: int
+    reason: int
+    remaining: int
+    after: State
+
+    def result(self) -> tuple:
+        """The ``StepResult`` tuple (the post-state preimage included)."""
+        from .fraud import state_tuple
+
+        m = self.meeting
+        return (m.met, m.filled, m.stop, m.maker_reason, self.end, self.reason, self.remaining,
+                state_tuple(self.after))
+
+
+def pending_taker(state: State) -> Taker:
+    """The pending order as the meeting's taker."""
+    p = state.pending
+    return Taker(p.account, p.side, p.price, p.remaining, p.stp, bool(p.flags & 2))
+
+
+def match_step_mirror(state: State) -> Step:
+    """The core's ``match_step`` at the order's time on a copy of ``state`` (left untouched)."""
+    p = state.pending
+    done = meeting(state, p.instrument, pending_taker(state), state.time_ms)
+    after = State.from_blob(state.to_blob())
+    events = match_step(after, state.time_ms)
+    after.root()
+    ends = [e for e in events if isinstance(e, (OrderRested, OrderClosed)) and e.order_id == p.order_id]
+    if after.pending is not None:
+        return Step(done, END_MATCHING, NONE, after.pending.remaining, after)
+    if not ends:
+        return Step(done, END_FILLED, NONE, 0, after)
+    e = ends[0]
+    if isinstance(e, OrderRested):
+        return Step(done, END_RESTED, NONE, e.remaining, after)
+    return Step(done, END_CLOSED, int(e.reason), e.unfilled, after)
+
+
+def _leaf(tree_state: State, o) -> tuple[bytes, int, list]:
+    if o is None:
+        return b"", 0, []
+    present, siblings = compress_proof(tree_state.orders_tree.proof(o.order_id))
+    return State.order_leaf(o), present, siblings
+
+
+def step_inputs(state: State, done: Step | None = None) -> tuple[tuple, tuple]:
+    """``(StepCall, StepWitness)`` tuples for ``MatchVerifier.step`` on a state with an order
+    pending; ``done`` is the step's mirror result (``match_step_mirror``; computed when not
+    given). Proofs in the contract's order: the maker in the pre-state (``match_inputs``); the
+    pending leaf, the opposite head and the remainder's next in the state after the meeting; the
+    remainder's prev in the state after the step (only its own leaf differs there)."""
+    from .fraud import state_tuple
+
+    state.root()
+    p = state.pending
+    if done is None:
+        done = match_step_mirror(state)
+    taker = pending_taker(state)
+    _, mw = match_inputs(state, p.instrument, taker, state.time_ms, done.meeting)
+    mid = done.meeting.after  # after the meeting: the pending leaf as before
+    pp, ps = compress_proof(mid.orders_tree.proof(p.order_id))
+    book = mid.books[p.instrument]
+    head = _leaf(mid, book.head(SELL if p.side == BUY else BUY))
+    nxt, prev = (b"", 0, []), (b"", 0, [])
+    if done.end == END_RESTED:
+        before, o = None, book.head(p.side)  # the last order at a price at least as good, and its next
+        while o is not None and (o.price >= p.price if p.side == BUY else o.price <= p.price):
+            before, o = o, o.next
+        nxt = _leaf(mid, o)
+        if before is not None:
+            present, siblings = compress_proof(done.after.orders_tree.proof(before.order_id))
+            prev = (State.order_leaf(before), present, siblings)
+    call = (state_tuple(state), state.time_ms)
+    witness = (p.leaf(), pp, ps, mw, *head, *nxt, *prev)
     return call, witness

@@ -23,6 +23,7 @@ from clearline.core.encoding import (
     encode_account_leaf,
     encode_market_leaf,
     encode_order_leaf,
+    encode_pending_order_leaf,
     encode_state,
     encode_tx,
     encode_underlying_leaf,
@@ -133,6 +134,10 @@ UNDERLYING = dict(id=0, symbol="BTC", index_price=65_000_500_000, index_time=1_7
                            (1_758_873_600_000, 0, 0, (1 << 32) - 1)])
 RESTING_ORDER = dict(order_id=7, account=1, instrument=1, side=0, tif=0, flags=1, stp=2,
                      price=650_000, size=10, remaining=4, expiry=0, client_id=42, next_order=9)
+# An incoming order between its match steps (clearline.core.order_steps): a GTT reduce-only sell,
+# 3 makers met so far (the last word, where a resting order has `next`).
+PENDING_ORDER = dict(order_id=8, account=2, instrument=1, side=1, tif=1, flags=2, stp=1,
+                     price=640_000, size=12, remaining=5, expiry=1_700_000_060_000, client_id=U64_MAX, met=3)
 
 
 def build_vectors() -> dict:
@@ -152,6 +157,7 @@ def build_vectors() -> dict:
 
     account_leaf = encode_account_leaf(**ACCOUNT)
     order_leaf = encode_order_leaf(**RESTING_ORDER)
+    pending_leaf = encode_pending_order_leaf(**PENDING_ORDER)
     market_leaf = encode_market_leaf(**MARKET)
     underlying_leaf = encode_underlying_leaf(**UNDERLYING)
     # The sub-roots here are single leaf hashes standing in for tree roots: the vector pins
@@ -177,6 +183,9 @@ def build_vectors() -> dict:
             "order": {"inputs": {k: _json_value(v) for k, v in RESTING_ORDER.items()},
                       "encoding": _json_value(order_leaf),
                       "hash": _json_value(leaf_hash(order_leaf))},
+            "pending_order": {"inputs": {k: _json_value(v) for k, v in PENDING_ORDER.items()},
+                              "encoding": _json_value(pending_leaf),
+                              "hash": _json_value(leaf_hash(pending_leaf))},
             "market": {"inputs": {k: (v if isinstance(v, str) else _json_value(v))
                                   for k, v in MARKET.items()},
                        "encoding": _json_value(market_leaf),

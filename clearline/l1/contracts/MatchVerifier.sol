@@ -69,6 +69,47 @@ struct MatchResult {
     EscapeState post;
 }
 
+/// @notice One MatchStep to re-execute: the state before it (the pending order's leaf at id
+///         nextOrderId - 1 in its orders tree) and the step's time (the order's: pre.timeMs).
+struct StepCall {
+    EscapeState pre;
+    uint64 timeMs;
+}
+
+/// @notice The leaves one MatchStep reads and writes. Orders-tree proofs are sequential: the
+///         meeting's maker against pre.ordersRoot; `pending`, `head` and `next` against the orders
+///         root after the meeting (the meeting never writes them); `prev` against the root after
+///         the pending order's own leaf is written.
+struct StepWitness {
+    bytes pending; //          the pending order's leaf (PENDING_ORDER_TAG) at nextOrderId - 1
+    uint256 pendingPresent;
+    bytes32[] pendingSiblings;
+    MatchWitness meeting; //   the one meeting, as for meet (taker: the pending order)
+    bytes head; //             the opposite side's head after the meeting ("" when there is none,
+    uint256 headPresent; //    or when the order is filled or stopped): crosses or not
+    bytes32[] headSiblings;
+    bytes next; //             a remainder that rests: the order it goes before (its own side's
+    uint256 nextPresent; //    head, or prev's next), strictly worse; "" when there is none
+    bytes32[] nextSiblings;
+    bytes prev; //             a remainder that rests: the last order of its side at a price at
+    uint256 prevPresent; //    least as good, whose next it takes; "" when it becomes the head
+    bytes32[] prevSiblings;
+}
+
+/// @notice What the step did: the meeting's outcome (as MatchResult), how the order ends
+///         (`end`: 0 still matching, 1 filled, 2 rested, 3 closed with `reason`, a CloseReason;
+///         `reason` 255 unless closed), its remaining lots after the step, the post-state.
+struct StepResult {
+    bool met;
+    uint64 filled;
+    uint8 stop;
+    uint8 makerReason;
+    uint8 end;
+    uint8 reason;
+    uint64 remaining;
+    EscapeState post;
+}
+
 /// @title MatchVerifier
 /// @notice One meeting of an incoming order with the head of the book's opposite side,
 ///         re-executed on L1 exactly as clearline.core.matching.plan_match (one resting order
@@ -97,6 +138,14 @@ struct MatchResult {
 ///         its own committed root come first (docs/fraud-proofs.md, "Order steps").
 contract MatchVerifier {
     bytes32 internal constant ORDER_TAG = keccak256("clearline.order.v1");
+    bytes32 internal constant PENDING_ORDER_TAG = keccak256("clearline.pending-order.v1");
+    uint256 internal constant MAX_MAKERS_PER_ORDER = 16;
+    uint8 internal constant GTT = 1; //   time in force: GTC (0) and GTT (1) rest a remainder
+    // StepResult.end
+    uint8 internal constant END_MATCHING = 0;
+    uint8 internal constant END_FILLED = 1;
+    uint8 internal constant END_RESTED = 2;
+    uint8 internal constant END_CLOSED = 3;
     bytes32 internal constant UNDERLYING_TAG = keccak256("clearline.underlying.v1");
     uint256 internal constant ORDERS_DEPTH = 48;
     uint256 internal constant ACCOUNTS_DEPTH = 32;
@@ -115,9 +164,16 @@ contract MatchVerifier {
     uint8 internal constant SELF_TRADE = 3;
     uint8 internal constant INSUFFICIENT_MARGIN = 4;
     uint8 internal constant REDUCE_ONLY = 5;
+    uint8 internal constant IOC_REMAINDER = 6;
+    uint8 internal constant NO_LIQUIDITY = 8;
+    uint8 internal constant MAKER_LIMIT = 12;
     uint8 internal constant NONE = 255;
 
     error BadMatchWitness(uint256 which);
+    /// @notice A StepWitness leaf that does not fit (0 pending, 1 head, 2 next, 3 prev).
+    error BadStepWitness(uint256 which);
+    /// @notice A step is re-executed at its order's time (the state's), as the core requires.
+    error StepAtOtherTime(uint64 timeMs, uint64 orderTimeMs);
 
     IMarginVerifier public immutable margin;
 
@@ -157,45 +213,204 @@ contract MatchVerifier {
     /// @notice Re-execute one meeting (see the contract notice). Reverts when a leaf or proof
     ///         does not fit the pre-state (the prover's mistake, never a verdict).
     function meet(MatchCall calldata c, MatchWitness calldata w) external view returns (MatchResult memory r) {
-        r.post = c.pre;
+        (r,) = _meet(c.pre, c.instrument, c.taker, c.timeMs, w);
+    }
+
+    /// @notice Re-execute one MatchStep (clearline.core.order_steps.match_step): the pending
+    ///         order at id pre.nextOrderId - 1 meets the head of the opposite side once (as meet),
+    ///         then, when done, ends in the same step: filled or stopped (its leaf emptied), the
+    ///         opposite head no longer crossing (a GTC/GTT remainder rests at its id in its own
+    ///         side's priority list, an IOC/FOK one is closed), MAX_MAKERS_PER_ORDER met (closed,
+    ///         MAKER_LIMIT); else its leaf is rewritten with the lots left and one more maker met.
+    ///         Reverts when a leaf or proof does not fit (the prover's mistake, never a verdict).
+    function step(StepCall calldata c, StepWitness calldata w) external view returns (StepResult memory s) {
+        if (c.timeMs != c.pre.timeMs) revert StepAtOtherTime(c.timeMs, c.pre.timeMs);
+        bytes calldata p = w.pending;
+        uint256 oid = c.pre.nextOrderId;
+        if (oid == 0 || p.length != ORDER_BYTES || bytes32(p[0:32]) != PENDING_ORDER_TAG || _at(p, 1) != oid - 1) {
+            revert BadStepWitness(0);
+        }
+        oid -= 1;
+        MatchTaker memory t = MatchTaker(
+            uint32(_at(p, 2)), uint8(_at(p, 4)), uint64(_at(p, 8)), uint64(_at(p, 10)), uint8(_at(p, 7)),
+            _at(p, 6) & REDUCE_ONLY_FLAG != 0
+        );
+        uint32 inst = uint32(_at(p, 3));
+        (MatchResult memory r, bytes memory m) = _meet(c.pre, inst, t, c.timeMs, w.meeting);
+        bytes32 orders = r.post.ordersRoot; // after the meeting, which never writes the pending leaf
+        if (SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, oid, keccak256(p), w.pendingPresent, w.pendingSiblings)
+                != orders) revert BadStepWitness(0);
+        s.met = r.met;
+        s.filled = r.filled;
+        s.stop = r.stop;
+        s.makerReason = r.makerReason;
+        s.reason = NONE;
+        uint256 remaining = uint256(t.remaining) - r.filled;
+        s.remaining = uint64(remaining);
+        uint256 met = _at(p, 13) + 1;
+        bool isBuy = t.side == BUY;
+        bytes32 leaf; // the order's leaf after the step (0: emptied)
+        if (remaining == 0) {
+            s.end = END_FILLED;
+        } else if (r.stop != 0) {
+            (s.end, s.reason) = (END_CLOSED, r.stop);
+        } else if (!_crosses(w, m, orders, inst, isBuy, t.limit)) {
+            if (_at(p, 5) <= GTT) {
+                s.end = END_RESTED;
+                leaf = _restLeaf(w, m, orders, inst, isBuy, t.limit, remaining);
+            } else {
+                (s.end, s.reason) = (END_CLOSED, remaining < _at(p, 9) ? IOC_REMAINDER : NO_LIQUIDITY);
+            }
+        } else if (met == MAX_MAKERS_PER_ORDER) {
+            (s.end, s.reason) = (END_CLOSED, MAKER_LIMIT);
+        } else {
+            bytes memory q = p;
+            assembly ("memory-safe") {
+                mstore(add(q, 352), remaining) // word 10: remaining
+                mstore(add(q, 448), met) //       word 13: makers met
+            }
+            leaf = keccak256(q);
+        }
+        r.post.ordersRoot = SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, oid, leaf, w.pendingPresent, w.pendingSiblings);
+        if (s.end == END_RESTED) {
+            if (w.prev.length == 0) { // the new head of its side
+                MarketWords.set(m, isBuy ? W_BID_HEAD : W_ASK_HEAD, oid);
+                r.post.marketsRoot = MarketWords.root(inst, m, w.meeting.marketPresent, w.meeting.marketSiblings);
+            } else { // the order before it takes it as its next
+                uint256 pid = _at(w.prev, 1);
+                if (pid == oid || _orderLeaf(w.prev, pid, r.post.ordersRoot, w.prevPresent, w.prevSiblings, inst, isBuy) == 0) {
+                    revert BadStepWitness(3);
+                }
+                bytes memory b = w.prev;
+                assembly ("memory-safe") {
+                    mstore(add(b, 448), oid) // word 13: next
+                }
+                r.post.ordersRoot =
+                    SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, pid, keccak256(b), w.prevPresent, w.prevSiblings);
+            }
+        }
+        s.post = r.post;
+    }
+
+    /// @dev Whether the opposite side's head after the meeting (market leaf `m`) still crosses
+    ///      the limit: none does not; else its leaf (`w.head`, proven against `orders`) tells.
+    function _crosses(StepWitness calldata w, bytes memory m, bytes32 orders, uint32 inst, bool isBuy, uint64 limit)
+        private
+        pure
+        returns (bool)
+    {
+        uint256 head = MarketWords.word(m, isBuy ? W_ASK_HEAD : W_BID_HEAD);
+        if (head == 0) return false;
+        uint256 price = _orderLeaf(w.head, head, orders, w.headPresent, w.headSiblings, inst, !isBuy);
+        if (price == 0) revert BadStepWitness(1);
+        return isBuy ? price <= limit : price >= limit;
+    }
+
+    /// @dev The leaf hash of the remainder resting at its id (the pending leaf under ORDER_TAG,
+    ///      with its lots left and its next): after `w.prev`, whose price is at least as good
+    ///      (checked here; its proof once the remainder is written), or as the head when there is
+    ///      no prev; before `w.next` (prev's next, or the side's head), strictly worse, or none.
+    function _restLeaf(
+        StepWitness calldata w,
+        bytes memory m,
+        bytes32 orders,
+        uint32 inst,
+        bool isBuy,
+        uint64 limit,
+        uint256 remaining
+    ) private pure returns (bytes32) {
+        uint256 nextId;
+        if (w.prev.length == 0) {
+            nextId = MarketWords.word(m, isBuy ? W_BID_HEAD : W_ASK_HEAD);
+        } else {
+            if (w.prev.length != ORDER_BYTES) revert BadStepWitness(3);
+            uint256 pp = _at(w.prev, 8);
+            if (isBuy ? pp < limit : pp > limit) revert BadStepWitness(3);
+            nextId = _at(w.prev, 13);
+        }
+        if (nextId != 0) {
+            uint256 np = _orderLeaf(w.next, nextId, orders, w.nextPresent, w.nextSiblings, inst, isBuy);
+            if (np == 0 || (isBuy ? np >= limit : np <= limit)) revert BadStepWitness(2);
+        }
+        bytes memory q = w.pending;
+        bytes32 tag = ORDER_TAG;
+        assembly ("memory-safe") {
+            mstore(add(q, 32), tag)
+            mstore(add(q, 352), remaining) // word 10: remaining
+            mstore(add(q, 448), nextId) //    word 13: next
+        }
+        return keccak256(q);
+    }
+
+    /// @dev A resting order's leaf `b` at `id` in the orders tree of root `root`, of instrument
+    ///      `inst` on the buy side or not: its price (never 0), or 0 when it is not that.
+    function _orderLeaf(
+        bytes calldata b,
+        uint256 id,
+        bytes32 root,
+        uint256 present,
+        bytes32[] calldata siblings,
+        uint32 inst,
+        bool isBuy
+    ) private pure returns (uint256) {
+        if (
+            b.length != ORDER_BYTES || bytes32(b[0:32]) != ORDER_TAG || _at(b, 1) != id || _at(b, 3) != inst
+                || _at(b, 4) != (isBuy ? 0 : 1)
+                || SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, id, keccak256(b), present, siblings) != root
+        ) return 0;
+        return _at(b, 8);
+    }
+
+    /// @dev Word `i` of an ABI-encoded leaf in calldata.
+    function _at(bytes calldata b, uint256 i) private pure returns (uint256) {
+        return uint256(bytes32(b[i * 32:i * 32 + 32]));
+    }
+
+    /// @dev One meeting (see the contract notice) from `pre`; also the market leaf after it.
+    function _meet(EscapeState calldata pre, uint32 instrument, MatchTaker memory t, uint64 timeMs, MatchWitness calldata w)
+        private
+        view
+        returns (MatchResult memory r, bytes memory m)
+    {
+        r.post = pre;
         r.makerReason = NONE;
-        (bytes memory m, bool present) =
-            MarketWords.open(c.pre.marketsRoot, c.instrument, w.market, w.marketPresent, w.marketSiblings);
+        bool present;
+        (m, present) = MarketWords.open(pre.marketsRoot, instrument, w.market, w.marketPresent, w.marketSiblings);
         if (!present) revert BadMatchWitness(0);
-        bool isBuy = c.taker.side == BUY;
+        bool isBuy = t.side == BUY;
         uint256 headWord = isBuy ? W_ASK_HEAD : W_BID_HEAD;
         uint256 head = MarketWords.word(m, headWord);
-        if (head == 0) return r;
-        Maker memory o = _openMaker(c, w, head, isBuy);
-        if (isBuy ? o.price > int256(uint256(c.taker.limit)) : o.price < int256(uint256(c.taker.limit))) return r;
+        if (head == 0) return (r, m);
+        Maker memory o = _openMaker(pre.ordersRoot, instrument, w, head, isBuy);
+        if (isBuy ? o.price > int256(uint256(t.limit)) : o.price < int256(uint256(t.limit))) return (r, m);
         r.met = true;
-        if (o.expiry != 0 && c.timeMs >= o.expiry) {
-            return _closeMaker(c, w, r, m, o, headWord, EXPIRED);
+        if (o.expiry != 0 && timeMs >= o.expiry) {
+            return (_closeMaker(instrument, w, r, m, o, headWord, EXPIRED), m);
         }
         AccountLeaf memory mk = AccountLeafLib.decode(w.makerAccount, o.account);
-        if (_root(mk.id, keccak256(w.makerAccount), w.makerAccountPresent, w.makerAccountSiblings) != c.pre.accountsRoot) {
+        if (_root(mk.id, keccak256(w.makerAccount), w.makerAccountPresent, w.makerAccountSiblings) != pre.accountsRoot) {
             revert BadMatchWitness(1);
         }
-        AccountLeaf memory tk = AccountLeafLib.decode(w.takerAccount, c.taker.account); // proven once its root is known
+        AccountLeaf memory tk = AccountLeafLib.decode(w.takerAccount, t.account); // proven once its root is known
         if (mk.owner == tk.owner) {
-            _checkTaker(w, c.pre.accountsRoot);
-            if (c.taker.stp != 1) r = _closeMaker(c, w, r, m, o, headWord, SELF_TRADE);
-            if (c.taker.stp != 0) r.stop = SELF_TRADE;
-            return r;
+            _checkTaker(w, pre.accountsRoot);
+            if (t.stp != 1) r = _closeMaker(instrument, w, r, m, o, headWord, SELF_TRADE);
+            if (t.stp != 0) r.stop = SELF_TRADE;
+            return (r, m);
         }
-        Ctx memory x = _ctx(c, w, m, o.price);
-        int256 want = int256(o.remaining < c.taker.remaining ? o.remaining : uint256(c.taker.remaining));
+        Ctx memory x = _ctx(pre.marketsRoot, instrument, w, m, o.price);
+        int256 want = int256(o.remaining < t.remaining ? o.remaining : uint256(t.remaining));
         int256 mq = _gate(x, w, mk, !isBuy, want, o.reduceOnly, true);
         if (mq == 0) {
-            _checkTaker(w, c.pre.accountsRoot);
-            return _closeMaker(c, w, r, m, o, headWord, o.reduceOnly ? REDUCE_ONLY : INSUFFICIENT_MARGIN);
+            _checkTaker(w, pre.accountsRoot);
+            return (_closeMaker(instrument, w, r, m, o, headWord, o.reduceOnly ? REDUCE_ONLY : INSUFFICIENT_MARGIN), m);
         }
-        int256 tq = _gate(x, w, tk, isBuy, mq, c.taker.reduceOnly, false);
-        uint8 cut = c.taker.reduceOnly ? REDUCE_ONLY : INSUFFICIENT_MARGIN;
+        int256 tq = _gate(x, w, tk, isBuy, mq, t.reduceOnly, false);
+        uint8 cut = t.reduceOnly ? REDUCE_ONLY : INSUFFICIENT_MARGIN;
         if (tq == 0 || (tq < mq && _gate(x, w, mk, !isBuy, tq, o.reduceOnly, true) < tq)) {
-            _checkTaker(w, c.pre.accountsRoot);
+            _checkTaker(w, pre.accountsRoot);
             r.stop = tq == 0 ? cut : INSUFFICIENT_MARGIN;
-            return r;
+            return (r, m);
         }
         if (tq < mq) r.stop = cut;
         r.filled = uint64(uint256(tq));
@@ -206,8 +421,8 @@ contract MatchVerifier {
         } else if (mq < want && tq == mq) {
             r.makerReason = REDUCE_ONLY; // the maker's reduce-only cap reached
         }
-        _writeOrders(w, r, x.market, o, headWord);
-        r.post.marketsRoot = MarketWords.root(c.instrument, x.market, w.marketPresent, w.marketSiblings);
+        _writeOrders(w, r, m, o, headWord);
+        r.post.marketsRoot = MarketWords.root(instrument, m, w.marketPresent, w.marketSiblings);
     }
 
     // ------------------------------------------------------------------------------ the fill
@@ -435,14 +650,14 @@ contract MatchVerifier {
 
     // ------------------------------------------------------------------------------ leaves
 
-    function _ctx(MatchCall calldata c, MatchWitness calldata w, bytes memory m, int256 price)
+    function _ctx(bytes32 marketsRoot, uint32 instrument, MatchWitness calldata w, bytes memory m, int256 price)
         private
         pure
         returns (Ctx memory x)
     {
         x.market = m;
-        x.marketsRoot = c.pre.marketsRoot;
-        x.instrument = c.instrument;
+        x.marketsRoot = marketsRoot;
+        x.instrument = instrument;
         x.price = price;
         x.mark = int256(MarketWords.word(m, W_MARK));
         x.lotSize = int256(MarketWords.word(m, W_LOT_SIZE));
@@ -459,13 +674,13 @@ contract MatchVerifier {
             if (
                 SparseMerkle.rootFromCompressedProof(
                     MARKETS_DEPTH, UNDERLYING_BASE + uid, keccak256(u), w.underlyingPresent, w.underlyingSiblings
-                ) != c.pre.marketsRoot
+                ) != marketsRoot
             ) revert BadMatchWitness(3);
             x.index = int256(uint256(bytes32(u[96:128])));
         }
     }
 
-    function _openMaker(MatchCall calldata c, MatchWitness calldata w, uint256 head, bool isBuy)
+    function _openMaker(bytes32 ordersRoot, uint32 instrument, MatchWitness calldata w, uint256 head, bool isBuy)
         private
         pure
         returns (Maker memory o)
@@ -474,10 +689,10 @@ contract MatchVerifier {
         if (
             b.length != ORDER_BYTES || bytes32(b[0:32]) != ORDER_TAG || uint256(bytes32(b[32:64])) != head
                 || SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, head, keccak256(b), w.makerPresent, w.makerSiblings)
-                    != c.pre.ordersRoot
+                    != ordersRoot
         ) revert BadMatchWitness(4);
         // the head of the side the taker meets is a resting order of this instrument on that side
-        if (uint256(bytes32(b[96:128])) != c.instrument || uint256(bytes32(b[128:160])) != (isBuy ? 1 : 0)) {
+        if (uint256(bytes32(b[96:128])) != instrument || uint256(bytes32(b[128:160])) != (isBuy ? 1 : 0)) {
             revert BadMatchWitness(4);
         }
         o.id = head;
@@ -499,7 +714,7 @@ contract MatchVerifier {
 
     /// @dev The resting order leaves the book without a fill (`reason`).
     function _closeMaker(
-        MatchCall calldata c,
+        uint32 instrument,
         MatchWitness calldata w,
         MatchResult memory r,
         bytes memory m,
@@ -509,7 +724,7 @@ contract MatchVerifier {
     ) private pure returns (MatchResult memory) {
         r.makerReason = reason;
         _writeOrders(w, r, m, o, headWord);
-        r.post.marketsRoot = MarketWords.root(c.instrument, m, w.marketPresent, w.marketSiblings);
+        r.post.marketsRoot = MarketWords.root(instrument, m, w.marketPresent, w.marketSiblings);
         return r;
     }
 
