@@ -33,10 +33,10 @@ FAULT_HELP = {
     "replayed_old_order": "an order of an earlier batch is posted again with its signature (its nonce reused)",
     "expired_option_order": "an owner-signed order on an option past its expiry is accepted (not carried by the "
                             "demo's short runs: no expiry comes due; tests only)",
-    "over_fill": "an order fills a resting order one lot beyond its size (found, not provable yet)",
-    "price_outside_limit": "an order's first fill is settled one tick beyond its limit price (found, not provable yet)",
-    "under_margined_fill": "an order cut by the margin gate is filled further, below initial margin (not provable "
-                           "yet; the demo's traffic has no such order: tests only)",
+    "over_fill": "an order fills a resting order one lot beyond its size (at that matching step)",
+    "price_outside_limit": "an order's first fill is settled one tick beyond its limit price (at that matching step)",
+    "under_margined_fill": "an order cut by the margin gate is filled further, below initial margin (the demo's "
+                           "traffic has no such order: tests only)",
 }
 
 

@@ -71,13 +71,13 @@ from clearline.core.errors import InvariantBroken
 from clearline.core.state import Genesis, State
 from clearline.journal import Journal, JournalEntry
 from clearline.l1.batch_v2 import tx_size_bound
-from clearline.l1.batch_v3 import chunk_sizes, payload_must_be_alone
+from clearline.l1.batch_v3 import BATCH_FORMAT_V3, chunk_sizes, payload_must_be_alone, steps_after
 from clearline.l1.formats import (BATCH_FORMAT_V1, BatchFormatError, BatchHeader, WithdrawalRecord, batch_data_hash,
                                   decode_batch, encode_batch, encode_batch_txs, withdrawals_tree)
 from clearline.sequencer.recovery import GENESIS_KEY, replay
 from clearline.watchtower.l1data import L1DataError, RollupReader
 
-from .records import tx_positions, withdrawal_records
+from .records import withdrawal_records
 
 __all__ = ["BatchPlan", "Batcher", "BatcherError", "Claim", "PostResult"]
 
@@ -325,7 +325,8 @@ class Batcher:
             if batch.version == BATCH_FORMAT_V1:  # posted by an older batcher
                 again = encode_batch_txs(payloads)
             else:
-                again = encode_batch([decode_tx(p) for p in payloads], batch.txs_per_chunk)
+                again = encode_batch([decode_tx(p) for p in payloads], batch.txs_per_chunk,
+                                     steps_after(batch.chunk_sizes) if batch.version == BATCH_FORMAT_V3 else None)
             if batch_data_hash(again) != ref.header.txs_hash:
                 raise BatcherError(f"L1 batch {n} is not journal entries {seq + 1}..{seq + count}: the journal "
                                    "and the chain disagree")
@@ -337,7 +338,9 @@ class Batcher:
     # -- building ------------------------------------------------------------------------
     def pending_entries(self) -> list[JournalEntry]:
         """Journal entries after the last posted batch, up to one batch's worth (``max_txs``
-        entries and ``max_bytes`` of batch data; at least one entry if any is pending)."""
+        entries and ``max_bytes`` of batch data -- the orders' matching steps, 4 bytes of chunk
+        table each and known only when the batch is built, come on top; at least one entry if
+        any is pending)."""
         head = self.journal.head()[0]
         if head <= self.last_seq:
             return []
@@ -396,34 +399,10 @@ class Batcher:
         state, k = self.state, self.txs_per_root
         self._advanced = True
         queue_start = state.l1_queue_pos
-        roots: list[bytes] = []
-        records: list[WithdrawalRecord] = []
-        sizes = chunk_sizes([e.payload for e in entries], k, payload_must_be_alone)
-        ends, total = set(), 0  # transactions done when a root is taken: after each chunk
-        for size in sizes:
-            total += size
-            ends.add(total)
-        done = [0]
-        txs: list = []
-        positions = tx_positions(sizes)
-
-        def after(entry, tx, receipt) -> None:
-            txs.append(tx)
-            if receipt.events:
-                records.extend(withdrawal_records(state, receipt, positions[done[0]]))
-            done[0] += 1
-            if done[0] in ends:
-                roots.append(state.root())
-
-        try:
-            replay(state, entries, on_tx=after)  # the same replay as recovery and the watchtower
-        except InvariantBroken as e:
-            raise BatcherError(str(e)) from e
-        if chunk_sizes(txs, k) != sizes:
-            raise BatcherError("the journal payloads' kinds are not their transactions' (chunk cut differs)")
+        txs, steps, roots, records = _replay_batch(state, entries, k)
         return BatchPlan(
             number=self.batch + 1, prev_header_hash=self.header.hash(), first_seq=entries[0].seq,
-            last_seq=entries[-1].seq, data=encode_batch(txs, k), state_roots=roots,
+            last_seq=entries[-1].seq, data=encode_batch(txs, k, steps), state_roots=roots,
             txs_per_root=k, queue_start=queue_start, queue_end=state.l1_queue_pos, withdrawals=records,
             withdrawals_root=withdrawals_tree(records).root())
 
@@ -509,13 +488,7 @@ class Batcher:
         state = State(self.genesis)
         if lo > 1:
             replay(state, self.journal.entries(1, lo - 1))
-        records = []
-        entries = list(self.journal.entries(lo, hi))
-        positions = tx_positions(chunk_sizes([e.payload for e in entries], header.txs_per_root,
-                                             payload_must_be_alone))
-        done = iter(positions)
-        replay(state, entries,
-               on_tx=lambda entry, tx, receipt: records.extend(withdrawal_records(state, receipt, next(done))))
+        records = _replay_batch(state, list(self.journal.entries(lo, hi)), header.txs_per_root)[3]
         if withdrawals_tree(records).root() != header.withdrawals_root:
             raise BatcherError(f"batch {number}: the journal's withdrawals do not match the committed root")
         return records
@@ -527,3 +500,45 @@ class Batcher:
         header = self._chain_header(number)
         return [Claim(header, i, r, tree.proof(i)) for i, r in enumerate(records)
                 if owner is None or r.owner == owner]
+
+
+def _replay_batch(state: State, entries: list[JournalEntry], k: int) -> tuple[list, list[int], list[bytes], list]:
+    """Replay ``entries`` as batch data v3 carries them (orders in step mode): ``(txs, steps,
+    roots, records)`` -- the transactions, the matching steps after each, the state root after
+    each chunk (a step's empty chunk included) and the withdrawal records with their positions
+    (chunk, index in it). ``BatcherError`` if the journal does not replay."""
+    sizes = chunk_sizes([e.payload for e in entries], k, payload_must_be_alone)
+    ends, total = set(), 0  # transactions done when a root is taken: after each chunk
+    for size in sizes:
+        total += size
+        ends.add(total)
+    txs: list = []
+    steps: list[int] = []
+    roots: list[bytes] = []
+    records: list[WithdrawalRecord] = []
+    at = [0, 0]  # the chunk (steps counted) and the index in it of the next transaction
+
+    def after(entry, tx, receipt) -> None:
+        txs.append(tx)
+        steps.append(0)
+        if receipt.events:
+            records.extend(withdrawal_records(state, receipt, (at[0], at[1])))
+        at[1] += 1
+        if len(txs) in ends:
+            roots.append(state.root())
+            at[0] += 1
+            at[1] = 0
+
+    def step(receipt) -> None:
+        roots.append(state.root())
+        at[0] += 1
+        steps[-1] += 1
+
+    try:
+        replay(state, entries, on_tx=after, on_step=step, stepwise=True)  # as recovery and the watchtower
+    except InvariantBroken as e:
+        raise BatcherError(str(e)) from e
+    if chunk_sizes(txs, k) != sizes:
+        raise BatcherError("the journal payloads' kinds are not their transactions' (chunk cut differs)")
+    return txs, steps, roots, records
+

@@ -836,7 +836,7 @@ def read_chunk_table(data: bytes, version: int, what: str) -> tuple[int, int, li
     """``(k, x, [(start, end), ...])`` of batch ``data`` of ``version`` whose header is
     ``version || u k || u x``, where ``what(k, x)`` is the number of chunks (v2: ``x`` = n
     transactions, v3: ``x`` = C chunks): the header and the chunk table checked (ends strictly
-    increasing, the last one the data's end), the chunks not parsed. Raises
+    increasing, or for v3 non-decreasing, the last one the data's end), the chunks not parsed. Raises
     ``BatchFormatError``."""
     if not data or data[0] != version:
         raise BatchFormatError(f"not batch format v{version}")
@@ -850,13 +850,13 @@ def read_chunk_table(data: bytes, version: int, what: str) -> tuple[int, int, li
     if not 0 < k <= _U32:
         raise BatchFormatError("txs per chunk must be a positive uint32")
     c = what(k, x)
-    if c > (len(data) - pos) // 5:  # 4 table bytes and at least one transaction byte each
+    if c > (len(data) - pos) // 4:  # 4 table bytes each (a v3 matching step is an empty chunk)
         raise BatchFormatError("chunk table beyond the data")
     start = pos + 4 * c
     out = []
     for i in range(c):
         (end,) = _END.unpack_from(data, pos + 4 * i)
-        if end <= start or end > len(data):
+        if end < start or end > len(data) or (end == start and version != 3):
             raise BatchFormatError(f"chunk {i}: bad end offset {end}")
         out.append((start, end))
         start = end

@@ -1,5 +1,6 @@
 """Batch data format v3: batch_v2's transaction codec in variable chunks, each operator-signed
-transaction, withdrawal and transfer alone in its chunk.
+transaction, withdrawal, transfer, order and replace alone in its chunk, and an order's matching
+steps as empty chunks after it.
 
 Why: a fraud proof re-executes one chunk, from the state root committed before it to the one
 committed after it. In v2 a chunk is every ``k = txsPerRoot`` transactions, so an
@@ -10,7 +11,11 @@ transaction could not be proven wrong. In v3 it has its own pre- and post-root. 
 for the transactions whose re-execution needs an account's margin (``Withdraw``: 5,
 ``Transfer``: 6, ``ForcedWithdrawal``: 10): one margin check can cost ~1.2M gas on L1, so a
 chunk of several could not be re-executed in one call, and a withdrawal beyond free collateral
-hidden among them could not be proven.
+hidden among them could not be proven. And for orders and replaces (``Order``: 2, ``Replace``:
+4; milestone 9 of docs/fraud-proofs.md): each admission costs a margin check, and each meeting
+with the book up to two, so an order has its own chunk and each of its meetings one more: an
+**empty chunk** is one ``MatchStep`` of the order being matched (``clearline.core.order_steps``),
+so every meeting has its own pre- and post-root.
 
 Layout (``u`` = batch_v2's minimal unsigned LEB128 varint, at most 10 bytes)::
 
@@ -19,7 +24,9 @@ Layout (``u`` = batch_v2's minimal unsigned LEB128 varint, at most 10 bytes)::
              after the table, chunk c > 0 at end[c-1]; end[C-1] = len(data))
     chunk  = its transactions back to back, each in batch_v2's per-transaction encoding
              (unchanged; ``batch_v2`` documents it). The chunk's transaction count is the
-             number of transactions that parse up to its end: it is not written.
+             number of transactions that parse up to its end: it is not written. An empty
+             chunk (end[c] = its start) holds no transaction: it is one ``MatchStep`` (at the
+             state's time) of the order being matched.
 
 ``k`` is the batch's ``txsPerRoot``, now the *largest* chunk; ``C`` the number of chunks, so
 the batch commits ``max(1, C)`` state roots (root c after chunk c; one root, the unchanged
@@ -30,15 +37,20 @@ own.
 
 Rules (the strict decoder, ``BatchFormatError``, rejects anything else): ``1 <= k <= 2**32 -
 1``; ``C = 0`` only for an empty batch (and an empty batch has ``C = 0``); every chunk holds
-1..k transactions; a chunk holding a ``MarkUpdate``, an ``OperatorAction``, a ``Withdraw``, a
-``Transfer``, a ``ForcedWithdrawal``, a ``SetMarginMode`` or a ``SetAccountFlags`` (packed or
-fallback: ``ALONE_KINDS``) holds only that transaction (a fraud proof then re-executes at most
-one margin check per chunk of these account transactions); ends strictly increasing, the last at the end of the
-data; minimal varints, no trailing byte, and every batch_v2 rule inside the chunks.
+0..k transactions; a chunk holding an ``Order``, a ``Replace``, a ``MarkUpdate``, an
+``OperatorAction``, a ``Withdraw``, a ``Transfer``, a ``ForcedWithdrawal``, a
+``SetMarginMode`` or a ``SetAccountFlags`` (packed or fallback: ``ALONE_KINDS``) holds only that
+transaction (a fraud proof then re-executes at most one margin check per chunk of these
+account transactions); ends non-decreasing, the last at the end of the data; minimal varints,
+no trailing byte, and every batch_v2 rule inside the chunks. Whether an empty chunk is right
+(an order is matching, and this many steps) is a rule of the state, not of the data: the core
+refuses a ``MatchStep`` with no order matching (``NO_ORDER_MATCHING``) and anything else while
+one is (``ORDER_MATCHING``).
 
 The honest encoder (``encode_batch_v3``, ``chunk_sizes``) cuts greedily: a chunk ends when it
 holds ``k`` transactions, and right before and right after each transaction that must be
-alone. Its output for a transaction list is unique, so ``encode_batch_v3(decode) ==
+alone, which is followed by its order's matching steps (``steps``: how many; the replay in
+step mode tells). Its output for a transaction list is unique, so ``encode_batch_v3(decode) ==
 data`` for every batch it wrote (up to batch_v2's risk-array mode choice). A strict decoder
 accepts other cuts too (e.g. chunks shorter than the greedy ones): the rules above are what
 a fraud proof can check about one chunk.
@@ -50,20 +62,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from clearline.core.txs import (ForcedWithdrawal, MarkUpdate, OperatorAction, SetAccountFlags, SetMarginMode, Transfer,
-                                Withdraw)
+from clearline.core.txs import (ForcedWithdrawal, MarkUpdate, OperatorAction, Order, Replace, SetAccountFlags,
+                                SetMarginMode, Transfer, Withdraw)
 
 from .batch_v2 import (_U32, FALLBACK, BatchFormatError, _chunk_parts, decode_chunk, encode_chunk, frame_chunks,
                        read_chunk_table)
 
 __all__ = ["BATCH_FORMAT_V3", "chunk_bounds_v3", "chunk_sizes", "chunk_table_v3", "decode_batch_v3",
-           "decode_chunk_v3", "decode_chunks_v3", "encode_batch_v3", "must_be_alone", "payload_must_be_alone", "tx_sizes_v3"]
+           "decode_chunk_v3", "decode_chunks_v3", "encode_batch_v3", "must_be_alone", "payload_must_be_alone", "steps_after",
+           "tx_sizes_v3"]
 
 BATCH_FORMAT_V3 = 0x03
-# the transactions alone in their chunk (head kind / ABI kind byte): Withdraw, Transfer, MarkUpdate,
-# OperatorAction, SetMarginMode, ForcedWithdrawal, SetAccountFlags
-ALONE_KINDS = (5, 6, 7, 8, 9, 10, 11)
-_ALONE = (Withdraw, Transfer, MarkUpdate, OperatorAction, SetMarginMode, ForcedWithdrawal, SetAccountFlags)
+# the transactions alone in their chunk (head kind / ABI kind byte): Order, Replace, Withdraw, Transfer,
+# MarkUpdate, OperatorAction, SetMarginMode, ForcedWithdrawal, SetAccountFlags
+ALONE_KINDS = (2, 4, 5, 6, 7, 8, 9, 10, 11)
+_ALONE = (Order, Replace, Withdraw, Transfer, MarkUpdate, OperatorAction, SetMarginMode, ForcedWithdrawal,
+          SetAccountFlags)
 
 
 def must_be_alone(tx) -> bool:
@@ -83,18 +97,21 @@ def payload_must_be_alone(payload: bytes) -> bool:
     return len(payload) >= 32 and payload[31] in ALONE_KINDS
 
 
-def chunk_sizes(txs: Sequence, k: int, alone=must_be_alone) -> list[int]:
+def chunk_sizes(txs: Sequence, k: int, alone=must_be_alone, steps: Sequence[int] | None = None) -> list[int]:
     """The honest cut of ``txs`` into chunks of at most ``k`` (module docstring): the number of
-    transactions in each chunk, in order (empty for no transaction). ``alone`` tells the ones
-    that must be alone (``payload_must_be_alone`` for journal payloads)."""
+    transactions in each chunk, in order (empty for no transaction); a 0 is a matching step.
+    ``alone`` tells the ones that must be alone (``payload_must_be_alone`` for journal
+    payloads); ``steps[i]``, the matching steps after transaction ``i`` (none if not given)."""
     _check_k(k)
     out: list[int] = []
     cur = 0
-    for tx in txs:
+    for i, tx in enumerate(txs):
         if alone(tx):
             if cur:
                 out.append(cur)
             out.append(1)
+            if steps is not None and steps[i]:
+                out.extend([0] * steps[i])
             cur = 0
             continue
         cur += 1
@@ -106,6 +123,18 @@ def chunk_sizes(txs: Sequence, k: int, alone=must_be_alone) -> list[int]:
     return out
 
 
+def steps_after(sizes: Sequence[int]) -> list[int]:
+    """The matching steps after each transaction (the empty chunks that follow its chunk) of a
+    batch cut into ``sizes``: what ``chunk_sizes(..., steps=)`` takes back."""
+    out: list[int] = []
+    for size in sizes:
+        if size:
+            out.extend([0] * size)
+        elif out:
+            out[-1] += 1
+    return out
+
+
 def _split(txs: Sequence, sizes: list[int]) -> list[Sequence]:
     out, i = [], 0
     for s in sizes:
@@ -114,12 +143,13 @@ def _split(txs: Sequence, sizes: list[int]) -> list[Sequence]:
     return out
 
 
-def encode_batch_v3(txs: Sequence, txs_per_chunk: int) -> bytes:
+def encode_batch_v3(txs: Sequence, txs_per_chunk: int, steps: Sequence[int] | None = None) -> bytes:
     """Batch data v3 of core transaction objects, cut by ``chunk_sizes`` (``txs_per_chunk`` is
-    the batch's ``txsPerRoot``). Raises ``BatchFormatError`` for a non-encodable transaction."""
+    the batch's ``txsPerRoot``, ``steps`` the matching steps after each). Raises
+    ``BatchFormatError`` for a non-encodable transaction."""
     k = _check_k(txs_per_chunk)
     txs = list(txs)
-    chunks = [encode_chunk(c) for c in _split(txs, chunk_sizes(txs, k))]
+    chunks = [encode_chunk(c) if c else b"" for c in _split(txs, chunk_sizes(txs, k, steps=steps))]
     return frame_chunks(BATCH_FORMAT_V3, k, len(chunks), chunks)
 
 
@@ -144,11 +174,12 @@ def chunk_table_v3(data: bytes) -> tuple[int, list[tuple[int, int]]]:
 
 
 def decode_chunk_v3(data: bytes, start: int, end: int, k: int, first_index: int = 0) -> list:
-    """The transactions of one v3 chunk ``data[start:end]``: all that parse up to ``end``, 1..k
-    of them, an operator-signed one alone. ``first_index`` numbers them in errors."""
+    """The transactions of one v3 chunk ``data[start:end]``: all that parse up to ``end``, 0..k
+    of them (none: a matching step), one that must be alone alone. ``first_index`` numbers
+    them in errors."""
+    if start == end:
+        return []
     txs = decode_chunk(data, start, end, None, first_index, max_count=k)
-    if not txs:
-        raise BatchFormatError("empty chunk", first_index)
     if len(txs) > 1:
         for i, tx in enumerate(txs):
             if must_be_alone(tx):

@@ -63,7 +63,7 @@ def _abi_type(inp: dict) -> str:
 def _error_table() -> dict[bytes, tuple[str, list[str], list[str]]]:
     table: dict[bytes, tuple[str, list[str], list[str]]] = {}
     for name in ("Rollup", "Vault", "MockUSD", "SparseMerkle", "FraudVerifier", "MarkVerifier", "ChunkDecoder",
-                 "FundingVerifier", "ExpiryVerifier"):
+                 "FundingVerifier", "ExpiryVerifier", "MatchVerifier", "MarginVerifier"):
         for item in contract_abi(name):
             if item.get("type") != "error":
                 continue

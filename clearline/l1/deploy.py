@@ -1,5 +1,5 @@
 """Deploy MockUSD (unless a token is given), the MarginVerifier, OracleVerifier,
-FundingVerifier, ExpiryVerifier, MarkVerifier and ChunkDecoder and the FraudVerifier that calls them (unless a FraudVerifier is given) and the Rollup, which creates its Vault, on any ``Chain``; load the committed artifacts.
+FundingVerifier, ExpiryVerifier, MarkVerifier, ChunkDecoder and MatchVerifier and the FraudVerifier that calls them (unless a FraudVerifier is given) and the Rollup, which creates its Vault, on any ``Chain``; load the committed artifacts.
 
 The Rollup address can be predicted before deployment (``predict_addresses``), so the core's
 ``Genesis`` (whose EIP-712 domain binds the Rollup address) and its state root can be built
@@ -99,9 +99,10 @@ def predict_addresses(chain: Chain, deployer: LocalAccount | None = None, *, dep
         token = _create_address(deployer.address, nonce)
         nonce += 1
     if deploy_verifier:
-        # after its MarginVerifier, OracleVerifier, FundingVerifier, ExpiryVerifier, MarkVerifier and ChunkDecoder
-        verifier = _create_address(deployer.address, nonce + 6)
-        nonce += 7
+        # after its MarginVerifier, OracleVerifier, FundingVerifier, ExpiryVerifier, MarkVerifier, ChunkDecoder
+        # and MatchVerifier
+        verifier = _create_address(deployer.address, nonce + 7)
+        nonce += 8
     rollup = _create_address(deployer.address, nonce)
     return {"token": token, "verifier": verifier, "rollup": rollup, "vault": _create_address(rollup, 1)}
 
@@ -121,7 +122,7 @@ def deploy(
     params_hash: bytes | None = None,
 ) -> Deployment:
     """Deploy (MockUSD unless ``token``), the MarginVerifier, OracleVerifier, FundingVerifier,
-    ExpiryVerifier, MarkVerifier, ChunkDecoder and the FraudVerifier (unless ``verifier``), then the
+    ExpiryVerifier, MarkVerifier, ChunkDecoder, MatchVerifier and the FraudVerifier (unless ``verifier``), then the
     Rollup with ``bond`` wei, which creates the Vault. ``sequencer`` defaults to the deployer. ``genesis_state_root`` is the core's
     ``State(genesis).root()``; ``genesis_config`` is ``Genesis.to_json()`` (emitted on chain
     so a watchtower can rebuild from L1 alone). ``params_hash`` (the Rollup's ``paramsHash``,
@@ -152,9 +153,12 @@ def deploy(
         art = load_artifact("ChunkDecoder")
         factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
         decoder = chain.transact(factory.constructor(), deployer)["contractAddress"]
+        art = load_artifact("MatchVerifier")
+        factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+        matcher = chain.transact(factory.constructor(margin), deployer)["contractAddress"]
         art = load_artifact("FraudVerifier")
         factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-        verifier = chain.transact(factory.constructor(margin, mark, decoder), deployer)["contractAddress"]
+        verifier = chain.transact(factory.constructor(margin, mark, decoder, matcher), deployer)["contractAddress"]
     if params_hash is None:
         params_hash = bytes(32)
         if genesis_config:

@@ -135,11 +135,12 @@ class QueueItem:
 # ``BatchFormatError`` (batch_v2) is raised for any batch data that does not decode.
 
 
-def encode_batch(txs: Sequence, txs_per_root: int) -> bytes:
+def encode_batch(txs: Sequence, txs_per_root: int, steps: Sequence[int] | None = None) -> bytes:
     """Batch data as the batcher posts it: format v3 (``batch_v3``) of core transaction
     objects, one chunk per state root (at most ``txs_per_root`` transactions a chunk, each
-    operator-signed transaction, withdrawal, transfer and forced withdrawal alone in its chunk)."""
-    return encode_batch_v3(txs, txs_per_root)
+    operator-signed transaction, withdrawal, transfer, forced withdrawal, order and replace
+    alone in its chunk, an order followed by one empty chunk per matching step: ``steps``)."""
+    return encode_batch_v3(txs, txs_per_root, steps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,8 +238,8 @@ def _walk_varint(data: bytes, pos: int) -> tuple[int, int] | None:
 def batch_data_parts(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
     """``(head, [(start, end), ...])``: how ``Rollup.appendBatch`` splits batch data for its
     commitment (``BatchDataLib`` in Rollup.sol): a v3 chunk table that walks (``0x03 || u k ||
-    u C``: varints of at most 10 bytes, k > 0, C table entries that fit, ends strictly
-    increasing from the table's end to the end of the data; or v2's, ``0x02 || u k || u n``
+    u C``: varints of at most 10 bytes, k > 0, C table entries that fit, ends non-decreasing
+    from the table's end to the end of the data; or v2's, ``0x02 || u k || u n``
     with C = ceil(n / k)) gives the head (bytes before chunk 0) and the chunks; anything else
     is one head (the whole data) and no chunk."""
     data = bytes(data)
@@ -261,7 +262,7 @@ def batch_data_parts(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
     chunks = []
     for i in range(c):
         (end,) = struct.unpack_from(">I", data, pos + 4 * i)
-        if end <= start or end > len(data):
+        if end < start or end > len(data):  # an empty chunk is a matching step (v3)
             return whole
         chunks.append((start, end))
         start = end

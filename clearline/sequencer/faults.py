@@ -131,9 +131,10 @@ from clearline.core.margin import health
 from clearline.core.instruments import InstrumentKind, MarketStatus
 from clearline.core.book import BUY, SELL
 from clearline.core.txs import (AccountFlag, CancelTrigger, Cancel, Deposit, ForcedWithdrawal, MarkUpdate,
-                                OperatorAction, OperatorActionKind, Order, Replace, SetAccountFlags, Transfer, Withdraw)
-from clearline.l1.batch_v3 import chunk_sizes, chunk_table_v3
-from clearline.l1.formats import WithdrawalRecord, encode_batch, withdrawals_tree
+                                MatchStep, OperatorAction, OperatorActionKind, Order, Replace, SetAccountFlags, Transfer,
+                                Withdraw)
+from clearline.l1.batch_v3 import chunk_sizes, chunk_table_v3, decode_chunks_v3
+from clearline.l1.formats import WithdrawalRecord, decode_batch, encode_batch, withdrawals_tree
 
 __all__ = ["FaultKind", "FaultyBatcher", "FaultyRollup", "MINTED_EXTRA", "STOLEN_AMOUNT", "OPERATOR_FAULTS", "OPERATOR_SCENARIO_FAULTS", "ORDER_FAULTS",
            "ORDER_SCENARIO_FAULTS", "PROVABLE_FAULTS", "SIGNED_ORDER_FAULTS", "ROLLUP_FAULTS", "WRONG_ROOT", "fault_scenario", "faulty_rollup",
@@ -185,7 +186,7 @@ ROLLUP_FAULTS = tuple(k for k in FaultKind if k not in OPERATOR_SCENARIO_FAULTS 
 # the faults an implemented L1 proof kind proves (the order-outcome faults are injected and
 # found by the watchtower, not proven on L1 yet: no proof kind re-executes orders;
 # docs/fraud-proofs.md)
-PROVABLE_FAULTS = (*ROLLUP_FAULTS, *OPERATOR_FAULTS, *SIGNED_ORDER_FAULTS, FaultKind.EXPIRED_OPTION_ORDER)
+PROVABLE_FAULTS = (*ROLLUP_FAULTS, *OPERATOR_FAULTS, *SIGNED_ORDER_FAULTS, FaultKind.EXPIRED_OPTION_ORDER, *ORDER_FAULTS)
 
 
 _L1 = (Deposit, ForcedWithdrawal)
@@ -207,6 +208,7 @@ class FaultyBatcher(Batcher):
         self.fault_batch = fault_batch
         self.injected: dict | None = None  # what was doctored, once it was
         self.doctored_state: State | None = None  # the cheating state after the doctored tx (operator, order faults)
+        self.doctored_chunk: int | None = None  # the chunk whose root is the first doctored one
 
     def build(self, entries=None) -> BatchPlan | None:
         if entries is None:
@@ -257,7 +259,7 @@ class FaultyBatcher(Batcher):
             j = next((i for i, tx in enumerate(txs) if type(tx) is Withdraw), None)
             if j is None:
                 return None
-            pos = tx_positions(chunk_sizes(txs, k))[j]
+            pos = _positions(plan)[j]
             records = [w for w in plan.withdrawals if w.position() != pos]
             self.injected = {"fault": f.value, "batch": plan.number, "tx_index": j, "account": txs[j].account,
                              "amount": txs[j].amount}
@@ -271,9 +273,9 @@ class FaultyBatcher(Batcher):
         if f in (FaultKind.UNRECORDED_FORCED_WITHDRAWAL, FaultKind.RECORDED_DENIED_WITHDRAWAL):
             return self._forced_withdrawal_record(plan, txs)
         if f is FaultKind.WRONG_ROOT:
-            chunks = _chunks(txs, k)
+            chunks = decode_chunks_v3(plan.data)[1]  # a matching step's chunk is empty
             c = next((i for i, ch in enumerate(chunks)
-                      if all(type(tx) in (Deposit, ForcedWithdrawal, Withdraw, Transfer) for tx in ch)), 0)
+                      if ch and all(type(tx) in (Deposit, ForcedWithdrawal, Withdraw, Transfer) for tx in ch)), 0)
             roots = list(plan.state_roots)
             roots[c] = WRONG_ROOT
             self.injected = {"fault": f.value, "batch": plan.number, "chunk": c}
@@ -327,7 +329,7 @@ class FaultyBatcher(Batcher):
         first transaction that pays no record (a Deposit, an order, ...). The state is honest."""
         if not txs:
             return None
-        positions = tx_positions(chunk_sizes(txs, plan.txs_per_root))
+        positions = _positions(plan)
         paid = {w.position() for w in plan.withdrawals}
         j = next((i for i, pos in enumerate(positions) if pos not in paid), None)
         if j is None:
@@ -431,7 +433,7 @@ class FaultyBatcher(Batcher):
         denied one (served iff the honest plan has a record at its position). State and data
         stay honest: only the records, hence the header's ``withdrawalsRoot``, are doctored."""
         served = self.fault is FaultKind.UNRECORDED_FORCED_WITHDRAWAL
-        positions = tx_positions(chunk_sizes(txs, plan.txs_per_root))
+        positions = _positions(plan)
         paid = {w.position() for w in plan.withdrawals}
         j = next((i for i, tx in enumerate(txs) if type(tx) is ForcedWithdrawal and (positions[i] in paid) == served),
                  None)
@@ -540,7 +542,7 @@ class FaultyBatcher(Batcher):
             except _DoctoredRejected:
                 self.doctored_state = None
                 continue
-            c = tx_positions(chunk_sizes(txs, plan.txs_per_root))[j][0]  # the doctored transaction's chunk
+            c = self.doctored_chunk  # the doctored transaction's chunk, or its doctored matching step's
             if all(a != b for a, b in zip(out.state_roots[c:], plan.state_roots[c:])):
                 self.injected = {"fault": self.fault.value, "batch": plan.number, "tx_index": j, **info}
                 return out
@@ -554,38 +556,62 @@ class FaultyBatcher(Batcher):
         pre-batch state (an L1 transaction may jump the queue when ``skip``; transaction
         ``replayed`` is applied as if its nonce were still unused; with ``cheat = (i, hook)``
         transaction ``i`` is applied by ``hook(state, tx) -> Receipt`` instead of ``apply``,
-        and ``doctored_state`` keeps a copy of the state right after it)."""
+        and ``doctored_state`` keeps a copy of the state right after it; a ``_StepCheat`` hook
+        instead doctors the state after the matching step of transaction ``i`` it is due at).
+        Orders are matched in steps, as batch data v3 carries them; ``doctored_chunk`` is the
+        chunk whose root is the first doctored one."""
         k = plan.txs_per_root
-        roots, records = [], []
+        roots, records, steps = [], [], []
         st = pre
         ends, total = set(), 0
-        sizes = chunk_sizes(txs, k)
-        positions = tx_positions(sizes)
-        for size in sizes:
+        for size in chunk_sizes(txs, k):
             total += size
             ends.add(total - 1)
+        at = [0, 0]  # the chunk (matching steps counted) and the index in it of the next transaction
         for i, tx in enumerate(txs):
             if skip and type(tx) in _L1 and tx.queue_index > st.l1_queue_pos:
                 st.l1_queue_pos = tx.queue_index  # the skip: item(s) before it are never served
             if i == replayed:
                 st.accounts[tx.account].nonce = tx.nonce - 1  # the replay: the nonce "forgotten"
+            hook = cheat[1] if cheat is not None and i == cheat[0] else None
+            stepped = hook if isinstance(hook, _StepCheat) else None
             if i == liquidated:
                 r = _liquidate_anyway(st, tx)
-            elif cheat is not None and i == cheat[0]:
-                r = cheat[1](st, tx)
+            elif hook is not None and stepped is None:
+                r = hook(st, tx)
             else:
-                r = apply(st, tx)
+                r = apply(st, tx, None, True)
             if not r.ok:
                 raise _DoctoredRejected(f"fault {self.fault.value}: doctored transaction {i} rejected: {r}")
-            if cheat is not None and i == cheat[0]:
+            if hook is not None and stepped is None:
                 self.doctored_state = State.from_blob(st.to_blob())
+                self.doctored_chunk = at[0]
             if r.events:
-                records.extend(withdrawal_records(st, r, positions[i]))
+                records.extend(withdrawal_records(st, r, (at[0], at[1])))
+            at[1] += 1
+            steps.append(0)
             if i in ends:
                 roots.append(st.root())
+                at[0] += 1
+                at[1] = 0
+            events = list(r.events)
+            while st.pending is not None:
+                sr = apply(st, MatchStep(st.time_ms))
+                if not sr.ok:
+                    raise _DoctoredRejected(f"fault {self.fault.value}: a matching step of transaction {i}: {sr}")
+                events += sr.events
+                steps[-1] += 1
+                if stepped is not None and self.doctored_state is None and stepped.due(st, tx, r, sr, events):
+                    stepped.doctor(st)
+                    self.doctored_state = State.from_blob(st.to_blob())
+                    self.doctored_chunk = at[0]
+                roots.append(st.root())
+                at[0] += 1
+            if stepped is not None and self.doctored_state is None:
+                raise _DoctoredRejected(f"fault {self.fault.value}: transaction {i} met no step to doctor")
         if not roots:
             roots.append(st.root())
-        return replace(plan, data=encode_batch(txs, k), state_roots=roots, queue_end=st.l1_queue_pos,
+        return replace(plan, data=encode_batch(txs, k, steps), state_roots=roots, queue_end=st.l1_queue_pos,
                        withdrawals=records, withdrawals_root=withdrawals_tree(records).root())
 
 
@@ -743,20 +769,36 @@ def _one_fill(st: State, m, taker, maker, is_buy: bool, price: int, qty: int) ->
     st.dirty_markets.add(spec.id)
 
 
-def _order_hook(detect: Callable, doctor: Callable, info: dict) -> Callable:
-    """A cheating hook for an order fault: the transaction applied honestly, ``detect`` (the
-    finder's own check, on the replica's state and receipt) must find what the finder found,
-    then ``doctor(state, info)`` cheats."""
-    def hook(s: State, t):
-        r = apply(s, t)
-        if r.ok:
-            again = detect(s, t, r)
-            if again != info:
-                raise RuntimeError(f"order fault: the replay found {again}, the finder {info}")
-            doctor(s, info)
-        return r
+class _StepCheat:
+    """A cheating hook for an order fault, in step mode: the order is applied and matched
+    honestly, step by step, and ``doctor(state, info)`` cheats right after the matching step
+    the fault belongs to -- with ``at_fill``, the step that fills ``info["maker_order"]``
+    (``over_fill``, ``price_outside_limit``: when both accounts still hold a position there),
+    else the step that ends the order, where ``detect`` (the finder's own check) must find on
+    the order's events what the finder found (``under_margined_fill``) -- so the first doctored
+    root is that step's."""
 
-    return hook
+    def __init__(self, detect: Callable, doctor: Callable, info: dict, at_fill: bool):
+        self.detect, self._doctor, self.info, self.at_fill = detect, doctor, info, at_fill
+
+    def due(self, st: State, tx, opened, step, events: list) -> bool:
+        from clearline.core.apply import Receipt
+        from clearline.core.ledger import Fill
+
+        info = self.info
+        if self.at_fill:
+            return (any(type(e) is Fill and e.maker_order == info["maker_order"] for e in step.events)
+                    and all(info["instrument"] in st.accounts[a].positions
+                            for a in (info["taker_account"], info["maker_account"])))
+        if st.pending is not None:
+            return False
+        again = self.detect(st, tx, Receipt(True, order_id=opened.order_id, events=events))
+        if again != info:
+            raise RuntimeError(f"order fault: the replay found {again}, the finder {info}")
+        return True
+
+    def doctor(self, st: State) -> None:
+        self._doctor(st, self.info)
 
 
 def _detect_over_fill(st: State, tx, r) -> dict | None:
@@ -788,7 +830,7 @@ def _over_fill(st: State, tx, r) -> tuple[Callable, dict] | None:
     info = _detect_over_fill(st, tx, r)
     if info is None:
         return None
-    return _order_hook(_detect_over_fill, _doctor_over_fill, info), info
+    return _StepCheat(_detect_over_fill, _doctor_over_fill, info, True), info
 
 
 def _detect_price_outside_limit(st: State, tx, r) -> dict | None:
@@ -836,7 +878,7 @@ def _price_outside_limit(st: State, tx, r) -> tuple[Callable, dict] | None:
     info = _detect_price_outside_limit(st, tx, r)
     if info is None:
         return None
-    return _order_hook(_detect_price_outside_limit, _doctor_price_outside_limit, info), info
+    return _StepCheat(_detect_price_outside_limit, _doctor_price_outside_limit, info, True), info
 
 
 def _detect_under_margined_fill(st: State, tx, r) -> dict | None:
@@ -908,7 +950,7 @@ def _under_margined_fill(st: State, tx, r) -> tuple[Callable, dict] | None:
     info = _detect_under_margined_fill(st, tx, r)
     if info is None:
         return None
-    return _order_hook(_detect_under_margined_fill, _doctor_under_margined_fill, info), info
+    return _StepCheat(_detect_under_margined_fill, _doctor_under_margined_fill, info, False), info
 
 
 # fault -> (finder, judged after the honest apply): see FaultyBatcher._transition_fault
@@ -1172,3 +1214,9 @@ def fault_scenario(chain, fault: FaultKind | str, *, challenge_period: int = 100
     if FaultKind(fault) in ORDER_SCENARIO_FAULTS:
         return order_fault_rollup(chain, fault, challenge_period=challenge_period, forced_deadline=forced_deadline)
     return faulty_rollup(chain, fault, challenge_period=challenge_period, forced_deadline=forced_deadline, **kw)
+
+
+def _positions(plan: BatchPlan) -> list[tuple[int, int]]:
+    """(chunk, index in it) of each transaction of an honest plan, its matching steps counted."""
+    return tx_positions(decode_batch(plan.data).chunk_sizes)
+

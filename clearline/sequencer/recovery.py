@@ -12,24 +12,35 @@ from typing import Callable, Iterable
 from ..core.apply import apply
 from ..core.encoding import decode_tx
 from ..core.errors import InvariantBroken
+from ..core.txs import MatchStep
 from ..core.state import Genesis, State
 from ..journal import Journal
 
 GENESIS_KEY = "genesis"
 
 
-def replay(state: State, entries: Iterable, on_tx: Callable | None = None) -> int:
-    """Apply journal entries in order. ``on_tx(entry, tx, receipt)`` after each. Returns count."""
+def replay(state: State, entries: Iterable, on_tx: Callable | None = None, on_step: Callable | None = None,
+           stepwise: bool = False) -> int:
+    """Apply journal entries in order. ``on_tx(entry, tx, receipt)`` after each. Returns count.
+    ``stepwise``: orders matched one resting order at a time, as L1 batch data re-executes
+    them (``clearline.core.order_steps``), each ``MatchStep`` after its order's ``on_tx``,
+    followed by ``on_step(receipt)``; the state after an entry is the same either way."""
     n = 0
     for entry in entries:
         tx = decode_tx(entry.payload)
         if entry.signer:
             tx.signer = entry.signer
-        receipt = apply(state, tx)
+        receipt = apply(state, tx, None, stepwise)
         if not receipt.ok:
             raise InvariantBroken(f"journal entry {entry.seq} was accepted once but now fails: {receipt}")
         if on_tx is not None:
             on_tx(entry, tx, receipt)
+        while state.pending is not None:
+            receipt = apply(state, MatchStep(state.time_ms))
+            if not receipt.ok:
+                raise InvariantBroken(f"a matching step of journal entry {entry.seq} fails: {receipt}")
+            if on_step is not None:
+                on_step(receipt)
         n += 1
     return n
 

@@ -65,10 +65,10 @@ from clearline.core.hashing import keccak
 from clearline.core.merkle import ZERO_HASHES
 from clearline.core.liquidation import check_liquidatable
 from clearline.core.state import ACCOUNT_INDEX_BASE, MAX_ACCOUNTS, Genesis, State
-from clearline.core.txs import (Deposit, ForcedWithdrawal, MarkUpdate, OperatorAction, OperatorActionKind,
+from clearline.core.txs import (Deposit, ForcedWithdrawal, MarkUpdate, MatchStep, OperatorAction, OperatorActionKind,
                                 SetAccountFlags, SetMarginMode, Transfer, Withdraw)
 from clearline.l1.batch_v2 import BatchFormatError
-from clearline.l1.batch_v3 import ALONE_KINDS, chunk_table_v3, decode_chunk_v3
+from clearline.l1.batch_v3 import ALONE_KINDS, BATCH_FORMAT_V3, chunk_table_v3, decode_chunk_v3
 from clearline.l1.params import check_params_hash
 from clearline.l1.formats import (QUEUE_DEPOSIT, QUEUE_FORCED_WITHDRAWAL, STATE_ABI, WITHDRAWALS_DEPTH, BatchHeader,
                                   batch_data_parts, compress_proof, decode_batch, queue_item_hash)
@@ -122,9 +122,10 @@ KIND_NONCES = 9
 KIND_SIGNATURE = 10
 KIND_ORDER = 11
 KIND_FUNDING_PENDING = 12
+KIND_MATCH_STEP = 13
 KIND_NAMES = {1: "framing", 2: "chunk_decode", 3: "queue_item", 4: "queue_end", 5: "collateral_root",
               6: "mark_update", 7: "operator_action", 8: "withdrawals", 9: "nonces", 10: "signature",
-              11: "order", 12: "funding_pending"}
+              11: "order", 12: "funding_pending", 13: "match_step"}
 
 REASON_NAMES = {
     1: "BAD_VERSION", 2: "BAD_HEADER_VARINT", 3: "BAD_TXS_PER_ROOT", 4: "CHUNK_TABLE", 5: "ROOT_COUNT",
@@ -492,8 +493,8 @@ def _abi_array(a: bytes, off: int, bits: int) -> tuple[int, int]:
 
 def decode_chunk_reason(chunk: bytes, k: int, target: int | None = None) -> tuple[int, int, int, int, int]:
     """``FraudVerifier._walk`` (``decodeChunk`` caught): ``(reason, l1_before, at, l1_total,
-    count)``, reason 0 when the chunk (batch data v3: its transactions up to its end, 1..k of
-    them, an operator-signed one alone) decodes under batch_v2's strict rules (up to
+    count)``, reason 0 when the chunk (batch data v3: its transactions up to its end, 0..k of
+    them, one that must be alone alone) decodes under batch_v2's strict rules (up to
     ``target``), else the contract's REASON_CHUNK_* code (10 structure, 11 a field out of
     range, 12 a non-canonical form, 13 a bad ABI fallback). Stopped at ``target``: ``at`` its
     head and the time before it in place of ``l1_total``."""
@@ -514,7 +515,7 @@ def decode_chunk_reason(chunk: bytes, k: int, target: int | None = None) -> tupl
             if l1:
                 l1_total += 1
             count += 1
-        if count == 0 or (operator and count > 1):
+        if operator and count > 1:  # none: a matching step
             raise _Malformed(_UNDECODABLE)
     except _Malformed as exc:
         return exc.reason, 0, 0, 0, count
@@ -522,7 +523,7 @@ def decode_chunk_reason(chunk: bytes, k: int, target: int | None = None) -> tupl
 
 
 def _alone(chunk: bytes, p: int) -> bool:
-    """``ChunkDecoder._alone``: head kind in ``ALONE_KINDS`` (5..11), or a fallback whose
+    """``ChunkDecoder._alone``: head kind in ``ALONE_KINDS`` (2, 4..11), or a fallback whose
     ABI kind is."""
     head = chunk[p]
     kind = head & 0x0F
@@ -619,13 +620,17 @@ def _state_root_of(t: tuple) -> bytes:
 
 
 # ------------------------------------------------------------------------------- rebuild
-def _apply_all(state: State, txs: list) -> None:
+def _apply_all(state: State, txs: list, stepwise: bool = True) -> None:
+    """One v3 chunk's transactions (orders matched in steps), or none: one matching step.
+    ``stepwise`` False: v1/v2 data, orders matched at once."""
+    if not txs and stepwise:
+        apply(state, MatchStep(state.time_ms))  # refused (no change) when no order is matching
     for tx in txs:
         try:
             recover_signer(state, tx)
         except Rejected:
             tx.signer = None
-        apply(state, tx)  # a rejection changes nothing, as in the watchtower
+        apply(state, tx, None, stepwise)  # a rejection changes nothing, as in the watchtower
 
 
 def rebuild_before(reader: RollupReader, number: int, chunk_index: int) -> State:
@@ -637,12 +642,12 @@ def rebuild_before(reader: RollupReader, number: int, chunk_index: int) -> State
         if ref.number > number:
             break
         data = reader.batch_calldata(ref).txs
-        if ref.number < number:
-            _apply_all(state, decode_batch(data).txs)
+        if data[:1] != bytes((BATCH_FORMAT_V3,)):
+            _apply_all(state, decode_batch(data).txs, stepwise=False)
             continue
         k, table = chunk_table_v3(data)
         first = 0
-        for start, end in table[:chunk_index]:
+        for start, end in table[:chunk_index] if ref.number == number else table:
             txs = decode_chunk_v3(data, start, end, k, first)
             _apply_all(state, txs)
             first += len(txs)
@@ -784,7 +789,9 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
             return b.proof(c, KIND_QUEUE_END, witness, 23,
                            detail=f"the batch consumes up to queue item {pre[3] + l1_total}, queueEnd says "
                                   f"{h.queue_end}")
-        proof = _funding_pending_proof(b, c, chunk, state, pre)
+        proof = _match_step_proof(b, c, chunk, state, pre)
+        if proof is None:
+            proof = _funding_pending_proof(b, c, chunk, state, pre)
         if proof is None:
             proof = _mark_update_proof(reader, b, c, chunk, count, state)
         if proof is None:
@@ -810,6 +817,9 @@ def build_proof(reader: RollupReader, number: int, chunk_index: int | None = Non
             summed = records_sum_judgement(b.records, c, pre, state_tuple(state))
             if summed is not None:
                 return b.proof(c, KIND_WITHDRAWALS, summed.witness, summed.reason, detail=summed.detail)
+        elif not txs:
+            raise FraudError(f"batch {number} chunk {c} (a matching step) commits a wrong post-root, but no "
+                             "implemented proof kind re-executes matching steps yet")
         else:
             kinds: dict[str, int] = {}
             for tx in txs:
@@ -1121,6 +1131,50 @@ def _funding_pending_proof(b: _Batch, c: int, chunk: bytes, state: State, pre: t
     return b.proof(c, KIND_FUNDING_PENDING, witness, 31, tx_index=first,
                    detail=f"instrument {mid}'s holders are being paid, and chunk {c} (transaction {first} on) is not "
                           "one FUNDING_PAY or SETTLE_POSITION")
+
+
+def _empty_step_witness() -> tuple:
+    """A StepWitness that ``judgeStep`` does not read (no order pending, or a chunk that holds
+    transactions)."""
+    meeting = (b"", 0, [], b"", 0, [], b"", 0, [], b"", 0, [], ([], []), b"", 0, [])
+    return (b"", 0, [], meeting, b"", 0, [], b"", 0, [], b"", 0, [])
+
+
+def _match_step_proof(b: _Batch, c: int, chunk: bytes, state: State, pre: tuple, *,
+                      force: bool = False) -> FraudProof | None:
+    """KIND_MATCH_STEP (``MatchVerifier.judgeStep``): a matching step (an empty chunk) with no
+    order matching, a chunk of transactions while one is (31), or a step whose re-execution is
+    not the committed post-root (30); None when the chunk is neither a step nor held up by one
+    (``force``: the proof anyway, reason 0: what a griefer would send)."""
+    from .match_witness import STEP_WITNESS_TYPE, match_step_mirror, step_inputs
+
+    p = state.pending
+    if chunk and p is None and not force:
+        return None
+    oid = state.next_order_id - 1
+    o = state.orders.get(oid)
+    leaf = p.leaf() if p is not None else State.order_leaf(o) if o is not None else b""
+    present, siblings = compress_proof(state.orders_tree.proof(oid))
+    first = b.first_tx_index(c, b.ref.header.txs_per_root)
+    step, reason = _empty_step_witness(), 31
+    if chunk and p is None:
+        reason, detail = 0, "honest"
+    elif chunk:
+        detail = f"order {oid} is matching, and chunk {c} (transaction {first} on) is not one of its matching steps"
+    elif p is None:
+        detail = f"chunk {c} is a matching step, and no order is matching"
+    else:
+        done = match_step_mirror(state)
+        if done.after.root() == b.roots[c] and not force:
+            return None
+        _, step = step_inputs(state, done)
+        reason, detail = 30, (f"re-executing matching step {p.met + 1} of order {oid} (chunk {c}) gives another root "
+                              f"than the committed 0x{b.roots[c].hex()}")
+        if done.after.root() == b.roots[c]:
+            reason, detail = 0, "honest"
+    witness = abi_encode([f"({STATE_TYPE},bytes,uint256,bytes32[],{STEP_WITNESS_TYPE})"],
+                         [(pre, leaf, present, siblings, step)])
+    return b.proof(c, KIND_MATCH_STEP, witness, reason, tx_index=first if chunk else None, detail=detail)
 
 
 def _is_funding_pay(chunk: bytes) -> bool:

@@ -94,6 +94,8 @@ class Mismatch:
                 if self.chunk_first_tx is not None and self.chunk_first_tx != self.tx_index:
                     where += f", after transactions {self.chunk_first_tx}..{self.tx_index}"
                 where += ")"
+        elif self.root_index is not None:
+            where += f", state root #{self.root_index}"
         text = f"MISMATCH {self.kind} at {where}: expected {_hex(self.expected)}, committed {_hex(self.committed)}"
         return text + (f" -- {self.detail}" if self.detail else "")
 
@@ -467,12 +469,6 @@ class _Verifier:
         if len(roots) != want:
             return Mismatch("root_count", number, None, want, len(roots),
                             f"{n} transactions in {len(sizes)} chunks of up to {k} need {want} roots")
-        ends = []  # (index of a chunk's last transaction, of its first)
-        total = 0
-        for size in sizes:
-            ends.append((total + size - 1, total))
-            total += size
-        next_root = 0
         if h.queue_start != state.l1_queue_pos:
             return Mismatch("queue_start", number, None, state.l1_queue_pos, h.queue_start)
         records: list = []
@@ -482,32 +478,41 @@ class _Verifier:
         reporters = prep.reporters  # filled in as the chunks are reached
         prep.recovered = []
         next_chunk = pending[0][0] if pending else n
-        for j, tx in enumerate(txs):
-            if j == next_chunk:
-                tw = time.perf_counter()
-                _fill_signers(prep, pending.popleft())
-                self.wait_seconds += time.perf_counter() - tw
-                next_chunk = pending[0][0] if pending else n
-            if type(tx) in l1_kinds:
-                bad = self._queue_check(number, j, tx, h.queue_end)
-                if bad is not None:
-                    return bad
-            r = apply(state, tx, reporters.get(j)) if type(tx) is MarkUpdate else apply(state, tx)
-            if r.ok:
-                if r.events:
-                    records.extend(withdrawal_records(state, r, positions[j]))
-            else:
-                self.rejected += 1
-                if self.first_rejected is None:
-                    self.first_rejected = f"batch {number} transaction {j}: {r}"
-            if j == ends[next_root][0]:
-                i = next_root
-                next_root += 1
-                root = state.root()
-                if root != roots[i]:
-                    return Mismatch("state_root", number, j, root, roots[i], root_index=i,
-                                    chunk_first_tx=ends[i][1])
-        if n == 0:
+        stepwise = prep.calldata.txs[:1] == bytes((BATCH_FORMAT_V3,))  # orders matched step by step
+        j = 0
+        for i, size in enumerate(sizes):
+            first = j
+            if size == 0:  # v3: one matching step of the order being matched
+                r = apply(state, MatchStep(state.time_ms))
+                if not r.ok:
+                    self.rejected += 1
+                    if self.first_rejected is None:
+                        self.first_rejected = f"batch {number} chunk {i} (a matching step): {r}"
+            for j in range(first, first + size):
+                tx = txs[j]
+                if j == next_chunk:
+                    tw = time.perf_counter()
+                    _fill_signers(prep, pending.popleft())
+                    self.wait_seconds += time.perf_counter() - tw
+                    next_chunk = pending[0][0] if pending else n
+                if type(tx) in l1_kinds:
+                    bad = self._queue_check(number, j, tx, h.queue_end)
+                    if bad is not None:
+                        return bad
+                r = apply(state, tx, reporters.get(j)) if type(tx) is MarkUpdate else apply(state, tx, None, stepwise)
+                if r.ok:
+                    if r.events:
+                        records.extend(withdrawal_records(state, r, positions[j]))
+                else:
+                    self.rejected += 1
+                    if self.first_rejected is None:
+                        self.first_rejected = f"batch {number} transaction {j}: {r}"
+            j = first + size
+            root = state.root()
+            if root != roots[i]:
+                return Mismatch("state_root", number, j - 1 if size else None, root, roots[i], root_index=i,
+                                chunk_first_tx=first, detail="" if size else f"chunk {i}: a matching step")
+        if not sizes:
             root = state.root()
             if root != roots[0]:
                 return Mismatch("state_root", number, None, root, roots[0], "empty batch", root_index=0)

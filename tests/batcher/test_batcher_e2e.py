@@ -107,7 +107,8 @@ def test_post_pending_rules(chain):
     small = r.new_batcher(max_bytes=10_000)  # a restarted batcher with a smaller size cap
     res = small.post_pending(0)
     assert (res.number, res.reason, res.first_seq) == (3, "bytes", b.last_seq + 1)
-    assert res.data_bytes <= 10_000
+    steps = decode_batch(small.reader.batch_calldata(small.reader.batch_refs(number=3)[0]).txs).chunk_sizes.count(0)
+    assert res.data_bytes <= 10_000 + 4 * steps  # the cap leaves out the orders' matching steps (4 table bytes each)
     b.flush()  # the first batcher resyncs from the chain: no duplicate, no gap
     assert r.batch_payloads() == r.journal_payloads()
 

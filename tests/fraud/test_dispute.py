@@ -77,9 +77,10 @@ def test_batch_data_hash_matches_the_contract(fresh):
         assert h == batch_data_hash(data)
         assert n == len(batch_data_parts(data)[1])
     # an honest v3 (or v2) batch walks into its chunks; anything else is one head
-    for data in (encode_batch_v3(sample_order_txs(40), 16), encode_batch_v2(sample_order_txs(40), 16)):
+    for data, n in ((encode_batch_v3(sample_order_txs(40), 16, [1] * 40), 80),  # orders alone, a step after each
+                    (encode_batch_v2(sample_order_txs(40), 16), 3)):
         head, parts = batch_data_parts(data)
-        assert len(parts) == 3 and head == data[:parts[0][0]]
+        assert len(parts) == n and head == data[:parts[0][0]]
     assert batch_data_parts(b"\x01abc") == (b"\x01abc", [])
 
 
@@ -91,7 +92,12 @@ def _honest_proofs(reader: RollupReader, number: int) -> list[fraud.FraudProof]:
     out = [b.proof(0, fraud.KIND_FRAMING, b"", 0)]
     from eth_abi import encode
 
-    for c in range(len(b.parts)):
+    # a sample of the chunks (each proof is two L1 transactions, within the challenge window):
+    # the first three, the last, and the first three matching steps (empty chunks) and orders
+    sizes = fraud.decode_batch(b.data).chunk_sizes
+    steps = [c for c, (a, e) in enumerate(b.parts) if a == e][:3]
+    orders = [c for c, (a, e) in enumerate(b.parts) if a < e and c + 1 < len(sizes) and sizes[c + 1] == 0][:3]
+    for c in sorted({0, 1, 2, len(b.parts) - 1, *steps, *orders} & set(range(len(b.parts)))):
         st = fraud.rebuild_before(reader, number, c)
         st.root()
         pre = fraud.state_tuple(st)
@@ -104,6 +110,7 @@ def _honest_proofs(reader: RollupReader, number: int) -> list[fraud.FraudProof]:
         p = fraud._collateral_root_proof(b, c, b.data[a:e], count, st, pre, force=True)
         if p is not None:
             out.append(p)
+        out.append(fraud._match_step_proof(b, c, b.data[a:e], st, pre, force=True))
     return out
 
 
@@ -114,20 +121,23 @@ def test_no_kind_proves_an_honest_batch(fresh):
     assert rep.ok and proof is None
     ch = s.challenger
     salt = b"\x11" * 32
-    kinds = set()
+    kinds, steps = set(), 0
     for number in range(2, s.r.client.last_batch() + 1):
         with pytest.raises(fraud.FraudError):
             fraud.build_proof(reader, number)
         for p in _honest_proofs(reader, number):
             kinds.add(p.kind)
+            steps += p.kind == fraud.KIND_MATCH_STEP and not p.chunk  # an honest matching step, re-executed
             ch.commit_challenge(p.batch, p.chunk_index, salt)
             with pytest.raises(L1Revert) as e:
                 ch.prove_fraud(p.as_tuple(), salt)
-            # a transaction that is not an L1 one, or a valid one: never fraud
-            assert e.value.error in ("NotFraud", "NotAQueueTransaction"), e.value
+            # a transaction that is not an L1 one (or none: a matching step), a chunk of transactions
+            # with no order matching, or a valid one: never fraud
+            assert e.value.error in ("NotFraud", "NotAQueueTransaction", "TxIndexOutOfRange", "NotAStepChunk"), e.value
             salt = bytes([salt[0] + 1]) + salt[1:]
     assert not ch.frozen() and ch.bond() > 0
-    assert kinds == {1, 2, 3, 4, 5}  # batch 3 is a chunk of deposits into existing accounts
+    assert kinds == {1, 2, 3, 4, 5, 13}  # batch 3 is a chunk of deposits into existing accounts
+    assert steps > 0
 
 
 # ------------------------------------------------------------------------------ the game
@@ -225,6 +235,10 @@ FAULTS = {
     # the records of the forced withdrawal's chunk against the state's withdrawals over it
     "unrecorded_forced_withdrawal": ("withdrawals", "WITHDRAWAL_RECORDS_SUM"),
     "recorded_denied_withdrawal": ("withdrawals", "WITHDRAWAL_RECORDS_SUM"),
+    # an order's matching step doctored (order_fault_rollup): the step re-executed (MatchVerifier.judgeStep)
+    "over_fill": ("match_step", "WRONG_POST_ROOT"),
+    "price_outside_limit": ("match_step", "WRONG_POST_ROOT"),
+    "under_margined_fill": ("match_step", "WRONG_POST_ROOT"),
 }
 
 

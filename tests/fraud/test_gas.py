@@ -20,7 +20,7 @@ def test_fraud_proof_gas_per_kind_under_target():
     assert {k.split("/")[0] for k in g["fraud_proof_gas_by_fault"]} == set(FRAUD_GAS_FAULTS_PER_KIND)
     assert {k.split("/")[1] for k in g["fraud_proof_gas_by_fault"]} == {
         "framing", "chunk_decode", "queue_item", "queue_end", "collateral_root", "mark_update", "operator_action",
-        "withdrawals", "nonces", "signature", "order"}
+        "withdrawals", "nonces", "signature", "order", "match_step"}
     assert g["fraud_proof_gas_max"] == max(g["fraud_proof_gas_by_fault"].values())
     assert 0 < g["fraud_proof_gas_max"] <= FRAUD_PROOF_GAS_TARGET, g
     assert g["fraud_commit_gas"] < 60_000

@@ -11,14 +11,14 @@ import time
 
 import pytest
 
-from clearline.batcher.records import tx_positions
 from clearline.core.apply import apply
 from clearline.core.encoding import decode_tx
 from clearline.core.instruments import InstrumentKind, MarketStatus, OptionType
 from clearline.core.state import State
+from clearline.core.txs import MatchStep
 from clearline.l1.batch_v3 import chunk_sizes
 from clearline.l1.chain import InProcessChain
-from clearline.l1.formats import decode_batch_txs
+from clearline.l1.formats import decode_batch, decode_batch_txs
 from clearline.sequencer.faults import FaultKind, OPERATOR_FAULTS, operator_fault_rollup
 from clearline.watchtower.l1data import RollupReader
 
@@ -68,6 +68,7 @@ class Honest:
         st = State(r.genesis)
         self.roots: dict[int, list[bytes]] = {}
         self.txs: dict[int, list] = {}
+        self.chunks: dict[int, list[int]] = {}
         self.before = self.after = None
         seq = 0
         for number in sorted(committed):
@@ -85,21 +86,28 @@ class Honest:
             for size in chunk_sizes(txs, r.batcher.txs_per_root):
                 total += size
                 ends.add(total - 1)
-            roots = []
+            roots, chunks = [], []
             for i, tx in enumerate(txs):
                 if at == (number, i):
                     self.before = State.from_blob(st.to_blob())
-                assert apply(st, tx).ok
-                if at == (number, i):
-                    self.after = State.from_blob(st.to_blob())
+                chunks.append(len(roots))
+                assert apply(st, tx, None, True).ok  # orders in steps, as batch data v3 carries them
                 if i in ends:
                     roots.append(st.root())
+                while st.pending is not None:  # each matching step: an empty chunk of its own
+                    assert apply(st, MatchStep(st.time_ms)).ok
+                    roots.append(st.root())
+                if at == (number, i):
+                    self.after = State.from_blob(st.to_blob())
             self.roots[number] = roots
             self.txs[number] = txs
+            self.chunks[number] = chunks  # the chunk of each transaction (matching steps counted)
 
 
-def _chunk_of(txs, k: int, j: int) -> int:
-    return tx_positions(chunk_sizes(txs, k))[j][0]
+def committed_data(fr, number: int) -> bytes:
+    r = fr.rollup
+    reader = RollupReader(r.chain, r.deployment.rollup, from_block=r.deployment.block_number)
+    return reader.batch_calldata(reader.batch_refs(number=number)[0]).txs
 
 
 def _doctored_batch(fr, fault: FaultKind):
@@ -114,12 +122,13 @@ def _doctored_batch(fr, fault: FaultKind):
     j = inj["tx_index"]
     honest = Honest(fr, committed, at=(fr.faulty_batch, j))
     txs = honest.txs[fr.faulty_batch]
-    return b, inj, committed, j, honest, txs, _chunk_of(txs, b.txs_per_root, j)
+    return b, inj, committed, j, honest, txs, b.doctored_chunk
 
 
 def _check_doctored(fr, fault: FaultKind):
     b, inj, committed, j, honest, txs, c = _doctored_batch(fr, fault)
-    assert chunk_sizes(txs, b.txs_per_root)[c] == 1  # the doctored operator transaction is alone in its chunk
+    assert c == honest.chunks[fr.faulty_batch][j]  # the doctored operator transaction's own chunk
+    assert decode_batch(committed_data(fr, fr.faulty_batch)).chunk_sizes[c] == 1  # ... alone in it
     for number in (1, 2):
         assert committed[number][1] == honest.roots[number]
     roots = committed[fr.faulty_batch][1]

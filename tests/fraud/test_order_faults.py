@@ -1,11 +1,12 @@
 """The faulty batcher's order faults (``over_fill``, ``price_outside_limit``,
 ``under_margined_fill``) in ``order_fault_rollup`` on the in-process EVM: the fault is in batch
-3 at an Order (or Replace), the committed roots before its chunk equal an honest replica's
-(the journal replayed with ``clearline.core.apply``), that chunk's root and every later one of
-the batch differ, and the cheating state behind it holds the described wrong value. The
-watchtower's first mismatch is that very chunk, and no implemented proof kind proves it
-(``build_proof`` raises ``FraudError`` rather than building a wrong proof). The honest run of
-the scenario commits the honest roots (and carries an order the margin gate cut)."""
+3 at a matching step of an Order (or Replace), the committed roots before that step's chunk
+equal an honest replica's (the journal replayed with ``clearline.core.apply`` in step mode),
+that chunk's root differs, and the cheating state behind it holds the described wrong value.
+The watchtower's first mismatch is that very chunk, and KIND_MATCH_STEP proves it
+(``MatchVerifier.judgeStep``: the step re-executed, WRONG_POST_ROOT); the full dispute
+(revert, bond, freeze, escape) is ``test_dispute.py``'s. The honest run of the scenario commits
+the honest roots (and carries an order the margin gate cut)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from test_operator_faults import Honest, _committed, _doctored_batch, chain, fresh  # noqa: E402, F401  (fixtures by name)
+from test_operator_faults import (Honest, _committed, _doctored_batch, chain, committed_data,  # noqa: E402, F401
+                                  fresh)  # (fixtures by name)
 
 from clearline.core.apply import apply  # noqa: E402
 from clearline.core.book import BUY  # noqa: E402
@@ -25,12 +27,12 @@ from clearline.core.ledger import Fill, OrderClosed  # noqa: E402
 from clearline.core.margin import health  # noqa: E402
 from clearline.core.matching import CloseReason  # noqa: E402
 from clearline.core.state import State  # noqa: E402
-from clearline.core.txs import Order, Replace  # noqa: E402
-from clearline.l1.batch_v3 import chunk_sizes  # noqa: E402
+from clearline.core.txs import MatchStep, Order, Replace  # noqa: E402
+from clearline.l1.formats import decode_batch  # noqa: E402
 from clearline.sequencer.faults import (FaultKind, OPERATOR_FAULTS, OPERATOR_SCENARIO_FAULTS, ORDER_FAULTS,  # noqa: E402
                                         ORDER_SCENARIO_FAULTS, PROVABLE_FAULTS, ROLLUP_FAULTS, fault_scenario,
                                         order_fault_rollup)
-from clearline.watchtower.fraud import FraudError, build_proof  # noqa: E402
+from clearline.watchtower.fraud import build_proof  # noqa: E402
 from clearline.watchtower.l1data import RollupReader  # noqa: E402
 from clearline.watchtower.verify import verify  # noqa: E402
 
@@ -49,42 +51,45 @@ def _check_doctored(fr, fault: FaultKind):
     """The committed roots against an honest replica's, the cheating state against the
     chunk's committed root; returns (injected, tx, honest receipt, before, after, cheat)."""
     b, inj, committed, j, honest, txs, c = _doctored_batch(fr, fault)
-    k = b.txs_per_root
     for number in (1, 2, 4):
         assert committed[number][1] == honest.roots[number]
     roots, want = committed[3][1], honest.roots[3]
-    assert len(roots) == len(want)
-    assert roots[:c] == want[:c]
-    assert all(x != y for x, y in zip(roots[c:], want[c:])), "a cheating root equals the honest one"
-    # the cheating state after the doctored order, carried to the end of its chunk, is the committed root
+    # the doctored root is one of the order's matching steps (empty chunks after its own)
+    first = honest.chunks[3][j]
+    assert first < c <= first + 16 and decode_batch(committed_data(fr, 3)).chunk_sizes[first:c + 1] == [1] + [0] * (c - first)
+    assert roots[:c] == want[:c] and roots[c] != want[c]
+    # the cheating state right after the doctored step is the committed root of its chunk
     cheat = b.doctored_state
-    end = sum(chunk_sizes(txs, k)[:c + 1])
-    rest = State.from_blob(cheat.to_blob())
-    for tx in txs[j + 1:end]:
-        assert apply(rest, tx).ok
-    assert rest.root() == roots[c]
+    assert cheat.root() == roots[c]
+    # the honest state right after that step: the order opened and matched c - first steps
+    step = State.from_blob(honest.before.to_blob())
+    assert apply(step, txs[j], None, True).ok
+    for _ in range(c - first):
+        assert apply(step, MatchStep(step.time_ms)).ok
+    assert step.root() == want[c]
     receipt = apply(State.from_blob(honest.before.to_blob()), txs[j])
     assert receipt.ok
     cheat.check_invariants()  # zero-sum positions, open interest and cash: the cheat is a "real" trade
-    return inj, txs[j], receipt, honest.before, honest.after, cheat, c
+    return inj, txs[j], receipt, honest.before, honest.after, cheat, c, step
 
 
 def _check_watchtower(fr, c: int, j: int):
-    """The first mismatch is batch 3's chunk ``c`` (the doctored one); no proof kind proves it."""
+    """The first mismatch is batch 3's chunk ``c`` (the doctored step); KIND_MATCH_STEP proves it."""
     r = fr.rollup
     report = verify(r.chain, r.deployment.rollup, progress=None, workers=1, mode="thread")
     m = report.mismatch
     assert not report.ok and m is not None
-    assert (m.kind, m.batch, m.root_index) == ("state_root", 3, c), m.line()
-    assert m.chunk_first_tx <= j <= m.tx_index
+    assert (m.kind, m.batch, m.root_index, m.tx_index) == ("state_root", 3, c, None), m.line()
+    assert m.chunk_first_tx == j + 1  # a step's chunk holds none: the transactions before it are 0..j
     reader = RollupReader(r.chain, r.deployment.rollup, from_block=r.deployment.block_number)
-    with pytest.raises(FraudError):
-        build_proof(reader, 3)
+    proof = build_proof(reader, 3)
+    assert (proof.chunk_index, proof.kind_name, proof.reason_name) == (c, "match_step", "WRONG_POST_ROOT")
+    assert proof.chunk == b""
 
 
 def test_the_fault_lists():
     assert not set(ORDER_FAULTS) & set(ROLLUP_FAULTS)
-    assert not set(ORDER_FAULTS) & set(PROVABLE_FAULTS)  # no proof kind re-executes orders (yet)
+    assert set(ORDER_FAULTS) <= set(PROVABLE_FAULTS)  # KIND_MATCH_STEP re-executes their matching steps
     assert not set(ORDER_FAULTS) & set(OPERATOR_FAULTS)
     # order_fault_rollup also carries a forged and a replayed order, which KIND_SIGNATURE proves
     signed = (FaultKind.FORGED_ORDER, FaultKind.REPLAYED_OLD_ORDER)
@@ -92,7 +97,8 @@ def test_the_fault_lists():
     # operator_fault_rollup also carries an order on an expired option, which KIND_ORDER proves
     assert OPERATOR_SCENARIO_FAULTS == (*OPERATOR_FAULTS, FaultKind.EXPIRED_OPTION_ORDER)
     assert set(ROLLUP_FAULTS) | set(OPERATOR_SCENARIO_FAULTS) | set(ORDER_SCENARIO_FAULTS) == set(FaultKind)
-    assert PROVABLE_FAULTS == (*ROLLUP_FAULTS, *OPERATOR_FAULTS, *signed, FaultKind.EXPIRED_OPTION_ORDER)
+    assert PROVABLE_FAULTS == (*ROLLUP_FAULTS, *OPERATOR_FAULTS, *signed, FaultKind.EXPIRED_OPTION_ORDER,
+                               *ORDER_FAULTS)
 
 
 @pytest.mark.parametrize("fault", [f.value for f in ORDER_FAULTS])
@@ -129,7 +135,7 @@ def test_honest_run_commits_the_honest_roots(fresh):
 
 def test_over_fill(fresh):
     fr = _build(fresh, FaultKind.OVER_FILL, fault_scenario)
-    inj, tx, receipt, before, after, cheat, c = _check_doctored(fr, FaultKind.OVER_FILL)
+    inj, tx, receipt, before, after, cheat, c, step = _check_doctored(fr, FaultKind.OVER_FILL)
     assert set(inj) == {"fault", "batch", "tx_index", "instrument", "taker_account", "maker_account", "maker_order",
                         "taker_side", "price", "qty", "extra"}
     assert type(tx) in (Order, Replace) and inj["extra"] == 1
@@ -146,17 +152,16 @@ def test_over_fill(fresh):
 
     honest_maker = sum(e.qty for e in receipt.events if type(e) is Fill and e.maker_account == maker)
     assert size(after, maker) - size(before, maker) == -sign * honest_maker
-    assert size(cheat, maker) - size(before, maker) == -sign * (honest_maker + 1)
-    if honest_maker == q:  # the maker's only fill in the order: moved by the maker order's size + 1
-        assert abs(size(cheat, maker) - size(before, maker)) == q + 1
-    assert size(cheat, taker) - size(after, taker) == sign
-    assert cheat.fee_pool > after.fee_pool
+    # at the step that filled the maker order: one lot more each way than the honest step
+    assert inj["maker_order"] in before.orders and inj["maker_order"] not in step.orders
+    assert size(cheat, maker) - size(step, maker) == -sign and size(cheat, taker) - size(step, taker) == sign
+    assert cheat.fee_pool > step.fee_pool
     _check_watchtower(fr, c, inj["tx_index"])
 
 
 def test_price_outside_limit(fresh):
     fr = _build(fresh, FaultKind.PRICE_OUTSIDE_LIMIT, fault_scenario)
-    inj, tx, receipt, before, after, cheat, c = _check_doctored(fr, FaultKind.PRICE_OUTSIDE_LIMIT)
+    inj, tx, receipt, before, after, cheat, c, step = _check_doctored(fr, FaultKind.PRICE_OUTSIDE_LIMIT)
     assert set(inj) == {"fault", "batch", "tx_index", "instrument", "taker_account", "maker_account", "maker_order",
                         "taker_side", "limit", "qty", "maker_price", "price"}
     assert type(tx) is Order and tx.price == inj["limit"] and tx.side == inj["taker_side"]
@@ -171,10 +176,10 @@ def test_price_outside_limit(fresh):
     d = q if buy else -q
     taker = cheat.accounts[inj["taker_account"]].positions[i]
     maker = cheat.accounts[inj["maker_account"]].positions[i]
-    # the taker's quote carries q lots bought (sold) at p, not at the maker's price
-    assert taker.quote - after.accounts[inj["taker_account"]].positions[i].quote == -d * (p - first.price) * tv
-    assert maker.quote - after.accounts[inj["maker_account"]].positions[i].quote == d * (p - first.price) * tv
-    assert taker.size == after.accounts[inj["taker_account"]].positions[i].size
+    # at the step of that fill, the taker's quote carries q lots bought (sold) at p, not at the maker's price
+    assert taker.quote - step.accounts[inj["taker_account"]].positions[i].quote == -d * (p - first.price) * tv
+    assert maker.quote - step.accounts[inj["maker_account"]].positions[i].quote == d * (p - first.price) * tv
+    assert taker.size == step.accounts[inj["taker_account"]].positions[i].size
     if i not in before.accounts[inj["taker_account"]].positions and sum(type(e) is Fill for e in receipt.events) == 1:
         assert taker.quote == -d * p * tv  # a new position of that one fill: the quote of a fill at p
     _check_watchtower(fr, c, inj["tx_index"])
@@ -182,7 +187,8 @@ def test_price_outside_limit(fresh):
 
 def test_under_margined_fill(fresh):
     fr = _build(fresh, FaultKind.UNDER_MARGINED_FILL, fault_scenario)
-    inj, tx, receipt, before, after, cheat, c = _check_doctored(fr, FaultKind.UNDER_MARGINED_FILL)
+    inj, tx, receipt, before, after, cheat, c, step = _check_doctored(fr, FaultKind.UNDER_MARGINED_FILL)
+    assert step.root() == after.root()  # doctored after the step that ends the order
     assert set(inj) == {"fault", "batch", "tx_index", "instrument", "taker_account", "taker_order", "taker_side",
                         "maker_account", "maker_order", "price", "qty", "unfilled"}
     assert type(tx) is Order and receipt.order_id == inj["taker_order"]

@@ -249,7 +249,7 @@ def test_formats_reads_every_version_and_writes_v3():
     v2 = encode_batch_v2(txs, 16)
     v1 = encode_batch_txs([encode_tx(t) for t in txs])
     assert v3[0] == BATCH_FORMAT_V3 and v2[0] == BATCH_FORMAT_V2 and v1[0] == BATCH_FORMAT_V1
-    for data, version, k, sizes in ((v3, 3, 16, [2]), (v2, 2, 16, [2]), (v1, 1, None, None)):
+    for data, version, k, sizes in ((v3, 3, 16, [1, 1]), (v2, 2, 16, [2]), (v1, 1, None, None)):
         d = decode_batch(data)
         assert (d.version, d.txs_per_chunk, d.chunk_sizes) == (version, k, sizes)
         assert [encode_tx(t) for t in d.txs] == decode_batch_txs(data) == [encode_tx(t) for t in txs]

@@ -1,8 +1,11 @@
-"""Batch data format v3 (clearline.l1.batch_v3): variable chunks of 1..k transactions, each
-MarkUpdate / OperatorAction alone in its chunk, over batch_v2's per-transaction codec. Exact
-round trips of random mixes, the honest cut, strict rejections of every chunk rule, and
-golden vectors of a fixed small batch (``tests/golden/vectors/batch_v3.json``; regenerate
-with ``CLEARLINE_REGEN_GOLDEN=1`` only together with a version bump)."""
+"""Batch data format v3 (clearline.l1.batch_v3): variable chunks of 0..k transactions, each
+Order / Replace / MarkUpdate / OperatorAction (and the other ALONE_KINDS) alone in its chunk, an
+empty chunk one matching step, over batch_v2's per-transaction codec. Exact round trips of
+random mixes, the honest cut (matching steps included), strict rejections of every chunk rule,
+and golden vectors of a fixed small batch (``tests/golden/vectors/batch_v3.json``; regenerate
+with ``CLEARLINE_REGEN_GOLDEN=1`` only together with a change of the format's rules: the last
+one, milestone 9 of docs/fraud-proofs.md, put orders and replaces alone and added the steps,
+before any deployment held v3 data)."""
 
 from __future__ import annotations
 
@@ -14,12 +17,12 @@ from hypothesis import strategies as st
 
 from clearline.core import eip712
 from clearline.core.encoding import encode_tx
-from clearline.core.txs import (Cancel, Deposit, MarkUpdate, OperatorAction, Order, SetAccountFlags, SetMarginMode, Transfer,
-                                Withdraw)
+from clearline.core.txs import (Cancel, Deposit, MarkUpdate, OperatorAction, Order, Replace, SetAccountFlags, SetMarginMode,
+                                Transfer, Withdraw)
 from clearline.l1.batch_v2 import BatchFormatError, encode_chunk
 from clearline.l1.batch_v3 import (BATCH_FORMAT_V3, chunk_bounds_v3, chunk_sizes, chunk_table_v3, decode_batch_v3,
                                    decode_chunk_v3, decode_chunks_v3, encode_batch_v3, must_be_alone,
-                                   payload_must_be_alone, tx_sizes_v3)
+                                   payload_must_be_alone, steps_after, tx_sizes_v3)
 from clearline.l1.formats import batch_data_parts, decode_batch, encode_batch
 from golden_store import load_vectors
 from test_batch_v2 import STRATEGIES, any_tx
@@ -94,16 +97,29 @@ def test_corrupted_data_fails_cleanly_or_means_the_same(txs, data):
     except BatchFormatError:
         return
     for c in chunks:
-        assert 1 <= len(c) <= k and (len(c) == 1 or not any(must_be_alone(t) for t in c))
+        assert 0 <= len(c) <= k and (len(c) <= 1 or not any(must_be_alone(t) for t in c))
+
+
+def _cancel(nonce: int = 2, t: int = T0) -> Cancel:
+    return Cancel(t, 1, 0, 0, 77, 0, nonce, SIG)
 
 
 def test_honest_cut():
-    o, m, p = _order(), _mark(), _op()
+    o, m, p, c = _order(), _mark(), _op(), _cancel()
     assert chunk_sizes([], 4) == []
-    assert chunk_sizes([o] * 9, 4) == [4, 4, 1]
-    assert chunk_sizes([o, o, m, o, p, p, o, o, o, o, o], 4) == [2, 1, 1, 1, 1, 4, 1]
-    assert chunk_sizes([m, o, o, o, o], 4) == [1, 4]
-    assert chunk_sizes([o, m], 1) == [1, 1]
+    assert chunk_sizes([c] * 9, 4) == [4, 4, 1]
+    assert chunk_sizes([c, c, m, c, p, p, c, c, c, c, c], 4) == [2, 1, 1, 1, 1, 4, 1]
+    assert chunk_sizes([m, c, c, c, c], 4) == [1, 4]
+    assert chunk_sizes([c, m], 1) == [1, 1]
+    # orders alone, each followed by its matching steps (empty chunks)
+    assert chunk_sizes([c, o, c, c, o, o], 4) == [1, 1, 2, 1, 1]
+    steps = [0, 2, 0, 0, 0, 1]
+    sizes = chunk_sizes([c, o, c, c, o, o], 4, steps=steps)
+    assert sizes == [1, 1, 0, 0, 2, 1, 1, 0] and steps_after(sizes) == steps
+    data = encode_batch_v3([c, o, c, c, o, o], 4, steps)
+    assert decode_batch(data).chunk_sizes == sizes and len(batch_data_parts(data)[1]) == 8
+    k, chunks = decode_chunks_v3(data)
+    assert _abi([t for ch in chunks for t in ch]) == _abi([c, o, c, c, o, o]) and [len(ch) for ch in chunks] == sizes
     with pytest.raises(BatchFormatError):
         encode_batch_v3([o], 0)
     with pytest.raises(BatchFormatError):
@@ -135,10 +151,15 @@ def _bad(data: bytes, tx_index=...) -> BatchFormatError:
 
 
 def test_strict_decoder_rejects():
-    o1, o2, o3 = _order(2), _order(3), _order(4)
-    orders = encode_chunk([o1, o2, o3])
+    o1, o2, o3 = _cancel(2), _cancel(3), _cancel(4)
+    orders = encode_chunk([o1, o2, o3])  # cancels: they share chunks
     w = encode_chunk([Withdraw(T0, 1, 5, 3, SIG)])
     assert _abi(decode_batch_v3(_frame(orders, w, k=3))[1]) == _abi([o1, o2, o3, Withdraw(T0, 1, 5, 3, SIG)])
+    # an order or a replace shares no chunk
+    decode_batch_v3(_frame(orders, encode_chunk([_order()])))
+    assert _bad(_frame(encode_chunk([o1, _order()]))).tx_index == 1
+    _bad(_frame(encode_chunk([_order(), o1])), 0)
+    _bad(_frame(encode_chunk([Replace(T0, 1, 7, 1_000, 5, 9, SIG), o1])), 0)
     # a chunk with k + 1 transactions
     _bad(_frame(orders, k=2), 2)
     _bad(_frame(w, orders, k=2), 3)
@@ -153,10 +174,9 @@ def test_strict_decoder_rejects():
     assert fb[0] == 0xFF
     decode_batch_v3(_frame(orders, fb))
     _bad(_frame(orders + fb), 3)
-    # an empty chunk: an end equal to its start
-    data = bytearray(_frame(orders, w, k=3))
-    data[3:7] = (3 + 8).to_bytes(4, "big")  # chunk 0 ends where it starts
-    _bad(bytes(data))
+    # an empty chunk (an end equal to its start) is a matching step: it decodes, to no transaction
+    assert decode_chunks_v3(_frame(orders, b"", b"", w, k=3))[1][1:3] == [[], []]
+    assert decode_batch(_frame(b"", w)).chunk_sizes == [0, 1]
     # bad tables and headers
     good = _frame(orders, w)
     _bad(b"")
@@ -211,9 +231,12 @@ def golden_batch() -> list:
     return txs
 
 
+GOLDEN_STEPS = [0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]  # the first order meets two resting orders, the third one
+
+
 def build_vectors() -> dict:
     txs = golden_batch()
-    data = encode_batch_v3(txs, 3)
+    data = encode_batch_v3(txs, 3, GOLDEN_STEPS)
     _, bounds = chunk_bounds_v3(data)
     return {
         "txs_per_chunk": "3",
@@ -237,13 +260,13 @@ def test_golden_v3_batch_decodes(golden):
     data = bytes.fromhex(golden["data"][2:])
     k, txs = decode_batch_v3(data)
     assert k == 3 and ["0x" + encode_tx(t).hex() for t in txs] == golden["transactions"]
-    assert encode_batch_v3(txs, 3) == data
-    # the frame: version 3, k = 3, C = 10 chunks (deposit+2 orders | order | mark | cancel |
-    # margin mode | flags | operator | operator | withdraw | transfer), ten uint32 ends, the last =
-    # the length
-    assert data[:3] == bytes((3, 3, 10))
-    assert [c["count"] for c in golden["chunks"]] == [3, 1, 1, 1, 1, 1, 1, 1, 1, 1]
-    assert [c["first_tx"] for c in golden["chunks"]] == [0, 3, 4, 5, 6, 7, 8, 9, 10, 11]
-    assert int.from_bytes(data[3 + 4 * 9:3 + 4 * 10], "big") == len(data) == golden["chunks"][-1]["end"]
-    assert golden["chunks"][0]["start"] == 3 + 4 * 10
+    assert encode_batch_v3(txs, 3, steps_after(decode_batch(data).chunk_sizes)) == data
+    # the frame: version 3, k = 3, C = 15 chunks (deposit | order | step | step | order | order |
+    # step | mark | cancel | margin mode | flags | operator | operator | withdraw | transfer),
+    # fifteen uint32 ends, the last = the length
+    assert data[:3] == bytes((3, 3, 15))
+    assert [c["count"] for c in golden["chunks"]] == [1, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1]
+    assert [c["first_tx"] for c in golden["chunks"]] == [0, 1, 2, 2, 2, 3, 4, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert int.from_bytes(data[3 + 4 * 14:3 + 4 * 15], "big") == len(data) == golden["chunks"][-1]["end"]
+    assert golden["chunks"][0]["start"] == 3 + 4 * 15
     assert bytes.fromhex(golden["empty_batch"][2:]) == bytes((3, 16, 0))

@@ -365,7 +365,8 @@ def test_data_commitment_is_formats_batch_data_hash(env):
     from clearline.core.txs import OperatorAction
     from clearline.l1.batch_v3 import encode_batch_v3
 
-    v3 = encode_batch_v3(orders[:10] + [OperatorAction(1, 1, 0, 0, 1, b"")] + orders[10:], 16)
+    mixed = orders[:10] + [OperatorAction(1, 1, 0, 0, 1, b"")] + orders[10:]
+    v3 = encode_batch_v3(mixed, 16, [2] + [0] * (len(mixed) - 1))  # orders alone, the first with two steps
     broken3 = bytearray(v3)
     broken3[3] ^= 0xFF
     cases += [v3, encode_batch_v3(orders, 1), encode_batch_v3([], 4), b"\x03", b"\x03\x10\x00",
@@ -374,8 +375,10 @@ def test_data_commitment_is_formats_batch_data_hash(env):
         h, n = env.seq.data_hash(data)
         assert h == batch_data_hash(data) and n == len(batch_data_parts(data)[1])
     assert len(batch_data_parts(v2)[1]) == 3 and batch_data_parts(bytes(broken))[1] == []
-    assert len(batch_data_parts(v3)[1]) == 4 and batch_data_parts(bytes(broken3))[1] == []  # 10 | op | 16 | 7
+    n3 = len(mixed) + 2  # each alone, and two empty chunks
+    assert len(batch_data_parts(v3)[1]) == n3 and batch_data_parts(bytes(broken3))[1] == []
+    assert [b - a for a, b in batch_data_parts(v3)[1]][1:3] == [0, 0]
     header = env.seq.append_batch(v2, [keccak(b"r")] * 3, txs_per_root=16).value
     assert header.txs_hash == batch_data_hash(v2)
-    header = env.seq.append_batch(v3, [keccak(b"r")] * 4, txs_per_root=16).value
+    header = env.seq.append_batch(v3, [keccak(b"r")] * n3, txs_per_root=16).value
     assert header.txs_hash == batch_data_hash(v3)

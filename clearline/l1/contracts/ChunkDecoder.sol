@@ -78,8 +78,9 @@ contract ChunkDecoder {
     ///         batch_v2's strict rules, clearline/l1/batch_v2.py and batch_v3.py); reverts
     ///         ChunkMalformed(reason) at the first rule broken (REASON_CHUNK_*), so it reverts
     ///         exactly when `batch_v3.decode_chunk_v3` raises: a transaction breaks a rule, more
-    ///         than `k` of them, none, or one of ALONE_KINDS (Withdraw, Transfer, MarkUpdate,
-    ///         OperatorAction, SetMarginMode, ForcedWithdrawal, SetAccountFlags) not alone. Returns `count` and `l1Total` the Deposits and ForcedWithdrawals (and
+    ///         than `k` of them, or one of ALONE_KINDS (Order, Replace, Withdraw, Transfer,
+    ///         MarkUpdate, OperatorAction, SetMarginMode, ForcedWithdrawal, SetAccountFlags) not
+    ///         alone. An empty chunk decodes (count 0): it is one matching step of an order. Returns `count` and `l1Total` the Deposits and ForcedWithdrawals (and
     ///         `l1Before` = `l1Total`); a `target` below the count stops the walk at transaction
     ///         `target` (the ones before it checked) with `at` the position of its head,
     ///         `l1Before` the L1 transactions before it, `count` = `target` and the time
@@ -104,7 +105,7 @@ contract ChunkDecoder {
             if (l1) ++l1Total;
             ++count;
         }
-        if (count == 0 || (operator && count > 1)) _bad(REASON_CHUNK_UNDECODABLE);
+        if (operator && count > 1) _bad(REASON_CHUNK_UNDECODABLE); // none: a matching step
         return (l1Total, 0, l1Total, count);
     }
 
@@ -283,7 +284,8 @@ contract ChunkDecoder {
         return (true, account, nonce, ecrecover(digest, uint8(27 + (vs >> 255)), r, sigS));
     }
 
-    /// @dev Whether the transaction at p must be alone in its chunk: head kind 5 (Withdraw), 6
+    /// @dev Whether the transaction at p must be alone in its chunk: head kind 2 (Order), 4
+    ///      (Replace), 5 (Withdraw), 6
     ///      (Transfer), 7 (MarkUpdate), 8 (OperatorAction), 9 (SetMarginMode), 10
     ///      (ForcedWithdrawal) or 11 (SetAccountFlags), or a fallback whose ABI kind (its first
     ///      word) is one of them.
@@ -294,7 +296,7 @@ contract ChunkDecoder {
             (uint256 n, uint256 a, bool ok) = _u(chunk, p + 1);
             kind = ok && n >= 32 && a + 32 <= chunk.length ? uint8(chunk[a + 31]) : 0;
         }
-        return kind >= 5 && kind <= 11;
+        return kind == 2 || (kind >= 4 && kind <= 11);
     }
 
     function _bad(uint256 reason) private pure {

@@ -90,6 +90,14 @@ interface IFundingPending {
         returns (uint256);
 }
 
+/// @notice MatchVerifier.judgeStep (MatchVerifier.sol).
+interface IMatchStep {
+    function judgeStep(bytes32 preRoot, bytes32 postRoot, uint256 chunkLength, bytes calldata witness)
+        external
+        view
+        returns (uint256);
+}
+
 interface IVaultQueue {
     function queueLength() external view returns (uint64);
     function queueItem(uint256 index) external view returns (bytes32 itemHash, uint64 time);
@@ -254,6 +262,7 @@ contract FraudVerifier {
     uint8 public constant KIND_SIGNATURE = 10;
     uint8 public constant KIND_ORDER = 11;
     uint8 public constant KIND_FUNDING_PENDING = 12;
+    uint8 public constant KIND_MATCH_STEP = 13;
 
 
     bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
@@ -294,11 +303,14 @@ contract FraudVerifier {
 
     /// @notice The strict chunk decoder (its own contract, for this one's size).
     ChunkDecoder public immutable chunkDecoder;
+    /// @notice The MatchVerifier this contract calls for KIND_MATCH_STEP.
+    IMatchStep public immutable matchVerifier;
 
-    constructor(IMarginVerifier margin, IMarkVerifier mark, ChunkDecoder decoder) {
+    constructor(IMarginVerifier margin, IMarkVerifier mark, ChunkDecoder decoder, IMatchStep matcher) {
         marginVerifier = margin;
         markVerifier = mark;
         chunkDecoder = decoder;
+        matchVerifier = matcher;
     }
 
     /// @notice The reason code (non-zero) if the claim is fraud, else 0. Reverts on a witness
@@ -332,6 +344,7 @@ contract FraudVerifier {
             return chunkDecoder.judgeOrder(x.preRoot, chunk, at, prev, witness);
         }
         if (kind == KIND_FUNDING_PENDING) return markVerifier.funding().judgePending(x.preRoot, chunk, witness);
+        if (kind == KIND_MATCH_STEP) return matchVerifier.judgeStep(x.preRoot, x.postRoot, chunk.length, witness);
         revert UnknownProofKind(kind);
     }
 
@@ -539,6 +552,7 @@ contract FraudVerifier {
         (EscapeState memory s, EscapeAccount[] memory accounts, MarginWitness[] memory margins, IndexWitness[] memory ix)
         = abi.decode(witness, (EscapeState, EscapeAccount[], MarginWitness[], IndexWitness[]));
         _checkState(s, x.preRoot); // the chunk was walked (valid) in verify
+        if (count == 0) revert TxIndexOutOfRange(0, 0); // an empty chunk is a matching step, not this kind's
         Ctx memory c;
         c.zs = SparseMerkle.ZERO_HASHES;
         c.domain = _domain();

@@ -16,6 +16,7 @@ import {
     W_TICK_SIZE,
     W_UNDERLYING
 } from "./MarketWords.sol";
+import {REASON_REJECTED, REASON_WRONG_POST_ROOT} from "./Reasons.sol";
 import {SparseMerkle} from "./SparseMerkle.sol";
 
 /// @notice The incoming (taker) order while it matches: what one meeting needs of it.
@@ -96,6 +97,17 @@ struct StepWitness {
     bytes32[] prevSiblings;
 }
 
+/// @notice KIND_MATCH_STEP's witness (MatchVerifier.judgeStep): the pre-state, the leaf at id
+///         nextOrderId - 1 ("" for an empty one) with its proof against pre.ordersRoot, and, for
+///         a step of a pending order, what `step` reads.
+struct StepProof {
+    EscapeState pre;
+    bytes leaf;
+    uint256 present;
+    bytes32[] siblings;
+    StepWitness step;
+}
+
 /// @notice What the step did: the meeting's outcome (as MatchResult), how the order ends
 ///         (`end`: 0 still matching, 1 filled, 2 rested, 3 closed with `reason`, a CloseReason;
 ///         `reason` 255 unless closed), its remaining lots after the step, the post-state.
@@ -134,11 +146,13 @@ struct StepResult {
 ///         reduce-only admits at most the reducible size; a reduction at a price no worse than the
 ///         mark is admitted; else the account's health with the fill and its fee applied
 ///         (MarginVerifier.healthAfter, over market leaves proven once for both accounts) must
-///         keep equity >= 0 (a reduction) or >= the initial requirement. Not wired into a proof kind yet: the order steps that give each meeting
-///         its own committed root come first (docs/fraud-proofs.md, "Order steps").
+///         keep equity >= 0 (a reduction) or >= the initial requirement. `step` re-executes one
+///         MatchStep of batch data v3 (an empty chunk) around `meet`; `judgeStep` is the
+///         FraudVerifier's KIND_MATCH_STEP (docs/fraud-proofs.md, "Orders in steps").
 contract MatchVerifier {
     bytes32 internal constant ORDER_TAG = keccak256("clearline.order.v1");
     bytes32 internal constant PENDING_ORDER_TAG = keccak256("clearline.pending-order.v1");
+    bytes32 internal constant STATE_TAG = keccak256("clearline.state.v1");
     uint256 internal constant MAX_MAKERS_PER_ORDER = 16;
     uint8 internal constant GTT = 1; //   time in force: GTC (0) and GTT (1) rest a remainder
     // StepResult.end
@@ -174,6 +188,8 @@ contract MatchVerifier {
     error BadStepWitness(uint256 which);
     /// @notice A step is re-executed at its order's time (the state's), as the core requires.
     error StepAtOtherTime(uint64 timeMs, uint64 orderTimeMs);
+    /// @notice KIND_MATCH_STEP on a chunk that holds transactions while no order is pending.
+    error NotAStepChunk();
 
     IMarginVerifier public immutable margin;
 
@@ -225,8 +241,50 @@ contract MatchVerifier {
     ///         Reverts when a leaf or proof does not fit (the prover's mistake, never a verdict).
     function step(StepCall calldata c, StepWitness calldata w) external view returns (StepResult memory s) {
         if (c.timeMs != c.pre.timeMs) revert StepAtOtherTime(c.timeMs, c.pre.timeMs);
+        return _step(c.pre, c.timeMs, w);
+    }
+
+    /// @notice KIND_MATCH_STEP (FraudVerifier): the chunk between `preRoot` and `postRoot` is a
+    ///         matching step (`chunkLength` 0) or not, judged by the leaf at id nextOrderId - 1
+    ///         of the pre-state: a step with no order pending, or any other transaction while one
+    ///         is (the core: NO_ORDER_MATCHING, ORDER_MATCHING), is REASON_REJECTED; a step of a
+    ///         pending order is re-executed (`_step`, at the state's time: an empty chunk has no
+    ///         time of its own) and REASON_WRONG_POST_ROOT when its post-state is not `postRoot`.
+    ///         0 otherwise; a chunk that is not empty with no order pending is not this kind's
+    ///         (reverts NotAStepChunk). `witness` is abi.encode(StepProof), read in place.
+    function judgeStep(bytes32 preRoot, bytes32 postRoot, uint256 chunkLength, bytes calldata witness)
+        external
+        view
+        returns (uint256)
+    {
+        StepProof calldata w;
+        assembly ("memory-safe") {
+            w := add(witness.offset, calldataload(witness.offset))
+        }
+        if (keccak256(abi.encode(STATE_TAG, w.pre)) != preRoot) revert BadStepWitness(4);
+        uint256 id = w.pre.nextOrderId - 1; // nextOrderId >= 1: ids start at 1
+        bytes calldata leaf = w.leaf;
+        bytes32 h = leaf.length == 0 ? bytes32(0) : keccak256(leaf);
+        if (SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, id, h, w.present, w.siblings) != w.pre.ordersRoot) {
+            revert BadStepWitness(4);
+        }
+        bool pending = leaf.length == ORDER_BYTES && bytes32(leaf[0:32]) == PENDING_ORDER_TAG;
+        if (chunkLength != 0) {
+            if (!pending) revert NotAStepChunk();
+            return REASON_REJECTED;
+        }
+        if (!pending) return REASON_REJECTED;
+        StepResult memory s = _step(w.pre, w.pre.timeMs, w.step);
+        return keccak256(abi.encode(STATE_TAG, s.post)) != postRoot ? REASON_WRONG_POST_ROOT : 0;
+    }
+
+    function _step(EscapeState calldata pre, uint64 timeMs, StepWitness calldata w)
+        private
+        view
+        returns (StepResult memory s)
+    {
         bytes calldata p = w.pending;
-        uint256 oid = c.pre.nextOrderId;
+        uint256 oid = pre.nextOrderId;
         if (oid == 0 || p.length != ORDER_BYTES || bytes32(p[0:32]) != PENDING_ORDER_TAG || _at(p, 1) != oid - 1) {
             revert BadStepWitness(0);
         }
@@ -236,7 +294,7 @@ contract MatchVerifier {
             _at(p, 6) & REDUCE_ONLY_FLAG != 0
         );
         uint32 inst = uint32(_at(p, 3));
-        (MatchResult memory r, bytes memory m) = _meet(c.pre, inst, t, c.timeMs, w.meeting);
+        (MatchResult memory r, bytes memory m) = _meet(pre, inst, t, timeMs, w.meeting);
         bytes32 orders = r.post.ordersRoot; // after the meeting, which never writes the pending leaf
         if (SparseMerkle.rootFromCompressedProof(ORDERS_DEPTH, oid, keccak256(p), w.pendingPresent, w.pendingSiblings)
                 != orders) revert BadStepWitness(0);

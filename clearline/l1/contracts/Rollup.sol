@@ -42,8 +42,8 @@ struct FraudProof {
 ///         with head = the bytes before chunk 0 (version, k, C and the table), so a proof
 ///         carries one chunk, the C chunk hashes and the head instead of the whole batch. The
 ///         walk is lenient: varints of at most 10 bytes, k > 0, C table entries that fit in
-///         the data, ends strictly increasing from the table's end, the last at the end of the
-///         data. v2 data (`0x02 || u k || u n || ...`, C = ceil(n / k)) walks the same way.
+///         the data, ends non-decreasing from the table's end (an empty v3 chunk is one
+///         matching step of an order), the last at the end of the data. v2 data (`0x02 || u k || u n || ...`, C = ceil(n / k)) walks the same way.
 ///         Data that does not walk (any other version included) is committed
 ///         as head = the whole data and no chunk: `keccak256(keccak256(data))`. Whether the
 ///         framing is right (k = txsPerRoot, C = number of roots, minimal varints) is for the
@@ -82,7 +82,7 @@ library BatchDataLib {
         uint256 start = p + 4 * c;
         for (uint256 i = 0; i < c; ++i) {
             uint256 end = uint32(bytes4(txs[p + 4 * i:p + 4 * i + 4]));
-            if (end <= start || end > len) return (false, 0, 0);
+            if (end < start || end > len) return (false, 0, 0); // an empty chunk: a matching step
             start = end;
         }
         if (start != len) return (false, 0, 0);
