@@ -2,12 +2,14 @@
 
 What a batch is (format in ``clearline.l1``): the next journal entries, in journal order,
 as batch data format v3 (``clearline.l1.batch_v3``: batch_v2's compact transactions in
-chunks of at most ``txs_per_root``, each MarkUpdate / OperatorAction / Withdraw / Transfer /
-ForcedWithdrawal alone in its chunk; the
-journal payloads are the canonical ``encode_tx`` bytes, which v3 decodes back exactly); the
-core state root after every chunk (``batch_v3.chunk_sizes``: a chunk ends after
-``txs_per_root`` transactions and right before and after each operator-signed one), one
-root for an empty batch; the root of the batch's withdrawal records (``records.withdrawal_records``: user
+chunks of at most ``txs_per_root``, each Order / Replace / MarkUpdate / OperatorAction /
+Withdraw / Transfer / ForcedWithdrawal / SetMarginMode / SetAccountFlags alone in its chunk,
+an order's chunk followed by one empty chunk per matching step; the journal payloads are the
+canonical ``encode_tx`` bytes, which v3 decodes back exactly); the core state root after every
+chunk (``batch_v3.chunk_sizes``: a chunk ends after ``txs_per_root`` transactions and right
+before and after each transaction that must be alone; the replica replays orders in step mode,
+``clearline.core.order_steps``, and takes a root after each step), one root for an empty
+batch; the root of the batch's withdrawal records (``records.withdrawal_records``: user
 withdrawals and served forced withdrawals, in transaction order); and the queue end (the
 replica's ``l1_queue_pos`` after the batch). Batches cover the journal without gaps or
 overlaps: batch ``n`` holds entries ``last_seq(n - 1) + 1 .. last_seq(n)``.
@@ -57,7 +59,9 @@ entries are pending; the pending entries fill ``max_bytes`` of batch data (120,0
 default, under the 128 KiB transaction size limit of common L1 node pools); the oldest
 pending entry's ``time_ms`` is ``max_delay_ms`` or more before ``now_ms``; or the oldest L1
 queue item not consumed on chain reaches ``deadline_margin`` seconds before its forced
-deadline (so a forced withdrawal that the sequencer served is committed in time).
+deadline (so a forced withdrawal that the sequencer served is committed in time). A batch also
+stops at the first chunk end at or past ``max_roots`` state roots (``MAX_ROOTS``, 256): a fraud
+proof carries all of its batch's chunk hashes and roots; the rest waits for the next batch.
 """
 
 from __future__ import annotations
@@ -145,12 +149,19 @@ class Claim:
     siblings: list[bytes] = field(repr=False)
 
 
+# At most about this many state roots (chunks) a batch: a fraud proof carries every chunk hash
+# and every root of its batch (64 bytes a chunk), and with orders and their matching steps each in
+# a chunk of their own a batch of 1,000 transactions has ~1,500 (~96 KB of proof calldata, over
+# 3M gas). Cut at the first chunk end at or past it (an order's steps stay in its batch).
+MAX_ROOTS = 256
+
+
 class Batcher:
     """Posts the journal to the Rollup as batches. ``client`` must send as the sequencer."""
 
     def __init__(self, journal: Journal, client, genesis: Genesis | None = None, *, txs_per_root: int = 16,
                  max_txs: int = 1_000, max_bytes: int = 120_000, max_delay_ms: int = 2_000,
-                 deadline_margin: int | None = None, snapshot_every: int = 16):
+                 deadline_margin: int | None = None, snapshot_every: int = 16, max_roots: int = MAX_ROOTS):
         if not (0 < txs_per_root < 1 << 32):
             raise ValueError("txs_per_root must be a positive uint32")
         if not (0 < max_txs <= MAX_WITHDRAWALS):
@@ -162,6 +173,7 @@ class Batcher:
         self.genesis = self._load_genesis(genesis)
         self.txs_per_root = txs_per_root
         self.max_txs = max_txs
+        self.max_roots = max_roots
         self.max_bytes = max_bytes
         self.max_delay_ms = max_delay_ms
         forced_deadline = client.deployment.forced_deadline
@@ -399,7 +411,8 @@ class Batcher:
         state, k = self.state, self.txs_per_root
         self._advanced = True
         queue_start = state.l1_queue_pos
-        txs, steps, roots, records = _replay_batch(state, entries, k)
+        txs, steps, roots, records = _replay_batch(state, entries, k, self.max_roots)
+        entries = entries[:len(txs)]
         return BatchPlan(
             number=self.batch + 1, prev_header_hash=self.header.hash(), first_seq=entries[0].seq,
             last_seq=entries[-1].seq, data=encode_batch(txs, k, steps), state_roots=roots,
@@ -488,7 +501,7 @@ class Batcher:
         state = State(self.genesis)
         if lo > 1:
             replay(state, self.journal.entries(1, lo - 1))
-        records = _replay_batch(state, list(self.journal.entries(lo, hi)), header.txs_per_root)[3]
+        records = _replay_batch(state, list(self.journal.entries(lo, hi)), header.txs_per_root, None)[3]
         if withdrawals_tree(records).root() != header.withdrawals_root:
             raise BatcherError(f"batch {number}: the journal's withdrawals do not match the committed root")
         return records
@@ -502,11 +515,14 @@ class Batcher:
                 if owner is None or r.owner == owner]
 
 
-def _replay_batch(state: State, entries: list[JournalEntry], k: int) -> tuple[list, list[int], list[bytes], list]:
+def _replay_batch(state: State, entries: list[JournalEntry], k: int,
+                  max_roots: int | None) -> tuple[list, list[int], list[bytes], list]:
     """Replay ``entries`` as batch data v3 carries them (orders in step mode): ``(txs, steps,
     roots, records)`` -- the transactions, the matching steps after each, the state root after
     each chunk (a step's empty chunk included) and the withdrawal records with their positions
-    (chunk, index in it). ``BatcherError`` if the journal does not replay."""
+    (chunk, index in it). With ``max_roots``, stops at the first chunk end at or past that many
+    roots (``txs`` is then a prefix of the entries'). ``BatcherError`` if the journal does not
+    replay."""
     sizes = chunk_sizes([e.payload for e in entries], k, payload_must_be_alone)
     ends, total = set(), 0  # transactions done when a root is taken: after each chunk
     for size in sizes:
@@ -534,10 +550,18 @@ def _replay_batch(state: State, entries: list[JournalEntry], k: int) -> tuple[li
         at[0] += 1
         steps[-1] += 1
 
+    def feed():
+        for e in entries:
+            if max_roots is not None and len(roots) >= max_roots and at[1] == 0:
+                return  # a chunk end with the batch's roots taken: the rest goes to the next batch
+            yield e
+
     try:
-        replay(state, entries, on_tx=after, on_step=step, stepwise=True)  # as recovery and the watchtower
+        replay(state, feed(), on_tx=after, on_step=step, stepwise=True)  # as recovery and the watchtower
     except InvariantBroken as e:
         raise BatcherError(str(e)) from e
+    if len(txs) < len(entries):
+        sizes = chunk_sizes([e.payload for e in entries[:len(txs)]], k, payload_must_be_alone)
     if chunk_sizes(txs, k) != sizes:
         raise BatcherError("the journal payloads' kinds are not their transactions' (chunk cut differs)")
     return txs, steps, roots, records

@@ -88,16 +88,18 @@ order, as their L1 transactions.
 ``txsHash`` commits to the data per chunk (``BatchDataLib`` in Rollup.sol,
 ``formats.batch_data_hash``): ``keccak256(keccak256(head) || keccak256(chunk_0) || ...)`` with
 ``head`` = the v3 bytes before chunk 0 (version, k, C, the uint32 end table) when the table
-walks (varints of at most 10 bytes, k > 0, C entries that fit, ends strictly increasing from
+walks (varints of at most 10 bytes, k > 0, C entries that fit, ends non-decreasing from
 the table's end to the end of the data; v2's with C = ceil(n / k) walks too); otherwise
 ``keccak256(keccak256(txs))``.
 A fraud proof then carries one chunk, the chunk hashes and the roots
 (``Rollup.proveFraud``; ``clearline.watchtower.fraud`` builds it).
 
 ``stateRoots[c]`` = ``core`` state root (``encoding.state_root``) after chunk ``c`` of the
-batch data (v3: after its last transaction); so there are ``max(1, C)`` roots (for an empty
-batch, one: the unchanged root). The batcher's cut (``batch_v3.chunk_sizes``) ends a chunk
-after ``txsPerRoot`` transactions and right before and after each operator-signed one.
+batch data (v3: after its last transaction, or for an empty chunk after the matching step it
+stands for); so there are ``max(1, C)`` roots (for an empty batch, one: the unchanged root).
+The batcher's cut (``batch_v3.chunk_sizes``) ends a chunk after ``txsPerRoot`` transactions
+and right before and after each transaction that must be alone (orders and replaces
+included), and follows an order's chunk with one empty chunk per matching step.
 
 Finalization: ``Rollup.finalize(BatchHeader[] headers)`` (anyone) takes the next headers in
 order; each finalizes when ``block.timestamp >= l1Timestamp + challengePeriod``. Views:

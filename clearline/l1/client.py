@@ -19,7 +19,7 @@ from web3.logs import DISCARD
 
 from clearline.core.hashing import keccak
 from clearline.core.merkle import ZERO_HASHES
-from clearline.l1.chain import Chain, TransactionReverted, revert_data
+from clearline.l1.chain import Chain, TransactionReverted, calldata_floor_gas, revert_data
 from clearline.l1.deploy import Deployment, contract_abi
 from clearline.l1.formats import (
     WITHDRAWALS_DEPTH,
@@ -120,18 +120,28 @@ class L1Client:
         return self.sender.address
 
     # -- plumbing ----------------------------------------------------------------------
-    def _send(self, call, *, value: int = 0) -> TxResult:
+    def _send(self, call, *, value: int = 0, bounded: bool = False) -> TxResult:
+        """Send ``call``. ``bounded``: instead of estimating its gas (py-evm's estimate runs the
+        call ~20 times in a binary search: most of an in-process demo's time for a batch of a
+        few hundred chunks), check it once with ``eth_call`` (a revert raises as usual) and send
+        it with a generous limit: twice the EIP-7623 calldata floor plus 1M (unused gas is not
+        charged), within the 30M block."""
+        gas = None
+        if bounded:
+            self._call(call, sender=self.sender.address)
+            data = call._encode_transaction_data()
+            gas = min(30_000_000, 2 * calldata_floor_gas(data) + 1_000_000)
         try:
-            receipt = self.chain.transact(call, self.sender, value=value)
+            receipt = self.chain.transact(call, self.sender, value=value, gas=gas)
         except TransactionReverted as exc:
             name, args = decode_revert(exc.data)
             raise L1Revert(name, args, exc.data, exc.receipt) from None
         return TxResult(bytes(receipt["transactionHash"]), receipt, int(receipt["gasUsed"]),
                         int(receipt["blockNumber"]))
 
-    def _call(self, call) -> Any:
+    def _call(self, call, sender: str | None = None) -> Any:
         try:
-            return call.call()
+            return call.call({"from": sender}) if sender else call.call()
         except Exception as exc:  # eth_call reverts: decode like a transaction's
             data = revert_data(exc)
             if not data:
@@ -272,7 +282,7 @@ class L1Client:
             queue_end = self.queue_position()
         r = self._send(self.rollup.functions.appendBatch(
             number, bytes(prev_header_hash), queue_end, encode_withdrawals(withdrawals), txs_per_root,
-            bytes(txs), [bytes(x) for x in state_roots]))
+            bytes(txs), [bytes(x) for x in state_roots]), bounded=True)
         (event,) = self.rollup.events.BatchAppended().process_receipt(r.receipt, errors=DISCARD)
         return _with_value(r, BatchHeader.from_event(event["args"]["header"]))
 
