@@ -223,7 +223,10 @@ def measure_l1(chain: Chain | None = None, *, steps: int = 300, makers: int = 4,
     from collections import Counter
 
     from clearline.core.encoding import decode_tx
+    from clearline.l1.batch_v3 import steps_after
     from clearline.l1.batch_v3 import tx_sizes_v3 as tx_sizes
+    from clearline.l1.formats import decode_batch
+    from clearline.watchtower.l1data import RollupReader
     from clearline.watchtower.verify import verify
 
     if chain is None:
@@ -247,10 +250,13 @@ def measure_l1(chain: Chain | None = None, *, steps: int = 300, makers: int = 4,
     # the chain's calldata price a byte: EIP-7623's floor (prague; data-heavy transactions pay
     # it) or the standard price before it
     per_nonzero = 40 if getattr(chain, "hardfork", "prague") == "prague" else 16
+    reader = RollupReader(chain, r.deployment.rollup, from_block=r.deployment.block_number)
     for p in posted:
         payloads = [e.payload for e in r.journal.entries(p.first_seq, p.last_seq)]
         txs = [decode_tx(x) for x in payloads]
-        blob = encode_batch(txs, k)
+        blob = reader.batch_calldata(reader.batch_refs(number=p.number)[0]).txs  # as posted: matching steps too
+        if blob != encode_batch(txs, k, steps_after(decode_batch(blob).chunk_sizes)):
+            raise RuntimeError("the posted batch data is not the journal's transactions")
         data += len(blob)
         v1 += len(encode_batch_txs(payloads))
         zipped += len(zlib.compress(blob, 9))
