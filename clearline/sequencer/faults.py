@@ -1033,7 +1033,7 @@ def faulty_rollup(chain, fault: FaultKind | str | None, *, later_batch: bool = T
     from clearline.core.encoding import encode_tx
 
     r = make_sim_rollup(chain, makers=1, takers=1, leveraged=1, challenge_period=challenge_period,
-                        forced_deadline=forced_deadline, max_delay_ms=10**9)
+                        forced_deadline=forced_deadline, max_delay_ms=10**9, max_roots=None)  # a flush: one batch
     # a saver: an account that only deposits and withdraws (no positions)
     saver_key = chain.accounts[len(r.sim.traders) + 1]
     saver = r.client.with_sender(saver_key)
@@ -1096,7 +1096,7 @@ def operator_fault_rollup(chain, fault: FaultKind | str | None, *, challenge_per
     if fault is not None and FaultKind(fault) not in OPERATOR_SCENARIO_FAULTS:
         raise ValueError(f"operator_fault_rollup carries {[f.value for f in OPERATOR_SCENARIO_FAULTS]}, not {fault}")
     r = make_sim_rollup(chain, makers=1, takers=1, leveraged=1, challenge_period=challenge_period,
-                        forced_deadline=forced_deadline, max_delay_ms=10**9)
+                        forced_deadline=forced_deadline, max_delay_ms=10**9, max_roots=None)  # a flush: one batch
     r.batcher.flush()
     chain.advance_time(challenge_period)
     r.client.finalize_ready()
@@ -1153,7 +1153,7 @@ def order_fault_rollup(chain, fault: FaultKind | str | None, *, challenge_period
     if fault is not None and FaultKind(fault) not in ORDER_SCENARIO_FAULTS:
         raise ValueError(f"order_fault_rollup carries {[f.value for f in ORDER_SCENARIO_FAULTS]}, not {fault}")
     r = make_sim_rollup(chain, makers=1, takers=1, leveraged=1, challenge_period=challenge_period,
-                        forced_deadline=forced_deadline, max_delay_ms=10**9)
+                        forced_deadline=forced_deadline, max_delay_ms=10**9, max_roots=None)  # a flush: one batch
     thin_key = chain.accounts[len(r.sim.traders) + 1]
     thin = r.client.with_sender(thin_key)
     thin.mint(thin.address, THIN_DEPOSIT)
