@@ -332,7 +332,7 @@ def _measure_one_fault(fault: str, deposits: int) -> tuple[str, int, int]:
 # one fault per proof kind (the bench's default: the largest of each kind)
 FRAUD_GAS_FAULTS_PER_KIND = ("bad_framing", "malformed_chunk", "skipped_queue_item", "wrong_queue_end", "wrong_root",
                              "wrong_median", "unauthorized_cancel", "stolen_withdrawal", "replayed_signature",
-                             "forged_order", "expired_option_order", "under_margined_fill")
+                             "forged_order", "expired_option_order", "over_fill")
 
 
 def measure_fraud_gas(*, deposits: int = 13, faults=None, workers: int = 1) -> dict:
