@@ -1,7 +1,7 @@
 """An incoming order matched one resting order at a time, each step a state of its own.
 
 Why: a fraud proof re-executes the transactions between two committed state roots in one L1
-call, and one meeting of an order with the book can cost up to ~1.9M gas (two margin
+call, and one meeting of an order with the book can cost up to ~1,900,000 gas (two margin
 healths at the position limit), so an order meeting up to ``MAX_MAKERS_PER_ORDER`` resting
 orders cannot be re-executed in one call. In step mode (``apply(..., stepwise=True)``, what a
 replay of L1 batch data uses) an Order or Replace that crosses the book only *opens*: it is

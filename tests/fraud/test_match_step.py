@@ -34,8 +34,8 @@ for _p in (_HERE, _HERE.parent / "property", _HERE.parent):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from test_match_verifier import KEYS, _holding, _wide_state  # noqa: E402
-from test_order_steps import _incoming_order, _signed  # noqa: E402
+from test_match_verifier import KEYS, _holding, _wide_state, deploy_match_verifier  # noqa: E402
+from test_order_steps import _incoming_order, crossing_replaces  # noqa: E402
 from test_stepwise_matching import _SeededDraw, gen_case  # noqa: E402
 
 from clearline.core.apply import apply  # noqa: E402
@@ -43,10 +43,9 @@ from clearline.core.book import BUY, SELL, RestingOrder  # noqa: E402
 from clearline.core.matching import CloseReason  # noqa: E402
 from clearline.core.order_steps import PendingTaker, open_pending  # noqa: E402
 from clearline.core.state import MAX_POSITIONS, State  # noqa: E402
-from clearline.core.txs import MatchStep, Order, OrderType, Replace, TimeInForce  # noqa: E402
+from clearline.core.txs import MatchStep  # noqa: E402
 from clearline.l1.chain import InProcessChain, revert_data  # noqa: E402
 from clearline.l1.client import decode_revert  # noqa: E402
-from clearline.l1.deploy import load_artifact  # noqa: E402
 from clearline.l1.formats import compress_proof  # noqa: E402
 from clearline.watchtower.fraud import state_tuple  # noqa: E402
 from clearline.watchtower.match_witness import (  # noqa: E402
@@ -65,15 +64,7 @@ FIRST_SEED = 10_000  # test_order_steps' own seeds
 @pytest.fixture(scope="module")
 def env():
     chain = InProcessChain(n_accounts=2)
-    w3 = chain.w3
-    deployed = {}
-    for name, args in (("MarginVerifier", ()), ("MatchVerifier", None)):
-        art = load_artifact(name)
-        factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-        ctor = factory.constructor(*(args if args is not None else (deployed["MarginVerifier"],)))
-        deployed[name] = chain.transact(ctor, chain.accounts[0])["contractAddress"]
-    verifier = w3.eth.contract(address=deployed["MatchVerifier"], abi=load_artifact("MatchVerifier")["abi"])
-    yield chain, verifier
+    yield chain, deploy_match_verifier(chain)
     chain.close()
 
 
@@ -264,21 +255,7 @@ def test_the_steps_of_a_crossing_replace(env):
     """A Replace that moves a resting order across the book opens a pending order like an Order
     does (``test_order_steps``' construction): its steps too are the core's on L1."""
     _, verifier = env
-    for seed in range(200):
-        draw = _SeededDraw(20_000 + seed)
-        s, tx = _incoming_order(draw, gen_case(draw))
-        if tx.tif != TimeInForce.GTC or not s.books[tx.instrument].opposite_levels(tx.side):
-            continue
-        head = next(iter(s.books[tx.instrument].opposite_levels(tx.side)))[0]
-        away = head - 50 if tx.side == BUY else head + 50
-        if away <= 0:
-            continue
-        rest = _signed(s, Order(tx.time_ms, tx.account, tx.instrument, tx.side, OrderType.LIMIT, TimeInForce.GTC, 0,
-                                tx.stp, away, tx.size, 0, 0, tx.nonce))
-        r = apply(s, rest)
-        if not (r.ok and r.order_id in s.orders):
-            continue
-        replace = _signed(s, Replace(tx.time_ms, tx.account, r.order_id, head, tx.size + 1, tx.nonce + 1))
+    for s, replace in crossing_replaces():
         if apply(s, replace, stepwise=True).ok and s.pending is not None:
             break
     else:

@@ -43,9 +43,8 @@ OPERATOR_KEY = bytes.fromhex("11" * 32)
 KEYS = [bytes([i + 1]) * 32 for i in range(3)]
 
 
-@pytest.fixture(scope="module")
-def env():
-    chain = InProcessChain(n_accounts=2)
+def deploy_match_verifier(chain):
+    """A MatchVerifier (and the MarginVerifier it calls) on ``chain``: its web3 contract."""
     w3 = chain.w3
     deployed = {}
     for name, args in (("MarginVerifier", ()), ("MatchVerifier", None)):
@@ -53,8 +52,13 @@ def env():
         factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
         ctor = factory.constructor(*(args if args is not None else (deployed["MarginVerifier"],)))
         deployed[name] = chain.transact(ctor, chain.accounts[0])["contractAddress"]
-    verifier = w3.eth.contract(address=deployed["MatchVerifier"], abi=load_artifact("MatchVerifier")["abi"])
-    yield chain, verifier
+    return w3.eth.contract(address=deployed["MatchVerifier"], abi=load_artifact("MatchVerifier")["abi"])
+
+
+@pytest.fixture(scope="module")
+def env():
+    chain = InProcessChain(n_accounts=2)
+    yield chain, deploy_match_verifier(chain)
     chain.close()
 
 

@@ -121,8 +121,10 @@ def test_generated_orders_reach_every_ending():
         assert seen[want], (want, seen)
 
 
-def test_a_crossing_replace_and_the_step_refusals():
-    for seed in range(200):  # a case whose incoming order rests without crossing, then is moved across
+def crossing_replaces(seeds=range(200)):
+    """``(state, replace)``: a generated case's incoming order rested away from the book, then a
+    signed Replace that moves it to the opposite side's best price (it crosses)."""
+    for seed in seeds:
         draw = _SeededDraw(20_000 + seed)
         s, tx = _incoming_order(draw, gen_case(draw))
         if tx.tif != TimeInForce.GTC or not s.books[tx.instrument].opposite_levels(tx.side):
@@ -134,9 +136,12 @@ def test_a_crossing_replace_and_the_step_refusals():
         rest = _signed(s, Order(tx.time_ms, tx.account, tx.instrument, tx.side, OrderType.LIMIT, TimeInForce.GTC, 0,
                                 tx.stp, away, tx.size, 0, 0, tx.nonce))
         r = apply(s, rest)
-        if not (r.ok and r.order_id in s.orders):
-            continue
-        replace = _signed(s, Replace(tx.time_ms, tx.account, r.order_id, head, tx.size + 1, tx.nonce + 1))
+        if r.ok and r.order_id in s.orders:
+            yield s, _signed(s, Replace(tx.time_ms, tx.account, r.order_id, head, tx.size + 1, tx.nonce + 1))
+
+
+def test_a_crossing_replace_and_the_step_refusals():
+    for s, replace in crossing_replaces():
         out = run_case(s, replace)
         if out["ok"] and out["steps"]:
             break
