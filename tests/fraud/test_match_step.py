@@ -34,7 +34,7 @@ for _p in (_HERE, _HERE.parent / "property", _HERE.parent):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from test_match_verifier import KEYS, _holding, _wide_state, deploy_match_verifier  # noqa: E402
+from test_match_verifier import KEYS, _holding, _wide_state, call_or_fail, deploy_match_verifier  # noqa: E402
 from test_order_steps import _incoming_order, crossing_replaces  # noqa: E402
 from test_stepwise_matching import _SeededDraw, gen_case  # noqa: E402
 
@@ -45,7 +45,6 @@ from clearline.core.order_steps import PendingTaker, open_pending  # noqa: E402
 from clearline.core.state import MAX_POSITIONS, State  # noqa: E402
 from clearline.core.txs import MatchStep  # noqa: E402
 from clearline.l1.chain import InProcessChain, revert_data  # noqa: E402
-from clearline.l1.client import decode_revert  # noqa: E402
 from clearline.l1.formats import compress_proof  # noqa: E402
 from clearline.watchtower.fraud import state_tuple  # noqa: E402
 from clearline.watchtower.match_witness import (  # noqa: E402
@@ -75,15 +74,11 @@ def _norm(result) -> tuple:
 
 
 def _call(verifier, call, witness):
-    try:
-        return verifier.functions.step(call, witness).call()
-    except Exception as exc:  # a revert: the witness did not prove
-        data = revert_data(exc)
-        raise AssertionError(f"step reverted: {decode_revert(data) if data else exc}") from None
+    return call_or_fail(verifier.functions.step, call, witness)
 
 
 def _error(exc) -> bytes:
-    """The revert data of a failed call (the MatchVerifier's errors are not in client's table)."""
+    """The revert data of a failed call, to compare with an error's exact encoding."""
     data = revert_data(exc)
     assert data is not None, exc
     return bytes(data)

@@ -141,12 +141,18 @@ def _rest_orders(st: State, rng: random.Random, instrument: int, count: int) -> 
         st.open_order(o)
 
 
-def _call(verifier, call, witness):
+def call_or_fail(fn, *args):
+    """``fn(*args).call()`` on a MatchVerifier function; a revert (the witness did not prove)
+    fails the test with the decoded error."""
     try:
-        return verifier.functions.meet(call, witness).call()
-    except Exception as exc:  # a revert: the witness did not prove
+        return fn(*args).call()
+    except Exception as exc:
         data = revert_data(exc)
-        raise AssertionError(f"meet reverted: {decode_revert(data) if data else exc}") from None
+        raise AssertionError(f"{fn.fn_name} reverted: {decode_revert(data) if data else exc}") from None
+
+
+def _call(verifier, call, witness):
+    return call_or_fail(verifier.functions.meet, call, witness)
 
 
 def _norm(result) -> tuple:
